@@ -1,0 +1,101 @@
+/**
+ * Every error switchyard raises is a {@link SwitchyardError} with a stable
+ * `code`. Match on `code`, not on the message or the class.
+ *
+ * @example
+ * ```ts
+ * lb.on('request:error', ({ error }) => {
+ *   if (error.code === 'ERR_UPSTREAM_TIMEOUT') timeouts++;
+ * });
+ * ```
+ */
+export class SwitchyardError extends Error {
+  /** Stable machine-readable code, listed in `docs/errors.md`. */
+  readonly code: ErrorCode;
+  /** HTTP status this error maps to when it ends a request, if any. */
+  readonly status: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { status?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SwitchyardError';
+    this.code = code;
+    this.status = options?.status ?? ERROR_STATUS[code];
+  }
+
+  /** The JSON body sent to a client when this error ends its request. */
+  toJSON(): { error: { code: ErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/**
+ * Every error code, with the HTTP status it maps to (`undefined` when the
+ * error never ends a request). `docs/errors.md` lists the same codes; a test
+ * keeps the two in step.
+ */
+export const ERROR_STATUS = {
+  ERR_CONFIG: undefined,
+  ERR_BAD_REQUEST: 400,
+  ERR_NO_BACKEND: 503,
+  ERR_BACKEND_NOT_FOUND: undefined,
+  ERR_DUPLICATE_BACKEND: undefined,
+  ERR_CLOSED: 503,
+  ERR_UPSTREAM_CONNECT: 502,
+  ERR_UPSTREAM_CONNECT_TIMEOUT: 504,
+  ERR_UPSTREAM_RESET: 502,
+  ERR_UPSTREAM_TIMEOUT: 504,
+  ERR_UPSTREAM_PROTOCOL: 502,
+  ERR_UPSTREAM_ABORTED: 502,
+  ERR_CLIENT_ABORTED: 499,
+  ERR_DRAIN_TIMEOUT: undefined,
+  ERR_MIDDLEWARE: 500,
+  ERR_NEXT_CALLED_TWICE: 500,
+  ERR_INTERNAL: 500,
+} as const satisfies Record<string, number | undefined>;
+
+/** A stable error code. */
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/**
+ * Thrown when `createLoadBalancer` (or a run-time update) gets a bad option.
+ * `path` names the option, e.g. `backends[1].weight`.
+ *
+ * @example
+ * ```ts
+ * try { createLoadBalancer({ backends: [{ url: 'nope' }] }); }
+ * catch (e) { if (e instanceof ConfigError) console.error(e.path, e.message); }
+ * ```
+ */
+export class ConfigError extends SwitchyardError {
+  /** Dotted option path, e.g. `healthCheck.interval` or `backends[0].url`. */
+  readonly path: string;
+  /** The offending value, as given. */
+  readonly value: unknown;
+
+  constructor(path: string, value: unknown, expected: string) {
+    super('ERR_CONFIG', `Invalid option ${path || '(root)'}: got ${describe(value)}, expected ${expected}`);
+    this.name = 'ConfigError';
+    this.path = path;
+    this.value = value;
+  }
+}
+
+/** Makes an error of `code`; the one place codes turn into instances. */
+export function makeError(code: ErrorCode, message: string, cause?: unknown): SwitchyardError {
+  return new SwitchyardError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** Short, safe rendering of a bad value for an error message. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    const json = JSON.stringify(value);
+    if (json === undefined) return String(value);
+    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
