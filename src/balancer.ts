@@ -1,0 +1,410 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import {
+  type BackendOptions,
+  type BackendUpdate,
+  backendOptionsSchema,
+  backendUpdateSchema,
+  type LoadBalancerOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from './config/options.js';
+import { parseOptions } from './config/zod.js';
+import { parseDuration } from './duration.js';
+import { ConfigError, makeError, SwitchyardError } from './errors.js';
+import { type EventName, Events, type Listener } from './events.js';
+import { Forwarder, sendResponse } from './forward/forwarder.js';
+import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
+import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
+import { forward } from './middleware/forward.js';
+import { retry } from './middleware/retry.js';
+import { select } from './middleware/select.js';
+import { buildPipeline, type Pipeline } from './pipeline/build.js';
+import { Context } from './pipeline/context.js';
+import { Backend, type BackendSnapshot } from './pool/backend.js';
+import { Pool } from './pool/pool.js';
+import { createStrategy } from './strategies/index.js';
+import type { Strategy } from './strategies/strategy.js';
+
+/** Options of `removeBackend`. */
+export interface RemoveOptions {
+  /** Let in-flight requests finish first (new ones go elsewhere at once). @default true */
+  drain?: boolean;
+  /** Longest wait for in-flight requests; then their connections are closed. @default the balancer's `drainTimeout` */
+  timeout?: number | string;
+}
+
+/** What `removeBackend` reports once the backend is gone. */
+export interface RemoveResult {
+  backend: BackendSnapshot;
+  /** True when the drain timeout passed with requests still in flight. */
+  timedOut: boolean;
+  /** Requests cut off when the timeout passed. */
+  abandoned: number;
+}
+
+/** Express-style middleware. */
+export type ExpressMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+/** The part of a Koa context the balancer needs. */
+export interface KoaContextLike {
+  req: IncomingMessage;
+  res: ServerResponse;
+  respond?: boolean;
+}
+
+/** Koa-style middleware. */
+export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
+
+/**
+ * A load balancer: mount {@link handler} on any Node HTTP server (or
+ * {@link express}/{@link koa}), manage backends at run time, listen to events,
+ * and {@link close} it when done.
+ */
+export interface LoadBalancer {
+  /** `(req, res)` handler for `http.createServer`. Resolves when the response is over. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** `'upgrade'` listener for WebSocket and other upgrades: `server.on('upgrade', lb.upgrade)`. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /**
+   * Express middleware. Mounted under a path (`app.use('/api', lb.express())`)
+   * the backend sees the path below the mount point; pass
+   * `{ keepMountPath: true }` to forward the full original URL.
+   */
+  express(options?: { keepMountPath?: boolean }): ExpressMiddleware;
+  /** Koa middleware: the balancer writes the response itself (`ctx.respond = false`). */
+  koa(): KoaMiddleware;
+  /** Adds a backend; throws `ConfigError` on bad options, `ERR_DUPLICATE_BACKEND` on a taken id. */
+  addBackend(options: BackendOptions): BackendSnapshot;
+  /** Changes a backend's weight or connection limit. */
+  updateBackend(id: string, update: BackendUpdate): BackendSnapshot;
+  /** Removes a backend: no new requests at once; with `drain` (default) in-flight ones finish first. */
+  removeBackend(id: string, options?: RemoveOptions): Promise<RemoveResult>;
+  /** Read-only snapshots of every backend, with live stats. */
+  backends(): BackendSnapshot[];
+  /** Names of the middleware in the pipeline, in order. */
+  readonly pipeline: readonly string[];
+  /** The resolved, frozen configuration. */
+  readonly config: Readonly<ResolvedOptions>;
+  on<E extends EventName>(event: E, listener: Listener<E>): this;
+  once<E extends EventName>(event: E, listener: Listener<E>): this;
+  off<E extends EventName>(event: E, listener: Listener<E>): this;
+  /** Stops taking requests (503 `ERR_CLOSED`), waits for in-flight ones up to `drainTimeout`, releases sockets. */
+  close(): Promise<void>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+const defaultNow = () => performance.now();
+
+/**
+ * Builds a load balancer. Options are validated here: a bad one throws a
+ * {@link ConfigError} naming the option path, the value and what was expected.
+ *
+ * @example
+ * ```ts
+ * import http from 'node:http';
+ * import { createLoadBalancer } from 'switchyard';
+ *
+ * const lb = createLoadBalancer({
+ *   backends: [{ url: 'http://10.0.0.1:8080' }, { url: 'http://10.0.0.2:8080', weight: 2 }],
+ * });
+ * const server = http.createServer(lb.handler);
+ * server.on('upgrade', lb.upgrade);
+ * server.listen(8080);
+ * ```
+ */
+export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalancer {
+  const config = resolveOptions(options);
+  const now = config.now ?? defaultNow;
+  const random = config.random ?? Math.random;
+  const strategy = createStrategy(config.strategy ?? 'p2c', { random }) as Strategy<Backend>;
+  const events = new Events();
+  const pool = new Pool(strategy, now);
+  const trust: TrustFn = compileTrust(config.trustProxy);
+  const forwarder = new Forwarder({ timeouts: config.timeouts, via: config.via, now });
+
+  function makeBackend(input: BackendOptions, path: string): Backend {
+    const parsed = parseOptions(backendOptionsSchema, input, path);
+    const url = new URL(parsed.url);
+    const id = parsed.id ?? url.host;
+    if (pool.get(id)) {
+      throw new ConfigError(`${path}.id`, id, 'an id no other backend uses (give backends with the same host an explicit id)');
+    }
+    return new Backend({
+      id,
+      url,
+      weight: parsed.weight ?? 1,
+      maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
+      agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection),
+    });
+  }
+
+  config.backends.forEach((input, i) => {
+    pool.add(makeBackend(input as BackendOptions, `backends[${i}]`));
+  });
+
+  const pipeline: Pipeline = buildPipeline(
+    {
+      select: select(pool, strategy, now),
+      forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
+    },
+    config.middleware,
+    config.retry === false
+      ? undefined
+      : (bracket) =>
+          retry(config.retry as Exclude<ResolvedOptions['retry'], false>, bracket, {
+            events,
+            random,
+            canRetry: (ctx) => pool.candidates(ctx.tried).length > 0,
+          }),
+  );
+
+  let closed = false;
+  let inflight = 0;
+  let onQuiet: (() => void) | undefined;
+
+  function forwardingInfo(req: IncomingMessage, upgrade: boolean): ForwardingInfo {
+    const peer = normalizeAddress(req.socket.remoteAddress ?? '');
+    return {
+      peer,
+      trusted: trust(peer, 0),
+      proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+      via: config.via,
+      upgrade,
+    };
+  }
+
+  function sendError(ctx: Context, error: SwitchyardError): void {
+    const res = ctx.res;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
+    sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
+  }
+
+  function toSwitchyardError(error: unknown): SwitchyardError {
+    if (error instanceof SwitchyardError) return error;
+    const name = error instanceof Error ? error.message : String(error);
+    return makeError('ERR_MIDDLEWARE', `a middleware failed: ${name}`, error);
+  }
+
+  /** Origin-form target for a request, or undefined when it has none we can forward. */
+  function originForm(url: string): string | undefined {
+    if (url.startsWith('/')) return url;
+    if (/^https?:\/\//i.test(url) && URL.canParse(url)) {
+      const parsed = new URL(url);
+      return `${parsed.pathname}${parsed.search}`;
+    }
+    return undefined;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
+    const start = now();
+    const clientAddress = resolveClientAddress(req, trust);
+    const path = originForm(url);
+    const ctx = new Context(req, res, path ?? '/', clientAddress, start);
+    inflight++;
+    let errorCode: SwitchyardError['code'] | undefined;
+    const finished = new Promise<void>((resolve) => {
+      res.once('close', () => {
+        inflight--;
+        if (inflight === 0 && onQuiet) onQuiet();
+        if (events.has('request')) {
+          const complete = res.writableFinished;
+          events.emit('request', {
+            method: ctx.method,
+            backend: ctx.backend?.id,
+            status: complete ? res.statusCode : 499,
+            durationMs: now() - start,
+            attempts: ctx.attempt,
+            ...(errorCode === undefined && complete ? {} : { error: errorCode ?? 'ERR_CLIENT_ABORTED' }),
+          });
+        }
+        resolve();
+      });
+    });
+    try {
+      if (closed) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
+      if (path === undefined) throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
+      const headers = upstreamRequestHeaders(req, forwardingInfo(req, false));
+      if (headers instanceof SwitchyardError) throw headers;
+      if (!url.startsWith('/')) {
+        // Absolute-form target: RFC 9112 §3.2.2 says its authority replaces Host.
+        headers.host = new URL(url).host;
+      }
+      ctx.upstreamHeaders = headers;
+      await pipeline.run(ctx);
+      if (!ctx.response) throw makeError('ERR_INTERNAL', 'the pipeline finished without a response');
+      sendResponse(res, ctx.response, (error) => {
+        errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
+      });
+    } catch (error) {
+      const failure = toSwitchyardError(error);
+      errorCode = failure.code;
+      sendError(ctx, failure);
+    }
+    return finished;
+  }
+
+  const handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => handle(req, res, req.url ?? '/');
+
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // A socket error before the tunnel is up must not reach the process.
+    socket.on('error', () => {});
+    const refuse = (status: number, error: SwitchyardError) => {
+      events.emit('upgrade', { backend: undefined, ok: false, error: error.code });
+      if (socket.writable) {
+        const body = JSON.stringify(error.toJSON());
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      } else socket.destroy();
+    };
+    if (closed) return refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
+    const headers = upstreamRequestHeaders(req, forwardingInfo(req, true));
+    if (headers instanceof SwitchyardError) return refuse(400, headers);
+    const selection = { req, clientAddress: resolveClientAddress(req, trust), now: now(), attempt: 1 };
+    const candidates = pool.candidates(new Set(), selection.now);
+    const backend = candidates.length > 0 ? strategy.pick(candidates, selection) : undefined;
+    if (!backend) return refuse(503, makeError('ERR_NO_BACKEND', 'no backend is available to take this request'));
+    forwarder.upgrade(req, socket, head, backend, headers, (error) => {
+      events.emit('upgrade', error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true });
+    });
+  };
+
+  function addBackend(input: BackendOptions): BackendSnapshot {
+    if (closed) throw makeError('ERR_CLOSED', 'the load balancer is closed');
+    let backend: Backend;
+    try {
+      backend = makeBackend(input, 'backend');
+    } catch (error) {
+      if (error instanceof ConfigError && error.path === 'backend.id') {
+        throw makeError('ERR_DUPLICATE_BACKEND', `a backend with id ${String(error.value)} already exists`);
+      }
+      throw error;
+    }
+    backend.warmingSince = now();
+    pool.add(backend);
+    const snapshot = backend.snapshot();
+    events.emit('backend:added', { backend: snapshot });
+    return snapshot;
+  }
+
+  function find(id: string): Backend {
+    const backend = pool.get(id);
+    if (!backend) throw makeError('ERR_BACKEND_NOT_FOUND', `no backend with id ${JSON.stringify(id)}`);
+    return backend;
+  }
+
+  function updateBackend(id: string, input: BackendUpdate): BackendSnapshot {
+    const backend = find(id);
+    const update = parseOptions(backendUpdateSchema, input, 'update');
+    const previous = backend.snapshot();
+    if (update.weight !== undefined) backend.weight = update.weight;
+    if (update.maxConnections !== undefined) backend.maxConnections = update.maxConnections;
+    pool.changed(true);
+    const snapshot = backend.snapshot();
+    events.emit('backend:updated', { backend: snapshot, previous });
+    return snapshot;
+  }
+
+  async function removeBackend(id: string, removeOptions: RemoveOptions = {}): Promise<RemoveResult> {
+    const backend = find(id);
+    const drain = removeOptions.drain ?? true;
+    const timeout = removeOptions.timeout === undefined ? config.drainTimeout : parseDuration(removeOptions.timeout, 'timeout');
+    if (!backend.draining) {
+      backend.draining = true;
+      pool.changed(true);
+      events.emit('backend:draining', { backend: backend.snapshot() });
+    }
+    let timedOut = false;
+    if (drain && backend.active > 0) {
+      timedOut = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(true), timeout);
+        backend.onIdle = () => {
+          clearTimeout(timer);
+          resolve(false);
+        };
+      });
+      backend.onIdle = undefined;
+    }
+    const abandoned = backend.active;
+    const drained = backend.snapshot();
+    events.emit('backend:drained', { backend: drained, timedOut, abandoned });
+    backend.agent.destroy();
+    pool.delete(backend);
+    const snapshot = backend.snapshot();
+    events.emit('backend:removed', { backend: snapshot });
+    return { backend: snapshot, timedOut, abandoned };
+  }
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    if (inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, config.drainTimeout);
+        onQuiet = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    for (const backend of pool.all()) {
+      backend.agent.destroy();
+      pool.delete(backend);
+    }
+    strategy.close?.();
+    forwarder.close();
+    events.emit('closed', {});
+    events.removeAll();
+  }
+
+  const lb: LoadBalancer = {
+    handler,
+    upgrade,
+    express({ keepMountPath = false } = {}) {
+      return function switchyard(req, res, next) {
+        const original = (req as IncomingMessage & { originalUrl?: string }).originalUrl;
+        const url = keepMountPath && original ? original : (req.url ?? '/');
+        handle(req, res, url).catch(next);
+      };
+    },
+    koa() {
+      return async function switchyard(ctx) {
+        ctx.respond = false;
+        await handle(ctx.req, ctx.res, ctx.req.url ?? '/');
+      };
+    },
+    addBackend,
+    updateBackend,
+    removeBackend,
+    backends: () => pool.all().map((b) => b.snapshot()),
+    pipeline: pipeline.names,
+    config: deepFreeze(config),
+    on(event, listener) {
+      events.on(event, listener);
+      return lb;
+    },
+    once(event, listener) {
+      events.once(event, listener);
+      return lb;
+    },
+    off(event, listener) {
+      events.off(event, listener);
+      return lb;
+    },
+    close,
+  };
+  return lb;
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { createLoadBalancer } from '../balancer.js';
+import { ConfigError } from '../errors.js';
+import type { LoadBalancerOptions } from './options.js';
+import { resolveOptions } from './options.js';
+
+const ok = { url: 'http://127.0.0.1:9001' };
+
+/** [what, options, expected path, a fragment of the message] */
+const BAD: Array<[string, unknown, string, string]> = [
+  ['a backend URL that does not parse', { backends: [{ url: 'not a url' }] }, 'backends[0].url', 'absolute http'],
+  ['a backend URL with another scheme', { backends: [{ url: 'ftp://10.0.0.1' }] }, 'backends[0].url', 'http://'],
+  ['a backend URL with credentials', { backends: [{ url: 'http://u:p@10.0.0.1' }] }, 'backends[0].url', 'credentials'],
+  ['a backend without a URL', { backends: [{ weight: 1 }] }, 'backends[0].url', ''],
+  ['a negative weight', { backends: [ok, { url: 'http://127.0.0.1:9002', weight: -1 }] }, 'backends[1].weight', '-1'],
+  ['a zero weight', { backends: [{ ...ok, weight: 0 }] }, 'backends[0].weight', ''],
+  ['a non-numeric weight', { backends: [{ ...ok, weight: '3' }] }, 'backends[0].weight', '"3"'],
+  ['a fractional maxConnections', { backends: [{ ...ok, maxConnections: 1.5 }] }, 'backends[0].maxConnections', ''],
+  ['an unknown strategy', { backends: [ok], strategy: 'fastest-please' }, 'strategy', 'fastest-please'],
+  [
+    'duplicate backend ids',
+    { backends: [{ ...ok, id: 'a' }, { url: 'http://127.0.0.1:9002', id: 'a' }] },
+    'backends[1].id',
+    '"a"',
+  ],
+  ['duplicate backend hosts without ids', { backends: [ok, { url: 'http://127.0.0.1:9001/v2' }] }, 'backends[1].id', ''],
+  ['an id with spaces', { backends: [{ ...ok, id: 'a b' }] }, 'backends[0].id', ''],
+  ['a duration with an unknown unit', { timeouts: { connect: '5 parsecs' } }, 'timeouts.connect', "'250ms'"],
+  ['a negative duration', { timeouts: { response: -5 } }, 'timeouts.response', '-5'],
+  ['a duration of the wrong type', { drainTimeout: true }, 'drainTimeout', 'duration'],
+  ['an unknown top-level key', { backends: [ok], stratgy: 'round-robin' }, 'stratgy', 'unknown'],
+  ['an unknown backend key', { backends: [{ ...ok, wieght: 2 }] }, 'backends[0].wieght', 'unknown'],
+  ['retry attempts of zero', { retry: { attempts: 0 } }, 'retry.attempts', ''],
+  ['a retry status outside 5xx', { retry: { statuses: [404] } }, 'retry.statuses[0]', ''],
+  ['a bad trustProxy CIDR', { trustProxy: ['10.0.0.0/33'] }, 'trustProxy[0]', 'CIDR'],
+  ['a trustProxy string', { trustProxy: 'yes' }, 'trustProxy', 'hop count'],
+  ['a middleware without handle', { middleware: [{ name: 'x' }] }, 'middleware[0].handle', 'function'],
+  [
+    'a middleware anchored to an unknown stage',
+    { middleware: [{ name: 'x', before: 'nowhere', handle: async () => {} }] },
+    'middleware[0].before',
+    '',
+  ],
+  ['options that are not an object', 42, '', 'object'],
+];
+
+describe('createLoadBalancer options', () => {
+  it.each(BAD)('throws ConfigError for %s', (_what, options, path, fragment) => {
+    let caught: unknown;
+    try {
+      createLoadBalancer(options as LoadBalancerOptions);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const error = caught as ConfigError;
+    expect(error.path).toBe(path);
+    expect(error.code).toBe('ERR_CONFIG');
+    expect(error.message).toContain(`Invalid option ${path || '(root)'}: got `);
+    expect(error.message).toContain(fragment);
+  });
+
+  it('resolves defaults with ?? and leaves the caller options untouched', () => {
+    const input = { backends: [{ url: 'http://127.0.0.1:9001', weight: 2 }], timeouts: { connect: '250ms' } };
+    const copy = structuredClone(input);
+    const resolved = resolveOptions(input);
+    expect(input).toEqual(copy);
+    expect(resolved.timeouts).toEqual({ connect: 250, response: 60_000, idle: 60_000 });
+    expect(resolved.retry).toMatchObject({ attempts: 2, statuses: [502, 503, 504] });
+    expect(resolved.trustProxy).toBe(false);
+    expect(resolved.connectionPool.idleTimeout).toBe(4000);
+  });
+
+  it('freezes the resolved config', async () => {
+    const lb = createLoadBalancer({ backends: [ok] });
+    expect(Object.isFrozen(lb.config)).toBe(true);
+    expect(Object.isFrozen(lb.config.timeouts)).toBe(true);
+    await lb.close();
+  });
+
+  it('accepts retry: false and trustProxy as hops or CIDRs', async () => {
+    const forms: LoadBalancerOptions['trustProxy'][] = [1, ['10.0.0.0/8', '::1', 'loopback'], true];
+    for (const trustProxy of forms) {
+      const lb = createLoadBalancer({ backends: [ok], retry: false, trustProxy });
+      expect(lb.config.trustProxy).toEqual(trustProxy);
+      expect(lb.pipeline).not.toContain('retry');
+      await lb.close();
+    }
+  });
+});

@@ -1,0 +1,186 @@
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { z } from 'zod';
+import type { Middleware, StageName } from '../pipeline/compose.js';
+import { duration, fn, parseOptions, positiveInt } from './zod.js';
+
+/** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
+export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'] as const;
+
+const STAGES = ['rate-limit', 'sticky-session', 'cache', 'retry', 'select', 'circuit-breaker', 'forward'] as const;
+
+const httpUrl = z.string().refine(
+  (value) => {
+    if (!URL.canParse(value)) return false;
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && !url.username && !url.password;
+  },
+  { error: 'an absolute http:// or https:// URL without credentials, e.g. "http://10.0.0.1:8080"' },
+);
+
+/** One upstream server. */
+export const backendOptionsSchema = z.strictObject({
+  /** Stable id, unique within the balancer. @default the URL's host:port */
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[\w.:@[\]-]+$/, { error: 'letters, digits and . _ - : @ [ ] (at most 128 characters)' })
+    .optional(),
+  /** Base URL of the backend; a path here is prefixed to every request path. */
+  url: httpUrl,
+  /** Relative weight for weighted strategies, a positive number. @default 1 */
+  weight: z.number().finite().positive().max(1_000_000).optional(),
+  /** Most requests in flight at once; beyond it the backend is not eligible. @default unlimited */
+  maxConnections: positiveInt().optional(),
+  /**
+   * Opens a connection to this backend instead of TCP/TLS: for in-memory
+   * backends (`switchyard/testing`) and custom transports.
+   */
+  createConnection: fn<(options: object) => Duplex>().optional(),
+});
+
+/** Options of one backend, as given to `createLoadBalancer` or `addBackend`. */
+export type BackendOptions = z.input<typeof backendOptionsSchema>;
+
+/** Fields `updateBackend` may change. */
+export const backendUpdateSchema = z.strictObject({
+  weight: z.number().finite().positive().max(1_000_000).optional(),
+  maxConnections: z.union([positiveInt(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+});
+
+/** Fields `updateBackend` may change. */
+export type BackendUpdate = z.input<typeof backendUpdateSchema>;
+
+const timeoutsSchema = z.strictObject({
+  /** Longest wait for a new upstream TCP/TLS connection. @default '5s' */
+  connect: duration().default(5000),
+  /**
+   * Longest wait for response headers once connected, re-armed while the
+   * request body is still being sent. @default '60s'
+   */
+  response: duration().default(60_000),
+  /** Longest silence between two chunks of the response body. @default '60s' */
+  idle: duration().default(60_000),
+});
+
+const connectionPoolSchema = z.strictObject({
+  /** Most sockets per backend, busy and idle. @default 256 */
+  maxSockets: positiveInt().default(256),
+  /** Most idle sockets kept per backend. @default 64 */
+  maxFreeSockets: positiveInt().default(64),
+  /**
+   * Idle sockets are closed after this long. Keep it below the backends'
+   * keep-alive timeout (Node's default is 5 s) so a request never races a
+   * socket the backend is closing. @default '4s'
+   */
+  idleTimeout: duration().default(4000),
+});
+
+const retrySchema = z.strictObject({
+  /** Total tries per request, the first included: 2 means one retry. 1 to 10. @default 2 */
+  attempts: z.number().int().min(1).max(10).default(2),
+  /** Methods that may be retried. @default the idempotent methods of RFC 9110 §9.2.2 */
+  methods: z
+    .array(z.string().regex(/^[A-Z]+$/, { error: 'an upper-case HTTP method' }))
+    .default([...IDEMPOTENT_METHODS]),
+  /** Response statuses that are retried (the response is discarded). @default [502, 503, 504] */
+  statuses: z.array(z.number().int().min(500).max(599)).default([502, 503, 504]),
+  /** First backoff cap: the wait before retry n is random in [0, min(max, base·2^(n-1))). @default '25ms' */
+  backoffBase: duration().default(25),
+  /** Largest backoff. @default '250ms' */
+  backoffMax: duration().default(250),
+});
+
+const trustProxySchema = z.union(
+  [
+    z.boolean(),
+    z.number().int().min(0).max(64),
+    z.array(
+      z
+        .string()
+        .refine((value) => /^(loopback|linklocal|uniquelocal)$/.test(value) || isCidrOrIp(value), {
+          error: 'an IP address, a CIDR such as "10.0.0.0/8", or loopback/linklocal/uniquelocal',
+        }),
+    ),
+  ],
+  { error: 'false, true, a hop count (0-64), or a list of IPs/CIDRs' },
+);
+
+const middlewareSchema = z.strictObject({
+  /** Name used in errors and by other middleware's `before`/`after`. */
+  name: z.string().min(1),
+  /** Insert before this stage. */
+  before: z.enum(STAGES).optional(),
+  /** Insert after this stage. */
+  after: z.enum(STAGES).optional(),
+  /** The middleware, Koa-style `(ctx, next) => Promise<void>`. */
+  handle: fn<Middleware>(),
+});
+
+/** The schema of `createLoadBalancer`'s options. */
+export const optionsSchema = z.strictObject({
+  /** Upstream servers. More can be added later with `addBackend`. @default [] */
+  backends: z.array(backendOptionsSchema).default([]),
+  /**
+   * How a backend is chosen: a strategy name, `{ name, ...options }`, or an
+   * object implementing `Strategy`. @default 'p2c'
+   */
+  strategy: z.unknown().optional(),
+  /** Retries of failed idempotent requests on another backend, or `false`. */
+  retry: z.union([z.literal(false), retrySchema]).default(() => retrySchema.parse({})),
+  /** Upstream timeouts. */
+  timeouts: timeoutsSchema.default(() => timeoutsSchema.parse({})),
+  /** Keep-alive connection pool per backend. */
+  connectionPool: connectionPoolSchema.default(() => connectionPoolSchema.parse({})),
+  /**
+   * Which peers may set `X-Forwarded-*` and `Forwarded`: `false` (none: the
+   * socket peer is the client), `true` (all: only behind a proxy that always
+   * overwrites them), a hop count, or a list of IPs/CIDRs. @default false
+   */
+  trustProxy: trustProxySchema.default(false),
+  /** Pseudonym added to `Via`, or `false` to add none. @default 'switchyard' */
+  via: z.union([z.literal(false), z.string().regex(/^[\w.-]+$/)]).default('switchyard'),
+  /** Send the client's `Host` upstream (true) or the backend's host (false). @default true */
+  preserveHost: z.boolean().default(true),
+  /** How long `removeBackend(id, { drain: true })` and `close()` wait for in-flight requests. @default '30s' */
+  drainTimeout: duration().default(30_000),
+  /** User middleware, each inserted before or after a named stage (default: before `forward`). */
+  middleware: z.array(middlewareSchema).default([]),
+  /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
+  now: fn<() => number>().optional(),
+  /** Random source in [0, 1), injectable for tests. @default Math.random */
+  random: fn<() => number>().optional(),
+});
+
+/** Options of `createLoadBalancer`. */
+export type LoadBalancerOptions = z.input<typeof optionsSchema>;
+/** Options after validation and defaults. */
+export type ResolvedOptions = z.output<typeof optionsSchema>;
+/** Resolved retry settings. */
+export type RetryOptions = z.output<typeof retrySchema>;
+/** Resolved timeouts. */
+export type Timeouts = z.output<typeof timeoutsSchema>;
+/** Resolved connection pool settings. */
+export type ConnectionPoolOptions = z.output<typeof connectionPoolSchema>;
+/** `trustProxy` as given. */
+export type TrustProxy = z.output<typeof trustProxySchema>;
+/** A user middleware entry. */
+export type MiddlewareEntry = z.output<typeof middlewareSchema>;
+export type { StageName };
+
+/** Validates options and resolves defaults, throwing `ConfigError` on the first problem. */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (input === undefined) input = {};
+  return parseOptions(optionsSchema, input);
+}
+
+function isCidrOrIp(value: string): boolean {
+  const [address, prefix, extra] = value.split('/');
+  if (extra !== undefined || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}

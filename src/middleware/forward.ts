@@ -1,0 +1,48 @@
+import type { Events } from '../events.js';
+import { type Forwarder, UpstreamError } from '../forward/forwarder.js';
+import type { Middleware } from '../pipeline/compose.js';
+import type { Backend } from '../pool/backend.js';
+import type { Strategy } from '../strategies/strategy.js';
+
+/**
+ * The `forward` stage: sends the request to `ctx.backend` and sets
+ * `ctx.response` once response headers arrive. Reports each exchange to the
+ * strategy, and each failure as an `upstream:error` event.
+ */
+export function forward(
+  forwarder: Forwarder,
+  strategy: Strategy<Backend>,
+  events: Events,
+  options: { preserveHost: boolean; now: () => number },
+): Middleware {
+  const observe = strategy.observe?.bind(strategy);
+  const { preserveHost, now } = options;
+  return async function forward(ctx, next) {
+    const backend = ctx.backend;
+    if (!backend) throw new Error('forward needs ctx.backend: is select in the chain?');
+    let headers = ctx.upstreamHeaders;
+    if (!preserveHost) headers = { ...headers, host: backend.url.host };
+    const started = now();
+    try {
+      await forwarder.forward(ctx, backend, headers, ctx.requestBody?.());
+    } catch (error) {
+      if (error instanceof UpstreamError) {
+        if (error.code !== 'ERR_CLIENT_ABORTED') {
+          observe?.(backend, { latencyMs: now() - started, ok: false, now: now() });
+          events.emit('upstream:error', {
+            backend: backend.id,
+            attempt: ctx.attempt,
+            code: error.code,
+            message: error.message,
+          });
+        }
+      }
+      throw error;
+    }
+    if (observe) {
+      const end = now();
+      observe(backend, { latencyMs: end - started, ok: (ctx.response?.status ?? 502) < 500, now: end });
+    }
+    await next();
+  };
+}

@@ -1,0 +1,93 @@
+import type { Strategy } from '../strategies/strategy.js';
+import type { Backend } from './backend.js';
+
+/**
+ * The balancer's backends and the set a strategy chooses from. The list of
+ * available backends (healthy, not ejected, breaker not open, not draining)
+ * is cached and rebuilt only when one of those states changes; per request,
+ * only `maxConnections` and the backends a retry already tried are filtered,
+ * and only when they apply.
+ */
+export class Pool {
+  readonly #byId = new Map<string, Backend>();
+  readonly #strategy: Strategy<Backend>;
+  readonly #now: () => number;
+  #members: Backend[] = [];
+  #available: Backend[] = [];
+  #availableAt = -1;
+  #nextChange = Number.POSITIVE_INFINITY;
+  #dirty = true;
+  #anyLimit = false;
+
+  constructor(strategy: Strategy<Backend>, now: () => number) {
+    this.#strategy = strategy;
+    this.#now = now;
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get(id: string): Backend | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Every backend, draining ones included, in insertion order. */
+  all(): Backend[] {
+    return [...this.#byId.values()];
+  }
+
+  add(backend: Backend): void {
+    this.#byId.set(backend.id, backend);
+    this.changed(true);
+  }
+
+  delete(backend: Backend): void {
+    if (this.#byId.get(backend.id) === backend) this.#byId.delete(backend.id);
+    this.changed(true);
+  }
+
+  /**
+   * A backend's state changed. `membership` is true when the set the strategy
+   * hashes over changed too (added, removed, draining, weight).
+   */
+  changed(membership = false): void {
+    this.#dirty = true;
+    if (membership) {
+      this.#members = [...this.#byId.values()].filter((b) => !b.draining);
+      this.#anyLimit = this.#members.some((b) => Number.isFinite(b.maxConnections));
+      this.#strategy.update?.(this.#members);
+    }
+  }
+
+  #refresh(now: number): Backend[] {
+    if (!this.#dirty && now < this.#nextChange) return this.#available;
+    const available: Backend[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const backend of this.#members) {
+      if (backend.isAvailable(now)) available.push(backend);
+      else if (backend.ejectedUntil > now && backend.ejectedUntil < next) next = backend.ejectedUntil;
+    }
+    this.#available = available;
+    this.#availableAt = now;
+    this.#nextChange = next;
+    this.#dirty = false;
+    return available;
+  }
+
+  /**
+   * The backends a request may go to now: available, under their connection
+   * limit, and not in `exclude`. Returns the cached array when nothing needs
+   * filtering, so the common path allocates nothing.
+   */
+  candidates(exclude: ReadonlySet<Backend>, now = this.#now()): readonly Backend[] {
+    const available = this.#refresh(now);
+    if (exclude.size === 0 && !this.#anyLimit) return available;
+    return available.filter((b) => !exclude.has(b) && b.active < b.maxConnections);
+  }
+
+  /** Time the available list was last rebuilt (for tests and diagnostics). */
+  get refreshedAt(): number {
+    return this.#availableAt;
+  }
+}
