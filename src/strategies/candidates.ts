@@ -1,0 +1,151 @@
+import type { Candidate } from './strategy.js';
+
+/**
+ * Shared plumbing for the built-in strategies: weight sanitising, random
+ * indices, finding a backend among candidates without a per-pick Set, and
+ * per-backend state that survives `update`. Internal: not re-exported.
+ */
+
+/**
+ * The weight used for a backend whose weight is 0, negative or not finite.
+ * Weights are validated positive elsewhere; this keeps a strategy sane if it
+ * sees bad ones anyway. Small enough that such a backend gets (practically)
+ * nothing next to a real weight, and when every weight is bad they are all
+ * equal, so traffic is shared evenly.
+ */
+export const MIN_WEIGHT = 1e-9;
+
+/** A usable weight: `w` when it is finite and > {@link MIN_WEIGHT}, else {@link MIN_WEIGHT}. */
+export function weightOf(w: number): number {
+  return w > MIN_WEIGHT && w < Number.POSITIVE_INFINITY ? w : MIN_WEIGHT;
+}
+
+/** `true` when `w` is a real positive weight (finite, > 0). */
+export function isPositiveWeight(w: number): boolean {
+  return w > 0 && w < Number.POSITIVE_INFINITY;
+}
+
+/** A uniform index in `[0, n)`; guards against sources that return 1, a negative or NaN. */
+export function randomIndex(random: () => number, n: number): number {
+  const i = Math.floor(random() * n);
+  if (i >= 0 && i < n) return i;
+  return i >= n ? n - 1 : 0;
+}
+
+/**
+ * Returns the element of `candidates` that is `backend` (by identity, else by
+ * id), or `undefined` when it is not a candidate.
+ *
+ * The pool hands strategies a filtered subsequence of the list given to
+ * `update`, so a backend at `position` in that list (of length `total`) sits
+ * within `[position - (total - k), position]` of the candidates: with nothing
+ * filtered this is one comparison, with a few backends filtered a few. Only
+ * when the backend is absent, or the order differs, is the whole list scanned.
+ */
+export function findCandidate<B extends Candidate>(
+  candidates: readonly B[],
+  backend: Candidate,
+  position: number,
+  total: number,
+): B | undefined {
+  const k = candidates.length;
+  const hi = position < k ? position : k - 1;
+  const lo = position - (total - k) > 0 ? position - (total - k) : 0;
+  for (let i = hi; i >= lo; i--) {
+    const c = candidates[i]!;
+    if (c === backend) return c;
+  }
+  const id = backend.id;
+  for (let i = 0; i < k; i++) {
+    const c = candidates[i]!;
+    if (c === backend || c.id === id) return c;
+  }
+  return undefined;
+}
+
+/**
+ * Per-backend state kept by id across `update` calls (so a weight change does
+ * not reset, say, smooth WRR's `current`), looked up per pick without hashing
+ * in the common case: candidates come in `update` order, so the caller passes
+ * the index it expects and only a mismatch costs a map lookup.
+ */
+export class BackendStates<S> {
+  readonly #create: (backend: Candidate) => S;
+  #order: Candidate[] = [];
+  #states: S[] = [];
+  #index = new Map<string, number>();
+
+  constructor(create: (backend: Candidate) => S) {
+    this.#create = create;
+  }
+
+  /** States by index; valid until the next {@link update}. */
+  get states(): readonly S[] {
+    return this.#states;
+  }
+
+  /** Number of backends known. */
+  get size(): number {
+    return this.#order.length;
+  }
+
+  /** Adopts `backends` in order, keeping the state of those already known (by id) and dropping the rest. */
+  update(backends: readonly Candidate[]): void {
+    const order: Candidate[] = [];
+    const states: S[] = [];
+    const index = new Map<string, number>();
+    for (const backend of backends) {
+      if (index.has(backend.id)) continue;
+      const old = this.#index.get(backend.id);
+      index.set(backend.id, order.length);
+      order.push(backend);
+      states.push(old === undefined ? this.#create(backend) : this.#states[old]!);
+    }
+    this.#order = order;
+    this.#states = states;
+    this.#index = index;
+  }
+
+  /**
+   * Index of `backend`'s state, trying `hint` first. A backend never passed to
+   * `update` gets fresh state, so strategies work even if `update` is never
+   * called.
+   */
+  indexOf(backend: Candidate, hint: number): number {
+    if (this.#order[hint] === backend) return hint;
+    let i = this.#index.get(backend.id);
+    if (i === undefined) {
+      i = this.#order.length;
+      this.#order.push(backend);
+      this.#states.push(this.#create(backend));
+      this.#index.set(backend.id, i);
+    }
+    return i;
+  }
+
+  /** Forgets every backend. */
+  clear(): void {
+    this.#order = [];
+    this.#states = [];
+    this.#index = new Map();
+  }
+}
+
+/** A growable list of indices, reused across picks so collecting ties allocates nothing. */
+export class IndexBuffer {
+  #items = new Int32Array(16);
+  length = 0;
+
+  push(i: number): void {
+    if (this.length === this.#items.length) {
+      const grown = new Int32Array(this.#items.length * 2);
+      grown.set(this.#items);
+      this.#items = grown;
+    }
+    this.#items[this.length++] = i;
+  }
+
+  at(i: number): number {
+    return this.#items[i]!;
+  }
+}
