@@ -24,8 +24,8 @@ import { buildPipeline, type Pipeline } from './pipeline/build.js';
 import { Context } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
-import { createStrategy } from './strategies/index.js';
 import type { Strategy } from './strategies/strategy.js';
+import { createStrategy } from './strategy-shim.js';
 
 /** Options of `removeBackend`. */
 export interface RemoveOptions {
@@ -136,7 +136,11 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const url = new URL(parsed.url);
     const id = parsed.id ?? url.host;
     if (pool.get(id)) {
-      throw new ConfigError(`${path}.id`, id, 'an id no other backend uses (give backends with the same host an explicit id)');
+      throw new ConfigError(
+        `${path}.id`,
+        id,
+        'an id no other backend uses (give backends with the same host an explicit id)',
+      );
     }
     return new Backend({
       id,
@@ -235,7 +239,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     });
     try {
       if (closed) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
-      if (path === undefined) throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
+      if (path === undefined)
+        throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
       const headers = upstreamRequestHeaders(req, forwardingInfo(req, false));
       if (headers instanceof SwitchyardError) throw headers;
       if (!url.startsWith('/')) {
@@ -270,15 +275,27 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         );
       } else socket.destroy();
     };
-    if (closed) return refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
+    if (closed) {
+      refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
+      return;
+    }
     const headers = upstreamRequestHeaders(req, forwardingInfo(req, true));
-    if (headers instanceof SwitchyardError) return refuse(400, headers);
+    if (headers instanceof SwitchyardError) {
+      refuse(400, headers);
+      return;
+    }
     const selection = { req, clientAddress: resolveClientAddress(req, trust), now: now(), attempt: 1 };
     const candidates = pool.candidates(new Set(), selection.now);
     const backend = candidates.length > 0 ? strategy.pick(candidates, selection) : undefined;
-    if (!backend) return refuse(503, makeError('ERR_NO_BACKEND', 'no backend is available to take this request'));
+    if (!backend) {
+      refuse(503, makeError('ERR_NO_BACKEND', 'no backend is available to take this request'));
+      return;
+    }
     forwarder.upgrade(req, socket, head, backend, headers, (error) => {
-      events.emit('upgrade', error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true });
+      events.emit(
+        'upgrade',
+        error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
+      );
     });
   };
 
@@ -321,7 +338,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   async function removeBackend(id: string, removeOptions: RemoveOptions = {}): Promise<RemoveResult> {
     const backend = find(id);
     const drain = removeOptions.drain ?? true;
-    const timeout = removeOptions.timeout === undefined ? config.drainTimeout : parseDuration(removeOptions.timeout, 'timeout');
+    const timeout =
+      removeOptions.timeout === undefined ? config.drainTimeout : parseDuration(removeOptions.timeout, 'timeout');
     if (!backend.draining) {
       backend.draining = true;
       pool.changed(true);

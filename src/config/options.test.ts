@@ -19,11 +19,21 @@ const BAD: Array<[string, unknown, string, string]> = [
   ['an unknown strategy', { backends: [ok], strategy: 'fastest-please' }, 'strategy', 'fastest-please'],
   [
     'duplicate backend ids',
-    { backends: [{ ...ok, id: 'a' }, { url: 'http://127.0.0.1:9002', id: 'a' }] },
+    {
+      backends: [
+        { ...ok, id: 'a' },
+        { url: 'http://127.0.0.1:9002', id: 'a' },
+      ],
+    },
     'backends[1].id',
     '"a"',
   ],
-  ['duplicate backend hosts without ids', { backends: [ok, { url: 'http://127.0.0.1:9001/v2' }] }, 'backends[1].id', ''],
+  [
+    'duplicate backend hosts without ids',
+    { backends: [ok, { url: 'http://127.0.0.1:9001/v2' }] },
+    'backends[1].id',
+    '',
+  ],
   ['an id with spaces', { backends: [{ ...ok, id: 'a b' }] }, 'backends[0].id', ''],
   ['a duration with an unknown unit', { timeouts: { connect: '5 parsecs' } }, 'timeouts.connect', "'250ms'"],
   ['a negative duration', { timeouts: { response: -5 } }, 'timeouts.response', '-5'],

@@ -13,7 +13,9 @@ const httpUrl = z.string().refine(
   (value) => {
     if (!URL.canParse(value)) return false;
     const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && !url.username && !url.password;
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && !url.username && !url.password
+    );
   },
   { error: 'an absolute http:// or https:// URL without credentials, e.g. "http://10.0.0.1:8080"' },
 );
@@ -97,11 +99,9 @@ const trustProxySchema = z.union(
     z.boolean(),
     z.number().int().min(0).max(64),
     z.array(
-      z
-        .string()
-        .refine((value) => /^(loopback|linklocal|uniquelocal)$/.test(value) || isCidrOrIp(value), {
-          error: 'an IP address, a CIDR such as "10.0.0.0/8", or loopback/linklocal/uniquelocal',
-        }),
+      z.string().refine((value) => /^(loopback|linklocal|uniquelocal)$/.test(value) || isCidrOrIp(value), {
+        error: 'an IP address, a CIDR such as "10.0.0.0/8", or loopback/linklocal/uniquelocal',
+      }),
     ),
   ],
   { error: 'false, true, a hop count (0-64), or a list of IPs/CIDRs' },

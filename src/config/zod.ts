@@ -9,13 +9,21 @@ import { ConfigError } from '../errors.js';
  */
 
 const DURATION_RE = /^\d+(?:\.\d+)?\s*(?:ms|s|m|h)$/;
+const DURATION_EXPECTED = "a duration: milliseconds >= 0 or a string such as '250ms', '5s', '1m'";
 
 /** A duration: milliseconds or `'250ms'`/`'5s'`/`'1m'`/`'1h'`; parsed to milliseconds. */
 export function duration() {
   return z
-    .union([z.number().finite().nonnegative(), z.string().regex(DURATION_RE)], {
-      error: "a duration: milliseconds >= 0 or a string such as '250ms', '5s', '1m'",
-    })
+    .union(
+      [
+        z
+          .number({ error: DURATION_EXPECTED })
+          .finite({ error: DURATION_EXPECTED })
+          .nonnegative({ error: DURATION_EXPECTED }),
+        z.string({ error: DURATION_EXPECTED }).regex(DURATION_RE, { error: DURATION_EXPECTED }),
+      ],
+      { error: DURATION_EXPECTED },
+    )
     .transform((value) => parseDuration(value));
 }
 

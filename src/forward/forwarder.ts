@@ -1,7 +1,7 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Duplex, Readable } from 'node:stream';
 import type { Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
 import { type ErrorCode, SwitchyardError } from '../errors.js';
@@ -22,7 +22,14 @@ export class UpstreamError extends SwitchyardError {
   /** Id of the backend that failed. */
   readonly backend: string;
 
-  constructor(code: ErrorCode, message: string, backend: string, reason: RetryReason, reusedSocket: boolean, cause?: unknown) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    backend: string,
+    reason: RetryReason,
+    reusedSocket: boolean,
+    cause?: unknown,
+  ) {
     super(code, message, cause === undefined ? undefined : { cause });
     this.name = 'UpstreamError';
     this.reason = reason;
@@ -51,7 +58,14 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   return agent;
 }
 
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
 
 /** Per-attempt state; found again from proxy events through the options object. */
 class Attempt {
@@ -224,13 +238,19 @@ export class Forwarder {
     proxyRes.once('close', () => backend.release());
     const idle = this.timeouts.idle;
     if (idle > 0 && !proxyRes.complete) {
-      const timer = setTimeout(() => {
+      // The socket's inactivity timer, not a 'data' listener: reading here would
+      // start the body flowing before anyone pipes it.
+      proxyRes.setTimeout(idle, () => {
         proxyRes.destroy(
-          new UpstreamError('ERR_UPSTREAM_TIMEOUT', `backend ${backend.id} stalled for ${idle} ms mid-body`, backend.id, 'timeout', false),
+          new UpstreamError(
+            'ERR_UPSTREAM_TIMEOUT',
+            `backend ${backend.id} stalled for ${idle} ms mid-body`,
+            backend.id,
+            'timeout',
+            false,
+          ),
         );
-      }, idle);
-      proxyRes.on('data', () => timer.refresh());
-      proxyRes.once('close', () => clearTimeout(timer));
+      });
     }
     const response = {
       status,
@@ -279,11 +299,32 @@ export class Forwarder {
         error,
       );
     } else if ((error.code && CONNECT_ERRORS.has(error.code)) || !attempt.connected) {
-      failure = new UpstreamError('ERR_UPSTREAM_CONNECT', `cannot connect to backend ${id}`, id, 'connect-failure', reused, error);
+      failure = new UpstreamError(
+        'ERR_UPSTREAM_CONNECT',
+        `cannot connect to backend ${id}`,
+        id,
+        'connect-failure',
+        reused,
+        error,
+      );
     } else if (error.code?.startsWith('HPE_')) {
-      failure = new UpstreamError('ERR_UPSTREAM_PROTOCOL', `backend ${id} sent a malformed response`, id, 'reset', reused, error);
+      failure = new UpstreamError(
+        'ERR_UPSTREAM_PROTOCOL',
+        `backend ${id} sent a malformed response`,
+        id,
+        'reset',
+        reused,
+        error,
+      );
     } else {
-      failure = new UpstreamError('ERR_UPSTREAM_RESET', `backend ${id} closed the connection before responding`, id, 'reset', reused, error);
+      failure = new UpstreamError(
+        'ERR_UPSTREAM_RESET',
+        `backend ${id} closed the connection before responding`,
+        id,
+        'reset',
+        reused,
+        error,
+      );
     }
     attempt.proxyReq?.destroy();
     attempt.fail(failure);
@@ -330,12 +371,22 @@ export class Forwarder {
 }
 
 /** Writes `ctx.response` to the client, streaming a body from upstream. */
-export function sendResponse(res: ServerResponse, response: NonNullable<Context['response']>, onBodyError: (error: Error) => void): void {
+export function sendResponse(
+  res: ServerResponse,
+  response: NonNullable<Context['response']>,
+  onBodyError: (error: Error) => void,
+): void {
   if (response.statusMessage) res.statusMessage = response.statusMessage;
   res.writeHead(response.status, response.headers);
   const body = response.body;
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);
+    return;
+  }
+  if (body.destroyed && !body.readableEnded) {
+    // The upstream died between its headers and now: nothing left to stream.
+    onBodyError(new Error('upstream closed mid-body'));
+    res.destroy();
     return;
   }
   body.on('error', (error) => {

@@ -61,7 +61,9 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
     if ((raw[i] as string).toLowerCase() !== 'connection') continue;
     for (const token of (raw[i + 1] as string).split(',')) {
       const name = token.trim().toLowerCase();
-      if (name) (tokens ??= new Set()).add(name);
+      if (!name) continue;
+      tokens ??= new Set();
+      tokens.add(name);
     }
   }
   return tokens;

@@ -51,12 +51,7 @@ export function retry(
       try {
         await attempt(ctx);
       } catch (error) {
-        if (
-          n >= max ||
-          !(error instanceof UpstreamError) ||
-          error.code === 'ERR_CLIENT_ABORTED' ||
-          !canRetry(ctx)
-        ) {
+        if (n >= max || !(error instanceof UpstreamError) || error.code === 'ERR_CLIENT_ABORTED' || !canRetry(ctx)) {
           throw error;
         }
         await wait(ctx, n, error.reason);

@@ -41,9 +41,14 @@ export function buildPipeline(
   const seen = new Set<string>(STAGE_ORDER);
   user.forEach((entry, i) => {
     if (entry.before && entry.after) {
-      throw new ConfigError(`middleware[${i}]`, { before: entry.before, after: entry.after }, 'either before or after, not both');
+      throw new ConfigError(
+        `middleware[${i}]`,
+        { before: entry.before, after: entry.after },
+        'either before or after, not both',
+      );
     }
-    if (seen.has(entry.name)) throw new ConfigError(`middleware[${i}].name`, entry.name, 'a name not used by another middleware or stage');
+    if (seen.has(entry.name))
+      throw new ConfigError(`middleware[${i}].name`, entry.name, 'a name not used by another middleware or stage');
     seen.add(entry.name);
     const anchor = entry.after ?? entry.before ?? 'forward';
     const index = slots.findIndex((slot) => slot.stage === anchor);
@@ -51,7 +56,9 @@ export function buildPipeline(
   });
   const split = slots.findIndex((slot) => slot.stage === 'retry');
   const toNamed = (list: Slot[]): NamedMiddleware[] =>
-    list.filter((slot) => slot.handle && slot.stage !== 'retry').map((slot) => ({ name: slot.name, handle: slot.handle as Middleware }));
+    list
+      .filter((slot) => slot.handle && slot.stage !== 'retry')
+      .map((slot) => ({ name: slot.name, handle: slot.handle as Middleware }));
   const outer = toNamed(slots.slice(0, split));
   const bracketList = toNamed(slots.slice(split + 1));
   const bracketRun = compose(bracketList);

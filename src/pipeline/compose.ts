@@ -75,7 +75,10 @@ export function compose(chain: readonly NamedMiddleware[]): (ctx: Context, last?
           // The downstream chain would go on writing to ctx after this middleware
           // believes the request is done: fail loudly rather than race.
           pending.catch(() => {});
-          throw makeError('ERR_MIDDLEWARE', `middleware '${entry.name}' returned before the next() it called had finished: await next()`);
+          throw makeError(
+            'ERR_MIDDLEWARE',
+            `middleware '${entry.name}' returned before the next() it called had finished: await next()`,
+          );
         }
       });
     }
