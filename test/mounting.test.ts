@@ -1,0 +1,113 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Koa from 'koa';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createLoadBalancer, type LoadBalancer } from '../src/index.js';
+import { createLoopbackBackend, createMemoryBackend, type TestBackend } from '../src/testing/index.js';
+import { type Listening, listen, request } from './helpers.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+function balancer(): { lb: LoadBalancer; backend: TestBackend } {
+  const backend = createMemoryBackend({ id: 'm' });
+  const lb = createLoadBalancer({ backends: [backend.config] });
+  cleanup.push(() => backend.close(), () => lb.close());
+  return { lb, backend };
+}
+
+async function serve(server: http.Server): Promise<Listening> {
+  const listening = await listen(server);
+  cleanup.push(() => listening.close());
+  return listening;
+}
+
+describe('mounting', () => {
+  it('serves from a plain http server', async () => {
+    const { lb } = balancer();
+    const front = await serve(http.createServer(lb.handler));
+    expect((await request(front.port, { path: '/plain' })).json()).toEqual({ backend: 'm', method: 'GET', url: '/plain' });
+  });
+
+  it('serves as Express 5 middleware under a path prefix, forwarding the path below it', async () => {
+    const { lb, backend } = balancer();
+    const app = express();
+    app.get('/local', (_req, res) => {
+      res.send('local route');
+    });
+    app.use('/api', lb.express());
+    const front = await serve(http.createServer(app));
+    expect((await request(front.port, { path: '/local' })).text).toBe('local route');
+    const reply = await request(front.port, { path: '/api/users?id=7', method: 'POST', body: '{"a":1}' });
+    expect(reply.json()).toMatchObject({ backend: 'm', url: '/users?id=7' });
+    expect(backend.requests.at(-1)?.body.toString()).toBe('{"a":1}');
+  });
+
+  it('forwards the full path under Express with keepMountPath', async () => {
+    const { lb } = balancer();
+    const app = express();
+    app.use('/api', lb.express({ keepMountPath: true }));
+    const front = await serve(http.createServer(app));
+    expect((await request(front.port, { path: '/api/users' })).json()).toMatchObject({ url: '/api/users' });
+  });
+
+  it('serves as Koa 3 middleware', async () => {
+    const { lb } = balancer();
+    const app = new Koa();
+    const seen: string[] = [];
+    app.use(async (ctx, next) => {
+      seen.push(ctx.path);
+      await next();
+    });
+    app.use(lb.koa());
+    const front = await serve(http.createServer(app.callback()));
+    const reply = await request(front.port, { path: '/koa?x=1' });
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toMatchObject({ backend: 'm', url: '/koa?x=1' });
+    expect(seen).toEqual(['/koa']);
+  });
+
+  it('proxies a WebSocket upgrade through lb.upgrade', async () => {
+    const backend = await createLoopbackBackend({ id: 'ws' });
+    const wss = new WebSocketServer({ server: backend.server });
+    wss.on('connection', (socket, req) => {
+      socket.send(`hello ${req.headers['x-forwarded-for']}`);
+      socket.on('message', (data) => socket.send(`echo ${data.toString()}`));
+    });
+    const lb = createLoadBalancer({ backends: [backend.config] });
+    cleanup.push(() => backend.close(), () => lb.close(), () => wss.close());
+    const server = http.createServer(lb.handler);
+    server.on('upgrade', lb.upgrade);
+    const front = await serve(server);
+    const client = new WebSocket(`ws://127.0.0.1:${(front.server.address() as AddressInfo).port}/chat`);
+    const messages: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      client.on('message', (data) => {
+        messages.push(data.toString());
+        if (messages.length === 1) client.send('ping');
+        if (messages.length === 2) resolve();
+      });
+      client.on('error', reject);
+    });
+    client.close();
+    expect(messages).toEqual(['hello 127.0.0.1', 'echo ping']);
+  });
+
+  it('refuses an upgrade with 503 when no backend is available', async () => {
+    const lb = createLoadBalancer({ backends: [] });
+    cleanup.push(() => lb.close());
+    const server = http.createServer(lb.handler);
+    server.on('upgrade', lb.upgrade);
+    const front = await serve(server);
+    const client = new WebSocket(`ws://127.0.0.1:${front.port}/`);
+    const status = await new Promise<number>((resolve) => {
+      client.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      client.on('error', () => resolve(-1));
+    });
+    expect(status).toBe(503);
+  });
+});
