@@ -58,7 +58,7 @@ describe('robustness', () => {
     const [a, b] = fx.backends;
     const outcomes: Array<Promise<unknown>> = [];
     for (let round = 0; round < 5; round++) {
-      await a?.fail(['reset', 'garbage', 'hang', 'close-mid-body', null][round] ?? null);
+      await a?.fail((['reset', 'garbage', 'hang', 'close-mid-body', null] as const)[round] ?? null);
       for (let i = 0; i < 4; i++) outcomes.push(request(fx.front.port, { path: `/${round}/${i}` }).catch((e) => e));
       // A client that goes away right after sending.
       outcomes.push(rawExchange(fx.front.port, 'GET /gone HTTP/1.1\r\nHost: a\r\n\r\n', 5));
