@@ -149,3 +149,38 @@ export class IndexBuffer {
     return this.#items[i]!;
   }
 }
+
+/** `backends` without repeated ids (the first of each kept). */
+export function uniqueById<B extends Candidate>(backends: readonly B[]): B[] {
+  const seen = new Set<string>();
+  const out: B[] = [];
+  for (const b of backends) {
+    if (seen.has(b.id)) continue;
+    seen.add(b.id);
+    out.push(b);
+  }
+  return out;
+}
+
+/** Whether `list` has exactly these ids and configured weights, in this order. */
+export function sameLayout(list: readonly Candidate[], ids: readonly string[], weights: readonly number[]): boolean {
+  if (list.length !== ids.length) return false;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i]!.id !== ids[i] || list[i]!.weight !== weights[i]) return false;
+  }
+  return true;
+}
+
+/** Code-unit order of ids, the same on every machine (unlike `localeCompare`). */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Configured weights for hash layouts: bad weights (0, negative, not finite)
+ * get no share, unless every weight is bad, in which case all count as 1.
+ */
+export function layoutWeights(list: readonly Candidate[]): number[] {
+  const anyValid = list.some((b) => isPositiveWeight(b.weight));
+  return list.map((b) => (anyValid ? (isPositiveWeight(b.weight) ? b.weight : 0) : 1));
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseOptions } from '../config/zod.js';
-import { findCandidate, isPositiveWeight } from './candidates.js';
+import { compareIds, findCandidate, isPositiveWeight, layoutWeights, sameLayout, uniqueById } from './candidates.js';
 import { murmur3 } from './hash.js';
 import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
 import type { Candidate, SelectionContext, Strategy } from './strategy.js';
@@ -124,14 +124,8 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
   }
 
   update(backends: readonly B[]): void {
-    const seen = new Set<string>();
-    const list: B[] = [];
-    for (const b of backends) {
-      if (seen.has(b.id)) continue;
-      seen.add(b.id);
-      list.push(b);
-    }
-    if (this.#built && this.#sameLayout(list)) {
+    const list = uniqueById(backends);
+    if (this.#built && sameLayout(list, this.#ids, this.#weights)) {
       this.#backends = list;
       return;
     }
@@ -219,23 +213,15 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
     return this.#epoch;
   }
 
-  #sameLayout(list: readonly B[]): boolean {
-    if (list.length !== this.#ids.length) return false;
-    for (let i = 0; i < list.length; i++) {
-      if (list[i]!.id !== this.#ids[i] || list[i]!.weight !== this.#weights[i]) return false;
-    }
-    return true;
-  }
-
   #build(list: B[]): void {
     const n = list.length;
     if (n > RANK_BITS) throw new RangeError(`consistent-hash supports up to ${RANK_BITS} backends, got ${n}`);
-    const anyValid = list.some((b) => isPositiveWeight(b.weight));
+    const weights = layoutWeights(list);
     const points = new Array<number>(n);
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const w = anyValid ? list[i]!.weight : 1;
-      points[i] = isPositiveWeight(w) ? Math.max(1, Math.round(this.#virtualNodes * w)) : 0;
+      const w = weights[i]!;
+      points[i] = w > 0 ? Math.max(1, Math.round(this.#virtualNodes * w)) : 0;
       total += points[i]!;
     }
     if (total > MAX_RING_POINTS) {
@@ -278,9 +264,4 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
 /** Weight for ring shares and bounded-load capacity: bad weights count as 1, as when all are bad. */
 function ringWeight(w: number): number {
   return isPositiveWeight(w) ? w : 1;
-}
-
-/** Code-unit order, the same on every machine (unlike `localeCompare`). */
-export function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
