@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { connectRedis, type SharedRedis } from './cluster/redis.js';
 import {
   type BackendOptions,
   type BackendUpdate,
@@ -130,6 +131,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const pool = new Pool(strategy, now);
   const trust: TrustFn = compileTrust(config.trustProxy);
   const forwarder = new Forwarder({ timeouts: config.timeouts, via: config.via, now });
+  const redis: SharedRedis | undefined = config.redis ? connectRedis(config.redis, events) : undefined;
 
   function makeBackend(input: BackendOptions, path: string): Backend {
     const parsed = parseOptions(backendOptionsSchema, input, path);
@@ -384,6 +386,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     strategy.close?.();
     forwarder.close();
+    await redis?.close();
     events.emit('closed', {});
     events.removeAll();
   }

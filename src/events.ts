@@ -17,14 +17,59 @@ export type RetryReason = 'connect-failure' | 'reset' | 'timeout' | 'status';
 export interface SwitchyardEvents {
   /** A backend joined the pool through `addBackend`. */
   'backend:added': { backend: BackendSnapshot };
-  /** A backend's weight or limits changed through `updateBackend`. */
+  /** A backend's weight or limits changed through `updateBackend` (or a rollout). */
   'backend:updated': { backend: BackendSnapshot; previous: BackendSnapshot };
+  /** Active health checks now pass: the backend takes traffic again (through slow start). */
+  'backend:healthy': { backend: BackendSnapshot; reason: string };
+  /** Active health checks now fail (or the phi-accrual detector suspects it): no traffic. */
+  'backend:unhealthy': { backend: BackendSnapshot; reason: string };
+  /** Outlier detection took the backend out of rotation until `untilMs` (balancer clock). */
+  'backend:ejected': {
+    backend: BackendSnapshot;
+    reason: 'consecutive-5xx' | 'consecutive-connect-failure' | 'success-rate';
+    /** How many times it has been ejected, this time included. */
+    ejections: number;
+    /** Length of this ejection, in milliseconds. */
+    durationMs: number;
+  };
+  /** An ejection ended: the backend is back in rotation (through slow start). */
+  'backend:restored': { backend: BackendSnapshot };
   /** A backend stopped taking new requests and waits for its in-flight ones. */
   'backend:draining': { backend: BackendSnapshot };
   /** A draining backend has no request in flight any more, or its drain timed out. */
   'backend:drained': { backend: BackendSnapshot; timedOut: boolean; abandoned: number };
   /** A backend left the pool; its connections are closed. */
   'backend:removed': { backend: BackendSnapshot };
+  /** A backend's circuit breaker opened: it gets no requests until `resetTimeout` passes. */
+  'breaker:open': { backend: string };
+  /** A backend's circuit breaker lets trial requests through. */
+  'breaker:half-open': { backend: string };
+  /** A backend's circuit breaker closed again: normal service. */
+  'breaker:close': { backend: string };
+  /** A backend's adaptive concurrency limit changed. */
+  'limit:changed': { backend: string; limit: number; previous: number };
+  /** A request waited for, got, or was refused a slot at a backend at its connection limit. */
+  queue: { action: 'enqueued' | 'dequeued' | 'rejected' | 'timeout'; depth: number };
+  /** A hedged (speculative) attempt was sent to another backend. */
+  hedge: { backend: string; attempt: number };
+  /** A rate-limit decision. `key` is the client key (an IP, a header value...): do not use it as a metric label. */
+  ratelimit: { allowed: boolean; limit: string; key: string; remaining: number; retryAfterMs?: number };
+  /** A sticky-session decision: routed to the session's backend, started a new session, or fell back. */
+  sticky: { result: 'hit' | 'new' | 'fallback' | 'rejected'; backend: string | undefined };
+  /** A cache lookup. */
+  cache: { result: 'hit' | 'miss' | 'coalesced' | 'bypass' | 'stored'; key: string; bytes?: number };
+  /** A cache entry left the cache. */
+  'cache:evict': { key: string; bytes: number; reason: 'lru' | 'expired' | 'bytes' | 'purge' };
+  /** A rollout began. */
+  'rollout:started': { id: string; from: string[]; to: string[]; batches: number };
+  /** A rollout batch passed its gate: `added` now take traffic, `removed` were drained. */
+  'rollout:step': { id: string; batch: number; batches: number; added: string[]; removed: string[] };
+  /** A rollout finished: only the new backends remain. */
+  'rollout:completed': { id: string; durationMs: number };
+  /** A rollout (or `rollback()`) restored the previous backend set. */
+  'rollout:rolled-back': { id: string; reason: string };
+  /** A rollout stopped without finishing and without rolling back (cancelled, or `autoRollback: false`). */
+  'rollout:failed': { id: string; reason: string };
   /** An attempt to a backend failed (connect failure, reset, timeout, malformed response). */
   'upstream:error': { backend: string; attempt: number; code: ErrorCode; message: string };
   /** A request is sent again, to another backend. */
@@ -49,6 +94,8 @@ export interface SwitchyardEvents {
   };
   /** The WebSocket (or other upgrade) tunnel to a backend opened or failed. */
   upgrade: { backend: string | undefined; ok: boolean; error?: ErrorCode };
+  /** The shared Redis connection changed state. Features fall back to memory (or their configured policy) while it is down. */
+  redis: { state: 'ready' | 'error' | 'end'; message?: string };
   /** The balancer stopped: checks stopped, requests drained, sockets released. */
   closed: Record<string, never>;
 }

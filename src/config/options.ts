@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
+import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
@@ -118,6 +119,43 @@ const middlewareSchema = z.strictObject({
   handle: fn<Middleware>(),
 });
 
+function isRedisClient(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { evalsha?: unknown }).evalsha === 'function' &&
+    typeof (value as { duplicate?: unknown }).duplicate === 'function'
+  );
+}
+
+const redisUrl = z.string().refine((value) => URL.canParse(value) && /^rediss?:$/.test(new URL(value).protocol), {
+  error: 'a redis:// or rediss:// URL',
+});
+const redisClient = z.custom<RedisClient>(isRedisClient, { error: 'an ioredis Redis or Cluster client' });
+
+const redisSchema = z
+  .union(
+    [
+      redisUrl,
+      redisClient,
+      z.strictObject({
+        /** `redis://` or `rediss://` URL; the balancer owns this connection. */
+        url: redisUrl.optional(),
+        /** An ioredis client the caller owns (use `enableOfflineQueue: false`). */
+        client: redisClient.optional(),
+        /** Prefix of every key the balancer writes. @default 'switchyard:' */
+        keyPrefix: z.string().max(128).optional(),
+      }),
+    ],
+    { error: 'a redis:// URL, an ioredis client, or { url | client, keyPrefix }' },
+  )
+  .transform((value): RedisSettings => {
+    if (typeof value === 'string') return { url: value, keyPrefix: 'switchyard:' };
+    if (isRedisClient(value)) return { client: value as RedisClient, keyPrefix: 'switchyard:' };
+    const object = value as { url?: string; client?: RedisClient; keyPrefix?: string };
+    return { url: object.url, client: object.client, keyPrefix: object.keyPrefix ?? 'switchyard:' };
+  });
+
 /** The schema of `createLoadBalancer`'s options. */
 export const optionsSchema = z.strictObject({
   /** Upstream servers. More can be added later with `addBackend`. @default [] */
@@ -147,6 +185,12 @@ export const optionsSchema = z.strictObject({
   drainTimeout: duration().default(30_000),
   /** User middleware, each inserted before or after a named stage (default: before `forward`). */
   middleware: z.array(middlewareSchema).default([]),
+  /**
+   * Shared state across balancer instances: rate limits, sticky sessions, the
+   * cache and membership. A `redis://` URL, an ioredis client, or
+   * `{ url | client, keyPrefix }`. Off unless given: one process needs nothing external.
+   */
+  redis: redisSchema.optional(),
   /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
   now: fn<() => number>().optional(),
   /** Random source in [0, 1), injectable for tests. @default Math.random */
