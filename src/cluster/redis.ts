@@ -77,14 +77,17 @@ export function connectRedis(settings: RedisSettings, events: Events): SharedRed
     async close() {
       client.off('ready', onReady);
       client.off('close', onClose);
-      client.off('end', onEnd);
-      if (owned) {
+      if (owned && client.status !== 'end') {
+        const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
         try {
           await client.quit();
         } catch {
           client.disconnect();
         }
+        // close() promises released sockets: wait until ioredis says so.
+        await ended;
       }
+      client.off('end', onEnd);
       // Late errors from a closing socket must not reach the process.
       client.off('error', onError);
       client.on('error', () => {});
