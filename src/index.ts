@@ -12,6 +12,8 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from './balancer.js';
+export type { RedisClient, RedisSettings } from './cluster/redis.js';
+export { optionsJsonSchema } from './config/json-schema.js';
 export {
   type BackendOptions,
   type BackendUpdate,
@@ -28,5 +30,5 @@ export { UpstreamError } from './forward/forwarder.js';
 export type { Middleware, NamedMiddleware, Next, StageName } from './pipeline/compose.js';
 export { compose } from './pipeline/compose.js';
 export { Context, type PendingResponse, type SwitchyardState } from './pipeline/context.js';
-export type { BackendSnapshot, BackendStatus } from './pool/backend.js';
+export type { Backend, BackendSnapshot, BackendStatus } from './pool/backend.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';
