@@ -50,7 +50,7 @@ export function findCandidate<B extends Candidate>(
 ): B | undefined {
   const k = candidates.length;
   const hi = position < k ? position : k - 1;
-  const lo = position - (total - k) > 0 ? position - (total - k) : 0;
+  const lo = Math.max(0, position - (total - k));
   for (let i = hi; i >= lo; i--) {
     const c = candidates[i]!;
     if (c === backend) return c;

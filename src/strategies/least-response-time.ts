@@ -60,7 +60,9 @@ interface Ewma {
  * createLoadBalancer({ backends, strategy: { name: 'least-response-time', decay: '30s' } });
  * ```
  */
-export function leastResponseTime<B extends Candidate = Candidate>(options: LeastResponseTimeOptions = {}): Strategy<B> {
+export function leastResponseTime<B extends Candidate = Candidate>(
+  options: LeastResponseTimeOptions = {},
+): Strategy<B> {
   const { random, ...rest } = options;
   const config = parseOptions(leastResponseTimeOptionsSchema, rest, 'strategy');
   return new LeastResponseTime<B>(config.decay, config.failurePenalty, random ?? Math.random);
@@ -111,7 +113,7 @@ class LeastResponseTime<B extends Candidate> implements Strategy<B> {
       hint = idx + 1;
       const state = states[idx]!;
       const w = weightOf(c.effectiveWeight);
-      const score = ((state.seen ? state.value : guess) * ((c.active > 0 ? c.active : 0) + 1)) / w;
+      const score = ((state.seen ? state.value : guess) * (Math.max(c.active, 0) + 1)) / w;
       if (score < best || ties.length === 0) {
         best = score;
         ties.length = 0;
@@ -134,7 +136,8 @@ class LeastResponseTime<B extends Candidate> implements Strategy<B> {
 
   observe(backend: B, sample: Sample): void {
     const state = this.#table.states[this.#table.indexOf(backend, 0)]!;
-    let rtt = sample.latencyMs >= 0 ? sample.latencyMs : 0;
+    let rtt = sample.latencyMs;
+    if (!(rtt >= 0)) rtt = 0; // NaN and negatives count as 0
     if (!sample.ok && rtt < this.#failurePenalty) rtt = this.#failurePenalty;
     if (!state.seen) {
       state.seen = true;

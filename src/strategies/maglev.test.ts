@@ -147,6 +147,15 @@ describe('maglev', () => {
     expect(strategy.tableSize).toBe(7);
   });
 
+  it('builds a table even when a weight is vanishingly small next to another', () => {
+    for (const tiny of [5e-324, 1e-300, 1e-20]) {
+      const all = [backend('big', 1e10), backend('tiny', tiny), backend('one', 1)];
+      const strategy = table(all, { tableSize: 251 });
+      expect(strategy.tableSize).toBe(251);
+      expect(strategy.pick([all[1]!], ctxFor('1.1.1.1'))).toBe(all[1]);
+    }
+  });
+
   it('treats all-zero weights as equal', () => {
     const all = [backend('a', 0), backend('b', 0)];
     const shares = countShares(assign(table(all), all, keys(10_000, 9)));

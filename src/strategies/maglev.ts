@@ -239,6 +239,8 @@ class Maglev<B extends Candidate> implements MaglevStrategy<B> {
 /** The first round after `previous` in which `round · w >= taken` (Envoy's test, evaluated the same way). */
 function nextTurn(previous: number, taken: number, w: number): number {
   let t = Math.max(previous + 1, Math.ceil(taken / w));
+  // Beyond 2^52 rounds, t + 1 === t: a weight this small next to the largest never gets another turn.
+  if (!(t < 2 ** 52)) return Number.POSITIVE_INFINITY;
   while (t * w < taken) t++;
   while (t - 1 > previous && (t - 1) * w >= taken) t--;
   return t;

@@ -124,7 +124,8 @@ class PeakEwmaP2C<B extends Candidate> implements Strategy<B> {
 
   observe(backend: B, sample: Sample): void {
     const state = this.#table.states[this.#table.indexOf(backend, 0)]!;
-    let rtt = sample.latencyMs >= 0 ? sample.latencyMs : 0;
+    let rtt = sample.latencyMs;
+    if (!(rtt >= 0)) rtt = 0; // NaN and negatives count as 0
     if (!sample.ok && rtt < this.#failurePenalty) rtt = this.#failurePenalty;
     if (!state.seen) {
       state.seen = true;
@@ -141,7 +142,7 @@ class PeakEwmaP2C<B extends Candidate> implements Strategy<B> {
 
   #load(c: B, hint: number, now: number): number {
     const state = this.#table.states[this.#table.indexOf(c, hint)]!;
-    const active = c.active > 0 ? c.active : 0;
+    const active = Math.max(c.active, 0);
     if (!state.seen) return active === 0 ? 0 : (UNSEEN_PENALTY + active) / weightOf(c.effectiveWeight);
     this.#blend(state, now, 0);
     return (state.cost * (active + 1)) / weightOf(c.effectiveWeight);
