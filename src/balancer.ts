@@ -25,8 +25,8 @@ import { buildPipeline, type Pipeline } from './pipeline/build.js';
 import { Context } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
-import type { Strategy } from './strategies/strategy.js';
-import { createStrategy } from './strategy-shim.js';
+import { slowStartWeight } from './pool/slow-start.js';
+import { createStrategy } from './strategies/index.js';
 
 /** Options of `removeBackend`. */
 export interface RemoveOptions {
@@ -126,7 +126,11 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const config = resolveOptions(options);
   const now = config.now ?? defaultNow;
   const random = config.random ?? Math.random;
-  const strategy = createStrategy(config.strategy ?? 'p2c', { random }) as Strategy<Backend>;
+  const strategy = createStrategy<Backend>(config.strategy, { random });
+  const slowStart = config.slowStart;
+  const effectiveWeight = slowStart
+    ? (b: Backend) => (b.warmingSince > 0 ? slowStartWeight(b.weight, now() - b.warmingSince, slowStart) : b.weight)
+    : undefined;
   const events = new Events();
   const pool = new Pool(strategy, now);
   const trust: TrustFn = compileTrust(config.trustProxy);
@@ -150,6 +154,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
       agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection),
+      effectiveWeight,
     });
   }
 

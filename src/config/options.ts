@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
+import { slowStartOptionSchema } from '../pool/slow-start.js';
+import { strategyOptionSchema } from '../strategies/create-strategy.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
 /** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
@@ -164,7 +166,12 @@ export const optionsSchema = z.strictObject({
    * How a backend is chosen: a strategy name, `{ name, ...options }`, or an
    * object implementing `Strategy`. @default 'p2c'
    */
-  strategy: z.unknown().optional(),
+  strategy: strategyOptionSchema.optional(),
+  /**
+   * Ramp the weight of a backend that was just added or just recovered
+   * (Envoy's formula), or `false`. @default false
+   */
+  slowStart: z.union([z.literal(false), slowStartOptionSchema]).default(false),
   /** Retries of failed idempotent requests on another backend, or `false`. */
   retry: z.union([z.literal(false), retrySchema]).default(() => retrySchema.parse({})),
   /** Upstream timeouts. */
@@ -216,7 +223,11 @@ export type { StageName };
 /** Validates options and resolves defaults, throwing `ConfigError` on the first problem. */
 export function resolveOptions(input: unknown): ResolvedOptions {
   if (input === undefined) input = {};
-  return parseOptions(optionsSchema, input);
+  if (typeof input !== 'object' || input === null || !('strategy' in input)) return parseOptions(optionsSchema, input);
+  // The strategy is validated by createStrategy, whose errors name the exact
+  // sub-option (`strategy.tableSize`) where the union schema could only say `strategy`.
+  const { strategy, ...rest } = input as { strategy?: unknown };
+  return { ...parseOptions(optionsSchema, rest), strategy: strategy as ResolvedOptions['strategy'] };
 }
 
 function isCidrOrIp(value: string): boolean {
