@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fmix32, murmur3 } from './hash.js';
+import { fmix32, murmur3, PreparedMurmur3 } from './hash.js';
 
 /** Straightforward MurmurHash3 x86_32 over a byte array, to check the streaming version against. */
 function reference(bytes: Uint8Array, seed: number): number {
@@ -47,7 +47,7 @@ describe('murmur3', () => {
       fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.integer(), (s, seed) => {
         expect(murmur3(s, seed)).toBe(reference(encoder.encode(s), seed));
       }),
-      { numRuns: 500 },
+      { numRuns: 300 },
     );
   });
 
@@ -69,5 +69,18 @@ describe('murmur3', () => {
     const chi2 = buckets.reduce((sum, count) => sum + (count - expected) ** 2 / expected, 0);
     // 15 degrees of freedom: P(chi2 > 37.7) = 0.001.
     expect(chi2).toBeLessThan(37.7);
+  });
+
+  it('gives the same hashes prepared once for many seeds', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 40 }),
+        fc.array(fc.integer(), { maxLength: 8 }),
+        (s, seeds) => {
+          const prepared = new PreparedMurmur3(s);
+          for (const seed of [0, 1, ...seeds]) expect(prepared.hash(seed)).toBe(murmur3(s, seed));
+        },
+      ),
+    );
   });
 });
