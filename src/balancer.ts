@@ -25,6 +25,7 @@ import { buildPipeline, type Pipeline } from './pipeline/build.js';
 import { Context } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
+import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
 import type { Strategy } from './strategies/strategy.js';
 import { createStrategy } from './strategy-shim.js';
 
@@ -157,8 +158,13 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     pool.add(makeBackend(input as BackendOptions, `backends[${i}]`));
   });
 
+  const limits: RateLimitStage | undefined = config.rateLimit
+    ? rateLimit(config.rateLimit, { events, now, redis })
+    : undefined;
+
   const pipeline: Pipeline = buildPipeline(
     {
+      'rate-limit': limits?.middleware,
       select: select(pool, strategy, now),
       forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
     },
@@ -386,6 +392,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     strategy.close?.();
     forwarder.close();
+    await limits?.close();
     await redis?.close();
     events.emit('closed', {});
     events.removeAll();

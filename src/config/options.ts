@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
+import { rateLimitSchema } from '../rate-limit/options.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
 /** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
@@ -165,6 +166,13 @@ export const optionsSchema = z.strictObject({
    * object implementing `Strategy`. @default 'p2c'
    */
   strategy: z.unknown().optional(),
+  /**
+   * Rate limits, first stage of the pipeline (see README "Rate limiting"):
+   * `{ points, duration, key?, algorithm? }` or `{ limits: [...] }`. In
+   * memory, or shared by every instance when `redis` is given. `false` or
+   * absent: off. @default off
+   */
+  rateLimit: z.union([z.literal(false), rateLimitSchema]).optional(),
   /** Retries of failed idempotent requests on another backend, or `false`. */
   retry: z.union([z.literal(false), retrySchema]).default(() => retrySchema.parse({})),
   /** Upstream timeouts. */
