@@ -172,7 +172,7 @@ export const optionsSchema = z.strictObject({
    * memory, or shared by every instance when `redis` is given. `false` or
    * absent: off. @default off
    */
-  rateLimit: z.union([z.literal(false), rateLimitSchema]).optional(),
+  rateLimit: rateLimitSchema.optional(),
   /** Retries of failed idempotent requests on another backend, or `false`. */
   retry: z.union([z.literal(false), retrySchema]).default(() => retrySchema.parse({})),
   /** Upstream timeouts. */

@@ -90,8 +90,7 @@ const customLimitSchema = z.strictObject({
   key: keySchema.optional(),
 });
 
-/** The `rateLimit` option. */
-export const rateLimitSchema = z
+const rateLimitObject = z
   .strictObject({
     /**
      * What limits count by: `'ip'` (the client address, through
@@ -190,45 +189,55 @@ export const rateLimitSchema = z
       if (names.has(name)) ctx.addIssue({ code: 'custom', path, message: 'a name no other limit uses' });
       names.add(name);
     }
-  })
-  .transform((value) => {
-    const limits: ResolvedLimit[] = (
-      value.limits ?? [
-        {
-          points: value.points as number,
-          duration: value.duration as number,
-          blockDuration: value.blockDuration ?? 0,
-          burst: value.burst,
-        },
-      ]
-    ).map((entry) => {
-      if ('limiter' in entry) return { kind: 'custom', limiter: entry.limiter, key: entry.key ?? value.key };
-      const algorithm = ('algorithm' in entry ? entry.algorithm : undefined) ?? value.algorithm;
-      return {
-        kind: 'builtin',
-        name: ('name' in entry ? entry.name : undefined) ?? `${entry.points}-per-${entry.duration}ms`,
-        algorithm,
-        points: entry.points,
-        durationMs: entry.duration,
-        blockDurationMs: entry.blockDuration,
-        burst: algorithm === 'token-bucket' ? (entry.burst ?? entry.points) : undefined,
-        key: ('key' in entry ? entry.key : undefined) ?? value.key,
-      };
-    });
-    return {
-      limits,
-      headers: value.headers,
-      allow: value.allow,
-      deny: value.deny,
-      ipv6Subnet: value.ipv6Subnet,
-      onRedisError: value.onRedisError,
-    };
   });
 
-/** The `rateLimit` option as users write it. */
+function normalize(value: z.output<typeof rateLimitObject>) {
+  const limits: ResolvedLimit[] = (
+    value.limits ?? [
+      {
+        points: value.points as number,
+        duration: value.duration as number,
+        blockDuration: value.blockDuration ?? 0,
+        burst: value.burst,
+      },
+    ]
+  ).map((entry) => {
+    if ('limiter' in entry) return { kind: 'custom', limiter: entry.limiter, key: entry.key ?? value.key };
+    const algorithm = ('algorithm' in entry ? entry.algorithm : undefined) ?? value.algorithm;
+    return {
+      kind: 'builtin',
+      name: ('name' in entry ? entry.name : undefined) ?? `${entry.points}-per-${entry.duration}ms`,
+      algorithm,
+      points: entry.points,
+      durationMs: entry.duration,
+      blockDurationMs: entry.blockDuration,
+      burst: algorithm === 'token-bucket' ? (entry.burst ?? entry.points) : undefined,
+      key: ('key' in entry ? entry.key : undefined) ?? value.key,
+    };
+  });
+  return {
+    limits,
+    headers: value.headers,
+    allow: value.allow,
+    deny: value.deny,
+    ipv6Subnet: value.ipv6Subnet,
+    onRedisError: value.onRedisError,
+  };
+}
+
+/**
+ * The `rateLimit` option: `false`, or one limit (`points`, `duration`) or
+ * several (`limits`), resolved to a list of limits. (The transform sits
+ * outside the union so that a mistake inside reports its own path.)
+ */
+export const rateLimitSchema = z
+  .union([z.literal(false), rateLimitObject])
+  .transform((value) => (value === false ? false : normalize(value)));
+
+/** The `rateLimit` option as users write it (`false` included). */
 export type RateLimitOptions = z.input<typeof rateLimitSchema>;
 /** The `rateLimit` option once validated: every limit spelled out. */
-export type ResolvedRateLimit = z.output<typeof rateLimitSchema>;
+export type ResolvedRateLimit = ReturnType<typeof normalize>;
 /** What a limit counts by, resolved. */
 export type ResolvedKey = z.output<typeof keySchema>;
 
