@@ -96,12 +96,18 @@ export interface LoadBalancer {
   close(): Promise<void>;
 }
 
+/** Freezes the config's own data: plain objects and arrays, never a caller's client, limiter or RegExp inside it. */
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && isPlain(value)) {
     Object.freeze(value);
     for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
+}
+
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Array.isArray(value);
 }
 
 const defaultNow = () => performance.now();

@@ -202,7 +202,16 @@ function normalize(value: z.output<typeof rateLimitObject>) {
       },
     ]
   ).map((entry) => {
-    if ('limiter' in entry) return { kind: 'custom', limiter: entry.limiter, key: entry.key ?? value.key };
+    if ('limiter' in entry) {
+      // Not enumerable: the balancer freezes its resolved config, and this object is the caller's, with live state.
+      const custom = { kind: 'custom', key: entry.key ?? value.key } as {
+        kind: 'custom';
+        key: ResolvedKey;
+        limiter: Limiter;
+      };
+      Object.defineProperty(custom, 'limiter', { value: entry.limiter, enumerable: false });
+      return custom;
+    }
     const algorithm = ('algorithm' in entry ? entry.algorithm : undefined) ?? value.algorithm;
     return {
       kind: 'builtin',
