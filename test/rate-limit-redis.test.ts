@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { LoadBalancerOptions } from '../src/index.js';
 import type { Algorithm } from '../src/rate-limit/limiter.js';
@@ -18,7 +18,7 @@ async function start(options: Omit<LoadBalancerOptions, 'backends'>): Promise<Fi
 }
 
 /** A client that fails fast while disconnected, as the balancer's own does. */
-function ownClient(url = REDIS_URL, extra: ConstructorParameters<typeof Redis>[1] = {}): Redis {
+function ownClient(url = REDIS_URL, extra: RedisOptions = {}): Redis {
   const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...extra });
   client.on('error', () => {});
   clients.push(client);

@@ -35,7 +35,7 @@ const s = (points: number, durationMs: number, extra: Partial<LimiterSettings> =
   ...extra,
 });
 
-export const CASES: Case[] = [
+const CASES: Case[] = [
   {
     name: 'fixed window: admits points per window, then refuses until the window ends',
     algorithm: 'fixed-window',

@@ -12,6 +12,12 @@ function configError(rateLimit: unknown): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
+function limitsOf(options: unknown) {
+  const resolved = resolveOptions({ rateLimit: options }).rateLimit;
+  if (!resolved) throw new Error('rate limiting is off');
+  return resolved.limits;
+}
+
 describe('rateLimit options', () => {
   it('is off unless given, and off with false', () => {
     expect(resolveOptions({}).rateLimit).toBeUndefined();
@@ -42,17 +48,15 @@ describe('rateLimit options', () => {
   });
 
   it('resolves several limits, each inheriting the top-level key and algorithm', () => {
-    const resolved = resolveOptions({
-      rateLimit: {
-        algorithm: 'sliding-window',
-        key: { header: 'X-Api-Key' },
-        limits: [
-          { name: 'per-second', points: 10, duration: '1s' },
-          { name: 'per-hour', points: 1000, duration: '1h', algorithm: 'token-bucket', burst: 50, key: 'ip' },
-        ],
-      },
-    }).rateLimit;
-    expect(resolved && resolved.limits).toMatchObject([
+    const limits = limitsOf({
+      algorithm: 'sliding-window',
+      key: { header: 'X-Api-Key' },
+      limits: [
+        { name: 'per-second', points: 10, duration: '1s' },
+        { name: 'per-hour', points: 1000, duration: '1h', algorithm: 'token-bucket', burst: 50, key: 'ip' },
+      ],
+    });
+    expect(limits).toMatchObject([
       { name: 'per-second', algorithm: 'sliding-window', key: { header: 'x-api-key' } },
       { name: 'per-hour', algorithm: 'token-bucket', burst: 50, durationMs: 3_600_000, key: 'ip' },
     ]);
@@ -89,9 +93,9 @@ describe('rateLimit options', () => {
       name: 'mine',
       consume: () => ({ allowed: true, limit: 1, remaining: 1, resetMs: 0, retryAfterMs: 0 }),
     };
-    const resolved = resolveOptions({ rateLimit: { limits: [{ limiter }] } }).rateLimit;
-    expect(resolved && resolved.limits[0]).toMatchObject({ kind: 'custom', key: 'ip' });
-    expect(resolved && resolved.limits[0]?.kind === 'custom' && resolved.limits[0].limiter).toBe(limiter);
+    const [custom] = limitsOf({ limits: [{ limiter }] });
+    expect(custom).toMatchObject({ kind: 'custom', key: 'ip' });
+    expect(custom?.kind === 'custom' && custom.limiter).toBe(limiter);
     expect(configError({ limits: [{ limiter: { consume: 1 } }] }).path).toBe('rateLimit.limits[0].limiter');
     expect(configError({ limits: [{ pionts: 1, duration: '1s' }] }).path).toBe('rateLimit.limits[0].points');
   });
