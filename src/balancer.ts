@@ -26,6 +26,7 @@ import { Context } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
+import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
 import { createStrategy } from './strategies/index.js';
 
 /** Options of `removeBackend`. */
@@ -95,12 +96,18 @@ export interface LoadBalancer {
   close(): Promise<void>;
 }
 
+/** Freezes the config's own data: plain objects and arrays, never a caller's client, limiter or RegExp inside it. */
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && isPlain(value)) {
     Object.freeze(value);
     for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
+}
+
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Array.isArray(value);
 }
 
 const defaultNow = () => performance.now();
@@ -162,8 +169,13 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     pool.add(makeBackend(input as BackendOptions, `backends[${i}]`));
   });
 
+  const limits: RateLimitStage | undefined = config.rateLimit
+    ? rateLimit(config.rateLimit, { events, now, redis })
+    : undefined;
+
   const pipeline: Pipeline = buildPipeline(
     {
+      'rate-limit': limits?.middleware,
       select: select(pool, strategy, now),
       forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
     },
@@ -391,6 +403,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     strategy.close?.();
     forwarder.close();
+    await limits?.close();
     await redis?.close();
     events.emit('closed', {});
     events.removeAll();

@@ -51,6 +51,10 @@ export const ERROR_STATUS = {
   ERR_MIDDLEWARE: 500,
   ERR_NEXT_CALLED_TWICE: 500,
   ERR_INTERNAL: 500,
+  // rate limiting
+  ERR_RATE_LIMITED: 429,
+  ERR_FORBIDDEN: 403,
+  ERR_RATE_LIMIT_UNAVAILABLE: 503,
 } as const satisfies Record<string, number | undefined>;
 
 /** A stable error code. */

@@ -31,4 +31,11 @@ export type { Middleware, NamedMiddleware, Next, StageName } from './pipeline/co
 export { compose } from './pipeline/compose.js';
 export { Context, type PendingResponse, type SwitchyardState } from './pipeline/context.js';
 export type { Backend, BackendSnapshot, BackendStatus } from './pool/backend.js';
+export { FixedWindow, type FixedWindowOptions } from './rate-limit/fixed-window.js';
+export type { RateLimitKey, RateLimitKeyFunction } from './rate-limit/keys.js';
+export type { Algorithm, LimitDecision, Limiter, LimiterSettings, RedisErrorPolicy } from './rate-limit/limiter.js';
+export type { RateLimitOptions } from './rate-limit/options.js';
+export { MemorySlidingWindow, RedisSlidingWindow } from './rate-limit/sliding-window.js';
+export type { RedisStoreOptions } from './rate-limit/store-fallback.js';
+export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';

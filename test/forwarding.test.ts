@@ -22,7 +22,10 @@ describe('the request a backend reads', () => {
   it('has the method, raw path and query exactly as sent', async () => {
     fx = await setup(['a']);
     const path = '//double//slash/./dot/../x%2Fy?q=1&q=2&empty=&=v;semi#frag';
-    const raw = await rawExchange(fx.front.port, `PATCH ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const raw = await rawExchange(
+      fx.front.port,
+      `PATCH ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    );
     expect(raw).toMatch(/^HTTP\/1\.1 200/);
     const seen = only(fx.backends[0]);
     expect(seen.method).toBe('PATCH');
@@ -70,14 +73,20 @@ describe('the request a backend reads', () => {
     );
     const seen = only(fx.backends[0]);
     expect(seen.rawHeaders.slice(0, 8)).toEqual(['host', 'shop', 'x-b', '1', 'x-b', '3', 'x-a', '2']);
-    for (const name of ['keep-alive', 'x-drop', 'te', 'proxy-authorization']) expect(seen.headers[name]).toBeUndefined();
+    for (const name of ['keep-alive', 'x-drop', 'te', 'proxy-authorization'])
+      expect(seen.headers[name]).toBeUndefined();
     expect(seen.headers.connection).toBe('keep-alive');
   });
 
   it('gets X-Forwarded-* from the real peer, not from an untrusted client', async () => {
     fx = await setup(['a']);
     await request(fx.front.port, {
-      headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'evil', 'x-forwarded-proto': 'https', forwarded: 'for=6.6.6.6' },
+      headers: {
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-host': 'evil',
+        'x-forwarded-proto': 'https',
+        forwarded: 'for=6.6.6.6',
+      },
     });
     const seen = only(fx.backends[0]);
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
@@ -97,9 +106,16 @@ describe('the request a backend reads', () => {
 
   it('sends the backend host when preserveHost is false, and prefixes the backend URL path', async () => {
     const backend = createMemoryBackend({ id: 'p' });
-    const lb = createLoadBalancer({ backends: [{ ...backend.config, url: `${backend.url}/base` }], preserveHost: false });
+    const lb = createLoadBalancer({
+      backends: [{ ...backend.config, url: `${backend.url}/base` }],
+      preserveHost: false,
+    });
     const front = await listen(lb.handler);
-    cleanup.push(() => front.close(), () => lb.close(), () => backend.close());
+    cleanup.push(
+      () => front.close(),
+      () => lb.close(),
+      () => backend.close(),
+    );
     await request(front.port, { path: '/x?y=1' });
     const seen = only(backend);
     expect(seen.url).toBe('/base/x?y=1');
@@ -108,7 +124,10 @@ describe('the request a backend reads', () => {
 
   it('turns an absolute-form target into origin-form with its authority as Host', async () => {
     fx = await setup(['a']);
-    await rawExchange(fx.front.port, 'GET http://api.example/v1?x=1 HTTP/1.1\r\nHost: api.example\r\nConnection: close\r\n\r\n');
+    await rawExchange(
+      fx.front.port,
+      'GET http://api.example/v1?x=1 HTTP/1.1\r\nHost: api.example\r\nConnection: close\r\n\r\n',
+    );
     const seen = only(fx.backends[0]);
     expect(seen.url).toBe('/v1?x=1');
     expect(seen.headers.host).toBe('api.example');
@@ -130,7 +149,11 @@ describe('the response a client reads', () => {
     });
     const lb = createLoadBalancer({ backends: [backend.config] });
     const front = await listen(lb.handler);
-    cleanup.push(() => front.close(), () => lb.close(), () => backend.close());
+    cleanup.push(
+      () => front.close(),
+      () => lb.close(),
+      () => backend.close(),
+    );
     const reply = await request(front.port);
     expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/; HttpOnly', 'b=2; Path=/']);
     expect(reply.headers['x-private']).toBeUndefined();
@@ -153,7 +176,11 @@ describe('the response a client reads', () => {
     });
     const lb = createLoadBalancer({ backends: [backend.config] });
     const front = await listen(lb.handler);
-    cleanup.push(() => front.close(), () => lb.close(), () => backend.close());
+    cleanup.push(
+      () => front.close(),
+      () => lb.close(),
+      () => backend.close(),
+    );
     const reply = await request(front.port);
     expect(reply.body.length).toBe(64 * 64 * 1024);
     expect(reply.headers['transfer-encoding']).toBe('chunked');

@@ -16,7 +16,10 @@ afterEach(async () => {
 function balancer(): { lb: LoadBalancer; backend: TestBackend } {
   const backend = createMemoryBackend({ id: 'm' });
   const lb = createLoadBalancer({ backends: [backend.config] });
-  cleanup.push(() => backend.close(), () => lb.close());
+  cleanup.push(
+    () => backend.close(),
+    () => lb.close(),
+  );
   return { lb, backend };
 }
 
@@ -30,7 +33,11 @@ describe('mounting', () => {
   it('serves from a plain http server', async () => {
     const { lb } = balancer();
     const front = await serve(http.createServer(lb.handler));
-    expect((await request(front.port, { path: '/plain' })).json()).toEqual({ backend: 'm', method: 'GET', url: '/plain' });
+    expect((await request(front.port, { path: '/plain' })).json()).toEqual({
+      backend: 'm',
+      method: 'GET',
+      url: '/plain',
+    });
   });
 
   it('serves as Express 5 middleware under a path prefix, forwarding the path below it', async () => {
@@ -79,7 +86,11 @@ describe('mounting', () => {
       socket.on('message', (data) => socket.send(`echo ${data.toString()}`));
     });
     const lb = createLoadBalancer({ backends: [backend.config] });
-    cleanup.push(() => backend.close(), () => lb.close(), () => wss.close());
+    cleanup.push(
+      () => backend.close(),
+      () => lb.close(),
+      () => wss.close(),
+    );
     const server = http.createServer(lb.handler);
     server.on('upgrade', lb.upgrade);
     const front = await serve(server);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
 import { slowStartOptionSchema } from '../pool/slow-start.js';
+import { rateLimitSchema } from '../rate-limit/options.js';
 import { strategyOptionSchema } from '../strategies/create-strategy.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
@@ -172,6 +173,13 @@ export const optionsSchema = z.strictObject({
    * (Envoy's formula), or `false`. @default false
    */
   slowStart: z.union([z.literal(false), slowStartOptionSchema]).default(false),
+  /**
+   * Rate limits, first stage of the pipeline (see README "Rate limiting"):
+   * `{ points, duration, key?, algorithm? }` or `{ limits: [...] }`. In
+   * memory, or shared by every instance when `redis` is given. `false` or
+   * absent: off. @default off
+   */
+  rateLimit: rateLimitSchema.optional(),
   /** Retries of failed idempotent requests on another backend, or `false`. */
   retry: z.union([z.literal(false), retrySchema]).default(() => retrySchema.parse({})),
   /** Upstream timeouts. */

@@ -68,6 +68,35 @@ function expectedOf(issue: z.core.$ZodIssue): string {
 }
 
 /**
+ * Inside a union that failed, the issue of the branch that got furthest (its
+ * first issue lies deepest, then fewest issues), so `rateLimit: { limits: [{ pionts: 1 }] }`
+ * names `rateLimit.limits[0].pionts`, not just `rateLimit`. A union whose
+ * branches all fail at its own position is the answer itself.
+ */
+function innermost(issue: z.core.$ZodIssue): [z.core.$ZodIssue, PropertyKey[]] {
+  let current = issue;
+  let path: PropertyKey[] = [...issue.path];
+  while (current.code === 'invalid_union') {
+    let best: z.core.$ZodIssue | undefined;
+    let bestCount = 0;
+    for (const branch of current.errors) {
+      const head = branch[0];
+      if (!head || head.path.length === 0) continue;
+      // Deepest first; on a tie, the branch with fewer problems is the one meant.
+      const depth = best?.path.length ?? 0;
+      if (head.path.length > depth || (head.path.length === depth && branch.length < bestCount)) {
+        best = head;
+        bestCount = branch.length;
+      }
+    }
+    if (!best) break;
+    current = best;
+    path = [...path, ...best.path];
+  }
+  return [current, path];
+}
+
+/**
  * Parses `input` with `schema`, turning the first problem into a
  * {@link ConfigError} that names the option path, the bad value and what was
  * expected.
@@ -75,10 +104,10 @@ function expectedOf(issue: z.core.$ZodIssue): string {
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  if (!issue) throw new ConfigError(prefix, input, 'valid options');
-  const path =
-    issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0] as string] : issue.path;
+  const first = result.error.issues[0];
+  if (!first) throw new ConfigError(prefix, input, 'valid options');
+  const [issue, at] = innermost(first);
+  const path = issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...at, issue.keys[0] as string] : at;
   const value = valueAt(input, path);
   throw new ConfigError(formatPath(path, prefix), value, expectedOf(issue));
 }

@@ -131,8 +131,8 @@ describe('strategyOptionSchema', () => {
     expect(configError(() => parseOptions(outer, { strategy: 'fastest' })).message).toContain('least-response-time');
     expect(configError(() => parseOptions(outer, { strategy: { name: 'fastest' } })).message).toContain('maglev');
     const bad = configError(() => parseOptions(outer, { strategy: { name: 'maglev', tableSize: 'big' } }));
-    expect(bad.path).toBe('strategy');
-    expect(bad.message).toContain('tableSize');
+    expect(bad.path).toBe('strategy.tableSize');
+    expect(bad.value).toBe('big');
     const refined = configError(() => parseOptions(outer, { strategy: { name: 'maglev', tableSize: 10 } }));
     expect(refined.path).toBe('strategy.tableSize');
   });
