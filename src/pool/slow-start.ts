@@ -6,6 +6,11 @@ import { duration, parseOptions } from '../config/zod.js';
  * gets a reduced weight that ramps up to its configured weight, so a cold
  * server (empty caches, JIT not warm, connection pools empty) is not handed
  * its full share at once.
+ *
+ * @example
+ * ```ts
+ * slowStartOptionSchema.parse({ window: '30s' }); // { window: 30000, aggression: 1, minWeightPercent: 10 }
+ * ```
  */
 export const slowStartOptionSchema = z.strictObject({
   /**
@@ -39,10 +44,24 @@ export const slowStartOptionSchema = z.strictObject({
     .meta({ description: 'Floor of the ramp in percent of the weight, 0..100. Default 10.' }),
 });
 
-/** Slow-start options, as written by users. */
+/**
+ * Slow-start options, as written by users.
+ *
+ * @example
+ * ```ts
+ * const options: SlowStartOptions = { window: '1m', aggression: 2 };
+ * ```
+ */
 export type SlowStartOptions = z.input<typeof slowStartOptionSchema>;
 
-/** Slow-start options after validation: `window` in milliseconds, defaults filled in. */
+/**
+ * Slow-start options after validation: `window` in milliseconds, defaults filled in.
+ *
+ * @example
+ * ```ts
+ * const config: SlowStartConfig = resolveSlowStart({ window: '30s' });
+ * ```
+ */
 export type SlowStartConfig = Readonly<z.output<typeof slowStartOptionSchema>>;
 
 /**

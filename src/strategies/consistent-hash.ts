@@ -5,7 +5,15 @@ import { PreparedMurmur3 } from './hash.js';
 import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
 import type { Candidate, SelectionContext, Strategy } from './strategy.js';
 
-/** Options of the `consistent-hash` strategy. */
+/**
+ * Options of the `consistent-hash` strategy.
+ *
+ * @example
+ * ```ts
+ * consistentHashOptionsSchema.parse({ key: { cookie: 'sid' } });
+ * // { key: { cookie: 'sid' }, virtualNodes: 160 }
+ * ```
+ */
 export const consistentHashOptionsSchema = z.strictObject({
   /**
    * Where the key comes from: `'ip'`, `{ header, fallback? }`,
@@ -49,10 +57,24 @@ export const consistentHashOptionsSchema = z.strictObject({
     .meta({ description: 'Bounded-load factor > 1 (1.25 = at most 25% above average). Default off.' }),
 });
 
-/** Options of {@link consistentHash}, as written by users. */
+/**
+ * Options of {@link consistentHash}, as written by users.
+ *
+ * @example
+ * ```ts
+ * const options: ConsistentHashOptions = { key: 'ip', balanceFactor: 1.25 };
+ * ```
+ */
 export type ConsistentHashOptions = z.input<typeof consistentHashOptionsSchema>;
 
-/** Largest ring, in points (Envoy's `maximum_ring_size` default). */
+/**
+ * Largest ring, in points (Envoy's `maximum_ring_size` default).
+ *
+ * @example
+ * ```ts
+ * MAX_RING_POINTS; // 8388608
+ * ```
+ */
 export const MAX_RING_POINTS = 8 * 1024 * 1024;
 
 /**

@@ -12,7 +12,14 @@ import type { Candidate, Strategy } from './strategy.js';
 import { weightedRandom } from './weighted-random.js';
 import { weightedRoundRobin } from './weighted-round-robin.js';
 
-/** Names of the built-in strategies. */
+/**
+ * Names of the built-in strategies.
+ *
+ * @example
+ * ```ts
+ * STRATEGY_NAMES.includes('maglev'); // true
+ * ```
+ */
 export const STRATEGY_NAMES = [
   'p2c',
   'round-robin',
@@ -25,23 +32,50 @@ export const STRATEGY_NAMES = [
   'maglev',
 ] as const;
 
-/** A built-in strategy name. */
+/**
+ * A built-in strategy name.
+ *
+ * @example
+ * ```ts
+ * const name: StrategyName = 'least-connections';
+ * ```
+ */
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /**
  * The strategy used when none is configured: power of two choices over
  * peak-EWMA latency. See {@link p2c} for why.
+ *
+ * @example
+ * ```ts
+ * createStrategy().name === DEFAULT_STRATEGY; // true: 'p2c'
+ * ```
  */
 export const DEFAULT_STRATEGY: StrategyName = 'p2c';
 
 const NAME_LIST = STRATEGY_NAMES.join(', ');
 
-/** `true` for a user-supplied strategy: any object with a `pick` function. */
+/**
+ * `true` for a user-supplied strategy: any object with a `pick` function.
+ *
+ * @example
+ * ```ts
+ * isStrategy({ name: 'mine', pick: (c) => c[0] }); // true
+ * isStrategy({ name: 'maglev' }); // false: options, not a strategy
+ * ```
+ */
 export function isStrategy(value: unknown): value is Strategy {
   return typeof value === 'object' && value !== null && typeof (value as { pick?: unknown }).pick === 'function';
 }
 
-/** `{ name, ...options }` for each built-in strategy; unknown keys are errors. */
+/**
+ * `{ name, ...options }` for each built-in strategy; unknown keys are errors.
+ *
+ * @example
+ * ```ts
+ * namedStrategySchema.parse({ name: 'maglev' }); // { name: 'maglev', key: 'ip', tableSize: 65537 }
+ * ```
+ */
 export const namedStrategySchema = z.discriminatedUnion('name', [
   p2cOptionsSchema.extend({ name: z.literal('p2c') }),
   z.strictObject({ name: z.literal('round-robin') }),
@@ -54,7 +88,14 @@ export const namedStrategySchema = z.discriminatedUnion('name', [
   maglevOptionsSchema.extend({ name: z.literal('maglev') }),
 ]);
 
-/** `{ name, ...options }`, as written by users. */
+/**
+ * `{ name, ...options }`, as written by users.
+ *
+ * @example
+ * ```ts
+ * const option: NamedStrategyOptions = { name: 'p2c', decay: '5s' };
+ * ```
+ */
 export type NamedStrategyOptions = z.input<typeof namedStrategySchema>;
 
 function unionMessage(issue: { code?: string; input?: unknown; errors?: unknown }): string | undefined {
@@ -88,6 +129,11 @@ function unionMessage(issue: { code?: string; input?: unknown; errors?: unknown 
  * passed through untouched). Embed it in a larger schema; for errors that
  * name the exact sub-option, build with {@link createStrategy}.
  * @default 'p2c'
+ *
+ * @example
+ * ```ts
+ * const optionsSchema = z.strictObject({ strategy: strategyOptionSchema.default(DEFAULT_STRATEGY) });
+ * ```
  */
 export const strategyOptionSchema = z.union(
   [
@@ -98,10 +144,24 @@ export const strategyOptionSchema = z.union(
   { error: unionMessage },
 );
 
-/** The `strategy` option, as written by users. */
+/**
+ * The `strategy` option, as written by users.
+ *
+ * @example
+ * ```ts
+ * const option: StrategyOption = { name: 'consistent-hash', key: { header: 'x-user' } };
+ * ```
+ */
 export type StrategyOption = z.input<typeof strategyOptionSchema>;
 
-/** What strategies may be given from outside the options. */
+/**
+ * What strategies may be given from outside the options.
+ *
+ * @example
+ * ```ts
+ * createStrategy('p2c', { random: seededRandom(42) });
+ * ```
+ */
 export interface StrategyDeps {
   /** Uniform `[0, 1)` source for strategies that draw random numbers. @default Math.random */
   readonly random?: () => number;

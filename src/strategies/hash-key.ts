@@ -8,6 +8,11 @@ import type { SelectionContext } from './strategy.js';
  * A user function computing the hash key of a request. Returning `undefined`
  * (or anything but a non-empty string), or throwing, falls back to the
  * client IP: a key function never fails a request.
+ *
+ * @example
+ * ```ts
+ * const byTenant: HashKeyFunction = (req) => req.headers['x-tenant'] as string | undefined;
+ * ```
  */
 export type HashKeyFunction = (req: IncomingMessage, ctx: SelectionContext) => string | undefined;
 
@@ -27,6 +32,11 @@ const headerName = () =>
  *   else the client IP;
  * - `{ cookie }`: a cookie, else the client IP;
  * - a function `(req, ctx) => string | undefined`, else the client IP.
+ *
+ * @example
+ * ```ts
+ * hashKeySchema.parse({ header: 'X-User' }); // { header: 'x-user' }
+ * ```
  */
 export const hashKeySchema = z.union(
   [
@@ -53,17 +63,37 @@ export const hashKeySchema = z.union(
   },
 );
 
-/** The `key` option of the hashing strategies, as written by users. */
+/**
+ * The `key` option of the hashing strategies, as written by users.
+ *
+ * @example
+ * ```ts
+ * const key: HashKeyOption = { header: 'x-user', fallback: 'x-forwarded-for' };
+ * ```
+ */
 export type HashKeyOption = z.input<typeof hashKeySchema>;
 
 /** Seed of key hashes: distinct from the seeds that place backends, so a key equal to a backend id is not special. */
 const KEY_SEED = 0x9747b28c;
 
-/** The cookie header is searched this far, so a huge header costs bounded work. */
+/**
+ * The cookie header is searched this far, so a huge header costs bounded work.
+ *
+ * @example
+ * ```ts
+ * MAX_COOKIE_SCAN; // 16384
+ * ```
+ */
 export const MAX_COOKIE_SCAN = 16 * 1024;
 
 /**
  * The key of a request, compiled once from a {@link HashKeyOption}.
+ *
+ * @example
+ * ```ts
+ * const key: HashKey = createHashKey({ cookie: 'session' });
+ * key.hash(req, ctx); // same number for the same session on every instance
+ * ```
  */
 export interface HashKey {
   /** The key as a string: the header, cookie or function value, or the client IP. */
@@ -157,6 +187,12 @@ let cookieEnd = 0;
  * {@link MAX_COOKIE_SCAN} characters. Returns the value's start index and sets
  * `cookieEnd`, or returns -1. Surrounding double quotes are dropped, as
  * RFC 6265 allows them around a value.
+ *
+ * @example
+ * ```ts
+ * const header = 'a=1; session="xyz"';
+ * const start = findCookie(header, 'session'); // 14, where xyz starts (quotes dropped)
+ * ```
  */
 export function findCookie(header: string, name: string): number {
   const truncated = header.length > MAX_COOKIE_SCAN;

@@ -25,7 +25,7 @@ export {
   type StrategyOption,
   strategyOptionSchema,
 } from './create-strategy.js';
-export { fmix32, murmur3 } from './hash.js';
+export { fmix32, murmur3, PreparedMurmur3 } from './hash.js';
 export {
   createHashKey,
   findCookie,

@@ -4,7 +4,14 @@ import { BackendStates, IndexBuffer, weightOf } from './candidates.js';
 import type { RandomSource } from './random.js';
 import type { Candidate, Sample, SelectionContext, Strategy } from './strategy.js';
 
-/** Options of the `least-response-time` strategy. */
+/**
+ * Options of the `least-response-time` strategy.
+ *
+ * @example
+ * ```ts
+ * leastResponseTimeOptionsSchema.parse({ decay: '30s' }); // { decay: 30000, failurePenalty: 5000 }
+ * ```
+ */
 export const leastResponseTimeOptionsSchema = z.strictObject({
   /**
    * Time constant τ of the response-time average: a sample `Δt` after the
@@ -28,7 +35,14 @@ export const leastResponseTimeOptionsSchema = z.strictObject({
     .meta({ description: 'Latency charged for a failed exchange (ms or duration string). Default 5s.' }),
 });
 
-/** Options of {@link leastResponseTime}, as written by users. */
+/**
+ * Options of {@link leastResponseTime}, as written by users.
+ *
+ * @example
+ * ```ts
+ * const options: LeastResponseTimeOptions = { decay: '30s', failurePenalty: '1s' };
+ * ```
+ */
 export type LeastResponseTimeOptions = z.input<typeof leastResponseTimeOptionsSchema> & RandomSource;
 
 interface Ewma {

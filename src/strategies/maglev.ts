@@ -5,10 +5,25 @@ import { murmur3 } from './hash.js';
 import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
 import type { Candidate, SelectionContext, Strategy } from './strategy.js';
 
-/** Largest Maglev table accepted (Envoy's limit). */
+/**
+ * Largest Maglev table accepted (Envoy's limit).
+ *
+ * @example
+ * ```ts
+ * maglev({ tableSize: MAX_MAGLEV_TABLE_SIZE });
+ * ```
+ */
 export const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
 
-/** `true` when `n` is a prime number. */
+/**
+ * `true` when `n` is a prime number.
+ *
+ * @example
+ * ```ts
+ * isPrime(65537); // true
+ * isPrime(65536); // false
+ * ```
+ */
 export function isPrime(n: number): boolean {
   if (!Number.isInteger(n) || n < 2) return false;
   if (n % 2 === 0) return n === 2;
@@ -16,14 +31,28 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
-/** The smallest prime >= `n`. */
+/**
+ * The smallest prime >= `n`.
+ *
+ * @example
+ * ```ts
+ * nextPrime(65536); // 65537
+ * ```
+ */
 export function nextPrime(n: number): number {
   let p = Math.max(2, Math.ceil(n));
   while (!isPrime(p)) p++;
   return p;
 }
 
-/** Options of the `maglev` strategy. */
+/**
+ * Options of the `maglev` strategy.
+ *
+ * @example
+ * ```ts
+ * maglevOptionsSchema.parse({ tableSize: 251 }); // { key: 'ip', tableSize: 251 }
+ * ```
+ */
 export const maglevOptionsSchema = z.strictObject({
   /**
    * Where the key comes from: `'ip'`, `{ header, fallback? }`,
@@ -50,10 +79,26 @@ export const maglevOptionsSchema = z.strictObject({
     .meta({ description: 'Lookup table size, a prime from 2 to 5000011. Default 65537.' }),
 });
 
-/** Options of {@link maglev}, as written by users. */
+/**
+ * Options of {@link maglev}, as written by users.
+ *
+ * @example
+ * ```ts
+ * const options: MaglevOptions = { key: { cookie: 'sid' }, tableSize: 131_071 };
+ * ```
+ */
 export type MaglevOptions = z.input<typeof maglevOptionsSchema>;
 
-/** A Maglev strategy, with its table size for inspection. */
+/**
+ * A Maglev strategy, with its table size for inspection.
+ *
+ * @example
+ * ```ts
+ * const strategy = maglev({ tableSize: 7 });
+ * strategy.update?.(twentyBackends);
+ * strategy.tableSize; // 2003: grown, as 7 slots cannot hold 20 backends
+ * ```
+ */
 export interface MaglevStrategy<B extends Candidate = Candidate> extends Strategy<B> {
   /** Size of the current lookup table: `tableSize`, or larger if there are more backends than that. 0 before the first build. */
   readonly tableSize: number;

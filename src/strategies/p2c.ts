@@ -4,7 +4,14 @@ import { BackendStates, randomIndex, weightOf } from './candidates.js';
 import type { RandomSource } from './random.js';
 import type { Candidate, Sample, SelectionContext, Strategy } from './strategy.js';
 
-/** Options of the `p2c` strategy. */
+/**
+ * Options of the `p2c` strategy.
+ *
+ * @example
+ * ```ts
+ * p2cOptionsSchema.parse({ decay: '5s' }); // { decay: 5000, failurePenalty: 5000 }
+ * ```
+ */
 export const p2cOptionsSchema = z.strictObject({
   /**
    * Decay time constant τ of the peak-EWMA cost: a sample `Δt` after the
@@ -30,7 +37,14 @@ export const p2cOptionsSchema = z.strictObject({
     .meta({ description: 'Latency charged for a failed exchange (ms or duration string). Default 5s.' }),
 });
 
-/** Options of {@link p2c}, as written by users. */
+/**
+ * Options of {@link p2c}, as written by users.
+ *
+ * @example
+ * ```ts
+ * const options: P2cOptions = { decay: '5s', random: seededRandom(1) };
+ * ```
+ */
 export type P2cOptions = z.input<typeof p2cOptionsSchema> & RandomSource;
 
 /**

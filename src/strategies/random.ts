@@ -1,7 +1,14 @@
 import { randomIndex } from './candidates.js';
 import type { Candidate, SelectionContext, Strategy } from './strategy.js';
 
-/** Options shared by strategies that draw random numbers. */
+/**
+ * Options shared by strategies that draw random numbers.
+ *
+ * @example
+ * ```ts
+ * leastConnections({ random: seededRandom(3) });
+ * ```
+ */
 export interface RandomSource {
   /**
    * Source of uniform numbers in `[0, 1)`. Inject a seeded one (see
