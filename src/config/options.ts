@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
+import { cacheSchema } from '../cache/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
+import { stickySchema } from '../sticky/options.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
 /** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
@@ -191,6 +193,13 @@ export const optionsSchema = z.strictObject({
    * `{ url | client, keyPrefix }`. Off unless given: one process needs nothing external.
    */
   redis: redisSchema.optional(),
+  /**
+   * Sticky sessions: keep a client on one backend, by signed cookie, header
+   * or client IP, with a TTL and fallback. Off unless given.
+   */
+  sticky: stickySchema,
+  /** Response cache for GET and HEAD (RFC 9111 shared-cache rules). Off unless given. */
+  cache: cacheSchema,
   /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
   now: fn<() => number>().optional(),
   /** Random source in [0, 1), injectable for tests. @default Math.random */
