@@ -37,7 +37,12 @@ describe('freshnessLifetime', () => {
       10_000,
     );
     expect(
-      freshnessLifetime(parseCacheControl(undefined), 'Tue, 01 Jan 2030 00:01:00 GMT', 'Tue, 01 Jan 2030 00:00:00 GMT', 0),
+      freshnessLifetime(
+        parseCacheControl(undefined),
+        'Tue, 01 Jan 2030 00:01:00 GMT',
+        'Tue, 01 Jan 2030 00:00:00 GMT',
+        0,
+      ),
     ).toBe(60_000);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CachedEntry, entryBytes, type EvictReason, MemoryCacheStore } from './memory-store.js';
+import { type CachedEntry, type EvictReason, entryBytes, MemoryCacheStore } from './memory-store.js';
 
 function entry(key: string, bodyBytes: number, expires = Number.POSITIVE_INFINITY): CachedEntry {
   const headers = { 'content-type': 'text/plain' };
@@ -42,7 +42,10 @@ describe('MemoryCacheStore', () => {
     store.set('a', entry('a', 300));
     store.set('b/1', entry('b/1', 50));
     store.set('b/2', entry('b/2', 50));
-    expect(store.bytes).toBe(entryBytes('a', { 'content-type': 'text/plain' }, 300) + 2 * entryBytes('b/1', { 'content-type': 'text/plain' }, 50));
+    expect(store.bytes).toBe(
+      entryBytes('a', { 'content-type': 'text/plain' }, 300) +
+        2 * entryBytes('b/1', { 'content-type': 'text/plain' }, 50),
+    );
     expect(store.purge('b/').sort()).toEqual(['b/1', 'b/2']);
     store.delete('a');
     expect(store.bytes).toBe(0);

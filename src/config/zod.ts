@@ -68,6 +68,17 @@ function expectedOf(issue: z.core.$ZodIssue): string {
 }
 
 /**
+ * For a union such as `false | { ... }` whose object form has a bad field,
+ * the field's own issue (path prefixed) says more than "invalid union".
+ */
+function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const deeper = issue.errors.filter((branch) => branch.some((inner) => inner.path.length > 0));
+  const inner = deeper.length === 1 ? deeper[0]?.find((candidate) => candidate.path.length > 0) : undefined;
+  return inner ? innermost({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue) : issue;
+}
+
+/**
  * Parses `input` with `schema`, turning the first problem into a
  * {@link ConfigError} that names the option path, the bad value and what was
  * expected.
@@ -75,7 +86,8 @@ function expectedOf(issue: z.core.$ZodIssue): string {
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const first = result.error.issues[0];
+  const issue = first && innermost(first);
   if (!issue) throw new ConfigError(prefix, input, 'valid options');
   const path =
     issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0] as string] : issue.path;
