@@ -256,6 +256,7 @@ describeRedis('sticky sessions shared through Redis', () => {
         strategy: 'round-robin',
         backends: backends.map((b) => b.config),
         redis: { url: REDIS_URL, keyPrefix: prefix },
+        trustProxy: true,
         sticky: { ...sticky, ...('mode' in sticky && sticky.mode === 'cookie' ? { secret } : {}) },
       });
       const ready = new Promise<void>((resolve) => lb.on('redis', (e) => e.state === 'ready' && resolve()));
@@ -264,15 +265,17 @@ describeRedis('sticky sessions shared through Redis', () => {
     }
     const one = made[0] as { front: Listening };
     const two = made[1] as { front: Listening };
-    await request(two.front.port, { headers: { 'x-session-id': 'warm-up' } });
+    await request(two.front.port, { headers: { 'x-session-id': 'warm-up', 'x-forwarded-for': '10.9.9.9' } });
     return [one.front.port, two.front.port] as const;
   }
 
   it('routes a header session alike on every instance', async () => {
     const [one, two] = await pair({ mode: 'header' });
     const first = backendOf(await request(one, { headers: { 'x-session-id': 'alice' } }));
+    expect(first).toBe('a');
+    // two's own rotation would say b.
     for (let i = 0; i < 10; i++) {
-      expect(backendOf(await request(i % 2 ? one : two, { headers: { 'x-session-id': 'alice' } }))).toBe(first);
+      expect(backendOf(await request(i % 2 ? one : two, { headers: { 'x-session-id': 'alice' } }))).toBe('a');
     }
     const client = testClient();
     const keys = await client.keys(`${prefix}sticky:header:*`);
@@ -282,8 +285,11 @@ describeRedis('sticky sessions shared through Redis', () => {
 
   it('routes an ip session alike on every instance', async () => {
     const [one, two] = await pair({ mode: 'ip' });
-    const first = backendOf(await request(two));
-    for (let i = 0; i < 10; i++) expect(backendOf(await request(i % 2 ? one : two))).toBe(first);
+    const headers = { 'x-forwarded-for': '203.0.113.5' };
+    const first = backendOf(await request(two, { headers }));
+    expect(first).toBe('b');
+    // one's own rotation would say a.
+    for (let i = 0; i < 10; i++) expect(backendOf(await request(i % 2 ? two : one, { headers }))).toBe('b');
   });
 
   it('honours a cookie on every instance that shares the secret, and on none that does not', async () => {
