@@ -529,4 +529,34 @@ describeRedis('response cache shared through Redis', () => {
     await evicted;
     expect((await two.get('/p', { host: one.host })).headers['x-cache']).toBe('MISS');
   });
+  it('stores entries under the key prefix with a PX TTL, and a POST on one instance invalidates them on all', async () => {
+    const [one, two] = await pair();
+    await one.get('/q');
+    expect((await two.get('/q', { host: one.host })).headers['x-cache']).toBe('HIT');
+    const client = testClient();
+    const keys = await client.keys(`${prefix}cache:*`);
+    const ttl = await client.pttl(keys[0] as string);
+    await client.quit();
+    expect(keys).toEqual([`${prefix}cache:${one.host}/q`]);
+    expect(ttl).toBeGreaterThan(55_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    const evicted = new Promise<void>((resolve) => two.lb.on('cache:evict', (e) => e.reason === 'purge' && resolve()));
+    await one.get('/q', {}, 'POST');
+    await evicted;
+    expect((await two.get('/q', { host: one.host })).headers['x-cache']).toBe('MISS');
+  });
+});
+
+describe('response cache with sticky sessions', () => {
+  it('never stores or replays the sticky cookie given to the client that filled the entry', async () => {
+    const fx = await setup(answer({ 'cache-control': 'max-age=60' }), {
+      sticky: { mode: 'cookie', secret: 'a-secret-of-at-least-thirty-two-characters', cookieName: 'lb' },
+    });
+    const first = await fx.get('/');
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(first.headers['set-cookie']?.[0]).toMatch(/^lb=/);
+    const second = await fx.get('/');
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.headers['set-cookie']).toBeUndefined();
+  });
 });

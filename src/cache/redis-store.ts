@@ -170,11 +170,15 @@ export class RedisCacheStore {
     }
   }
 
-  /** Deletes `key` (exactly) here and in other instances' memory tiers. */
+  /**
+   * Deletes `key` (exactly) here and, when Redis held it, in other
+   * instances' memory tiers (their copies never outlive the shared one).
+   */
   async delete(key: string): Promise<void> {
+    if (!this.#redis.ready) return;
     try {
-      await this.#redis.client.del(this.#prefix + key);
-      await this.#publish({ exact: key });
+      const removed = await this.#redis.client.del(this.#prefix + key);
+      if (removed > 0) await this.#publish({ exact: key });
     } catch {
       // Redis away: entries expire on their own.
     }
