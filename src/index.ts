@@ -12,6 +12,8 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from './balancer.js';
+export type { CacheKeyFunction, CacheOptions } from './cache/options.js';
+export type { CacheAdmin, CacheStats } from './cache/response-cache.js';
 export {
   type BackendOptions,
   type BackendUpdate,
@@ -29,4 +31,5 @@ export type { Middleware, NamedMiddleware, Next, StageName } from './pipeline/co
 export { compose } from './pipeline/compose.js';
 export { Context, type PendingResponse, type SwitchyardState } from './pipeline/context.js';
 export type { BackendSnapshot, BackendStatus } from './pool/backend.js';
+export type { StickyOptions } from './sticky/options.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';
