@@ -37,8 +37,11 @@ describe('sticky sessions, cookie mode', () => {
     expect([...seen]).toEqual([target]);
     const served = fx.backends.find((b) => b.id === target) as TestBackend;
     expect(served.requests).toHaveLength(1001);
+    expect(seen.size).toBe(1);
     // The balancer's cookie stays between the client and the balancer.
     expect(served.requests.every((r) => r.headers.cookie === undefined)).toBe(true);
+    await request(fx.front.port, { headers: { cookie: `${cookie}; a=1; ${cookie}; b=2` } });
+    expect(served.requests.at(-1)?.headers.cookie).toBe('a=1; b=2');
   });
 
   it('sets HttpOnly, SameSite=Lax, Path and Max-Age, and Secure only for HTTPS clients', async () => {

@@ -120,15 +120,21 @@ export function stickySession(options: ResolvedStickyOptions, deps: StickyDeps):
     if (events.has('sticky')) events.emit('sticky', { result, backend: backend?.id });
   }
 
-  /** Reads and strips our cookie; returns the verdict on it. */
+  /** Reads our cookie and strips every copy of it from what goes upstream; returns the verdict on the first. */
   function readCookie(ctx: Context): { id: string; expiresAt: number } | false | undefined | null {
     const raw = ctx.upstreamHeaders.cookie;
-    const cookieHeader = Array.isArray(raw) ? raw.join('; ') : raw;
+    let cookieHeader = Array.isArray(raw) ? raw.join('; ') : raw;
     if (!cookieHeader) return null;
     const range = findCookie(cookieHeader, cookieName);
     if (!range) return null;
-    // The backend has no use for the balancer's cookie: do not forward it.
-    const rest = removeCookie(cookieHeader, range);
+    // The backend has no use for the balancer's cookie: do not forward it (nor a repeated copy, within reason).
+    let rest = removeCookie(cookieHeader, range);
+    for (let i = 0; i < 8 && rest !== undefined; i++) {
+      const again = findCookie(rest, cookieName);
+      if (!again) break;
+      cookieHeader = rest;
+      rest = removeCookie(cookieHeader, again);
+    }
     if (rest === undefined) delete ctx.upstreamHeaders.cookie;
     else ctx.upstreamHeaders.cookie = rest;
     return (signer as CookieSigner).verify(range.value, Math.floor(wallClock() / 1000));
