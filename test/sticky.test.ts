@@ -214,6 +214,7 @@ describe('sticky options', () => {
     [{ cookieName: 'a b' }, 'sticky.cookieName'],
     [{ header: 'x y', mode: 'header' }, 'sticky.header'],
     [{ maxEntries: 0 }, 'sticky.maxEntries'],
+    [{ mode: 'ip', redis: true }, 'sticky.redis'],
   ])('refuses %j with a ConfigError at %s', (sticky, path) => {
     expect(() => createLoadBalancer({ sticky: sticky as never })).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG', path }),

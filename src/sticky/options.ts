@@ -90,9 +90,13 @@ export type ResolvedStickyOptions = z.output<typeof stickyObjectSchema>;
 
 /**
  * Checks what the schema cannot see alone: in cookie mode with `redis`
- * (several instances), a shared `secret` is required.
+ * (several instances), a shared `secret` is required; `sticky.redis: true`
+ * needs the balancer's `redis`.
  */
 export function checkStickyOptions(sticky: ResolvedStickyOptions | false | undefined, hasRedis: boolean): void {
+  if (sticky && sticky.redis === true && !hasRedis) {
+    throw new ConfigError('sticky.redis', true, "false or unset, unless the balancer's redis option is given");
+  }
   if (sticky && sticky.mode === 'cookie' && sticky.secret === undefined && hasRedis) {
     throw new ConfigError(
       'sticky.secret',
