@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { checkCacheOptions } from './cache/options.js';
+import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
 import { connectRedis, type SharedRedis } from './cluster/redis.js';
 import {
   type BackendOptions,
@@ -27,6 +29,8 @@ import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
 import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
+import { checkStickyOptions } from './sticky/options.js';
+import { createSessionStore, stickySession } from './sticky/sticky-session.js';
 import { createStrategy } from './strategies/index.js';
 
 /** Options of `removeBackend`. */
@@ -87,6 +91,8 @@ export interface LoadBalancer {
   backends(): BackendSnapshot[];
   /** Names of the middleware in the pipeline, in order. */
   readonly pipeline: readonly string[];
+  /** The response cache (`purge`, `stats`); `undefined` unless the `cache` option is on. */
+  readonly cache: CacheAdmin | undefined;
   /** The resolved, frozen configuration. */
   readonly config: Readonly<ResolvedOptions>;
   on<E extends EventName>(event: E, listener: Listener<E>): this;
@@ -131,6 +137,8 @@ const defaultNow = () => performance.now();
  */
 export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalancer {
   const config = resolveOptions(options);
+  checkStickyOptions(config.sticky, config.redis !== undefined);
+  checkCacheOptions(config.cache, config.redis !== undefined);
   const now = config.now ?? defaultNow;
   const random = config.random ?? Math.random;
   const strategy = createStrategy<Backend>(config.strategy, { random });
@@ -173,9 +181,17 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     ? rateLimit(config.rateLimit, { events, now, redis })
     : undefined;
 
+  // Sticky sessions and the response cache: off unless configured.
+  const sessions = config.sticky ? createSessionStore(config.sticky, redis, now) : undefined;
+  const responseCache = config.cache ? createResponseCache(config.cache, { events, now, redis }) : undefined;
+
   const pipeline: Pipeline = buildPipeline(
     {
       'rate-limit': limits?.middleware,
+      'sticky-session': config.sticky
+        ? stickySession(config.sticky, { backend: (id) => pool.get(id), events, trust, store: sessions })
+        : undefined,
+      cache: responseCache?.middleware,
       select: select(pool, strategy, now),
       forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
     },
@@ -404,6 +420,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     strategy.close?.();
     forwarder.close();
     await limits?.close();
+    sessions?.close();
+    await responseCache?.close();
     await redis?.close();
     events.emit('closed', {});
     events.removeAll();
@@ -430,6 +448,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     removeBackend,
     backends: () => pool.all().map((b) => b.snapshot()),
     pipeline: pipeline.names,
+    cache: responseCache?.admin,
     config: deepFreeze(config),
     on(event, listener) {
       events.on(event, listener);

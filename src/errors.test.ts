@@ -6,7 +6,7 @@ const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 
 function documented(): Map<string, string> {
   const rows = new Map<string, string>();
-  for (const match of doc.matchAll(/^\| `(ERR_[A-Z_]+)` \| ([^|]+) \|/gm)) {
+  for (const match of doc.matchAll(/^\|\s*`(ERR_[A-Z_]+)`\s*\|\s*([^|]*?)\s*\|/gm)) {
     rows.set(match[1] as string, (match[2] as string).trim());
   }
   return rows;

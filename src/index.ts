@@ -12,6 +12,8 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from './balancer.js';
+export type { CacheKeyFunction, CacheOptions } from './cache/options.js';
+export type { CacheAdmin, CacheStats } from './cache/response-cache.js';
 export type { RedisClient, RedisSettings } from './cluster/redis.js';
 export { optionsJsonSchema } from './config/json-schema.js';
 export {
@@ -38,4 +40,5 @@ export type { RateLimitOptions } from './rate-limit/options.js';
 export { MemorySlidingWindow, RedisSlidingWindow } from './rate-limit/sliding-window.js';
 export type { RedisStoreOptions } from './rate-limit/store-fallback.js';
 export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.js';
+export type { StickyOptions } from './sticky/options.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';

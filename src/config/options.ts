@@ -1,10 +1,12 @@
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
+import { cacheSchema } from '../cache/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
 import { slowStartOptionSchema } from '../pool/slow-start.js';
 import { rateLimitSchema } from '../rate-limit/options.js';
+import { stickySchema } from '../sticky/options.js';
 import { strategyOptionSchema } from '../strategies/create-strategy.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
@@ -206,6 +208,13 @@ export const optionsSchema = z.strictObject({
    * `{ url | client, keyPrefix }`. Off unless given: one process needs nothing external.
    */
   redis: redisSchema.optional(),
+  /**
+   * Sticky sessions: keep a client on one backend, by signed cookie, header
+   * or client IP, with a TTL and fallback. Off unless given.
+   */
+  sticky: stickySchema,
+  /** Response cache for GET and HEAD (RFC 9111 shared-cache rules). Off unless given. */
+  cache: cacheSchema,
   /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
   now: fn<() => number>().optional(),
   /** Random source in [0, 1), injectable for tests. @default Math.random */

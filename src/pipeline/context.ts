@@ -47,6 +47,11 @@ export class Context implements SelectionContext {
   readonly state: SwitchyardState = {};
   /** Backends already tried by this request; `select` skips them. */
   readonly tried: Set<Backend> = new Set();
+  /**
+   * Backend `select` takes while it is eligible and not yet tried, instead of
+   * asking the strategy: the sticky session's backend.
+   */
+  preferred: Backend | undefined;
   /** Backend chosen for the current attempt. */
   backend: Backend | undefined;
   /** 1 for the first try, 2 for the first retry, and so on. */
