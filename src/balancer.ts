@@ -21,10 +21,13 @@ import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } fr
 import { forward } from './middleware/forward.js';
 import { retry } from './middleware/retry.js';
 import { select } from './middleware/select.js';
+import { AdaptiveLimit, createLimiter } from './overload/adaptive-limit.js';
+import { WaitQueue } from './overload/wait-queue.js';
 import { buildPipeline, type Pipeline } from './pipeline/build.js';
 import { Context } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
+import { RetryBudget } from './retry/budget.js';
 import type { Strategy } from './strategies/strategy.js';
 import { createStrategy } from './strategy-shim.js';
 
@@ -104,6 +107,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 const defaultNow = () => performance.now();
+const NO_BACKENDS: ReadonlySet<Backend> = new Set();
 
 /**
  * Builds a load balancer. Options are validated here: a bad one throws a
@@ -131,6 +135,21 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const pool = new Pool(strategy, now);
   const trust: TrustFn = compileTrust(config.trustProxy);
   const forwarder = new Forwarder({ timeouts: config.timeouts, via: config.via, now });
+  if (config.hedge !== false && config.retry === false) {
+    throw new ConfigError(
+      'hedge',
+      config.hedge,
+      'retry enabled too: hedges follow its methods and are charged to its budget',
+    );
+  }
+  // Overload protection: a wait queue for saturated pools, adaptive per-backend limits.
+  const queue =
+    config.queue === false
+      ? undefined
+      : new WaitQueue(config.queue, { events, now, available: (t) => pool.candidates(NO_BACKENDS, t) });
+  const offer = queue ? (backend: Backend) => queue.offer(backend) : undefined;
+  if (queue) pool.onChanged = () => queue.wake();
+  const adaptive = config.adaptiveConcurrency;
   const redis: SharedRedis | undefined = config.redis ? connectRedis(config.redis, events) : undefined;
 
   function makeBackend(input: BackendOptions, path: string): Backend {
@@ -144,13 +163,21 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         'an id no other backend uses (give backends with the same host an explicit id)',
       );
     }
-    return new Backend({
+    const backend = new Backend({
       id,
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
       agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection),
     });
+    backend.onRelease = offer;
+    if (adaptive !== false) {
+      backend.limiter = new AdaptiveLimit(createLimiter(adaptive, id, random), (limit, previous) => {
+        events.emit('limit:changed', { backend: id, limit, previous });
+        if (limit > previous) queue?.wake();
+      });
+    }
+    return backend;
   }
 
   config.backends.forEach((input, i) => {
@@ -159,17 +186,21 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
 
   const pipeline: Pipeline = buildPipeline(
     {
-      select: select(pool, strategy, now),
+      select: select(pool, strategy, now, queue),
       forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
     },
     config.middleware,
     config.retry === false
       ? undefined
       : (bracket) =>
-          retry(config.retry as Exclude<ResolvedOptions['retry'], false>, bracket, {
+          retry(config.retry as Exclude<ResolvedOptions['retry'], false>, config.hedge, bracket, {
             events,
             random,
-            canRetry: (ctx) => pool.candidates(ctx.tried).length > 0,
+            now,
+            // With a queue, a retry may wait for a backend at its limit; without, it needs a free one.
+            canRetry: queue ? (ctx) => pool.hasUntried(ctx.tried) : (ctx) => pool.candidates(ctx.tried).length > 0,
+            canHedge: (ctx) => pool.candidates(ctx.tried).length > 0,
+            budget: config.retry && config.retry.budget ? new RetryBudget(config.retry.budget) : undefined,
           }),
   );
 
@@ -219,6 +250,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const clientAddress = resolveClientAddress(req, trust);
     const path = originForm(url);
     const ctx = new Context(req, res, path ?? '/', clientAddress, start);
+    if (config.timeouts.total !== undefined) ctx.deadline = start + config.timeouts.total;
     inflight++;
     let errorCode: SwitchyardError['code'] | undefined;
     const finished = new Promise<void>((resolve) => {
@@ -371,6 +403,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    queue?.close();
     if (inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, config.drainTimeout);

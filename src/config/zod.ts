@@ -75,8 +75,15 @@ function expectedOf(issue: z.core.$ZodIssue): string {
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  let issue = result.error.issues[0];
   if (!issue) throw new ConfigError(prefix, input, 'valid options');
+  // A `false | { ... }` option given an object: name the object's own field, not the union.
+  while (issue.code === 'invalid_union') {
+    const parent: z.core.$ZodIssue = issue;
+    const inner = issue.errors.find((list) => list.length > 0 && (list[0] as z.core.$ZodIssue).path.length > 0)?.[0];
+    if (!inner) break;
+    issue = { ...inner, path: [...parent.path, ...inner.path] } as z.core.$ZodIssue;
+  }
   const path =
     issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0] as string] : issue.path;
   const value = valueAt(input, path);
