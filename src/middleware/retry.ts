@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { makeError } from '../errors.js';
 import { UpstreamError } from '../forward/forwarder.js';
 import type { Middleware } from '../pipeline/compose.js';
@@ -38,13 +37,21 @@ export function retry(
   const policy = new RetryPolicy(options, deps);
   const { now, budget } = deps;
 
-  async function wait(ctx: Context, delayMs: number): Promise<void> {
-    if (delayMs < 1) return;
-    try {
-      await sleep(delayMs, undefined, { signal: ctx.signal });
-    } catch {
-      throw makeError('ERR_CLIENT_ABORTED', 'client closed the connection while a retry waited');
-    }
+  function wait(ctx: Context, delayMs: number): Promise<void> {
+    if (delayMs < 1) return Promise.resolve();
+    const signal = ctx.signal;
+    if (signal.aborted) return Promise.reject(makeError('ERR_CLIENT_ABORTED', 'client closed the connection'));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(makeError('ERR_CLIENT_ABORTED', 'client closed the connection while a retry waited'));
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, delayMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** True when a retry after `delayMs` could still start before the deadline, and nothing reached the client. */
