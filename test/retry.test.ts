@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions, type SwitchyardEvents } from '../src/index.js';
+import {
+  createLoadBalancer,
+  type LoadBalancer,
+  type LoadBalancerOptions,
+  type SwitchyardEvents,
+} from '../src/index.js';
 import { type BackendHandler, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
 import { type Listening, listen, request } from './helpers.js';
 
@@ -18,7 +23,9 @@ async function build(
   options: Omit<LoadBalancerOptions, 'backends'> = {},
 ): Promise<Rig> {
   const backends = specs.map((spec) =>
-    typeof spec === 'string' ? createMemoryBackend({ id: spec }) : createMemoryBackend({ id: spec[0], handler: spec[1] }),
+    typeof spec === 'string'
+      ? createMemoryBackend({ id: spec })
+      : createMemoryBackend({ id: spec[0], handler: spec[1] }),
   );
   const lb = createLoadBalancer({ strategy: 'round-robin', ...options, backends: backends.map((b) => b.config) });
   const front = await listen(lb.handler);
@@ -48,7 +55,8 @@ const echo: BackendHandler = (req, res) => {
   req.on('end', () => res.end(JSON.stringify({ bytes: Buffer.concat(chunks).length })));
 };
 
-const body = (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => String.fromCharCode(97 + (i % 26))).join(''));
+const body = (size: number) =>
+  Buffer.from(Array.from({ length: size }, (_, i) => String.fromCharCode(97 + (i % 26))).join(''));
 
 describe('request bodies', () => {
   it('never sends a POST with a body twice', async () => {

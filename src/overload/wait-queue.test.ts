@@ -12,7 +12,13 @@ function backend(id: string, maxConnections = 1): Backend {
 
 function context(): Context & { abortClient(): void } {
   const res = Object.assign(new EventEmitter(), { destroyed: false, writableFinished: false });
-  const ctx = new Context({ method: 'GET', headers: {} } as IncomingMessage, res as unknown as ServerResponse, '/', '::1', 0);
+  const ctx = new Context(
+    { method: 'GET', headers: {} } as IncomingMessage,
+    res as unknown as ServerResponse,
+    '/',
+    '::1',
+    0,
+  );
   return Object.assign(ctx, {
     abortClient() {
       res.destroyed = true;
