@@ -184,23 +184,24 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     pool.add(makeBackend(input as BackendOptions, `backends[${i}]`));
   });
 
+  const retryOptions = config.retry;
   const pipeline: Pipeline = buildPipeline(
     {
       select: select(pool, strategy, now, queue),
       forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
     },
     config.middleware,
-    config.retry === false
+    retryOptions === false
       ? undefined
       : (bracket) =>
-          retry(config.retry as Exclude<ResolvedOptions['retry'], false>, config.hedge, bracket, {
+          retry(retryOptions, config.hedge, bracket, {
             events,
             random,
             now,
             // With a queue, a retry may wait for a backend at its limit; without, it needs a free one.
             canRetry: queue ? (ctx) => pool.hasUntried(ctx.tried) : (ctx) => pool.candidates(ctx.tried).length > 0,
             canHedge: (ctx) => pool.candidates(ctx.tried).length > 0,
-            budget: config.retry && config.retry.budget ? new RetryBudget(config.retry.budget) : undefined,
+            budget: retryOptions.budget ? new RetryBudget(retryOptions.budget) : undefined,
           }),
   );
 

@@ -92,7 +92,8 @@ export class WaitQueue {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(abortError(ctx));
     this.#insert(w);
-    if (!again) this.#emit('enqueued');
+    // Also on a wait again (its slot was taken): every `dequeued` has its `enqueued`, so depth gauges stay true.
+    this.#emit('enqueued');
     return new Promise<Waiter>((resolve, reject) => {
       w.resolve = resolve;
       w.reject = reject;
