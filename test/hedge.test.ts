@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createLoadBalancer,
@@ -171,5 +172,27 @@ describe('hedging', () => {
     expect(reply.status).toBe(504);
     expect(reply.json()).toMatchObject({ error: { code: 'ERR_DEADLINE' } });
     await until(() => lb.backends().every((s) => s.active === 0));
+  });
+});
+
+describe('hedging and client aborts', () => {
+  it('cancels every attempt and releases every backend when the client leaves', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { lb, front, a, b } = await build();
+    a.setLatency('10s');
+    b.setLatency('10s');
+    const client = http.request({ host: '127.0.0.1', port: front.port, path: '/', agent: false });
+    client.on('error', () => {});
+    client.end();
+    await until(() => a.requests.length === 1);
+    const hedge = hedged(lb);
+    await vi.advanceTimersByTimeAsync(50);
+    await hedge;
+    await until(() => b.requests.length === 1);
+    const finished = new Promise<SwitchyardEvents['request']>((resolve) => lb.once('request', resolve));
+    client.destroy();
+    expect(await finished).toMatchObject({ status: 499, attempts: 2 });
+    await until(() => a.openConnections === 0 && b.openConnections === 0);
+    expect(lb.backends().map((s) => s.active)).toEqual([0, 0]);
   });
 });

@@ -60,6 +60,7 @@ class HedgedRequest {
   #hedges = 0;
   #retries = 0;
   #done = false;
+  #raced = false;
   /** An attempt that answered with a retryable status, kept as the answer should nothing better come. */
   #held: Context | undefined;
   #lastError: unknown;
@@ -152,6 +153,22 @@ class HedgedRequest {
   #afterLast(child: Context, error: unknown): void {
     const ctx = this.#ctx;
     const policy = this.#policy;
+    const backend = child.backend;
+    if (
+      !this.#raced &&
+      backend &&
+      error instanceof UpstreamError &&
+      error.code === 'ERR_UPSTREAM_RESET' &&
+      error.reusedSocket &&
+      !ctx.res.headersSent
+    ) {
+      // The idle keep-alive socket race: once more at once, the same backend allowed, outside attempts and budget.
+      this.#raced = true;
+      ctx.tried.delete(backend);
+      policy.emit(backend.id, this.#launched + 1, 'reset', 0);
+      this.launch();
+      return;
+    }
     const n = this.#retries + 1;
     let delayMs: number | undefined;
     if (this.#retries < policy.options.attempts - 1 && policy.deps.canRetry(ctx)) {
