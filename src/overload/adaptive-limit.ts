@@ -4,7 +4,14 @@ import type { Limiter } from './limiter.js';
 import type { AdaptiveConcurrencyOptions } from './options.js';
 import { VegasLimiter } from './vegas.js';
 
-/** Builds the limiter of one backend from the `adaptiveConcurrency` option. */
+/**
+ * Builds the limiter of one backend from the `adaptiveConcurrency` option.
+ *
+ * @example
+ * ```ts
+ * const limiter = createLimiter(config.adaptiveConcurrency, 'a', Math.random);
+ * ```
+ */
 export function createLimiter(options: AdaptiveConcurrencyOptions, backend: string, random: () => number): Limiter {
   const algorithm = options.algorithm;
   if (typeof algorithm === 'function') return algorithm(backend);

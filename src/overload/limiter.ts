@@ -26,7 +26,14 @@ export interface Limiter {
   update(rttMs: number, inflight: number, dropped: boolean): void;
 }
 
-/** Clamps `value` to [min, max]. */
+/**
+ * Clamps `value` to [min, max].
+ *
+ * @example
+ * ```ts
+ * clamp(0.5, 1, 1.7); // 1
+ * ```
+ */
 export function clamp(min: number, max: number, value: number): number {
   return value < min ? min : Math.min(value, max);
 }

@@ -4,7 +4,15 @@ import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
 import type { QueueOptions } from './options.js';
 
-/** One request waiting for a slot. Kept across spurious wake-ups so it keeps its place and its deadline. */
+/**
+ * One request waiting for a slot. Kept across spurious wake-ups so it keeps its place and its deadline.
+ *
+ * @example
+ * ```ts
+ * let waiter = await queue.wait(ctx);
+ * if (noSlotAfterAll) waiter = await queue.wait(ctx, waiter); // same place in line
+ * ```
+ */
 export class Waiter {
   readonly seq: number;
   readonly ctx: Context;

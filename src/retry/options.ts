@@ -5,7 +5,14 @@ import type { RetryReason } from '../events.js';
 /** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
 export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'] as const;
 
-/** Failures (other than a status) a retry may follow. */
+/**
+ * Failures (other than a status) a retry may follow.
+ *
+ * @example
+ * ```ts
+ * createLoadBalancer({ backends, retry: { retryOn: RETRY_ON.filter((r) => r !== 'timeout') } });
+ * ```
+ */
 export const RETRY_ON = ['connect-failure', 'reset', 'timeout'] as const satisfies readonly RetryReason[];
 
 /**

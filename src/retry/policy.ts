@@ -5,7 +5,15 @@ import type { RetryBudget } from './budget.js';
 import type { RetryOptions } from './options.js';
 import { parseRetryAfter } from './retry-after.js';
 
-/** What the retry stage needs from the balancer. */
+/**
+ * What the retry stage needs from the balancer.
+ *
+ * @example
+ * ```ts
+ * const deps: RetryDeps = { events, random: Math.random, now: performance.now.bind(performance),
+ *   canRetry: () => true, canHedge: () => true, budget: undefined };
+ * ```
+ */
 export interface RetryDeps {
   events: Events;
   random: () => number;
@@ -24,6 +32,12 @@ export type RetryWait = number | undefined;
 /**
  * Per-balancer retry policy, built once: which failures and responses are
  * retried and how long to wait. Shared by the sequential and hedged paths.
+ *
+ * @example
+ * ```ts
+ * const policy = new RetryPolicy(retrySchema.parse({ attempts: 3 }), deps);
+ * if (policy.retryableError(error, true) && policy.withdraw()) await sleep(policy.backoff(1));
+ * ```
  */
 export class RetryPolicy {
   readonly options: RetryOptions;
@@ -94,7 +108,14 @@ export class RetryPolicy {
   }
 }
 
-/** Destroys a response that will not be sent; its backend's slot is released when the body closes. */
+/**
+ * Destroys a response that will not be sent; its backend's slot is released when the body closes.
+ *
+ * @example
+ * ```ts
+ * if (ctx.response?.status === 503) discard(ctx); // ctx.response is now undefined
+ * ```
+ */
 export function discard(ctx: Context): void {
   const body = ctx.response?.body;
   if (body && !Buffer.isBuffer(body)) body.destroy();

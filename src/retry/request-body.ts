@@ -3,7 +3,14 @@ import { PassThrough, Readable } from 'node:stream';
 import { makeError } from '../errors.js';
 import type { Context } from '../pipeline/context.js';
 
-/** True when the request carries a body (RFC 9112 §6.3: Transfer-Encoding or a non-zero Content-Length). */
+/**
+ * True when the request carries a body (RFC 9112 §6.3: Transfer-Encoding or a non-zero Content-Length).
+ *
+ * @example
+ * ```ts
+ * if (hasBody(req)) await bufferRequestBody(ctx, 65536, now);
+ * ```
+ */
 export function hasBody(req: IncomingMessage): boolean {
   const headers = req.headers;
   if (headers['transfer-encoding'] !== undefined) return true;
