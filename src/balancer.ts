@@ -23,12 +23,15 @@ import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } fr
 import { forward } from './middleware/forward.js';
 import { retry } from './middleware/retry.js';
 import { select } from './middleware/select.js';
+import { AdaptiveLimit, createLimiter } from './overload/adaptive-limit.js';
+import { WaitQueue } from './overload/wait-queue.js';
 import { buildPipeline, type Pipeline } from './pipeline/build.js';
 import { Context } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
 import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
+import { RetryBudget } from './retry/budget.js';
 import { checkStickyOptions } from './sticky/options.js';
 import { createSessionStore, stickySession } from './sticky/sticky-session.js';
 import { createStrategy } from './strategies/index.js';
@@ -117,6 +120,7 @@ function isPlain(value: object): boolean {
 }
 
 const defaultNow = () => performance.now();
+const NO_BACKENDS: ReadonlySet<Backend> = new Set();
 
 /**
  * Builds a load balancer. Options are validated here: a bad one throws a
@@ -150,6 +154,21 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const pool = new Pool(strategy, now);
   const trust: TrustFn = compileTrust(config.trustProxy);
   const forwarder = new Forwarder({ timeouts: config.timeouts, via: config.via, now });
+  if (config.hedge !== false && config.retry === false) {
+    throw new ConfigError(
+      'hedge',
+      config.hedge,
+      'retry enabled too: hedges follow its methods and are charged to its budget',
+    );
+  }
+  // Overload protection: a wait queue for saturated pools, adaptive per-backend limits.
+  const queue =
+    config.queue === false
+      ? undefined
+      : new WaitQueue(config.queue, { events, now, available: (t) => pool.candidates(NO_BACKENDS, t) });
+  const offer = queue ? (backend: Backend) => queue.offer(backend) : undefined;
+  if (queue) pool.onChanged = () => queue.wake();
+  const adaptive = config.adaptiveConcurrency;
   const redis: SharedRedis | undefined = config.redis ? connectRedis(config.redis, events) : undefined;
 
   function makeBackend(input: BackendOptions, path: string): Backend {
@@ -163,7 +182,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         'an id no other backend uses (give backends with the same host an explicit id)',
       );
     }
-    return new Backend({
+    const backend = new Backend({
       id,
       url,
       weight: parsed.weight ?? 1,
@@ -171,6 +190,14 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection),
       effectiveWeight,
     });
+    backend.onRelease = offer;
+    if (adaptive !== false) {
+      backend.limiter = new AdaptiveLimit(createLimiter(adaptive, id, random), (limit, previous) => {
+        events.emit('limit:changed', { backend: id, limit, previous });
+        if (limit > previous) queue?.wake();
+      });
+    }
+    return backend;
   }
 
   config.backends.forEach((input, i) => {
@@ -185,6 +212,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const sessions = config.sticky ? createSessionStore(config.sticky, redis, now) : undefined;
   const responseCache = config.cache ? createResponseCache(config.cache, { events, now, redis }) : undefined;
 
+  const retryOptions = config.retry;
   const pipeline: Pipeline = buildPipeline(
     {
       'rate-limit': limits?.middleware,
@@ -192,17 +220,21 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         ? stickySession(config.sticky, { backend: (id) => pool.get(id), events, trust, store: sessions })
         : undefined,
       cache: responseCache?.middleware,
-      select: select(pool, strategy, now),
+      select: select(pool, strategy, now, queue),
       forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
     },
     config.middleware,
-    config.retry === false
+    retryOptions === false
       ? undefined
       : (bracket) =>
-          retry(config.retry as Exclude<ResolvedOptions['retry'], false>, bracket, {
+          retry(retryOptions, config.hedge, bracket, {
             events,
             random,
-            canRetry: (ctx) => pool.candidates(ctx.tried).length > 0,
+            now,
+            // With a queue, a retry may wait for a backend at its limit; without, it needs a free one.
+            canRetry: queue ? (ctx) => pool.hasUntried(ctx.tried) : (ctx) => pool.candidates(ctx.tried).length > 0,
+            canHedge: (ctx) => pool.candidates(ctx.tried).length > 0,
+            budget: retryOptions.budget ? new RetryBudget(retryOptions.budget) : undefined,
           }),
   );
 
@@ -252,6 +284,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const clientAddress = resolveClientAddress(req, trust);
     const path = originForm(url);
     const ctx = new Context(req, res, path ?? '/', clientAddress, start);
+    if (config.timeouts.total !== undefined) ctx.deadline = start + config.timeouts.total;
     inflight++;
     let errorCode: SwitchyardError['code'] | undefined;
     const finished = new Promise<void>((resolve) => {
@@ -404,6 +437,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    queue?.close();
     if (inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, config.drainTimeout);

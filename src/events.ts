@@ -48,9 +48,13 @@ export interface SwitchyardEvents {
   'breaker:close': { backend: string };
   /** A backend's adaptive concurrency limit changed. */
   'limit:changed': { backend: string; limit: number; previous: number };
-  /** A request waited for, got, or was refused a slot at a backend at its connection limit. */
-  queue: { action: 'enqueued' | 'dequeued' | 'rejected' | 'timeout'; depth: number };
-  /** A hedged (speculative) attempt was sent to another backend. */
+  /**
+   * A request waited for, got, or was refused a slot at a backend at its
+   * connection limit; `aborted` when it left the queue because its client went
+   * away (or its hedge lost). `depth` is the queue length afterwards.
+   */
+  queue: { action: 'enqueued' | 'dequeued' | 'rejected' | 'timeout' | 'aborted'; depth: number };
+  /** A hedged (speculative) attempt was sent to `backend`; `attempt` is its number among the request's tries. */
   hedge: { backend: string; attempt: number };
   /** A rate-limit decision. `key` is the client key (an IP, a header value...): do not use it as a metric label. */
   ratelimit: { allowed: boolean; limit: string; key: string; remaining: number; retryAfterMs?: number };

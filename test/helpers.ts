@@ -103,3 +103,15 @@ export function rawExchange(port: number, bytes: string | Buffer, idleMs = 500):
     socket.write(bytes);
   });
 }
+
+/**
+ * Resolves once `check()` is true, polling on the real event loop
+ * (`setImmediate`, which tests never fake) so fake time does not move.
+ */
+export async function until(check: () => boolean, rounds = 10_000): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('until: condition not met');
+}

@@ -41,7 +41,7 @@ const BAD: Array<[string, unknown, string, string]> = [
   ['an unknown top-level key', { backends: [ok], stratgy: 'round-robin' }, 'stratgy', 'unknown'],
   ['an unknown backend key', { backends: [{ ...ok, wieght: 2 }] }, 'backends[0].wieght', 'unknown'],
   ['retry attempts of zero', { retry: { attempts: 0 } }, 'retry.attempts', ''],
-  ['a retry status outside 5xx', { retry: { statuses: [404] } }, 'retry.statuses[0]', ''],
+  ['a retry status outside 4xx-5xx', { retry: { statuses: [302] } }, 'retry.statuses[0]', ''],
   ['a bad trustProxy CIDR', { trustProxy: ['10.0.0.0/33'] }, 'trustProxy[0]', 'CIDR'],
   ['a trustProxy string', { trustProxy: 'yes' }, 'trustProxy', 'hop count'],
   ['a middleware without handle', { middleware: [{ name: 'x' }] }, 'middleware[0].handle', 'function'],

@@ -3,15 +3,16 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { cacheSchema } from '../cache/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
+import { adaptiveConcurrencySchema, queueSchema } from '../overload/options.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
 import { slowStartOptionSchema } from '../pool/slow-start.js';
 import { rateLimitSchema } from '../rate-limit/options.js';
+import { hedgeSchema, retrySchema } from '../retry/options.js';
 import { stickySchema } from '../sticky/options.js';
 import { strategyOptionSchema } from '../strategies/create-strategy.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
-/** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
-export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'] as const;
+export { IDEMPOTENT_METHODS } from '../retry/options.js';
 
 const STAGES = ['rate-limit', 'sticky-session', 'cache', 'retry', 'select', 'circuit-breaker', 'forward'] as const;
 
@@ -70,6 +71,12 @@ const timeoutsSchema = z.strictObject({
   response: duration().default(60_000),
   /** Longest silence between two chunks of the response body. @default '60s' */
   idle: duration().default(60_000),
+  /**
+   * Overall deadline from the request's arrival to its response headers:
+   * body buffering, queueing, every attempt and backoff included. When it
+   * passes the client gets 504 `ERR_DEADLINE`. @default none
+   */
+  total: duration().optional(),
 });
 
 const connectionPoolSchema = z.strictObject({
@@ -83,21 +90,6 @@ const connectionPoolSchema = z.strictObject({
    * socket the backend is closing. @default '4s'
    */
   idleTimeout: duration().default(4000),
-});
-
-const retrySchema = z.strictObject({
-  /** Total tries per request, the first included: 2 means one retry. 1 to 10. @default 2 */
-  attempts: z.number().int().min(1).max(10).default(2),
-  /** Methods that may be retried. @default the idempotent methods of RFC 9110 §9.2.2 */
-  methods: z
-    .array(z.string().regex(/^[A-Z]+$/, { error: 'an upper-case HTTP method' }))
-    .default([...IDEMPOTENT_METHODS]),
-  /** Response statuses that are retried (the response is discarded). @default [502, 503, 504] */
-  statuses: z.array(z.number().int().min(500).max(599)).default([502, 503, 504]),
-  /** First backoff cap: the wait before retry n is random in [0, min(max, base·2^(n-1))). @default '25ms' */
-  backoffBase: duration().default(25),
-  /** Largest backoff. @default '250ms' */
-  backoffMax: duration().default(250),
 });
 
 const trustProxySchema = z.union(
@@ -184,6 +176,12 @@ export const optionsSchema = z.strictObject({
   rateLimit: rateLimitSchema.optional(),
   /** Retries of failed idempotent requests on another backend, or `false`. */
   retry: z.union([z.literal(false), retrySchema]).default(() => retrySchema.parse({})),
+  /** Hedging: after `delay` without response headers, race another attempt on another backend. Needs `retry`. @default false */
+  hedge: hedgeSchema.default(false),
+  /** Wait queue for requests when every eligible backend is at its connection limit, or `false` (503 at once). */
+  queue: queueSchema.default(() => queueSchema.parse({})),
+  /** Adaptive per-backend concurrency limit (Netflix concurrency-limits), or `false`. @default false */
+  adaptiveConcurrency: adaptiveConcurrencySchema.default(false),
   /** Upstream timeouts. */
   timeouts: timeoutsSchema.default(() => timeoutsSchema.parse({})),
   /** Keep-alive connection pool per backend. */
@@ -225,8 +223,7 @@ export const optionsSchema = z.strictObject({
 export type LoadBalancerOptions = z.input<typeof optionsSchema>;
 /** Options after validation and defaults. */
 export type ResolvedOptions = z.output<typeof optionsSchema>;
-/** Resolved retry settings. */
-export type RetryOptions = z.output<typeof retrySchema>;
+export type { HedgeOptions, RetryOptions } from '../retry/options.js';
 /** Resolved timeouts. */
 export type Timeouts = z.output<typeof timeoutsSchema>;
 /** Resolved connection pool settings. */

@@ -78,7 +78,11 @@ class Attempt {
   proxyReq: ClientRequest | undefined;
   timer: NodeJS.Timeout | undefined;
   phase: 'connect' | 'response' = 'connect';
-  timedOut: 'connect' | 'response' | undefined;
+  timedOut: 'connect' | 'response' | 'deadline' | undefined;
+  /** The current timer is the request's deadline, shorter than the phase's timeout. */
+  byDeadline = false;
+  /** Cancelled by the pipeline (a hedge that lost), not failed. */
+  cancelled = false;
   connected = false;
   settled = false;
 
@@ -92,7 +96,16 @@ class Attempt {
   arm(phase: 'connect' | 'response'): void {
     this.phase = phase;
     if (this.timer) clearTimeout(this.timer);
-    const ms = phase === 'connect' ? this.forwarder.timeouts.connect : this.forwarder.timeouts.response;
+    let ms = phase === 'connect' ? this.forwarder.timeouts.connect : this.forwarder.timeouts.response;
+    const deadline = this.ctx.deadline;
+    this.byDeadline = false;
+    if (deadline !== Number.POSITIVE_INFINITY) {
+      const left = deadline - this.forwarder.now();
+      if (left < ms) {
+        ms = Math.max(left, 0);
+        this.byDeadline = true;
+      }
+    }
     this.timer = setTimeout(onAttemptTimeout, ms, this);
   }
 
@@ -105,15 +118,27 @@ class Attempt {
     if (this.settled) return;
     this.settled = true;
     this.disarm();
-    this.backend.record(false, -1);
+    if (!this.cancelled) {
+      this.backend.record(false, -1);
+      // A timeout is the one failure that says "overloaded" to an adaptive limit.
+      if (error.reason === 'timeout')
+        this.backend.limiter?.sample(this.forwarder.now() - this.started, this.backend.active, true);
+    }
     this.backend.release();
     this.reject(error);
   }
 }
 
+/** A forked (hedged) attempt's signal aborted: the pipeline cancelled it, or the client left. */
+function cancelAttempt(attempt: Attempt): void {
+  if (attempt.settled) return;
+  attempt.cancelled = true;
+  attempt.forwarder.failAttempt(attempt, new Error('attempt cancelled'));
+}
+
 function onAttemptTimeout(attempt: Attempt): void {
   attempt.timer = undefined;
-  attempt.timedOut = attempt.phase;
+  attempt.timedOut = attempt.byDeadline ? 'deadline' : attempt.phase;
   attempt.proxyReq?.destroy();
   // Still waiting in the agent's queue for a socket: no request to destroy.
   if (!attempt.proxyReq) attempt.forwarder.failAttempt(attempt, new Error('timed out waiting for a socket'));
@@ -177,6 +202,14 @@ export class Forwarder {
     });
     backend.begin();
     attempt.arm('connect');
+    if (ctx.forked) {
+      const signal = ctx.signal;
+      if (signal.aborted) {
+        cancelAttempt(attempt);
+        return promise;
+      }
+      signal.addEventListener('abort', () => cancelAttempt(attempt), { once: true });
+    }
     const req = ctx.req;
     const original = req.headers;
     const originalUrl = req.url;
@@ -271,6 +304,17 @@ export class Forwarder {
     let failure: UpstreamError;
     if (res.destroyed && !res.writableFinished) {
       failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
+    } else if (attempt.cancelled) {
+      failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);
+    } else if (attempt.timedOut === 'deadline') {
+      failure = new UpstreamError(
+        'ERR_DEADLINE',
+        `no response within the request deadline (timeouts.total ${this.timeouts.total} ms)`,
+        id,
+        'timeout',
+        reused,
+        error,
+      );
     } else if (attempt.timedOut === 'connect') {
       failure = attempt.proxyReq
         ? new UpstreamError(

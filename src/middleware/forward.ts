@@ -27,7 +27,8 @@ export function forward(
       await forwarder.forward(ctx, backend, headers, ctx.requestBody?.());
     } catch (error) {
       if (error instanceof UpstreamError) {
-        if (error.code !== 'ERR_CLIENT_ABORTED') {
+        // Neither a client that left nor a hedge that lost says anything about the backend.
+        if (error.code !== 'ERR_CLIENT_ABORTED' && error.code !== 'ERR_CANCELLED') {
           observe?.(backend, { latencyMs: now() - started, ok: false, now: now() });
           events.emit('upstream:error', {
             backend: backend.id,

@@ -1,4 +1,5 @@
 import { makeError } from '../errors.js';
+import type { Waiter, WaitQueue } from '../overload/wait-queue.js';
 import type { Middleware } from '../pipeline/compose.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
@@ -6,14 +7,25 @@ import type { Strategy } from '../strategies/strategy.js';
 
 /**
  * The `select` stage: asks the strategy for one of the eligible backends not
- * yet tried by this request, or ends the request with 503 `ERR_NO_BACKEND`.
- * `ctx.preferred` (a sticky session) wins while it is among those backends.
+ * yet tried by this request. When every such backend is at its connection
+ * limit and a `queue` is given, the request waits there for a slot (503
+ * `ERR_QUEUE_FULL` / `ERR_QUEUE_TIMEOUT`); otherwise it ends with 503
+ * `ERR_NO_BACKEND`.
+ * `ctx.preferred` (a sticky session) wins while it is among the candidates.
  */
-export function select(pool: Pool, strategy: Strategy<Backend>, now: () => number): Middleware {
+export function select(pool: Pool, strategy: Strategy<Backend>, now: () => number, queue?: WaitQueue): Middleware {
   return async function select(ctx, next) {
     ctx.attempt++;
     ctx.now = now();
-    const candidates = pool.candidates(ctx.tried, ctx.now);
+    let candidates = pool.candidates(ctx.tried, ctx.now);
+    if (candidates.length === 0 && queue !== undefined && pool.hasUntried(ctx.tried, ctx.now)) {
+      let waiter: Waiter | undefined;
+      do {
+        waiter = await queue.wait(ctx, waiter);
+        ctx.now = now();
+        candidates = pool.candidates(ctx.tried, ctx.now);
+      } while (candidates.length === 0 && pool.hasUntried(ctx.tried, ctx.now));
+    }
     const preferred = ctx.preferred;
     const backend =
       candidates.length === 0

@@ -44,9 +44,9 @@ export class Context implements SelectionContext {
   /** Balancer clock time the request arrived, in ms. */
   readonly startTime: number;
   /** Typed bag for middleware. */
-  readonly state: SwitchyardState = {};
+  readonly state: SwitchyardState;
   /** Backends already tried by this request; `select` skips them. */
-  readonly tried: Set<Backend> = new Set();
+  readonly tried: Set<Backend>;
   /**
    * Backend `select` takes while it is eligible and not yet tried, instead of
    * asking the strategy: the sticky session's backend.
@@ -64,11 +64,21 @@ export class Context implements SelectionContext {
   upstreamHeaders: Record<string, string | string[]> = {};
   /** Replays a buffered request body for another attempt; unset when the body streams from the client. */
   requestBody: (() => Readable) | undefined;
+  /** Balancer clock time by which response headers must have arrived (`timeouts.total`); `Infinity` when none. */
+  deadline = Number.POSITIVE_INFINITY;
 
   #url: URL | undefined;
   #abort: AbortController | undefined;
+  readonly #parent: Context | undefined;
 
-  constructor(req: IncomingMessage, res: ServerResponse, path: string, clientAddress: string, now: number) {
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    clientAddress: string,
+    now: number,
+    parent?: Context,
+  ) {
     this.req = req;
     this.res = res;
     this.method = req.method ?? 'GET';
@@ -76,6 +86,41 @@ export class Context implements SelectionContext {
     this.clientAddress = clientAddress;
     this.startTime = now;
     this.now = now;
+    this.#parent = parent;
+    if (parent) {
+      this.state = parent.state;
+      this.tried = parent.tried;
+      this.upstreamHeaders = parent.upstreamHeaders;
+      this.requestBody = parent.requestBody;
+      this.deadline = parent.deadline;
+      this.attempt = parent.attempt;
+      this.#url = parent.#url;
+    } else {
+      this.state = {};
+      this.tried = new Set();
+    }
+  }
+
+  /**
+   * A context for one of several attempts running at once (hedging): it
+   * shares the request, `state`, `tried`, headers, body and deadline, and has
+   * its own `backend`, `attempt` and `response`. Its {@link signal} aborts
+   * when the client leaves or when {@link cancel} is called.
+   */
+  fork(): Context {
+    return new Context(this.req, this.res, this.path, this.clientAddress, this.startTime, this);
+  }
+
+  /** True for a context made by {@link fork}. */
+  get forked(): boolean {
+    return this.#parent !== undefined;
+  }
+
+  /** Cancels a forked attempt: its upstream request is destroyed and its backend released. No effect on the request's own context. */
+  cancel(): void {
+    if (!this.#parent) return;
+    if (!this.#abort) void this.signal;
+    this.#abort?.abort();
   }
 
   /** The request URL, parsed on first use (against the Host header). */
@@ -88,13 +133,17 @@ export class Context implements SelectionContext {
     return this.#url;
   }
 
-  /** Aborts when the client goes away before its response is complete. */
+  /** Aborts when the client goes away before its response is complete (or, for a fork, when it is cancelled). */
   get signal(): AbortSignal {
     if (!this.#abort) {
       const controller = new AbortController();
       this.#abort = controller;
       const res = this.res;
-      if (res.destroyed && !res.writableFinished) controller.abort();
+      const parent = this.#parent?.signal;
+      if (parent) {
+        if (parent.aborted) controller.abort();
+        else parent.addEventListener('abort', () => controller.abort(), { once: true });
+      } else if (res.destroyed && !res.writableFinished) controller.abort();
       else
         res.once('close', () => {
           if (!res.writableFinished) controller.abort();

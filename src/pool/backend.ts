@@ -29,6 +29,14 @@ export interface BackendSnapshot {
 
 const EWMA_ALPHA = 0.3;
 
+/** A concurrency limit learnt at run time (`adaptiveConcurrency`), fed one sample per exchange. */
+export interface ConcurrencyLimit {
+  /** Current limit, a whole number >= 1. */
+  readonly limit: number;
+  /** An exchange finished after `rttMs` with `inflight` requests in flight; `dropped` when it timed out. */
+  sample(rttMs: number, inflight: number, dropped: boolean): void;
+}
+
 /**
  * One upstream server and its live state. Owned by the pool; middleware reads
  * and updates its counters. Implements the strategies' `Candidate` view.
@@ -61,6 +69,10 @@ export class Backend implements Candidate {
 
   /** Called by the pool when `active` drops to zero while draining. */
   onIdle: (() => void) | undefined;
+  /** Called after every release (the wait queue hands the freed slot on). */
+  onRelease: ((backend: Backend) => void) | undefined;
+  /** Adaptive concurrency limit, when `adaptiveConcurrency` is on; caps {@link capacity}. */
+  limiter: ConcurrencyLimit | undefined;
 
   #effectiveWeight: (backend: Backend) => number;
 
@@ -83,6 +95,12 @@ export class Backend implements Candidate {
 
   get effectiveWeight(): number {
     return this.#effectiveWeight(this);
+  }
+
+  /** Most requests in flight at once: `maxConnections`, lowered by the adaptive limit. */
+  get capacity(): number {
+    const limiter = this.limiter;
+    return limiter === undefined ? this.maxConnections : Math.min(this.maxConnections, limiter.limit);
   }
 
   /** Healthy, not ejected, breaker closed or half-open, not draining. Ignores `maxConnections`. */
@@ -109,12 +127,14 @@ export class Backend implements Candidate {
     if (!ok) this.failures++;
     if (latencyMs >= 0) {
       this.latencyMs = this.latencyMs === 0 ? latencyMs : this.latencyMs + EWMA_ALPHA * (latencyMs - this.latencyMs);
+      this.limiter?.sample(latencyMs, this.active, false);
     }
   }
 
   /** The attempt is over: response body done, aborted or failed. */
   release(): void {
     this.active--;
+    this.onRelease?.(this);
     if (this.active === 0 && this.onIdle) this.onIdle();
   }
 

@@ -18,6 +18,8 @@ export class Pool {
   #nextChange = Number.POSITIVE_INFINITY;
   #dirty = true;
   #anyLimit = false;
+  /** Called after every {@link changed}: capacity may have appeared (the wait queue listens). */
+  onChanged: (() => void) | undefined;
 
   constructor(strategy: Strategy<Backend>, now: () => number) {
     this.#strategy = strategy;
@@ -55,9 +57,10 @@ export class Pool {
     this.#dirty = true;
     if (membership) {
       this.#members = [...this.#byId.values()].filter((b) => !b.draining);
-      this.#anyLimit = this.#members.some((b) => Number.isFinite(b.maxConnections));
+      this.#anyLimit = this.#members.some((b) => Number.isFinite(b.maxConnections) || b.limiter !== undefined);
       this.#strategy.update?.(this.#members);
     }
+    this.onChanged?.();
   }
 
   #refresh(now: number): Backend[] {
@@ -83,7 +86,19 @@ export class Pool {
   candidates(exclude: ReadonlySet<Backend>, now = this.#now()): readonly Backend[] {
     const available = this.#refresh(now);
     if (exclude.size === 0 && !this.#anyLimit) return available;
-    return available.filter((b) => !exclude.has(b) && b.active < b.maxConnections);
+    return available.filter((b) => !exclude.has(b) && b.active < b.capacity);
+  }
+
+  /**
+   * True when some available backend is not in `exclude`: when
+   * {@link candidates} is empty nonetheless, they are all at their limit and
+   * a request may wait for a slot.
+   */
+  hasUntried(exclude: ReadonlySet<Backend>, now = this.#now()): boolean {
+    const available = this.#refresh(now);
+    if (exclude.size === 0) return available.length > 0;
+    for (const backend of available) if (!exclude.has(backend)) return true;
+    return false;
   }
 
   /** Time the available list was last rebuilt (for tests and diagnostics). */
