@@ -1,15 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { Breakers } from './breaker/breakers.js';
 import { connectRedis, type SharedRedis } from './cluster/redis.js';
+import { createConfigurator, type SectionUpdaters } from './config/configure.js';
 import {
   type BackendOptions,
   type BackendUpdate,
   backendOptionsSchema,
   backendUpdateSchema,
+  type ConfigurePatch,
   type LoadBalancerOptions,
   type ResolvedOptions,
   resolveOptions,
+  runtimeSections,
 } from './config/options.js';
 import { parseOptions } from './config/zod.js';
 import { parseDuration } from './duration.js';
@@ -18,6 +22,9 @@ import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
+import { HealthChecker } from './health/checker.js';
+import { OutlierDetector } from './health/outlier.js';
+import { circuitBreaker } from './middleware/circuit-breaker.js';
 import { forward } from './middleware/forward.js';
 import { retry } from './middleware/retry.js';
 import { select } from './middleware/select.js';
@@ -84,6 +91,18 @@ export interface LoadBalancer {
   removeBackend(id: string, options?: RemoveOptions): Promise<RemoveResult>;
   /** Read-only snapshots of every backend, with live stats. */
   backends(): BackendSnapshot[];
+  /**
+   * Changes options at run time: `healthCheck`, `outlierDetection`,
+   * `circuitBreaker`, `panicThreshold`. Validated like at build time (a bad
+   * patch throws `ConfigError` and changes nothing); a section given as an
+   * object is merged into its current options, `false` turns it off.
+   *
+   * @example
+   * ```ts
+   * lb.configure({ healthCheck: { interval: '1s' }, circuitBreaker: false });
+   * ```
+   */
+  configure(patch: ConfigurePatch): void;
   /** Names of the middleware in the pipeline, in order. */
   readonly pipeline: readonly string[];
   /** The resolved, frozen configuration. */
@@ -123,7 +142,7 @@ const defaultNow = () => performance.now();
  * ```
  */
 export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalancer {
-  const config = resolveOptions(options);
+  let config = resolveOptions(options);
   const now = config.now ?? defaultNow;
   const random = config.random ?? Math.random;
   const strategy = createStrategy(config.strategy ?? 'p2c', { random }) as Strategy<Backend>;
@@ -157,21 +176,57 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     pool.add(makeBackend(input as BackendOptions, `backends[${i}]`));
   });
 
-  const pipeline: Pipeline = buildPipeline(
-    {
-      select: select(pool, strategy, now),
-      forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
+  // --- resilience (issue #4): health checks, outlier detection, panic threshold, breakers ---
+  const health = new HealthChecker({ pool, events, now, random });
+  const outliers = new OutlierDetector({ pool, events, now });
+  const breakers = new Breakers({ pool, events });
+  pool.panicThreshold = config.panicThreshold;
+  outliers.configure(config.outlierDetection);
+  breakers.configure(config.circuitBreaker);
+  health.configure(config.healthCheck);
+  const updaters: SectionUpdaters<typeof runtimeSections> = {
+    healthCheck: (settings) => health.configure(settings),
+    outlierDetection: (settings) => {
+      const toggled = outliers.enabled !== (settings !== false);
+      outliers.configure(settings);
+      if (toggled) pipeline = buildChain();
     },
-    config.middleware,
-    config.retry === false
-      ? undefined
-      : (bracket) =>
-          retry(config.retry as Exclude<ResolvedOptions['retry'], false>, bracket, {
-            events,
-            random,
-            canRetry: (ctx) => pool.candidates(ctx.tried).length > 0,
-          }),
-  );
+    circuitBreaker: (settings) => {
+      const toggled = breakers.enabled !== (settings !== false);
+      breakers.configure(settings);
+      if (toggled) pipeline = buildChain();
+    },
+    panicThreshold: (percent) => {
+      pool.panicThreshold = percent;
+    },
+  };
+  const configure = createConfigurator(runtimeSections, updaters, options, (resolved) => {
+    config = deepFreeze({ ...config, ...resolved });
+  });
+
+  // Rebuilt only when a feature with a stage is turned on or off at run time.
+  const buildChain = (): Pipeline =>
+    buildPipeline(
+      {
+        select: select(pool, strategy, now),
+        'circuit-breaker': breakers.enabled ? circuitBreaker(breakers) : undefined,
+        forward: forward(forwarder, strategy, events, {
+          preserveHost: config.preserveHost,
+          now,
+          observer: outliers.enabled ? outliers : undefined,
+        }),
+      },
+      config.middleware,
+      config.retry === false
+        ? undefined
+        : (bracket) =>
+            retry(config.retry as Exclude<ResolvedOptions['retry'], false>, bracket, {
+              events,
+              random,
+              canRetry: (ctx) => pool.candidates(ctx.tried).length > 0,
+            }),
+    );
+  let pipeline: Pipeline = buildChain();
 
   let closed = false;
   let inflight = 0;
@@ -314,6 +369,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     backend.warmingSince = now();
     pool.add(backend);
+    breakers.add(backend);
+    health.add(backend);
     const snapshot = backend.snapshot();
     events.emit('backend:added', { backend: snapshot });
     return snapshot;
@@ -361,6 +418,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const abandoned = backend.active;
     const drained = backend.snapshot();
     events.emit('backend:drained', { backend: drained, timedOut, abandoned });
+    forget(backend);
     backend.agent.destroy();
     pool.delete(backend);
     const snapshot = backend.snapshot();
@@ -368,9 +426,17 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     return { backend: snapshot, timedOut, abandoned };
   }
 
+  /** Stops the per-backend resilience machinery of a backend that leaves. */
+  function forget(backend: Backend): void {
+    health.remove(backend);
+    breakers.remove(backend);
+    outliers.remove(backend);
+  }
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    health.close();
     if (inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, config.drainTimeout);
@@ -380,6 +446,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         };
       });
     }
+    breakers.close();
+    outliers.close();
     for (const backend of pool.all()) {
       backend.agent.destroy();
       pool.delete(backend);
@@ -411,8 +479,13 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     updateBackend,
     removeBackend,
     backends: () => pool.all().map((b) => b.snapshot()),
-    pipeline: pipeline.names,
-    config: deepFreeze(config),
+    configure,
+    get pipeline() {
+      return pipeline.names;
+    },
+    get config() {
+      return deepFreeze(config);
+    },
     on(event, listener) {
       events.on(event, listener);
       return lb;

@@ -101,7 +101,10 @@ describe('PhiAccrualDetector', () => {
     let t = beats(detector, 100, 20);
     expect(detector.samples).toBe(5);
     // The old 100 ms rhythm is forgotten once five 1 s intervals have replaced it.
-    for (let i = 0; i < 5; i++) detector.heartbeat((t += 1000));
+    for (let i = 0; i < 5; i++) {
+      t += 1000;
+      detector.heartbeat(t);
+    }
     expect(detector.suspicion(t + 1000)).toBeCloseTo(Math.log10(2), 5);
   });
 
