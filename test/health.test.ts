@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, createLoadBalancer, type LoadBalancer } from '../src/index.js';
-import { createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
+import { createMemoryBackend } from '../src/testing/index.js';
 import { FAKE_TIMERS, next, record } from './events.js';
 import { type Fixture, setup } from './fixture.js';
 import { request } from './helpers.js';
@@ -204,7 +204,7 @@ describe('active health checks', () => {
 describe('lb.configure({ healthCheck })', () => {
   it('starts, retunes and stops checks at run time', async () => {
     fx = await setup(['a', 'b']);
-    const a: MemoryBackend = fx.backends[0]!;
+    const a = fx.backends[0]!;
     fx.lb.configure({ healthCheck: { ...FAST, path: '/status' } });
     await checks(fx.lb, 'a', 1, 0);
     expect(a.requests.at(-1)?.url).toBe('/status');
