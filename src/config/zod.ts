@@ -68,6 +68,22 @@ function expectedOf(issue: z.core.$ZodIssue): string {
 }
 
 /**
+ * The issue to report for a failed union such as `false | { ... }`: when one
+ * branch got past the type check (its first issue lies deeper than the
+ * union), that branch's issue names the real culprit, e.g.
+ * `healthCheck.interval` rather than `healthCheck`.
+ */
+function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  let best: z.core.$ZodIssue | undefined;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (first && first.path.length > 0 && (!best || first.path.length > best.path.length)) best = first;
+  }
+  return best ? innermost({ ...best, path: [...issue.path, ...best.path] }) : issue;
+}
+
+/**
  * Parses `input` with `schema`, turning the first problem into a
  * {@link ConfigError} that names the option path, the bad value and what was
  * expected.
@@ -75,8 +91,9 @@ function expectedOf(issue: z.core.$ZodIssue): string {
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  if (!issue) throw new ConfigError(prefix, input, 'valid options');
+  const first = result.error.issues[0];
+  if (!first) throw new ConfigError(prefix, input, 'valid options');
+  const issue = innermost(first);
   const path =
     issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0] as string] : issue.path;
   const value = valueAt(input, path);
