@@ -40,12 +40,7 @@ const BAD: Array<[string, unknown, string, string]> = [
   ],
   ['a status out of range', { healthCheck: { expectedStatus: 700 } }, 'healthCheck.expectedStatus', 'HTTP status'],
   ['an empty status list', { healthCheck: { expectedStatus: [] } }, 'healthCheck.expectedStatus', ''],
-  [
-    'a bad header name',
-    { healthCheck: { headers: { 'bad header': 'x' } } },
-    'healthCheck.headers.bad header',
-    'header name',
-  ],
+  ['a bad header name', { healthCheck: { headers: { 'bad header': 'x' } } }, 'healthCheck.headers.bad header', 'key'],
   ['a header value with CR LF', { healthCheck: { headers: { 'x-a': 'a\r\nb' } } }, 'healthCheck.headers.x-a', ''],
   ['an unknown health option', { healthCheck: { intervall: '1s' } }, 'healthCheck.intervall', 'unknown'],
   ['healthCheck: true', { healthCheck: true }, 'healthCheck', ''],
@@ -90,9 +85,10 @@ const BAD: Array<[string, unknown, string, string]> = [
   [
     'failure statuses out of range',
     { circuitBreaker: { failureStatuses: [600, 700] } },
-    'circuitBreaker.failureStatuses',
-    '',
+    'circuitBreaker.failureStatuses[0]',
+    'HTTP status',
   ],
+  ['a fractional retry count (inside false | {...})', { retry: { attempts: 1.5 } }, 'retry.attempts', ''],
 ];
 
 describe('resilience options', () => {
@@ -150,7 +146,7 @@ describe('resilience options', () => {
 
   it('accepts phi-accrual options with Akka-like defaults', () => {
     const config = resolveOptions({ healthCheck: { phiAccrual: { acceptablePause: '3s' } } });
-    expect(config.healthCheck && config.healthCheck.phiAccrual).toEqual({
+    expect(config.healthCheck ? config.healthCheck.phiAccrual : undefined).toEqual({
       threshold: 8,
       minStdDeviation: 100,
       acceptablePause: 3000,
