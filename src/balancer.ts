@@ -401,6 +401,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       removeOptions.timeout === undefined ? config.drainTimeout : parseDuration(removeOptions.timeout, 'timeout');
     if (!backend.draining) {
       backend.draining = true;
+      health.remove(backend);
       pool.changed(true);
       events.emit('backend:draining', { backend: backend.snapshot() });
     }
