@@ -1,17 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { Breakers } from './breaker/breakers.js';
 import { checkCacheOptions } from './cache/options.js';
 import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
 import { connectRedis, type SharedRedis } from './cluster/redis.js';
+import { createConfigurator, type SectionUpdaters } from './config/configure.js';
 import {
   type BackendOptions,
   type BackendUpdate,
   backendOptionsSchema,
   backendUpdateSchema,
+  type ConfigurePatch,
   type LoadBalancerOptions,
   type ResolvedOptions,
   resolveOptions,
+  runtimeSections,
 } from './config/options.js';
 import { parseOptions } from './config/zod.js';
 import { parseDuration } from './duration.js';
@@ -20,6 +24,9 @@ import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
+import { HealthChecker } from './health/checker.js';
+import { OutlierDetector } from './health/outlier.js';
+import { circuitBreaker } from './middleware/circuit-breaker.js';
 import { forward } from './middleware/forward.js';
 import { retry } from './middleware/retry.js';
 import { select } from './middleware/select.js';
@@ -92,6 +99,18 @@ export interface LoadBalancer {
   removeBackend(id: string, options?: RemoveOptions): Promise<RemoveResult>;
   /** Read-only snapshots of every backend, with live stats. */
   backends(): BackendSnapshot[];
+  /**
+   * Changes options at run time: `healthCheck`, `outlierDetection`,
+   * `circuitBreaker`, `panicThreshold`. Validated like at build time (a bad
+   * patch throws `ConfigError` and changes nothing); a section given as an
+   * object is merged into its current options, `false` turns it off.
+   *
+   * @example
+   * ```ts
+   * lb.configure({ healthCheck: { interval: '1s' }, circuitBreaker: false });
+   * ```
+   */
+  configure(patch: ConfigurePatch): void;
   /** Names of the middleware in the pipeline, in order. */
   readonly pipeline: readonly string[];
   /** The response cache (`purge`, `stats`); `undefined` unless the `cache` option is on. */
@@ -140,7 +159,7 @@ const NO_BACKENDS: ReadonlySet<Backend> = new Set();
  * ```
  */
 export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalancer {
-  const config = resolveOptions(options);
+  let config = resolveOptions(options);
   checkStickyOptions(config.sticky, config.redis !== undefined);
   checkCacheOptions(config.cache, config.redis !== undefined);
   const now = config.now ?? defaultNow;
@@ -213,30 +232,69 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const responseCache = config.cache ? createResponseCache(config.cache, { events, now, redis }) : undefined;
 
   const retryOptions = config.retry;
-  const pipeline: Pipeline = buildPipeline(
-    {
-      'rate-limit': limits?.middleware,
-      'sticky-session': config.sticky
-        ? stickySession(config.sticky, { backend: (id) => pool.get(id), events, trust, store: sessions })
-        : undefined,
-      cache: responseCache?.middleware,
-      select: select(pool, strategy, now, queue),
-      forward: forward(forwarder, strategy, events, { preserveHost: config.preserveHost, now }),
+  // Built once: a pipeline rebuilt by configure() must not reset the budget.
+  const retryBudget = retryOptions !== false && retryOptions.budget ? new RetryBudget(retryOptions.budget) : undefined;
+
+  // --- resilience (issue #4): health checks, outlier detection, panic threshold, breakers ---
+  const health = new HealthChecker({ pool, events, now, random });
+  const outliers = new OutlierDetector({ pool, events, now });
+  const breakers = new Breakers({ pool, events });
+  pool.panicThreshold = config.panicThreshold;
+  outliers.configure(config.outlierDetection);
+  breakers.configure(config.circuitBreaker);
+  health.configure(config.healthCheck);
+  const updaters: SectionUpdaters<typeof runtimeSections> = {
+    healthCheck: (settings) => health.configure(settings),
+    outlierDetection: (settings) => {
+      const toggled = outliers.enabled !== (settings !== false);
+      outliers.configure(settings);
+      if (toggled) pipeline = buildChain();
     },
-    config.middleware,
-    retryOptions === false
-      ? undefined
-      : (bracket) =>
-          retry(retryOptions, config.hedge, bracket, {
-            events,
-            random,
-            now,
-            // With a queue, a retry may wait for a backend at its limit; without, it needs a free one.
-            canRetry: queue ? (ctx) => pool.hasUntried(ctx.tried) : (ctx) => pool.candidates(ctx.tried).length > 0,
-            canHedge: (ctx) => pool.candidates(ctx.tried).length > 0,
-            budget: retryOptions.budget ? new RetryBudget(retryOptions.budget) : undefined,
-          }),
-  );
+    circuitBreaker: (settings) => {
+      const toggled = breakers.enabled !== (settings !== false);
+      breakers.configure(settings);
+      if (toggled) pipeline = buildChain();
+    },
+    panicThreshold: (percent) => {
+      pool.panicThreshold = percent;
+    },
+  };
+  const configure = createConfigurator(runtimeSections, updaters, options, (resolved) => {
+    config = deepFreeze({ ...config, ...resolved });
+  });
+
+  // Rebuilt only when a feature with a stage is turned on or off at run time.
+  const buildChain = (): Pipeline =>
+    buildPipeline(
+      {
+        'rate-limit': limits?.middleware,
+        'sticky-session': config.sticky
+          ? stickySession(config.sticky, { backend: (id) => pool.get(id), events, trust, store: sessions })
+          : undefined,
+        cache: responseCache?.middleware,
+        select: select(pool, strategy, now, queue),
+        'circuit-breaker': breakers.enabled ? circuitBreaker(breakers) : undefined,
+        forward: forward(forwarder, strategy, events, {
+          preserveHost: config.preserveHost,
+          now,
+          observer: outliers.enabled ? outliers : undefined,
+        }),
+      },
+      config.middleware,
+      retryOptions === false
+        ? undefined
+        : (bracket) =>
+            retry(retryOptions, config.hedge, bracket, {
+              events,
+              random,
+              now,
+              // With a queue, a retry may wait for a backend at its limit; without, it needs a free one.
+              canRetry: queue ? (ctx) => pool.hasUntried(ctx.tried) : (ctx) => pool.candidates(ctx.tried).length > 0,
+              canHedge: (ctx) => pool.candidates(ctx.tried).length > 0,
+              budget: retryBudget,
+            }),
+    );
+  let pipeline: Pipeline = buildChain();
 
   let closed = false;
   let inflight = 0;
@@ -380,6 +438,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     backend.warmingSince = now();
     pool.add(backend);
+    breakers.add(backend);
+    health.add(backend);
     const snapshot = backend.snapshot();
     events.emit('backend:added', { backend: snapshot });
     return snapshot;
@@ -410,6 +470,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       removeOptions.timeout === undefined ? config.drainTimeout : parseDuration(removeOptions.timeout, 'timeout');
     if (!backend.draining) {
       backend.draining = true;
+      health.remove(backend);
       pool.changed(true);
       events.emit('backend:draining', { backend: backend.snapshot() });
     }
@@ -427,6 +488,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const abandoned = backend.active;
     const drained = backend.snapshot();
     events.emit('backend:drained', { backend: drained, timedOut, abandoned });
+    forget(backend);
     backend.agent.destroy();
     pool.delete(backend);
     const snapshot = backend.snapshot();
@@ -434,10 +496,18 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     return { backend: snapshot, timedOut, abandoned };
   }
 
+  /** Stops the per-backend resilience machinery of a backend that leaves. */
+  function forget(backend: Backend): void {
+    health.remove(backend);
+    breakers.remove(backend);
+    outliers.remove(backend);
+  }
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
     queue?.close();
+    health.close();
     if (inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, config.drainTimeout);
@@ -447,6 +517,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         };
       });
     }
+    breakers.close();
+    outliers.close();
     for (const backend of pool.all()) {
       backend.agent.destroy();
       pool.delete(backend);
@@ -481,9 +553,14 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     updateBackend,
     removeBackend,
     backends: () => pool.all().map((b) => b.snapshot()),
-    pipeline: pipeline.names,
+    configure,
+    get pipeline() {
+      return pipeline.names;
+    },
     cache: responseCache?.admin,
-    config: deepFreeze(config),
+    get config() {
+      return deepFreeze(config);
+    },
     on(event, listener) {
       events.on(event, listener);
       return lb;

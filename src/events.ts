@@ -23,6 +23,8 @@ export interface SwitchyardEvents {
   'backend:healthy': { backend: BackendSnapshot; reason: string };
   /** Active health checks now fail (or the phi-accrual detector suspects it): no traffic. */
   'backend:unhealthy': { backend: BackendSnapshot; reason: string };
+  /** One active health check finished (`status` when an answer came, `reason` when it failed). */
+  'health:check': { backend: string; ok: boolean; status?: number; reason?: string; durationMs: number };
   /** Outlier detection took the backend out of rotation until `untilMs` (balancer clock). */
   'backend:ejected': {
     backend: BackendSnapshot;

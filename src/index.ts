@@ -12,6 +12,7 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from './balancer.js';
+export type { CircuitBreakerOptions } from './breaker/options.js';
 export type { CacheKeyFunction, CacheOptions } from './cache/options.js';
 export type { CacheAdmin, CacheStats } from './cache/response-cache.js';
 export type { RedisClient, RedisSettings } from './cluster/redis.js';
@@ -19,6 +20,7 @@ export { optionsJsonSchema } from './config/json-schema.js';
 export {
   type BackendOptions,
   type BackendUpdate,
+  type ConfigurePatch,
   IDEMPOTENT_METHODS,
   type LoadBalancerOptions,
   optionsSchema,
@@ -29,6 +31,8 @@ export { type Duration, type DurationUnit, parseDuration } from './duration.js';
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './errors.js';
 export type { EventName, Listener, RetryReason, SwitchyardEvents } from './events.js';
 export { UpstreamError } from './forward/forwarder.js';
+export type { HealthCheckOptions, OutlierDetectionOptions } from './health/options.js';
+export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './health/phi-accrual.js';
 export { Gradient2Limiter, type Gradient2Options } from './overload/gradient2.js';
 export type { ConcurrencyLimiter } from './overload/limiter.js';
 export { VegasLimiter, type VegasOptions } from './overload/vegas.js';

@@ -27,7 +27,14 @@ async function build(
       ? createMemoryBackend({ id: spec })
       : createMemoryBackend({ id: spec[0], handler: spec[1] }),
   );
-  const lb = createLoadBalancer({ strategy: 'round-robin', ...options, backends: backends.map((b) => b.config) });
+  const lb = createLoadBalancer({
+    strategy: 'round-robin',
+    // Retry behaviour alone: breakers and ejection would change what a retry meets.
+    outlierDetection: false,
+    circuitBreaker: false,
+    ...options,
+    backends: backends.map((b) => b.config),
+  });
   const front = await listen(lb.handler);
   rig = { lb, front, backends };
   return rig;

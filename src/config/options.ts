@@ -1,8 +1,15 @@
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
+import { circuitBreakerOption, circuitBreakerSchema } from '../breaker/options.js';
 import { cacheSchema } from '../cache/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
+import {
+  healthCheckOption,
+  outlierDetectionOption,
+  outlierDetectionSchema,
+  panicThresholdOption,
+} from '../health/options.js';
 import { adaptiveConcurrencySchema, queueSchema } from '../overload/options.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
 import { slowStartOptionSchema } from '../pool/slow-start.js';
@@ -213,11 +220,35 @@ export const optionsSchema = z.strictObject({
   sticky: stickySchema,
   /** Response cache for GET and HEAD (RFC 9111 shared-cache rules). Off unless given. */
   cache: cacheSchema,
+  // --- resilience (issue #4): active health checks, outlier detection, panic threshold, breakers ---
+  /** Active health checks per backend (`{ path, interval, timeout, ... }`), or `false`. Off unless given. */
+  healthCheck: healthCheckOption.default(false),
+  /** Passive outlier detection from every upstream outcome, or `false`. @default on, with Envoy's numbers */
+  outlierDetection: outlierDetectionOption.default(() => outlierDetectionSchema.parse({})),
+  /** Below this percentage of available backends, spread load over all of them (0 turns it off). @default 50 */
+  panicThreshold: panicThresholdOption.default(50),
+  /** A circuit breaker per backend (opossum), or `false`. @default on */
+  circuitBreaker: circuitBreakerOption.default(() => circuitBreakerSchema.parse({})),
   /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
   now: fn<() => number>().optional(),
   /** Random source in [0, 1), injectable for tests. @default Math.random */
   random: fn<() => number>().optional(),
 });
+
+/**
+ * Sections `lb.configure()` can change at run time, each validated by the
+ * same schema as at build time. Add a section here and its updater in
+ * `createLoadBalancer`.
+ */
+export const runtimeSections = {
+  healthCheck: healthCheckOption,
+  outlierDetection: outlierDetectionOption,
+  circuitBreaker: circuitBreakerOption,
+  panicThreshold: panicThresholdOption,
+} as const;
+
+/** A partial update for `lb.configure()`: each section given is merged into its current options. */
+export type ConfigurePatch = { [K in keyof typeof runtimeSections]?: z.input<(typeof runtimeSections)[K]> };
 
 /** Options of `createLoadBalancer`. */
 export type LoadBalancerOptions = z.input<typeof optionsSchema>;

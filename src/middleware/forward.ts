@@ -1,5 +1,6 @@
 import type { Events } from '../events.js';
 import { type Forwarder, UpstreamError } from '../forward/forwarder.js';
+import type { UpstreamObserver } from '../health/outlier.js';
 import type { Middleware } from '../pipeline/compose.js';
 import type { Backend } from '../pool/backend.js';
 import type { Strategy } from '../strategies/strategy.js';
@@ -7,16 +8,17 @@ import type { Strategy } from '../strategies/strategy.js';
 /**
  * The `forward` stage: sends the request to `ctx.backend` and sets
  * `ctx.response` once response headers arrive. Reports each exchange to the
- * strategy, and each failure as an `upstream:error` event.
+ * strategy (and to `observer`, outlier detection), and each failure as an
+ * `upstream:error` event.
  */
 export function forward(
   forwarder: Forwarder,
   strategy: Strategy<Backend>,
   events: Events,
-  options: { preserveHost: boolean; now: () => number },
+  options: { preserveHost: boolean; now: () => number; observer?: UpstreamObserver | undefined },
 ): Middleware {
   const observe = strategy.observe?.bind(strategy);
-  const { preserveHost, now } = options;
+  const { preserveHost, now, observer } = options;
   return async function forward(ctx, next) {
     const backend = ctx.backend;
     if (!backend) throw new Error('forward needs ctx.backend: is select in the chain?');
@@ -30,6 +32,7 @@ export function forward(
         // Neither a client that left nor a hedge that lost says anything about the backend.
         if (error.code !== 'ERR_CLIENT_ABORTED' && error.code !== 'ERR_CANCELLED') {
           observe?.(backend, { latencyMs: now() - started, ok: false, now: now() });
+          observer?.failure(backend, error);
           events.emit('upstream:error', {
             backend: backend.id,
             attempt: ctx.attempt,
@@ -40,6 +43,7 @@ export function forward(
       }
       throw error;
     }
+    observer?.response(backend, ctx.response?.status ?? 502);
     if (observe) {
       const end = now();
       observe(backend, { latencyMs: end - started, ok: (ctx.response?.status ?? 502) < 500, now: end });

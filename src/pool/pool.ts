@@ -20,10 +20,37 @@ export class Pool {
   #anyLimit = false;
   /** Called after every {@link changed}: capacity may have appeared (the wait queue listens). */
   onChanged: (() => void) | undefined;
+  #panicThreshold = 0;
+  #panic = false;
 
   constructor(strategy: Strategy<Backend>, now: () => number) {
     this.#strategy = strategy;
     this.#now = now;
+  }
+
+  /** Non-draining backends, the set strategies see (cached; do not mutate). */
+  get members(): readonly Backend[] {
+    return this.#members;
+  }
+
+  /**
+   * Envoy's healthy panic threshold, percent (0 turns it off): below this
+   * share of available members, {@link candidates} offers every member whose
+   * breaker is not open, unhealthy and ejected ones included.
+   */
+  set panicThreshold(percent: number) {
+    this.#panicThreshold = percent;
+    this.#dirty = true;
+  }
+
+  get panicThreshold(): number {
+    return this.#panicThreshold;
+  }
+
+  /** True while too few backends are available and load is spread over all of them. */
+  get panic(): boolean {
+    this.#refresh(this.#now());
+    return this.#panic;
   }
 
   get size(): number {
@@ -71,17 +98,21 @@ export class Pool {
       if (backend.isAvailable(now)) available.push(backend);
       else if (backend.ejectedUntil > now && backend.ejectedUntil < next) next = backend.ejectedUntil;
     }
-    this.#available = available;
+    const members = this.#members;
+    // Panic (Envoy): better to spread load over sick backends than to flatten the few healthy ones.
+    this.#panic = available.length * 100 < this.#panicThreshold * members.length;
+    this.#available = this.#panic ? members.filter((b) => !b.breakerOpen) : available;
     this.#availableAt = now;
     this.#nextChange = next;
     this.#dirty = false;
-    return available;
+    return this.#available;
   }
 
   /**
-   * The backends a request may go to now: available, under their connection
-   * limit, and not in `exclude`. Returns the cached array when nothing needs
-   * filtering, so the common path allocates nothing.
+   * The backends a request may go to now: available (or, in panic, all but
+   * those with an open breaker), under their connection limit, and not in
+   * `exclude`. Returns the cached array when nothing needs filtering, so the
+   * common path allocates nothing.
    */
   candidates(exclude: ReadonlySet<Backend>, now = this.#now()): readonly Backend[] {
     const available = this.#refresh(now);
