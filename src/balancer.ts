@@ -238,7 +238,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   // --- resilience (issue #4): health checks, outlier detection, panic threshold, breakers ---
   const health = new HealthChecker({ pool, events, now, random });
   const outliers = new OutlierDetector({ pool, events, now });
-  const breakers = new Breakers({ pool, events });
+  const breakers = new Breakers({ pool, events, now });
   pool.panicThreshold = config.panicThreshold;
   outliers.configure(config.outlierDetection);
   breakers.configure(config.circuitBreaker);

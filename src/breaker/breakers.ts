@@ -74,6 +74,8 @@ class GatedBreaker extends CircuitBreaker<Parameters<Attempt>, void> {
 export interface BreakerDeps {
   readonly pool: Pool;
   readonly events: Events;
+  /** Balancer clock: a backend whose breaker closes again restarts slow start. */
+  readonly now?: () => number;
 }
 
 /**
@@ -232,7 +234,10 @@ export class BackendBreaker {
     const status = this.#breaker.status as unknown as { rotateBucket: () => void };
     for (let i = 0; i < this.#settings.rollingCountBuckets; i++) status.rotateBucket();
     this.#setEligible(true);
-    if (!this.#quiet) this.#deps.events.emit('breaker:close', { backend: this.backend.id });
+    if (this.#quiet) return;
+    // Back from open: ramp it up again like any recovered backend (slow start, when configured).
+    if (this.#deps.now) this.backend.warmingSince = this.#deps.now();
+    this.#deps.events.emit('breaker:close', { backend: this.backend.id });
   }
 
   /**
