@@ -18,9 +18,15 @@ import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
+import { createMetricsHandler, type MetricsHandler } from './metrics/handler.js';
+import { BalancerMetrics, type MetricsSource, poolStats } from './metrics/metrics.js';
+import type { BalancerStats } from './metrics/stats.js';
 import { forward } from './middleware/forward.js';
 import { retry } from './middleware/retry.js';
 import { select } from './middleware/select.js';
+import { logTo } from './observability/logger.js';
+import { requestId } from './observability/request-id.js';
+import { type ProxyTrace, proxyTrace } from './observability/traceparent.js';
 import { buildPipeline, type Pipeline } from './pipeline/build.js';
 import { Context } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
@@ -84,6 +90,14 @@ export interface LoadBalancer {
   removeBackend(id: string, options?: RemoveOptions): Promise<RemoveResult>;
   /** Read-only snapshots of every backend, with live stats. */
   backends(): BackendSnapshot[];
+  /**
+   * `(req, res)` handler serving the Prometheus metrics (text format), or
+   * {@link stats} as JSON at `?format=json`. Requires
+   * `Authorization: Bearer <metrics.token>` when a token is set; 404 with `metrics: false`.
+   */
+  readonly metricsHandler: MetricsHandler;
+  /** JSON summary: request counts and p50/p95/p99 latency, overall and per backend. */
+  stats(): BalancerStats;
   /** Names of the middleware in the pipeline, in order. */
   readonly pipeline: readonly string[];
   /** The resolved, frozen configuration. */
@@ -96,7 +110,9 @@ export interface LoadBalancer {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+  // Only plain data: a user's registry, logger or Redis client must stay usable.
+  const proto = value && typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
+  if (value && (proto === Object.prototype || proto === null || Array.isArray(value)) && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
   }
@@ -177,6 +193,34 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   let inflight = 0;
   let onQuiet: (() => void) | undefined;
 
+  // Observability: metrics and logs listen to events; ids are stamped on each request.
+  const source: MetricsSource = {
+    backends: () => pool.all(),
+    backend: (id) => pool.get(id),
+    inflight: () => inflight,
+    now,
+  };
+  const metrics = config.metrics === false ? undefined : new BalancerMetrics(config.metrics, source);
+  metrics?.subscribe(events);
+  if (config.logger) logTo(events, config.logger, config.logLevel);
+  const idHeader = config.requestId === false ? undefined : config.requestId.header;
+  const tracing = config.tracing !== false && config.tracing.propagate;
+  const metricsHandler = createMetricsHandler({
+    registry: metrics?.registry,
+    stats: () => (metrics ? metrics.stats() : poolStats(source)),
+    token: config.metrics === false ? undefined : config.metrics.token,
+  });
+
+  /** Puts the request id and trace context on the upstream headers. */
+  function stamp(headers: Record<string, string | string[]>, id: string | undefined, trace: ProxyTrace | undefined) {
+    if (idHeader !== undefined) headers[idHeader] = id as string;
+    if (trace) {
+      headers.traceparent = trace.header;
+      // W3C Trace Context: a new trace does not carry the old vendor state.
+      if (!trace.continued) delete headers.tracestate;
+    }
+  }
+
   function forwardingInfo(req: IncomingMessage, upgrade: boolean): ForwardingInfo {
     const peer = normalizeAddress(req.socket.remoteAddress ?? '');
     return {
@@ -219,6 +263,15 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const clientAddress = resolveClientAddress(req, trust);
     const path = originForm(url);
     const ctx = new Context(req, res, path ?? '/', clientAddress, start);
+    if (idHeader !== undefined) {
+      ctx.requestId = requestId(req.headers[idHeader]);
+      res.setHeader(idHeader, ctx.requestId);
+    }
+    const trace = tracing ? proxyTrace(req.headers.traceparent) : undefined;
+    if (trace) {
+      ctx.traceId = trace.traceId;
+      ctx.spanId = trace.spanId;
+    }
     inflight++;
     let errorCode: SwitchyardError['code'] | undefined;
     const finished = new Promise<void>((resolve) => {
@@ -227,8 +280,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         if (inflight === 0 && onQuiet) onQuiet();
         if (events.has('request')) {
           const complete = res.writableFinished;
+          const query = ctx.path.indexOf('?');
           events.emit('request', {
             method: ctx.method,
+            path: query === -1 ? ctx.path : ctx.path.slice(0, query),
+            requestId: ctx.requestId,
+            traceId: ctx.traceId,
             backend: ctx.backend?.id,
             status: complete ? res.statusCode : 499,
             durationMs: now() - start,
@@ -249,9 +306,14 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         // Absolute-form target: RFC 9112 §3.2.2 says its authority replaces Host.
         headers.host = new URL(url).host;
       }
+      stamp(headers, ctx.requestId, trace);
       ctx.upstreamHeaders = headers;
       await pipeline.run(ctx);
       if (!ctx.response) throw makeError('ERR_INTERNAL', 'the pipeline finished without a response');
+      // The client gets this request's id even when the backend echoes another.
+      if (idHeader !== undefined && ctx.response.headers[idHeader] !== undefined) {
+        ctx.response.headers[idHeader] = ctx.requestId;
+      }
       sendResponse(res, ctx.response, (error) => {
         errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
       });
@@ -286,6 +348,11 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       refuse(400, headers);
       return;
     }
+    stamp(
+      headers,
+      idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
+      tracing ? proxyTrace(req.headers.traceparent) : undefined,
+    );
     const selection = { req, clientAddress: resolveClientAddress(req, trust), now: now(), attempt: 1 };
     const candidates = pool.candidates(new Set(), selection.now);
     const backend = candidates.length > 0 ? strategy.pick(candidates, selection) : undefined;
@@ -387,6 +454,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     strategy.close?.();
     forwarder.close();
     await redis?.close();
+    metrics?.close(events);
     events.emit('closed', {});
     events.removeAll();
   }
@@ -411,6 +479,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     updateBackend,
     removeBackend,
     backends: () => pool.all().map((b) => b.snapshot()),
+    metricsHandler,
+    stats: () => (metrics ? metrics.stats() : poolStats(source)),
     pipeline: pipeline.names,
     config: deepFreeze(config),
     on(event, listener) {

@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
+import { metricsSchema } from '../metrics/options.js';
+import { loggerSchema, logLevelSchema, requestIdSchema, tracingSchema } from '../observability/options.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
@@ -191,6 +193,20 @@ export const optionsSchema = z.strictObject({
    * `{ url | client, keyPrefix }`. Off unless given: one process needs nothing external.
    */
   redis: redisSchema.optional(),
+  /**
+   * Prometheus metrics (prom-client) and the `stats()` latency window:
+   * `{ registry?, prefix?, buckets?, defaultLabels?, token?, window? }`, or
+   * `false`. @default on, in a new Registry per balancer
+   */
+  metrics: z.union([z.literal(false), metricsSchema]).default(() => metricsSchema.parse({})),
+  /** Where to log (a pino-compatible logger). @default none: silent */
+  logger: loggerSchema.optional(),
+  /** Level of the per-request line of a request that went well (5xx: `error`, cut short: `warn`). @default 'info' */
+  logLevel: logLevelSchema.default('info'),
+  /** Request ids: `{ header }` or `false`. @default { header: 'x-request-id' } */
+  requestId: requestIdSchema,
+  /** W3C `traceparent` propagation: `{ propagate }` or `false`. @default { propagate: true } */
+  tracing: tracingSchema,
   /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
   now: fn<() => number>().optional(),
   /** Random source in [0, 1), injectable for tests. @default Math.random */

@@ -59,6 +59,12 @@ export class Context implements SelectionContext {
   upstreamHeaders: Record<string, string | string[]> = {};
   /** Replays a buffered request body for another attempt; unset when the body streams from the client. */
   requestBody: (() => Readable) | undefined;
+  /** Request id sent upstream and to the client (`requestId` option); unset when that is off. */
+  requestId: string | undefined;
+  /** W3C trace id of this request (`tracing` option); unset when that is off. */
+  traceId: string | undefined;
+  /** Span id of the proxy hop, the backend's parent span (`tracing` option). */
+  spanId: string | undefined;
 
   #url: URL | undefined;
   #abort: AbortController | undefined;

@@ -1,0 +1,106 @@
+import type { Counter, Gauge, Histogram } from 'prom-client';
+
+type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
+
+/** The child a metric hands out for one label set. */
+export type ChildOf<M> =
+  M extends Histogram<string>
+    ? Histogram.Internal<string>
+    : M extends Gauge<string>
+      ? Gauge.Internal<string>
+      : M extends Counter<string>
+        ? Counter.Internal
+        : never;
+
+interface Leaf<C> {
+  readonly labels: Record<string, string>;
+  readonly child: C;
+}
+
+type Node<C> = Map<string, Node<C> | Leaf<C>>;
+
+/**
+ * The labelled children of one metric, created once per label set and found
+ * again through nested maps: a hot-path lookup is one `Map.get` per label and
+ * allocates nothing. Children can be dropped by their first label (the
+ * backend), so a backend that leaves takes its series with it.
+ *
+ * @example
+ * ```ts
+ * const retries = new Family(counter, ['backend', 'reason'], {});
+ * retries.child('a', 'reset').inc();
+ * retries.drop('a');
+ * ```
+ */
+export class Family<M extends AnyMetric> {
+  readonly #metric: M;
+  readonly #names: readonly string[];
+  readonly #constant: Readonly<Record<string, string>>;
+  #root: Node<ChildOf<M>> = new Map();
+
+  /**
+   * @param names label names, in the order `child` takes their values
+   * @param constant labels every child carries (the balancer's `defaultLabels`)
+   */
+  constructor(metric: M, names: readonly string[], constant: Readonly<Record<string, string>>) {
+    this.#metric = metric;
+    this.#names = names;
+    this.#constant = constant;
+  }
+
+  /** The child for these label values, one per name given to the constructor. */
+  child(a: string, b?: string, c?: string): ChildOf<M> {
+    const depth = this.#names.length;
+    let node = this.#root;
+    let found = node.get(a);
+    if (depth > 1) {
+      if (found === undefined) {
+        found = new Map();
+        node.set(a, found);
+      }
+      node = found as Node<ChildOf<M>>;
+      found = node.get(b as string);
+      if (depth > 2) {
+        if (found === undefined) {
+          found = new Map();
+          node.set(b as string, found);
+        }
+        node = found as Node<ChildOf<M>>;
+        found = node.get(c as string);
+      }
+    }
+    if (found !== undefined) return (found as Leaf<ChildOf<M>>).child;
+    const values = [a, b, c];
+    const labels: Record<string, string> = { ...this.#constant };
+    for (let i = 0; i < depth; i++) labels[this.#names[i] as string] = values[i] as string;
+    const leaf: Leaf<ChildOf<M>> = {
+      labels,
+      child: (this.#metric as Counter<string>).labels(labels) as unknown as ChildOf<M>,
+    };
+    node.set(depth === 1 ? a : depth === 2 ? (b as string) : (c as string), leaf);
+    return leaf.child;
+  }
+
+  /** Removes every series whose first label is `value`. */
+  drop(value: string): void {
+    const node = this.#root.get(value);
+    if (node === undefined) return;
+    this.#root.delete(value);
+    this.#removeAll(node);
+  }
+
+  /** Removes every series. */
+  clear(): void {
+    const root = this.#root;
+    this.#root = new Map();
+    this.#removeAll(root);
+  }
+
+  #removeAll(node: Node<ChildOf<M>> | Leaf<ChildOf<M>>): void {
+    if (node instanceof Map) {
+      for (const inner of node.values()) this.#removeAll(inner);
+      return;
+    }
+    (this.#metric as Counter<string>).remove(node.labels);
+  }
+}
