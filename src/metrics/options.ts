@@ -53,7 +53,8 @@ export const metricsSchema = z.strictObject({
    * metrics). Two balancers sharing one registry need different `prefix`es.
    * @default a new Registry per balancer (never prom-client's global one)
    */
-  registry: z.custom<Registry>(isRegistry, { error: 'a prom-client Registry' }).optional(),
+  // abort: false lets the issue surface through the `false | {...}` union with its own path.
+  registry: z.custom<Registry>(isRegistry, { error: 'a prom-client Registry', abort: false }).optional(),
   /** Prefix of every metric name. @default 'switchyard_' */
   prefix: z
     .string()
@@ -68,16 +69,20 @@ export const metricsSchema = z.strictObject({
    * At most 16. @default {}
    */
   defaultLabels: z
-    .record(
-      z
-        .string()
-        .regex(LABEL_NAME, { error: 'a Prometheus label name' })
-        .refine((name) => !name.startsWith('__') && !RESERVED_LABELS.has(name), {
-          error: 'a label name switchyard does not use itself (and not starting with "__")',
-        }),
-      z.string().max(256),
-    )
-    .refine((labels) => Object.keys(labels).length <= 16, { error: 'at most 16 labels' })
+    .record(z.string(), z.string().max(256))
+    .superRefine((labels, ctx) => {
+      const names = Object.keys(labels);
+      if (names.length > 16) ctx.addIssue({ code: 'custom', message: 'at most 16 labels', path: [] });
+      for (const name of names) {
+        if (!LABEL_NAME.test(name) || name.startsWith('__') || RESERVED_LABELS.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'a Prometheus label name switchyard does not use itself (not starting with "__")',
+            path: [name],
+          });
+        }
+      }
+    })
     .default({}),
   /**
    * Bearer token `metricsHandler` requires (`Authorization: Bearer <token>`);

@@ -33,6 +33,7 @@ const TAKEN = new Set([
 /** A pino-compatible logger: an object with `debug`, `info`, `warn`, `error` methods taking `(obj, msg)`. */
 export const loggerSchema = z.custom<Logger>(isLogger, {
   error: 'a logger with debug/info/warn/error methods taking (obj, msg), e.g. a pino instance',
+  abort: false,
 });
 
 /** Level of the per-request log line of a request that went well. */

@@ -90,11 +90,7 @@ const RANK_BITS = 2 ** 21;
  */
 export function consistentHash<B extends Candidate = Candidate>(options: ConsistentHashOptions = {}): Strategy<B> {
   const config = parseOptions(consistentHashOptionsSchema, options, 'strategy');
-  return new ConsistentHashRing<B>(
-    createHashKey(config.key),
-    config.virtualNodes,
-    config.balanceFactor ?? 0,
-  );
+  return new ConsistentHashRing<B>(createHashKey(config.key), config.virtualNodes, config.balanceFactor ?? 0);
 }
 
 class ConsistentHashRing<B extends Candidate> implements Strategy<B> {

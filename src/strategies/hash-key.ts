@@ -48,7 +48,8 @@ export const hashKeySchema = z.union(
     fn<HashKeyFunction>(),
   ],
   {
-    error: "a hash key: 'ip', { header: 'x-user', fallback?: 'x-forwarded-for' }, { cookie: 'session' } or a function (req, ctx) => string | undefined",
+    error:
+      "a hash key: 'ip', { header: 'x-user', fallback?: 'x-forwarded-for' }, { cookie: 'session' } or a function (req, ctx) => string | undefined",
   },
 );
 

@@ -60,7 +60,9 @@ interface Ewma {
  * createLoadBalancer({ backends, strategy: { name: 'least-response-time', decay: '30s' } });
  * ```
  */
-export function leastResponseTime<B extends Candidate = Candidate>(options: LeastResponseTimeOptions = {}): Strategy<B> {
+export function leastResponseTime<B extends Candidate = Candidate>(
+  options: LeastResponseTimeOptions = {},
+): Strategy<B> {
   const { random, ...rest } = options;
   const config = parseOptions(leastResponseTimeOptionsSchema, rest, 'strategy');
   return new LeastResponseTime<B>(config.decay, config.failurePenalty, random ?? Math.random);

@@ -4,7 +4,12 @@ import { random, seededRandom } from './random.js';
 import type { Candidate, SelectionContext } from './strategy.js';
 import { weightedRandom } from './weighted-random.js';
 
-const ctx: SelectionContext = { req: { headers: {} } as IncomingMessage, clientAddress: '10.0.0.1', now: 0, attempt: 1 };
+const ctx: SelectionContext = {
+  req: { headers: {} } as IncomingMessage,
+  clientAddress: '10.0.0.1',
+  now: 0,
+  attempt: 1,
+};
 const backend = (id: string, weight = 1): Candidate => ({ id, weight, effectiveWeight: weight, active: 0 });
 
 function shares(pick: () => Candidate, n: number): Map<string, number> {

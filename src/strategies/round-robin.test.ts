@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { roundRobin } from './round-robin.js';
 import type { Candidate, SelectionContext } from './strategy.js';
 
-const ctx: SelectionContext = { req: { headers: {} } as IncomingMessage, clientAddress: '10.0.0.1', now: 0, attempt: 1 };
+const ctx: SelectionContext = {
+  req: { headers: {} } as IncomingMessage,
+  clientAddress: '10.0.0.1',
+  now: 0,
+  attempt: 1,
+};
 const backend = (id: string, weight = 1): Candidate => ({ id, weight, effectiveWeight: weight, active: 0 });
 
 describe('roundRobin', () => {

@@ -9,7 +9,12 @@ interface TestBackend extends Candidate {
   effectiveWeight: number;
 }
 
-const ctx: SelectionContext = { req: { headers: {} } as IncomingMessage, clientAddress: '10.0.0.1', now: 0, attempt: 1 };
+const ctx: SelectionContext = {
+  req: { headers: {} } as IncomingMessage,
+  clientAddress: '10.0.0.1',
+  now: 0,
+  attempt: 1,
+};
 const backend = (id: string, weight = 1): TestBackend => ({ id, weight, effectiveWeight: weight, active: 0 });
 
 describe('weightedRoundRobin', () => {
