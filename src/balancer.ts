@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { Registry } from 'prom-client';
 import { connectRedis, type SharedRedis } from './cluster/redis.js';
 import {
   type BackendOptions,
@@ -96,6 +97,8 @@ export interface LoadBalancer {
    * `Authorization: Bearer <metrics.token>` when a token is set; 404 with `metrics: false`.
    */
   readonly metricsHandler: MetricsHandler;
+  /** The prom-client Registry holding this balancer's metrics (to merge or serve yourself); unset with `metrics: false`. */
+  readonly metricsRegistry: Registry | undefined;
   /** JSON summary: request counts and p50/p95/p99 latency, overall and per backend. */
   stats(): BalancerStats;
   /** Names of the middleware in the pipeline, in order. */
@@ -480,6 +483,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     removeBackend,
     backends: () => pool.all().map((b) => b.snapshot()),
     metricsHandler,
+    metricsRegistry: metrics?.registry,
     stats: () => (metrics ? metrics.stats() : poolStats(source)),
     pipeline: pipeline.names,
     config: deepFreeze(config),

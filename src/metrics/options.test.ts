@@ -17,7 +17,7 @@ describe('metrics options', () => {
   it('are on by default with the switchyard_ prefix and a 60 s window', () => {
     const metrics = resolveOptions({}).metrics;
     expect(metrics).toMatchObject({ prefix: 'switchyard_', window: 60_000, defaultLabels: {} });
-    expect(metrics && metrics.registry).toBeUndefined();
+    expect(metrics === false ? 'off' : metrics.registry).toBeUndefined();
   });
 
   it('accept false, a registry, buckets, default labels, a token and a window string', () => {
@@ -27,7 +27,7 @@ describe('metrics options', () => {
       metrics: { registry, buckets: [0.1, 1], defaultLabels: { instance: 'x' }, token: 't', window: '5m' },
     }).metrics;
     expect(metrics).toMatchObject({ buckets: [0.1, 1], defaultLabels: { instance: 'x' }, token: 't', window: 300_000 });
-    expect(metrics && metrics.registry).toBe(registry);
+    expect(metrics === false ? 'off' : metrics.registry).toBe(registry);
   });
 
   it.each([
