@@ -2,14 +2,40 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 
 type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
 
-/** The child a metric hands out for one label set. */
+/**
+ * A counter child that adds up increments in a plain number and hands the
+ * sum to prom-client when the registry is read: an increment on the request
+ * path is one addition instead of prom-client's label hashing and validation.
+ */
+export class CounterChild {
+  pending = 0;
+  readonly #child: Counter.Internal;
+
+  constructor(child: Counter.Internal) {
+    this.#child = child;
+  }
+
+  inc(value = 1): void {
+    this.pending += value;
+  }
+
+  /** Moves the pending sum into prom-client. */
+  flush(): void {
+    if (this.pending > 0) {
+      this.#child.inc(this.pending);
+      this.pending = 0;
+    }
+  }
+}
+
+/** The child a family hands out for one label set. */
 export type ChildOf<M> =
   M extends Histogram<string>
     ? Histogram.Internal<string>
     : M extends Gauge<string>
       ? Gauge.Internal<string>
       : M extends Counter<string>
-        ? Counter.Internal
+        ? CounterChild
         : never;
 
 interface Leaf<C> {
@@ -23,7 +49,8 @@ type Node<C> = Map<string, Node<C> | Leaf<C>>;
  * The labelled children of one metric, created once per label set and found
  * again through nested maps: a hot-path lookup is one `Map.get` per label and
  * allocates nothing. Children can be dropped by their first label (the
- * backend), so a backend that leaves takes its series with it.
+ * backend), so a backend that leaves takes its series with it. Counter
+ * children defer their increments until {@link flush} (from `collect`).
  *
  * @example
  * ```ts
@@ -36,6 +63,7 @@ export class Family<M extends AnyMetric> {
   readonly #metric: M;
   readonly #names: readonly string[];
   readonly #constant: Readonly<Record<string, string>>;
+  readonly #deferred: boolean;
   #root: Node<ChildOf<M>> = new Map();
 
   /**
@@ -46,6 +74,20 @@ export class Family<M extends AnyMetric> {
     this.#metric = metric;
     this.#names = names;
     this.#constant = constant;
+    // Counters defer: the metric's `collect` must call flush() (see BalancerMetrics).
+    this.#deferred = (metric as { type?: string }).type === 'counter';
+  }
+
+  /** Hands pending counter increments to prom-client; call it from the metric's `collect`. */
+  flush(): void {
+    if (this.#deferred) this.#flushAll(this.#root);
+  }
+
+  #flushAll(node: Node<ChildOf<M>>): void {
+    for (const inner of node.values()) {
+      if (inner instanceof Map) this.#flushAll(inner);
+      else (inner.child as CounterChild).flush();
+    }
   }
 
   /** The child for these label values, one per name given to the constructor. */
@@ -73,9 +115,10 @@ export class Family<M extends AnyMetric> {
     const values = [a, b, c];
     const labels: Record<string, string> = { ...this.#constant };
     for (let i = 0; i < depth; i++) labels[this.#names[i] as string] = values[i] as string;
+    const child = (this.#metric as Counter<string>).labels(labels);
     const leaf: Leaf<ChildOf<M>> = {
       labels,
-      child: (this.#metric as Counter<string>).labels(labels) as unknown as ChildOf<M>,
+      child: (this.#deferred ? new CounterChild(child) : child) as unknown as ChildOf<M>,
     };
     node.set(depth === 1 ? a : depth === 2 ? (b as string) : (c as string), leaf);
     return leaf.child;

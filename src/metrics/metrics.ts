@@ -29,6 +29,13 @@ const MAX_BACKENDS = 1024;
 const MAX_LIMIT_NAMES = 64;
 const WINDOW_SLOTS = 6;
 
+/** Families of counters, by metric, so each counter's `collect` can flush its pending increments. */
+const PENDING = new WeakMap<object, Family<Counter<string>>>();
+
+function flushPending(this: Counter<string>): void {
+  PENDING.get(this)?.flush();
+}
+
 /** A backend's counters behind `stats()`. */
 class BackendRecord {
   readonly window: LatencyWindow;
@@ -141,6 +148,7 @@ export class BalancerMetrics {
     try {
       this.#requests = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}requests_total`,
           help: 'Client requests finished, by the backend of the last attempt ("none" when none was reached), method and status class.',
           labelNames: this.#labels('backend', 'method', 'status_class'),
@@ -161,6 +169,7 @@ export class BalancerMetrics {
       );
       this.#requestErrors = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}request_errors_total`,
           help: 'Requests the balancer ended with an error (no backend, timeout, client abort...), by error code.',
           labelNames: this.#labels('code'),
@@ -184,6 +193,7 @@ export class BalancerMetrics {
       );
       this.#upstreamErrors = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}upstream_errors_total`,
           help: 'Attempts that failed at a backend (connect failure, reset, timeout, malformed response), by error code.',
           labelNames: this.#labels('backend', 'code'),
@@ -257,6 +267,7 @@ export class BalancerMetrics {
       );
       this.#retries = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}retries_total`,
           help: 'Retries sent, by the backend whose attempt failed and the reason (connect-failure, reset, timeout, status).',
           labelNames: this.#labels('backend', 'reason'),
@@ -267,6 +278,7 @@ export class BalancerMetrics {
       );
       this.#hedges = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}hedges_total`,
           help: 'Hedged (speculative) attempts sent, by the backend they went to.',
           labelNames: this.#labels('backend'),
@@ -277,6 +289,7 @@ export class BalancerMetrics {
       );
       this.#ejections = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}ejections_total`,
           help: 'Outlier ejections, by backend and reason.',
           labelNames: this.#labels('backend', 'reason'),
@@ -287,6 +300,7 @@ export class BalancerMetrics {
       );
       this.#healthTransitions = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}health_transitions_total`,
           help: 'Active health check transitions, by backend and the state entered (healthy, unhealthy).',
           labelNames: this.#labels('backend', 'state'),
@@ -297,6 +311,7 @@ export class BalancerMetrics {
       );
       this.#breakerTransitions = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}breaker_transitions_total`,
           help: 'Circuit breaker transitions, by backend and the state entered (open, half_open, closed).',
           labelNames: this.#labels('backend', 'state'),
@@ -307,6 +322,7 @@ export class BalancerMetrics {
       );
       this.#upgrades = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}upgrades_total`,
           help: 'Upgrade (WebSocket) tunnels, by backend ("none" when refused before one was chosen) and result (ok, error).',
           labelNames: this.#labels('backend', 'result'),
@@ -325,6 +341,7 @@ export class BalancerMetrics {
       ) as Gauge.Internal<string>;
       this.#queueOps = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}queue_operations_total`,
           help: 'Queue outcomes: enqueued, dequeued (got a slot), rejected (queue full), timeout.',
           labelNames: this.#labels('action'),
@@ -334,6 +351,7 @@ export class BalancerMetrics {
       );
       this.#rateLimit = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}ratelimit_decisions_total`,
           help: 'Rate-limit decisions, by limit name and decision (allowed, limited). Never by client key.',
           labelNames: this.#labels('limit', 'decision'),
@@ -343,6 +361,7 @@ export class BalancerMetrics {
       );
       this.#sticky = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}sticky_decisions_total`,
           help: 'Sticky-session decisions: hit, new, fallback, rejected.',
           labelNames: this.#labels('result'),
@@ -352,6 +371,7 @@ export class BalancerMetrics {
       );
       this.#cacheLookups = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}cache_lookups_total`,
           help: 'Cache lookups: hit, miss, coalesced (joined an in-flight fill), bypass (not cacheable).',
           labelNames: this.#labels('result'),
@@ -361,6 +381,7 @@ export class BalancerMetrics {
       );
       this.#cacheStores = this.#single(
         new Counter({
+          collect: flushPending,
           name: `${p}cache_stores_total`,
           help: 'Responses stored in the cache.',
           labelNames: this.#labels(),
@@ -369,6 +390,7 @@ export class BalancerMetrics {
       ) as Counter.Internal;
       this.#cacheEvictions = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}cache_evictions_total`,
           help: 'Cache entries removed, by reason (lru, expired, bytes, purge).',
           labelNames: this.#labels('reason'),
@@ -411,6 +433,7 @@ export class BalancerMetrics {
       ) as Gauge.Internal<string>;
       this.#rolloutEvents = this.#family(
         new Counter({
+          collect: flushPending,
           name: `${p}rollout_events_total`,
           help: 'Rollout events: started, step, completed, rolled_back, failed.',
           labelNames: this.#labels('event'),
@@ -458,6 +481,7 @@ export class BalancerMetrics {
   ): Family<M> {
     this.#register(metric);
     const family = new Family(metric, names, this.#constant);
+    if (metric instanceof Counter) PENDING.set(metric, family as unknown as Family<Counter<string>>);
     if (perBackend) this.#backendFamilies.push(family);
     return family;
   }

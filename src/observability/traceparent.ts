@@ -60,8 +60,8 @@ export function parseTraceparent(value: string | string[] | undefined): TracePar
  */
 export function proxyTrace(incoming: string | string[] | undefined): ProxyTrace {
   const parent = parseTraceparent(incoming);
-  const spanId = randomHex(8);
   if (parent) {
+    const spanId = randomHex(8);
     return {
       traceId: parent.traceId,
       spanId,
@@ -69,6 +69,11 @@ export function proxyTrace(incoming: string | string[] | undefined): ProxyTrace 
       continued: true,
     };
   }
-  const traceId = randomHex(16);
+  // One draw for both ids; either one all zeros (2^-64) draws again.
+  let hex: string;
+  do hex = randomHex(24);
+  while (hex.startsWith(ZERO_TRACE) || hex.endsWith(ZERO_SPAN));
+  const traceId = hex.slice(0, 32);
+  const spanId = hex.slice(32);
   return { traceId, spanId, header: `00-${traceId}-${spanId}-01`, continued: false };
 }
