@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadBalancer, Logger, SwitchyardEvents } from '../src/index.js';
 import { createMemoryBackend } from '../src/testing/index.js';
 import { type Fixture, setup } from './fixture.js';
-import { request } from './helpers.js';
+import { rawExchange, request } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -245,5 +245,24 @@ describe('traceparent', () => {
     expect(upstream().traceparent).toBe('whatever');
     await request(fx.front.port);
     expect(upstream(1).traceparent).toBeUndefined();
+  });
+});
+
+describe('upgrades', () => {
+  it('carry the request id and trace context to the backend', async () => {
+    fx = await setup(['a']);
+    const seen = new Promise<Record<string, unknown>>((resolve) => {
+      fx?.backends[0]?.server.on('upgrade', (req, socket) => {
+        resolve(req.headers);
+        socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      });
+    });
+    void rawExchange(
+      fx.front.port,
+      `GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Request-Id: ws-1\r\ntraceparent: 00-${TRACE}-${SPAN}-01\r\n\r\n`,
+    );
+    const headers = await seen;
+    expect(headers['x-request-id']).toBe('ws-1');
+    expect(String(headers.traceparent)).toMatch(new RegExp(`^00-${TRACE}-(?!${SPAN})[0-9a-f]{16}-01$`));
   });
 });
