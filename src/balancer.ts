@@ -214,6 +214,18 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     token: config.metrics === false ? undefined : config.metrics.token,
   });
 
+  /**
+   * Returns the request id to the client (over any the backend echoed). Set on
+   * the response's headers, not with res.setHeader, which would send Node's
+   * writeHead down its slow path for every header.
+   */
+  function tagResponse(ctx: Context): void {
+    const response = ctx.response;
+    if (idHeader === undefined || !response) return;
+    if (Object.isFrozen(response.headers)) response.headers = { ...response.headers, [idHeader]: ctx.requestId };
+    else response.headers[idHeader] = ctx.requestId;
+  }
+
   /** Puts the request id and trace context on the upstream headers. */
   function stamp(headers: Record<string, string | string[]>, id: string | undefined, trace: ProxyTrace | undefined) {
     if (idHeader !== undefined) headers[idHeader] = id as string;
@@ -242,6 +254,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       return;
     }
     ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
+    tagResponse(ctx);
     sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
   }
 
@@ -266,10 +279,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const clientAddress = resolveClientAddress(req, trust);
     const path = originForm(url);
     const ctx = new Context(req, res, path ?? '/', clientAddress, start);
-    if (idHeader !== undefined) {
-      ctx.requestId = requestId(req.headers[idHeader]);
-      res.setHeader(idHeader, ctx.requestId);
-    }
+    if (idHeader !== undefined) ctx.requestId = requestId(req.headers[idHeader]);
     const trace = tracing ? proxyTrace(req.headers.traceparent) : undefined;
     if (trace) {
       ctx.traceId = trace.traceId;
@@ -313,10 +323,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       ctx.upstreamHeaders = headers;
       await pipeline.run(ctx);
       if (!ctx.response) throw makeError('ERR_INTERNAL', 'the pipeline finished without a response');
-      // The client gets this request's id even when the backend echoes another.
-      if (idHeader !== undefined && ctx.response.headers[idHeader] !== undefined) {
-        ctx.response.headers[idHeader] = ctx.requestId;
-      }
+      tagResponse(ctx);
       sendResponse(res, ctx.response, (error) => {
         errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
       });

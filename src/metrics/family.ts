@@ -1,4 +1,5 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import { LeanHistogram, type LeanSeries } from './lean-histogram.js';
 
 type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
 
@@ -29,8 +30,9 @@ export class CounterChild {
 }
 
 /** The child a family hands out for one label set. */
-export type ChildOf<M> =
-  M extends Histogram<string>
+export type ChildOf<M> = M extends LeanHistogram
+  ? LeanSeries
+  : M extends Histogram<string>
     ? Histogram.Internal<string>
     : M extends Gauge<string>
       ? Gauge.Internal<string>
@@ -115,11 +117,13 @@ export class Family<M extends AnyMetric> {
     const values = [a, b, c];
     const labels: Record<string, string> = { ...this.#constant };
     for (let i = 0; i < depth; i++) labels[this.#names[i] as string] = values[i] as string;
-    const child = (this.#metric as Counter<string>).labels(labels);
-    const leaf: Leaf<ChildOf<M>> = {
-      labels,
-      child: (this.#deferred ? new CounterChild(child) : child) as unknown as ChildOf<M>,
-    };
+    let made: unknown;
+    if (this.#metric instanceof LeanHistogram) made = this.#metric.series(labels);
+    else {
+      const child = (this.#metric as Counter<string>).labels(labels);
+      made = this.#deferred ? new CounterChild(child) : child;
+    }
+    const leaf: Leaf<ChildOf<M>> = { labels, child: made as ChildOf<M> };
     node.set(depth === 1 ? a : depth === 2 ? (b as string) : (c as string), leaf);
     return leaf.child;
   }

@@ -1,10 +1,11 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, type Histogram, Registry } from 'prom-client';
 import { ConfigError } from '../errors.js';
 import type { Events, Listener, SwitchyardEvents } from '../events.js';
 import type { Backend, BackendStatus } from '../pool/backend.js';
 import { Family } from './family.js';
 import { BoundedLabel, methodLabel, OVERFLOW_LABEL, STATUS_CLASSES, statusClassIndex } from './labels.js';
 import { LatencyWindow } from './latency-window.js';
+import { LeanHistogram } from './lean-histogram.js';
 import type { MetricsOptions } from './options.js';
 import type { BackendStats, BalancerStats, BreakerState, StatusClassCounts } from './stats.js';
 
@@ -92,9 +93,9 @@ export class BalancerMetrics {
   #listeners: Array<[keyof SwitchyardEvents, Listener<keyof SwitchyardEvents>]> = [];
 
   readonly #requests: Family<Counter<string>>;
-  readonly #requestDuration: Family<Histogram<string>>;
+  readonly #requestDuration: Family<LeanHistogram>;
   readonly #requestErrors: Family<Counter<string>>;
-  readonly #upstreamDuration: Family<Histogram<string>>;
+  readonly #upstreamDuration: Family<LeanHistogram>;
   readonly #upstreamErrors: Family<Counter<string>>;
   readonly #concurrencyLimit: Family<Gauge<string>>;
   readonly #retries: Family<Counter<string>>;
@@ -158,7 +159,7 @@ export class BalancerMetrics {
         true,
       );
       this.#requestDuration = this.#family(
-        new Histogram({
+        new LeanHistogram({
           name: `${p}request_duration_seconds`,
           help: 'Client-facing request duration, from the request arriving to the last byte of the response.',
           labelNames: this.#labels('status_class'),
@@ -181,7 +182,7 @@ export class BalancerMetrics {
         gauge.set(this.#constant, this.#source.inflight());
       });
       this.#upstreamDuration = this.#family(
-        new Histogram({
+        new LeanHistogram({
           name: `${p}upstream_duration_seconds`,
           help: 'Time from sending an attempt to a backend to receiving its response headers.',
           labelNames: this.#labels('backend'),
