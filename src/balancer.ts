@@ -112,12 +112,17 @@ export interface LoadBalancer {
   close(): Promise<void>;
 }
 
+/** Options holding objects the caller owns and keeps using: never frozen, even when plain objects. */
+const CALLER_OWNED = new Set(['logger', 'registry', 'client']);
+
 function deepFreeze<T>(value: T): T {
   // Only plain data: a user's registry, logger or Redis client must stay usable.
   const proto = value && typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
   if (value && (proto === Object.prototype || proto === null || Array.isArray(value)) && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value)) {
+      if (!CALLER_OWNED.has(key)) deepFreeze((value as Record<string, unknown>)[key]);
+    }
   }
   return value;
 }

@@ -80,6 +80,24 @@ describe('request logging', () => {
     expect(JSON.stringify(lines)).not.toContain('secret');
   });
 
+  it("leaves the caller's logger object usable (not frozen)", async () => {
+    const logger = {
+      lines: [] as unknown[],
+      debug() {},
+      info(obj: object) {
+        this.lines.push(obj);
+      },
+      warn() {},
+      error() {},
+    };
+    fx = await setup(['a'], { logger });
+    const done = finished(fx.lb);
+    await request(fx.front.port);
+    await done;
+    expect(Object.isFrozen(logger)).toBe(false);
+    expect(logger.lines).toHaveLength(1);
+  });
+
   it('logs at the configured level, and a 5xx at error with its code', async () => {
     const { logger, lines } = recorder();
     fx = await setup([], { logger, logLevel: 'debug' });
