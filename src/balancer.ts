@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { Registry } from 'prom-client';
 import { Breakers } from './breaker/breakers.js';
 import { checkCacheOptions } from './cache/options.js';
 import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
@@ -26,10 +27,16 @@ import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.j
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
 import { HealthChecker } from './health/checker.js';
 import { OutlierDetector } from './health/outlier.js';
+import { createMetricsHandler, type MetricsHandler } from './metrics/handler.js';
+import { BalancerMetrics, type MetricsSource, poolStats } from './metrics/metrics.js';
+import type { BalancerStats } from './metrics/stats.js';
 import { circuitBreaker } from './middleware/circuit-breaker.js';
 import { forward } from './middleware/forward.js';
 import { retry } from './middleware/retry.js';
 import { select } from './middleware/select.js';
+import { logTo } from './observability/logger.js';
+import { requestId } from './observability/request-id.js';
+import { type ProxyTrace, proxyTrace } from './observability/traceparent.js';
 import { AdaptiveLimit, createLimiter } from './overload/adaptive-limit.js';
 import { WaitQueue } from './overload/wait-queue.js';
 import { buildPipeline, type Pipeline } from './pipeline/build.js';
@@ -111,6 +118,16 @@ export interface LoadBalancer {
    * ```
    */
   configure(patch: ConfigurePatch): void;
+  /**
+   * `(req, res)` handler serving the Prometheus metrics (text format), or
+   * {@link stats} as JSON at `?format=json`. Requires
+   * `Authorization: Bearer <metrics.token>` when a token is set; 404 with `metrics: false`.
+   */
+  readonly metricsHandler: MetricsHandler;
+  /** The prom-client Registry holding this balancer's metrics (to merge or serve yourself); unset with `metrics: false`. */
+  readonly metricsRegistry: Registry | undefined;
+  /** JSON summary: request counts and p50/p95/p99 latency, overall and per backend. */
+  stats(): BalancerStats;
   /** Names of the middleware in the pipeline, in order. */
   readonly pipeline: readonly string[];
   /** The response cache (`purge`, `stats`); `undefined` unless the `cache` option is on. */
@@ -124,18 +141,19 @@ export interface LoadBalancer {
   close(): Promise<void>;
 }
 
-/** Freezes the config's own data: plain objects and arrays, never a caller's client, limiter or RegExp inside it. */
+/** Options holding objects the caller owns and keeps using: never frozen, even when plain objects. */
+const CALLER_OWNED = new Set(['logger', 'registry', 'client']);
+
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value) && isPlain(value)) {
+  // Only plain data: a user's registry, logger or Redis client must stay usable.
+  const proto = value && typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
+  if (value && (proto === Object.prototype || proto === null || Array.isArray(value)) && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value)) {
+      if (!CALLER_OWNED.has(key)) deepFreeze((value as Record<string, unknown>)[key]);
+    }
   }
   return value;
-}
-
-function isPlain(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null || Array.isArray(value);
 }
 
 const defaultNow = () => performance.now();
@@ -300,6 +318,46 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   let inflight = 0;
   let onQuiet: (() => void) | undefined;
 
+  // Observability: metrics and logs listen to events; ids are stamped on each request.
+  const source: MetricsSource = {
+    backends: () => pool.all(),
+    backend: (id) => pool.get(id),
+    inflight: () => inflight,
+    now,
+  };
+  const metrics = config.metrics === false ? undefined : new BalancerMetrics(config.metrics, source);
+  metrics?.subscribe(events);
+  if (config.logger) logTo(events, config.logger, config.logLevel);
+  const idHeader = config.requestId === false ? undefined : config.requestId.header;
+  const tracing = config.tracing !== false && config.tracing.propagate;
+  const metricsHandler = createMetricsHandler({
+    registry: metrics?.registry,
+    stats: () => (metrics ? metrics.stats() : poolStats(source)),
+    token: config.metrics === false ? undefined : config.metrics.token,
+  });
+
+  /**
+   * Returns the request id to the client (over any the backend echoed). Set on
+   * the response's headers, not with res.setHeader, which would send Node's
+   * writeHead down its slow path for every header.
+   */
+  function tagResponse(ctx: Context): void {
+    const response = ctx.response;
+    if (idHeader === undefined || !response) return;
+    if (Object.isFrozen(response.headers)) response.headers = { ...response.headers, [idHeader]: ctx.requestId };
+    else response.headers[idHeader] = ctx.requestId;
+  }
+
+  /** Puts the request id and trace context on the upstream headers. */
+  function stamp(headers: Record<string, string | string[]>, id: string | undefined, trace: ProxyTrace | undefined) {
+    if (idHeader !== undefined) headers[idHeader] = id as string;
+    if (trace) {
+      headers.traceparent = trace.header;
+      // W3C Trace Context: a new trace does not carry the old vendor state.
+      if (!trace.continued) delete headers.tracestate;
+    }
+  }
+
   function forwardingInfo(req: IncomingMessage, upgrade: boolean): ForwardingInfo {
     const peer = normalizeAddress(req.socket.remoteAddress ?? '');
     return {
@@ -318,6 +376,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       return;
     }
     ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
+    tagResponse(ctx);
     sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
   }
 
@@ -343,6 +402,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const path = originForm(url);
     const ctx = new Context(req, res, path ?? '/', clientAddress, start);
     if (config.timeouts.total !== undefined) ctx.deadline = start + config.timeouts.total;
+    if (idHeader !== undefined) ctx.requestId = requestId(req.headers[idHeader]);
+    const trace = tracing ? proxyTrace(req.headers.traceparent) : undefined;
+    if (trace) {
+      ctx.traceId = trace.traceId;
+      ctx.spanId = trace.spanId;
+    }
     inflight++;
     let errorCode: SwitchyardError['code'] | undefined;
     const finished = new Promise<void>((resolve) => {
@@ -351,8 +416,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         if (inflight === 0 && onQuiet) onQuiet();
         if (events.has('request')) {
           const complete = res.writableFinished;
+          const query = ctx.path.indexOf('?');
           events.emit('request', {
             method: ctx.method,
+            path: query === -1 ? ctx.path : ctx.path.slice(0, query),
+            requestId: ctx.requestId,
+            traceId: ctx.traceId,
             backend: ctx.backend?.id,
             status: complete ? res.statusCode : 499,
             durationMs: now() - start,
@@ -373,9 +442,11 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         // Absolute-form target: RFC 9112 §3.2.2 says its authority replaces Host.
         headers.host = new URL(url).host;
       }
+      stamp(headers, ctx.requestId, trace);
       ctx.upstreamHeaders = headers;
       await pipeline.run(ctx);
       if (!ctx.response) throw makeError('ERR_INTERNAL', 'the pipeline finished without a response');
+      tagResponse(ctx);
       sendResponse(res, ctx.response, (error) => {
         errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
       });
@@ -410,6 +481,11 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       refuse(400, headers);
       return;
     }
+    stamp(
+      headers,
+      idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
+      tracing ? proxyTrace(req.headers.traceparent) : undefined,
+    );
     const selection = { req, clientAddress: resolveClientAddress(req, trust), now: now(), attempt: 1 };
     const candidates = pool.candidates(new Set(), selection.now);
     const backend = candidates.length > 0 ? strategy.pick(candidates, selection) : undefined;
@@ -529,6 +605,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     sessions?.close();
     await responseCache?.close();
     await redis?.close();
+    metrics?.close(events);
     events.emit('closed', {});
     events.removeAll();
   }
@@ -561,6 +638,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     get config() {
       return deepFreeze(config);
     },
+    metricsHandler,
+    metricsRegistry: metrics?.registry,
+    stats: () => (metrics ? metrics.stats() : poolStats(source)),
     on(event, listener) {
       events.on(event, listener);
       return lb;

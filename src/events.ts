@@ -78,6 +78,13 @@ export interface SwitchyardEvents {
   'rollout:failed': { id: string; reason: string };
   /** An attempt to a backend failed (connect failure, reset, timeout, malformed response). */
   'upstream:error': { backend: string; attempt: number; code: ErrorCode; message: string };
+  /** An attempt got response headers from a backend (any status; a retried one too). */
+  'upstream:response': {
+    backend: string;
+    attempt: number;
+    status: number /** Time to response headers, ms. */;
+    durationMs: number;
+  };
   /** A request is sent again, to another backend. */
   retry: { backend: string; attempt: number; reason: RetryReason; status?: number; delayMs: number };
   /**
@@ -87,6 +94,12 @@ export interface SwitchyardEvents {
   request: {
     /** Request method, as the client sent it. */
     method: string;
+    /** Request path without the query string (which may carry secrets). Never use it as a metric label. */
+    path: string;
+    /** The request id (`requestId` option) sent upstream and returned to the client. */
+    requestId?: string;
+    /** W3C trace id sent upstream (`tracing` option). */
+    traceId?: string;
     /** Id of the backend that served the last attempt; `undefined` when none was reached. */
     backend: string | undefined;
     /** Status sent to the client (499 when the client went away first). */

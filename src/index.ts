@@ -33,6 +33,10 @@ export type { EventName, Listener, RetryReason, SwitchyardEvents } from './event
 export { UpstreamError } from './forward/forwarder.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './health/options.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './health/phi-accrual.js';
+export type { MetricsHandler } from './metrics/handler.js';
+export type { BackendStats, BalancerStats, BreakerState, LatencySummary } from './metrics/stats.js';
+export type { Logger, LogLevel, RequestLogLine } from './observability/logger.js';
+export { parseTraceparent, type TraceParent } from './observability/traceparent.js';
 export { Gradient2Limiter, type Gradient2Options } from './overload/gradient2.js';
 export type { ConcurrencyLimiter } from './overload/limiter.js';
 export { VegasLimiter, type VegasOptions } from './overload/vegas.js';

@@ -10,6 +10,8 @@ import {
   outlierDetectionSchema,
   panicThresholdOption,
 } from '../health/options.js';
+import { metricsSchema } from '../metrics/options.js';
+import { loggerSchema, logLevelSchema, requestIdSchema, tracingSchema } from '../observability/options.js';
 import { adaptiveConcurrencySchema, queueSchema } from '../overload/options.js';
 import type { Middleware, StageName } from '../pipeline/compose.js';
 import { slowStartOptionSchema } from '../pool/slow-start.js';
@@ -229,6 +231,20 @@ export const optionsSchema = z.strictObject({
   panicThreshold: panicThresholdOption.default(50),
   /** A circuit breaker per backend (opossum), or `false`. @default on */
   circuitBreaker: circuitBreakerOption.default(() => circuitBreakerSchema.parse({})),
+  /**
+   * Prometheus metrics (prom-client) and the `stats()` latency window:
+   * `{ registry?, prefix?, buckets?, defaultLabels?, token?, window? }`, or
+   * `false`. @default on, in a new Registry per balancer
+   */
+  metrics: z.union([z.literal(false), metricsSchema]).default(() => metricsSchema.parse({})),
+  /** Where to log (a pino-compatible logger). @default none: silent */
+  logger: loggerSchema.optional(),
+  /** Level of the per-request line of a request that went well (5xx: `error`, cut short: `warn`). @default 'info' */
+  logLevel: logLevelSchema.default('info'),
+  /** Request ids: `{ header }` or `false`. @default { header: 'x-request-id' } */
+  requestId: requestIdSchema,
+  /** W3C `traceparent` propagation: `{ propagate }` or `false`. @default { propagate: true } */
+  tracing: tracingSchema,
   /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
   now: fn<() => number>().optional(),
   /** Random source in [0, 1), injectable for tests. @default Math.random */

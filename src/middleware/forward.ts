@@ -44,9 +44,16 @@ export function forward(
       throw error;
     }
     observer?.response(backend, ctx.response?.status ?? 502);
-    if (observe) {
-      const end = now();
-      observe(backend, { latencyMs: end - started, ok: (ctx.response?.status ?? 502) < 500, now: end });
+    const end = now();
+    const status = ctx.response?.status ?? 502;
+    observe?.(backend, { latencyMs: end - started, ok: status < 500, now: end });
+    if (events.has('upstream:response')) {
+      events.emit('upstream:response', {
+        backend: backend.id,
+        attempt: ctx.attempt,
+        status,
+        durationMs: end - started,
+      });
     }
     await next();
   };

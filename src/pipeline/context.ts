@@ -66,6 +66,12 @@ export class Context implements SelectionContext {
   requestBody: (() => Readable) | undefined;
   /** Balancer clock time by which response headers must have arrived (`timeouts.total`); `Infinity` when none. */
   deadline = Number.POSITIVE_INFINITY;
+  /** Request id sent upstream and to the client (`requestId` option); unset when that is off. */
+  requestId: string | undefined;
+  /** W3C trace id of this request (`tracing` option); unset when that is off. */
+  traceId: string | undefined;
+  /** Span id of the proxy hop, the backend's parent span (`tracing` option). */
+  spanId: string | undefined;
 
   #url: URL | undefined;
   #abort: AbortController | undefined;
