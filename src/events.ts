@@ -65,7 +65,7 @@ export interface SwitchyardEvents {
   /** A cache lookup. */
   cache: { result: 'hit' | 'miss' | 'coalesced' | 'bypass' | 'stored'; key: string; bytes?: number };
   /** A cache entry left the cache. */
-  'cache:evict': { key: string; bytes: number; reason: 'lru' | 'expired' | 'bytes' | 'purge' };
+  'cache:evict': { key: string; bytes: number; reason: 'lru' | 'expired' | 'bytes' | 'purge' | 'replaced' };
   /** A rollout began. */
   'rollout:started': { id: string; from: string[]; to: string[]; batches: number };
   /** A rollout batch passed its gate: `added` now take traffic, `removed` were drained. */

@@ -52,6 +52,20 @@ describe('MemoryCacheStore', () => {
     expect(store.size).toBe(0);
   });
 
+  it('reports a replaced entry as leaving, so entry and byte counts kept from events stay exact', () => {
+    const events: Array<[string, number, EvictReason]> = [];
+    const store = new MemoryCacheStore({
+      maxEntries: 100,
+      maxBytes: 1_000_000,
+      now: () => 0,
+      onEvict: (key, bytes, reason) => events.push([key, bytes, reason]),
+    });
+    store.set('a', entry('a', 100));
+    store.set('a', entry('a', 300));
+    expect(events).toEqual([['a', entryBytes('a', { 'content-type': 'text/plain' }, 100), 'replaced']]);
+    expect(store.bytes).toBe(entryBytes('a', { 'content-type': 'text/plain' }, 300));
+  });
+
   it('bounds the entry count through tiny-lru', () => {
     const reasons: EvictReason[] = [];
     const store = new MemoryCacheStore({

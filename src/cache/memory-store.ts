@@ -36,7 +36,7 @@ export interface VaryRecord {
 export type CacheRecord = CachedEntry | VaryRecord;
 
 /** Why an entry left the cache (`cache:evict` events). */
-export type EvictReason = 'lru' | 'expired' | 'bytes' | 'purge';
+export type EvictReason = 'lru' | 'expired' | 'bytes' | 'purge' | 'replaced';
 
 /** Counted per entry on top of body, headers and key: the objects around them. */
 const OVERHEAD = 128;
@@ -141,7 +141,11 @@ export class MemoryCacheStore {
   set(key: string, record: CacheRecord): boolean {
     if (record.bytes > this.#maxBytes) return false;
     const previous = this.#lru.peek(key);
-    if (previous !== undefined) this.#bytes -= previous.bytes;
+    if (previous !== undefined) {
+      this.#bytes -= previous.bytes;
+      // The old entry leaves too: listeners that count entries and bytes stay exact.
+      this.#onEvict?.(key, previous.bytes, 'replaced');
+    }
     const evicted = this.#lru.setWithEvicted(key, record);
     this.#bytes += record.bytes;
     if (evicted) this.#removed(evicted.key as string, evicted.value, 'lru');
