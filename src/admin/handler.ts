@@ -152,8 +152,9 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
             const timeout = timeoutParam(query);
             // Removal finishes in the background; progress shows in GET /backends (status 'draining', then gone).
             lb.removeBackend(params.id as string, { drain: true, timeout }).catch(() => {});
+            // Without requests in flight it is gone already.
             const backend = lb.backends().find((b) => b.id === params.id);
-            send(res, 202, { backend: backend ? backendJson(backend) : null });
+            send(res, 202, { backend: backend ? backendJson(backend) : null, removed: backend === undefined });
           },
         },
       },

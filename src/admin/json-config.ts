@@ -1,4 +1,4 @@
-const SECRET_KEY = /secret|password|token|authorization|cookie/i;
+const SECRET_KEY = /secret|password|token|authorization/i;
 const REDACTED = '[redacted]';
 
 function isPlain(value: object): boolean {
@@ -16,8 +16,8 @@ function maskUrl(value: string): string {
   if (!URL.canParse(value)) return value;
   const url = new URL(value);
   if (!url.username && !url.password) return value;
-  url.username = url.username ? REDACTED : '';
-  url.password = url.password ? REDACTED : '';
+  url.username = url.username ? '***' : '';
+  url.password = url.password ? '***' : '';
   return url.href;
 }
 
@@ -26,8 +26,8 @@ function maskUrl(value: string): string {
  * functions become `"[function name]"`, RegExps their source, other objects
  * that are not plain data (clients, limiters, strategies) `"[Class name]"`,
  * `Infinity` `null`; secrets (`sticky.secret`, anything named like a
- * password or token, `healthCheck.headers` values, credentials in URLs) are
- * `"[redacted]"`.
+ * password or token, `healthCheck.headers` values) are `"[redacted]"`, and
+ * credentials in URLs `***`.
  *
  * @example
  * ```ts
