@@ -262,6 +262,19 @@ describe('rollout control', () => {
     expect(ids(lb).sort()).toEqual(['a', 'b']);
   });
 
+  it('stops without rolling back when the balancer closes', async () => {
+    vi.useFakeTimers({ toFake: [...FAKE_TIMERS] });
+    const { lb, fresh } = await build(['a'], ['c']);
+    const done = lb.rollout({ backends: [fresh[0]!.config], interval: '1m' });
+    await lb.close();
+    expect(await done).toMatchObject({
+      status: 'cancelled',
+      rolledBack: false,
+      reason: 'cancelled: the load balancer closed',
+    });
+    await expect(lb.rollout({ backends: [fresh[0]!.config] })).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
   it('stops without rolling back when autoRollback is false and the gate fails', async () => {
     vi.useFakeTimers({ toFake: [...FAKE_TIMERS] });
     const { lb, fresh } = await build(['a'], ['c']);
