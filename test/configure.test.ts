@@ -79,6 +79,30 @@ describe('configure({ retry })', () => {
     expect(await statuses(4)).toEqual([200, 200, 200, 200]);
   });
 
+  it('keeps the retry budget and its balance unless the budget settings change', async () => {
+    // Every request tries a (down) first; only a retry reaches b.
+    const aFirst: Strategy = { name: 'a-first', pick: (c) => c.find((b) => b.id === 'a') ?? c[0] };
+    fx = await setup(['a', 'b'], {
+      strategy: aFirst,
+      now: () => 1000,
+      outlierDetection: false,
+      circuitBreaker: false,
+      retry: { backoffBase: 0, budget: { percent: 0, minRetriesPerSecond: 1, ttl: '1s' } },
+    });
+    await fx.backends[0]!.down();
+    const statuses = async (n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await request(fx!.front.port)).status);
+      return out.sort();
+    };
+    // A reserve of one retry (the clock stands still, so it never refills).
+    expect(await statuses(3)).toEqual([200, 502, 502]);
+    fx.lb.configure({ retry: { attempts: 3 } });
+    expect(await statuses(3)).toEqual([502, 502, 502]);
+    fx.lb.configure({ retry: { budget: { percent: 0, minRetriesPerSecond: 2, ttl: '1s' } } });
+    expect(await statuses(3)).toEqual([200, 200, 502]);
+  });
+
   it('merges a retry patch into the current settings and refuses retry: false while hedging', async () => {
     fx = await setup(['a'], { retry: { attempts: 3, statuses: [503] } });
     fx.lb.configure({ retry: { backoffMax: '1s' } });
