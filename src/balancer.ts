@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
+import { type AdminHandler, type AdminOptions, createAdminHandler } from './admin/handler.js';
 import { Breakers } from './breaker/breakers.js';
 import { checkCacheOptions } from './cache/options.js';
 import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
@@ -15,6 +16,7 @@ import {
   type ConfigurePatch,
   type LoadBalancerOptions,
   type ResolvedOptions,
+  replacedSections,
   resolveOptions,
   runtimeSections,
 } from './config/options.js';
@@ -46,6 +48,14 @@ import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
 import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
 import { RetryBudget } from './retry/budget.js';
+import type { RolloutOptions } from './rollout/options.js';
+import {
+  type RollbackResult,
+  type RolloutHost,
+  RolloutManager,
+  type RolloutResult,
+  type RolloutStatus,
+} from './rollout/rollout.js';
 import { checkStickyOptions } from './sticky/options.js';
 import { createSessionStore, stickySession } from './sticky/sticky-session.js';
 import { createStrategy } from './strategies/index.js';
@@ -108,13 +118,14 @@ export interface LoadBalancer {
   backends(): BackendSnapshot[];
   /**
    * Changes options at run time: `healthCheck`, `outlierDetection`,
-   * `circuitBreaker`, `panicThreshold`. Validated like at build time (a bad
-   * patch throws `ConfigError` and changes nothing); a section given as an
-   * object is merged into its current options, `false` turns it off.
+   * `circuitBreaker`, `panicThreshold`, `strategy`, `retry`, `rateLimit`.
+   * Validated like at build time (a bad patch throws `ConfigError` and
+   * changes nothing); a section given as an object is merged into its current
+   * options (`strategy` and `rateLimit` are replaced whole), `false` turns it off.
    *
    * @example
    * ```ts
-   * lb.configure({ healthCheck: { interval: '1s' }, circuitBreaker: false });
+   * lb.configure({ healthCheck: { interval: '1s' }, circuitBreaker: false, strategy: 'least-connections' });
    * ```
    */
   configure(patch: ConfigurePatch): void;
@@ -128,6 +139,47 @@ export interface LoadBalancer {
   readonly metricsRegistry: Registry | undefined;
   /** JSON summary: request counts and p50/p95/p99 latency, overall and per backend. */
   stats(): BalancerStats;
+  /**
+   * Moves traffic to a new backend set in batches: each batch of new
+   * backends joins (after passing active health checks, when on), must keep
+   * its error rate and latency under `healthGate` for `interval`, then about
+   * as many old backends are drained and removed. A failed gate stops the
+   * rollout and, with `autoRollback` (default), restores the previous set.
+   * Rejects at once with `ConfigError` or `ERR_ROLLOUT_IN_PROGRESS`; otherwise
+   * resolves (never rejects) with how it ended.
+   *
+   * @example
+   * ```ts
+   * const result = await lb.rollout({ backends: v2, batchSize: 1, interval: '30s', healthGate: { maxErrorRate: 0.01 } });
+   * if (result.status !== 'completed') log.warn(result.reason);
+   * ```
+   */
+  rollout(options: RolloutOptions): Promise<RolloutResult>;
+  /**
+   * Restores the set that was live before the last rollout (completed or
+   * not): re-adds its backends, drains and removes the rollout's. Rejects
+   * with `ERR_NO_ROLLOUT` when there is nothing to roll back,
+   * `ERR_ROLLOUT_IN_PROGRESS` while a rollout runs.
+   *
+   * @example
+   * ```ts
+   * await lb.rollback();
+   * ```
+   */
+  rollback(): Promise<RollbackResult>;
+  /** The running rollout, or else the last one (`undefined` before the first). */
+  rolloutStatus(): RolloutStatus | undefined;
+  /**
+   * The admin API as a `(req, res)` handler: backends, config, rollouts,
+   * health and metrics over JSON, behind `Authorization: Bearer <token>`.
+   * Throws `ConfigError` without a token (the API is off unless you give one).
+   *
+   * @example
+   * ```ts
+   * app.use('/admin', lb.admin({ token: process.env.ADMIN_TOKEN }));
+   * ```
+   */
+  admin(options: AdminOptions): AdminHandler;
   /** Names of the middleware in the pipeline, in order. */
   readonly pipeline: readonly string[];
   /** The response cache (`purge`, `stats`); `undefined` unless the `cache` option is on. */
@@ -182,7 +234,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   checkCacheOptions(config.cache, config.redis !== undefined);
   const now = config.now ?? defaultNow;
   const random = config.random ?? Math.random;
-  const strategy = createStrategy<Backend>(config.strategy, { random });
+  let strategy = createStrategy<Backend>(config.strategy, { random });
   const slowStart = config.slowStart;
   const effectiveWeight = slowStart
     ? (b: Backend) => (b.warmingSince > 0 ? slowStartWeight(b.weight, now() - b.warmingSince, slowStart) : b.weight)
@@ -207,6 +259,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   if (queue) pool.onChanged = () => queue.wake();
   const adaptive = config.adaptiveConcurrency;
   const redis: SharedRedis | undefined = config.redis ? connectRedis(config.redis, events) : undefined;
+  // What each backend was made from, so a rollback can make it again (transport included).
+  const backendInputs = new WeakMap<Backend, BackendOptions>();
 
   function makeBackend(input: BackendOptions, path: string): Backend {
     const parsed = parseOptions(backendOptionsSchema, input, path);
@@ -227,6 +281,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection),
       effectiveWeight,
     });
+    backendInputs.set(backend, parsed);
     backend.onRelease = offer;
     if (adaptive !== false) {
       backend.limiter = new AdaptiveLimit(createLimiter(adaptive, id, random), (limit, previous) => {
@@ -241,7 +296,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     pool.add(makeBackend(input as BackendOptions, `backends[${i}]`));
   });
 
-  const limits: RateLimitStage | undefined = config.rateLimit
+  let limits: RateLimitStage | undefined = config.rateLimit
     ? rateLimit(config.rateLimit, { events, now, redis })
     : undefined;
 
@@ -249,9 +304,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const sessions = config.sticky ? createSessionStore(config.sticky, redis, now) : undefined;
   const responseCache = config.cache ? createResponseCache(config.cache, { events, now, redis }) : undefined;
 
-  const retryOptions = config.retry;
-  // Built once: a pipeline rebuilt by configure() must not reset the budget.
-  const retryBudget = retryOptions !== false && retryOptions.budget ? new RetryBudget(retryOptions.budget) : undefined;
+  let retryOptions = config.retry;
+  // Kept across pipeline rebuilds: only new budget settings replace it.
+  let retryBudget = retryOptions !== false && retryOptions.budget ? new RetryBudget(retryOptions.budget) : undefined;
 
   // --- resilience (issue #4): health checks, outlier detection, panic threshold, breakers ---
   const health = new HealthChecker({ pool, events, now, random });
@@ -276,14 +331,51 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     panicThreshold: (percent) => {
       pool.panicThreshold = percent;
     },
+    // --- run-time strategy, retry and rate-limit changes (issue #6) ---
+    strategy: (option) => {
+      // Not closed: in-flight requests of the old chain may still pick with it (built-in ones hold no timers).
+      strategy = createStrategy<Backend>(option, { random });
+      pool.strategy = strategy;
+      pipeline = buildChain();
+    },
+    retry: (settings) => {
+      const before = retryOptions === false ? false : retryOptions.budget;
+      const after = settings === false ? false : settings.budget;
+      if (JSON.stringify(before) !== JSON.stringify(after)) {
+        retryBudget = after ? new RetryBudget(after) : undefined;
+      }
+      retryOptions = settings;
+      pipeline = buildChain();
+    },
+    rateLimit: (settings) => {
+      const previous = limits;
+      limits = settings ? rateLimit(settings, { events, now, redis }) : undefined;
+      pipeline = buildChain();
+      previous?.close().catch(() => {});
+    },
   };
-  const configure = createConfigurator(runtimeSections, updaters, options, (resolved) => {
-    config = deepFreeze({ ...config, ...resolved });
-  });
+  const configure = createConfigurator(
+    runtimeSections,
+    updaters,
+    options,
+    (resolved) => {
+      config = deepFreeze({ ...config, ...resolved });
+    },
+    {
+      replace: replacedSections,
+      check: (resolved) => {
+        if (resolved.retry === false && config.hedge !== false) {
+          throw new ConfigError('retry', false, 'retry options while hedge is on (hedges are retries)');
+        }
+      },
+    },
+  );
 
   // Rebuilt only when a feature with a stage is turned on or off at run time.
-  const buildChain = (): Pipeline =>
-    buildPipeline(
+  const buildChain = (): Pipeline => {
+    const retrySettings = retryOptions;
+    const budget = retryBudget;
+    return buildPipeline(
       {
         'rate-limit': limits?.middleware,
         'sticky-session': config.sticky
@@ -299,19 +391,20 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         }),
       },
       config.middleware,
-      retryOptions === false
+      retrySettings === false
         ? undefined
         : (bracket) =>
-            retry(retryOptions, config.hedge, bracket, {
+            retry(retrySettings, config.hedge, bracket, {
               events,
               random,
               now,
               // With a queue, a retry may wait for a backend at its limit; without, it needs a free one.
               canRetry: queue ? (ctx) => pool.hasUntried(ctx.tried) : (ctx) => pool.candidates(ctx.tried).length > 0,
               canHedge: (ctx) => pool.candidates(ctx.tried).length > 0,
-              budget: retryBudget,
+              budget,
             }),
     );
+  };
   let pipeline: Pipeline = buildChain();
 
   let closed = false;
@@ -335,6 +428,10 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     stats: () => (metrics ? metrics.stats() : poolStats(source)),
     token: config.metrics === false ? undefined : config.metrics.token,
   });
+  // The admin API serves metrics behind its own token.
+  const adminMetrics = metrics
+    ? createMetricsHandler({ registry: metrics.registry, stats: () => metrics.stats(), token: undefined })
+    : undefined;
 
   /**
    * Returns the request id to the client (over any the backend echoed). Set on
@@ -502,23 +599,27 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   };
 
   function addBackend(input: BackendOptions): BackendSnapshot {
-    if (closed) throw makeError('ERR_CLOSED', 'the load balancer is closed');
-    let backend: Backend;
     try {
-      backend = makeBackend(input, 'backend');
+      return join(input, 'backend', false).snapshot();
     } catch (error) {
       if (error instanceof ConfigError && error.path === 'backend.id') {
         throw makeError('ERR_DUPLICATE_BACKEND', `a backend with id ${String(error.value)} already exists`);
       }
       throw error;
     }
+  }
+
+  /** Adds a backend; a `pending` one takes no traffic until active health checks pass (rollouts). */
+  function join(input: BackendOptions, path: string, pending: boolean): Backend {
+    if (closed) throw makeError('ERR_CLOSED', 'the load balancer is closed');
+    const backend = makeBackend(input, path);
     backend.warmingSince = now();
+    if (pending) backend.unhealthy = true;
     pool.add(backend);
     breakers.add(backend);
     health.add(backend);
-    const snapshot = backend.snapshot();
-    events.emit('backend:added', { backend: snapshot });
-    return snapshot;
+    events.emit('backend:added', { backend: backend.snapshot() });
+    return backend;
   }
 
   function find(id: string): Backend {
@@ -579,9 +680,36 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     outliers.remove(backend);
   }
 
+  // --- rollouts and the admin API (issue #6) ---
+  const rolloutHost: RolloutHost = {
+    events,
+    now,
+    random,
+    backends: () => pool.all(),
+    get: (id) => pool.get(id),
+    optionsOf(backend) {
+      const input = backendInputs.get(backend);
+      return {
+        id: backend.id,
+        url: input?.url ?? backend.url.href,
+        weight: backend.weight,
+        ...(Number.isFinite(backend.maxConnections) ? { maxConnections: backend.maxConnections } : {}),
+        ...(input?.createConnection ? { createConnection: input.createConnection } : {}),
+      };
+    },
+    add: (input, pending) => join(input, 'rollout.backend', pending),
+    update: (id, update) => {
+      updateBackend(id, update);
+    },
+    remove: (id, timeout) => removeBackend(id, { drain: true, timeout }),
+    healthChecks: () => health.settings !== false,
+  };
+  const rollouts = new RolloutManager(rolloutHost);
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    rollouts.close();
     queue?.close();
     health.close();
     if (inflight > 0) {
@@ -631,6 +759,14 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     removeBackend,
     backends: () => pool.all().map((b) => b.snapshot()),
     configure,
+    async rollout(input) {
+      return rollouts.start(input).done;
+    },
+    async rollback() {
+      return rollouts.startRollback().done;
+    },
+    rolloutStatus: () => rollouts.status(),
+    admin: (adminOptions) => createAdminHandler({ lb, rollouts, metrics: adminMetrics }, adminOptions),
     get pipeline() {
       return pipeline.names;
     },

@@ -60,6 +60,15 @@ export const ERROR_STATUS = {
   ERR_RATE_LIMITED: 429,
   ERR_FORBIDDEN: 403,
   ERR_RATE_LIMIT_UNAVAILABLE: 503,
+  // rollouts and the admin API
+  ERR_ROLLOUT_IN_PROGRESS: 409,
+  ERR_NO_ROLLOUT: 409,
+  ERR_UNAUTHORIZED: 401,
+  ERR_NOT_FOUND: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_PAYLOAD_TOO_LARGE: 413,
+  ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  ERR_NOT_IMPLEMENTED: 501,
 } as const satisfies Record<string, number | undefined>;
 
 /** A stable error code. */
@@ -80,12 +89,15 @@ export class ConfigError extends SwitchyardError {
   readonly path: string;
   /** The offending value, as given. */
   readonly value: unknown;
+  /** What was expected instead, e.g. `a positive number`. */
+  readonly expected: string;
 
   constructor(path: string, value: unknown, expected: string) {
     super('ERR_CONFIG', `Invalid option ${path || '(root)'}: got ${describe(value)}, expected ${expected}`);
     this.name = 'ConfigError';
     this.path = path;
     this.value = value;
+    this.expected = expected;
   }
 }
 

@@ -3,6 +3,8 @@
  *
  * @packageDocumentation
  */
+
+export type { AdminHandler, AdminOptions, HealthSummary } from './admin/handler.js';
 export {
   createLoadBalancer,
   type ExpressMiddleware,
@@ -54,5 +56,14 @@ export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.j
 export { RetryBudget } from './retry/budget.js';
 export type { Backoff, HedgeOptions, RetryOptions } from './retry/options.js';
 export { parseRetryAfter } from './retry/retry-after.js';
+export type { RolloutOptions } from './rollout/options.js';
+export type {
+  RollbackResult,
+  RolloutOutcome,
+  RolloutPhase,
+  RolloutResult,
+  RolloutStatus,
+  RolloutStep,
+} from './rollout/rollout.js';
 export type { StickyOptions } from './sticky/options.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';

@@ -248,7 +248,7 @@ describe('lb.configure({ healthCheck })', () => {
         { healthCheck: { interval: 2000 }, outlierDetection: { maxEjectionPercent: 150 } },
         'outlierDetection.maxEjectionPercent',
       ],
-      [{ strategy: 'random' }, 'strategy'],
+      [{ timeouts: { connect: 1 } }, 'timeouts'],
     ];
     for (const [patch, path] of bad) {
       const error = (() => {

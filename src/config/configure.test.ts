@@ -82,3 +82,28 @@ describe('createConfigurator', () => {
     expect(applied).toHaveBeenCalledWith({});
   });
 });
+
+describe('createConfigurator options', () => {
+  it('replaces a section listed in replace instead of merging it', () => {
+    const feature = vi.fn();
+    const configure = createConfigurator(schemas, { feature, level: vi.fn() }, { feature: { b: 'old' } }, vi.fn(), {
+      replace: ['feature'],
+    });
+    configure({ feature: { a: 4 } });
+    expect(feature).toHaveBeenLastCalledWith({ a: 4, b: 'x' });
+  });
+
+  it('lets check refuse a whole patch before any section is applied', () => {
+    const feature = vi.fn();
+    const level = vi.fn();
+    const configure = createConfigurator(schemas, { feature, level }, {}, vi.fn(), {
+      check: (resolved) => {
+        if (resolved.feature === false && resolved.level === undefined) throw new ConfigError('feature', false, 'x');
+      },
+    });
+    expect(thrown(() => configure({ feature: false })).path).toBe('feature');
+    expect(feature).not.toHaveBeenCalled();
+    configure({ feature: false, level: 1 });
+    expect(feature).toHaveBeenCalledWith(false);
+  });
+});

@@ -2,6 +2,14 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { parseOptions } from './zod.js';
 
+/** How {@link createConfigurator} treats particular sections. */
+export interface ConfiguratorOptions<S extends Record<string, z.ZodType>> {
+  /** Sections an object patch replaces whole instead of merging into (e.g. a strategy, whose fields depend on its name). */
+  readonly replace?: readonly (keyof S)[];
+  /** Checks the resolved patch as a whole before anything is applied; throws `ConfigError` to refuse it. */
+  readonly check?: (resolved: { [K in keyof S]?: z.output<S[K]> }) => void;
+}
+
 /** Applies one resolved section to the running balancer. */
 export type SectionUpdaters<S extends Record<string, z.ZodType>> = {
   readonly [K in keyof S]: (resolved: z.output<S[K]>) => void;
@@ -23,7 +31,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * it, so `{ healthCheck: { interval: '1s' } }` keeps the path; `false` turns
  * a feature off. Every section in the patch is validated before any is
  * applied, so a bad patch changes nothing. `onApplied` receives the resolved
- * sections once all are applied.
+ * sections once all are applied. Sections in `options.replace` are replaced
+ * whole, and `options.check` may refuse a patch whose sections conflict.
  *
  * @example
  * ```ts
@@ -36,8 +45,10 @@ export function createConfigurator<S extends Record<string, z.ZodType>>(
   updaters: SectionUpdaters<S>,
   initial: { readonly [K in keyof S]?: unknown },
   onApplied: (resolved: { [K in keyof S]?: z.output<S[K]> }) => void,
+  options: ConfiguratorOptions<S> = {},
 ): (patch: { [K in keyof S]?: z.input<S[K]> }) => void {
   const inputs: Record<string, unknown> = { ...initial };
+  const replace = new Set<PropertyKey>(options.replace ?? []);
   const names = Object.keys(schemas);
   return function configure(patch) {
     if (!isPlainObject(patch)) throw new ConfigError('', patch, `an object with any of: ${names.join(', ')}`);
@@ -49,10 +60,12 @@ export function createConfigurator<S extends Record<string, z.ZodType>>(
       }
       if (value === undefined) continue;
       const previous = inputs[key];
-      const input = isPlainObject(previous) && isPlainObject(value) ? { ...previous, ...value } : value;
+      const merge = !replace.has(key) && isPlainObject(previous) && isPlainObject(value);
+      const input = merge ? { ...previous, ...value } : value;
       resolved[key] = parseOptions(schemas[key] as z.ZodType, input, key);
       merged[key] = input;
     }
+    options.check?.(resolved as { [K in keyof S]?: z.output<S[K]> });
     for (const key of Object.keys(resolved)) {
       (updaters[key] as (value: unknown) => void)(resolved[key]);
     }

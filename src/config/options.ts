@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { circuitBreakerOption, circuitBreakerSchema } from '../breaker/options.js';
 import { cacheSchema } from '../cache/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
+import { ConfigError } from '../errors.js';
 import {
   healthCheckOption,
   outlierDetectionOption,
@@ -18,7 +19,7 @@ import { slowStartOptionSchema } from '../pool/slow-start.js';
 import { rateLimitSchema } from '../rate-limit/options.js';
 import { hedgeSchema, retrySchema } from '../retry/options.js';
 import { stickySchema } from '../sticky/options.js';
-import { strategyOptionSchema } from '../strategies/create-strategy.js';
+import { createStrategy, type StrategyOption, strategyOptionSchema } from '../strategies/create-strategy.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
 
 export { IDEMPOTENT_METHODS } from '../retry/options.js';
@@ -251,6 +252,19 @@ export const optionsSchema = z.strictObject({
   random: fn<() => number>().optional(),
 });
 
+// `strategy` at run time: validated by createStrategy itself (as at build time), so errors name the sub-option.
+const runtimeStrategy = z.unknown().transform((value, ctx) => {
+  try {
+    createStrategy(value as StrategyOption);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    ctx.addIssue({ code: 'custom', path: error.path.split('.').slice(1), message: error.expected, input: value });
+    return z.NEVER;
+  }
+  // Kept as given, as at build time (see resolveOptions).
+  return value as ResolvedOptions['strategy'];
+});
+
 /**
  * Sections `lb.configure()` can change at run time, each validated by the
  * same schema as at build time. Add a section here and its updater in
@@ -261,7 +275,13 @@ export const runtimeSections = {
   outlierDetection: outlierDetectionOption,
   circuitBreaker: circuitBreakerOption,
   panicThreshold: panicThresholdOption,
+  strategy: runtimeStrategy,
+  retry: z.union([z.literal(false), retrySchema]),
+  rateLimit: rateLimitSchema,
 } as const;
+
+/** Sections a `configure()` patch replaces whole rather than merging into (their fields depend on a name or form). */
+export const replacedSections = ['strategy', 'rateLimit'] as const;
 
 /** A partial update for `lb.configure()`: each section given is merged into its current options. */
 export type ConfigurePatch = { [K in keyof typeof runtimeSections]?: z.input<(typeof runtimeSections)[K]> };

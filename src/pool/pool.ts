@@ -10,7 +10,7 @@ import type { Backend } from './backend.js';
  */
 export class Pool {
   readonly #byId = new Map<string, Backend>();
-  readonly #strategy: Strategy<Backend>;
+  #strategy: Strategy<Backend>;
   readonly #now: () => number;
   #members: Backend[] = [];
   #available: Backend[] = [];
@@ -26,6 +26,12 @@ export class Pool {
   constructor(strategy: Strategy<Backend>, now: () => number) {
     this.#strategy = strategy;
     this.#now = now;
+  }
+
+  /** Swaps the strategy (`configure({ strategy })`); the new one learns the members at once. */
+  set strategy(strategy: Strategy<Backend>) {
+    this.#strategy = strategy;
+    strategy.update?.(this.#members);
   }
 
   /** Non-draining backends, the set strategies see (cached; do not mutate). */

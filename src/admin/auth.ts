@@ -1,0 +1,29 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+const BEARER = /^Bearer[ \t]+([^ \t].*?)[ \t]*$/i;
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/**
+ * Makes a check of `Authorization: Bearer <token>` headers against `token`.
+ * Both sides are hashed (SHA-256) before `crypto.timingSafeEqual`, so the
+ * comparison takes the same time whatever the length or content of the
+ * guess, and the secret's length does not leak either.
+ *
+ * @example
+ * ```ts
+ * const authorized = bearerCheck(process.env.ADMIN_TOKEN);
+ * if (!authorized(req.headers.authorization)) res.writeHead(401).end();
+ * ```
+ */
+export function bearerCheck(token: string): (header: string | undefined) => boolean {
+  const expected = digest(token);
+  return function authorized(header) {
+    const match = header === undefined ? null : BEARER.exec(header);
+    // Hash something even when the header is absent, so absence and a wrong token cost the same.
+    const given = digest(match?.[1] ?? '');
+    return timingSafeEqual(given, expected) && match !== null;
+  };
+}
