@@ -1,7 +1,8 @@
 /**
  * Proxy benchmark: bare http-proxy-3 with a keep-alive agent versus
- * switchyard's default pipeline, side by side in one run, against the same
- * loopback backends, driven by autocannon.
+ * switchyard's default pipeline (`switchyard`) and the same balancer with every
+ * optional per-request feature off (`lean`), side by side in one run, against
+ * the same loopback backends, driven by autocannon.
  *
  *   npm run bench                     # 3 rounds of 10 s per contender
  *   BENCH_DURATION=5 BENCH_ROUNDS=1 BENCH_CONNECTIONS=50 npm run bench
@@ -32,7 +33,7 @@ if (role === 'backends') {
     ports.push((server.address() as AddressInfo).port);
   }
   process.send?.({ ports });
-} else if (role === 'bare' || role === 'switchyard') {
+} else if (role === 'bare' || role === 'switchyard' || role === 'lean') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const targets = ports.map((port) => `http://127.0.0.1:${port}`);
   let handler: http.RequestListener;
@@ -51,7 +52,23 @@ if (role === 'backends') {
     };
   } else {
     const { createLoadBalancer } = await import('../src/index.ts');
-    const lb = createLoadBalancer({ backends: targets.map((url) => ({ url })) });
+    const backends = targets.map((url) => ({ url }));
+    // `lean`: the same forwarder with every optional per-request feature off,
+    // to tell the cost of the pipeline from the cost of the features.
+    const lb =
+      role === 'switchyard'
+        ? createLoadBalancer({ backends })
+        : createLoadBalancer({
+            backends,
+            retry: false,
+            circuitBreaker: false,
+            outlierDetection: false,
+            queue: false,
+            metrics: false,
+            requestId: false,
+            tracing: false,
+            via: false,
+          });
     handler = lb.handler;
   }
   const server = http.createServer(handler);
@@ -108,8 +125,8 @@ async function main(): Promise<void> {
   );
   const backends = await start(['backends']);
   const ports = JSON.stringify(backends.message.ports);
-  const contenders = ['bare', 'switchyard'] as const;
-  const results: Record<(typeof contenders)[number], Result[]> = { bare: [], switchyard: [] };
+  const contenders = ['bare', 'switchyard', 'lean'] as const;
+  const results: Record<(typeof contenders)[number], Result[]> = { bare: [], switchyard: [], lean: [] };
   try {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? contenders : [...contenders].reverse();
@@ -148,7 +165,10 @@ async function main(): Promise<void> {
       `  ${name.padEnd(10)} ${s.rps.toFixed(0).padStart(7)}   ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}`,
     );
   }
-  console.log(
-    `\nratio switchyard / bare http-proxy-3: throughput ${(summary.switchyard.rps / summary.bare.rps).toFixed(3)}, p99 latency ${(summary.switchyard.p99 / Math.max(summary.bare.p99, 0.001)).toFixed(3)}`,
-  );
+  console.log('');
+  for (const name of ['switchyard', 'lean'] as const) {
+    const ratio = (summary[name].rps / summary.bare.rps).toFixed(3);
+    const p99 = (summary[name].p99 / Math.max(summary.bare.p99, 0.001)).toFixed(3);
+    console.log(`ratio ${name} / bare http-proxy-3: throughput ${ratio}, p99 latency ${p99}`);
+  }
 }
