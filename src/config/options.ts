@@ -1,10 +1,10 @@
-import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { circuitBreakerOption, circuitBreakerSchema } from '../breaker/options.js';
 import { cacheSchema } from '../cache/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import { ConfigError } from '../errors.js';
+import { isIpOrCidr, isNamedRange } from '../forward/address-list.js';
 import {
   healthCheckOption,
   outlierDetectionOption,
@@ -107,7 +107,7 @@ const trustProxySchema = z.union(
     z.boolean(),
     z.number().int().min(0).max(64),
     z.array(
-      z.string().refine((value) => /^(loopback|linklocal|uniquelocal)$/.test(value) || isCidrOrIp(value), {
+      z.string().refine((value) => isNamedRange(value) || isIpOrCidr(value), {
         error: 'an IP address, a CIDR such as "10.0.0.0/8", or loopback/linklocal/uniquelocal',
       }),
     ),
@@ -309,14 +309,4 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   // sub-option (`strategy.tableSize`) where the union schema could only say `strategy`.
   const { strategy, ...rest } = input as { strategy?: unknown };
   return { ...parseOptions(optionsSchema, rest), strategy: strategy as ResolvedOptions['strategy'] };
-}
-
-function isCidrOrIp(value: string): boolean {
-  const [address, prefix, extra] = value.split('/');
-  if (extra !== undefined || address === undefined) return false;
-  const family = isIP(address);
-  if (family === 0) return false;
-  if (prefix === undefined) return true;
-  if (!/^\d{1,3}$/.test(prefix)) return false;
-  return Number(prefix) <= (family === 4 ? 32 : 128);
 }

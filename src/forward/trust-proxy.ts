@@ -1,6 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import type { TrustProxy } from '../config/options.js';
+import { addressMatcher, normalizeAddress } from './address-list.js';
+
+export { normalizeAddress };
 
 /** Decides whether the hop at `index` (0 = the socket peer) may speak for the client. */
 export type TrustFn = (address: string, index: number) => boolean;
@@ -8,50 +11,12 @@ export type TrustFn = (address: string, index: number) => boolean;
 /** At most this many `X-Forwarded-For` entries are read: a hostile header costs bounded work. */
 const MAX_HOPS = 64;
 
-const RANGES: Record<string, ReadonlyArray<readonly [string, number, 'ipv4' | 'ipv6']>> = {
-  loopback: [
-    ['127.0.0.0', 8, 'ipv4'],
-    ['::1', 128, 'ipv6'],
-  ],
-  linklocal: [
-    ['169.254.0.0', 16, 'ipv4'],
-    ['fe80::', 10, 'ipv6'],
-  ],
-  uniquelocal: [
-    ['10.0.0.0', 8, 'ipv4'],
-    ['172.16.0.0', 12, 'ipv4'],
-    ['192.168.0.0', 16, 'ipv4'],
-    ['fc00::', 7, 'ipv6'],
-  ],
-};
-
-/** Strips the IPv4-mapped IPv6 prefix so `::ffff:10.0.0.1` matches `10.0.0.0/8`. */
-export function normalizeAddress(address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
-}
-
 /** Compiles the `trustProxy` option into a predicate. */
 export function compileTrust(option: TrustProxy): TrustFn {
   if (option === true) return () => true;
   if (option === false) return () => false;
   if (typeof option === 'number') return (_address, index) => index < option;
-  const list = new BlockList();
-  for (const entry of option) {
-    const ranges = RANGES[entry];
-    if (ranges) {
-      for (const [net, prefix, type] of ranges) list.addSubnet(net, prefix, type);
-      continue;
-    }
-    const [address = '', prefix] = entry.split('/');
-    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (prefix === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(prefix), type);
-  }
-  return (address) => {
-    const normalized = normalizeAddress(address);
-    const family = isIP(normalized);
-    return family !== 0 && list.check(normalized, family === 6 ? 'ipv6' : 'ipv4');
-  };
+  return addressMatcher(option);
 }
 
 /**
