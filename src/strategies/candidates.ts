@@ -150,6 +150,26 @@ export class IndexBuffer {
   }
 }
 
+/**
+ * Breaks a tie among `candidates[ties[0..]]` in proportion to their effective
+ * weights (`tiedWeight` is their sum), so no backend wins every tie.
+ */
+export function pickTie<B extends Candidate>(
+  candidates: readonly B[],
+  ties: IndexBuffer,
+  tiedWeight: number,
+  random: () => number,
+): B | undefined {
+  if (ties.length < 2) return ties.length === 1 ? candidates[ties.at(0)] : undefined;
+  let target = random() * tiedWeight;
+  for (let t = 0; t < ties.length; t++) {
+    const c = candidates[ties.at(t)]!;
+    target -= weightOf(c.effectiveWeight);
+    if (target < 0) return c;
+  }
+  return candidates[ties.at(ties.length - 1)];
+}
+
 /** `backends` without repeated ids (the first of each kept). */
 export function uniqueById<B extends Candidate>(backends: readonly B[]): B[] {
   const seen = new Set<string>();

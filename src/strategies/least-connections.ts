@@ -1,4 +1,4 @@
-import { IndexBuffer, weightOf } from './candidates.js';
+import { IndexBuffer, pickTie, weightOf } from './candidates.js';
 import type { RandomSource } from './random.js';
 import type { Candidate, SelectionContext, Strategy } from './strategy.js';
 
@@ -59,13 +59,6 @@ class LeastConnections<B extends Candidate> implements Strategy<B> {
         tiedWeight += w;
       }
     }
-    if (ties.length < 2) return ties.length === 1 ? candidates[ties.at(0)] : undefined;
-    let target = this.#random() * tiedWeight;
-    for (let t = 0; t < ties.length; t++) {
-      const c = candidates[ties.at(t)]!;
-      target -= weightOf(c.effectiveWeight);
-      if (target < 0) return c;
-    }
-    return candidates[ties.at(ties.length - 1)];
+    return pickTie(candidates, ties, tiedWeight, this.#random);
   }
 }

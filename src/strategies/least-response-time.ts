@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, parseOptions } from '../config/zod.js';
-import { BackendStates, IndexBuffer, weightOf } from './candidates.js';
+import { BackendStates, IndexBuffer, pickTie, weightOf } from './candidates.js';
 import type { RandomSource } from './random.js';
 import type { Candidate, Sample, SelectionContext, Strategy } from './strategy.js';
 
@@ -138,14 +138,7 @@ class LeastResponseTime<B extends Candidate> implements Strategy<B> {
         tiedWeight += w;
       }
     }
-    if (ties.length < 2) return ties.length === 1 ? candidates[ties.at(0)] : undefined;
-    let target = this.#random() * tiedWeight;
-    for (let t = 0; t < ties.length; t++) {
-      const c = candidates[ties.at(t)]!;
-      target -= weightOf(c.effectiveWeight);
-      if (target < 0) return c;
-    }
-    return candidates[ties.at(ties.length - 1)];
+    return pickTie(candidates, ties, tiedWeight, this.#random);
   }
 
   observe(backend: B, sample: Sample): void {
