@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { type CookieSpan, MAX_COOKIE_SCAN, scanCookie } from '../forward/cookie-scan.js';
 
-/** The `Cookie` header is searched this far, so a huge header costs bounded work. */
-export const MAX_COOKIE_SCAN = 16 * 1024;
+export { MAX_COOKIE_SCAN };
 
 /** A sticky cookie value longer than this is not one of ours. */
 const MAX_VALUE = 512;
@@ -31,32 +31,9 @@ export interface CookieRange {
  * ```
  */
 export function findCookie(header: string, name: string): CookieRange | undefined {
-  const truncated = header.length > MAX_COOKIE_SCAN;
-  const text = truncated ? header.slice(0, MAX_COOKIE_SCAN) : header;
-  const limit = text.length;
-  const n = name.length;
-  let i = 0;
-  while (i < limit) {
-    let c = text.charCodeAt(i);
-    while ((c === 32 || c === 9) && ++i < limit) c = text.charCodeAt(i);
-    const semicolon = text.indexOf(';', i);
-    let end = semicolon === -1 ? limit : semicolon;
-    if (end - i > n && text.charCodeAt(i + n) === 61 && text.startsWith(name, i)) {
-      if (truncated && semicolon === -1) return undefined;
-      const pairStart = i;
-      let start = i + n + 1;
-      while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--;
-      const valueEnd = end;
-      if (end - start >= 2 && text.charCodeAt(start) === 34 && text.charCodeAt(end - 1) === 34) {
-        start++;
-        end--;
-      }
-      if (end <= start) return undefined;
-      return { start: pairStart, valueEnd, value: text.slice(start, end) };
-    }
-    i = end + 1;
-  }
-  return undefined;
+  const span: CookieSpan = { pairStart: 0, start: 0, end: 0, valueEnd: 0 };
+  if (!scanCookie(header, name, span)) return undefined;
+  return { start: span.pairStart, valueEnd: span.valueEnd, value: header.slice(span.start, span.end) };
 }
 
 /**

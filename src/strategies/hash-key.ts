@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { fn, parseOptions } from '../config/zod.js';
+import { type CookieSpan, MAX_COOKIE_SCAN, scanCookie } from '../forward/cookie-scan.js';
 import { murmur3 } from './hash.js';
 import type { SelectionContext } from './strategy.js';
 
@@ -76,15 +77,7 @@ export type HashKeyOption = z.input<typeof hashKeySchema>;
 /** Seed of key hashes: distinct from the seeds that place backends, so a key equal to a backend id is not special. */
 const KEY_SEED = 0x9747b28c;
 
-/**
- * The cookie header is searched this far, so a huge header costs bounded work.
- *
- * @example
- * ```ts
- * MAX_COOKIE_SCAN; // 16384
- * ```
- */
-export const MAX_COOKIE_SCAN = 16 * 1024;
+export { MAX_COOKIE_SCAN };
 
 /**
  * The key of a request, compiled once from a {@link HashKeyOption}.
@@ -179,7 +172,9 @@ class HeaderKey implements HashKey {
   }
 }
 
-// End of the value found by findCookie; module state so the search returns one number and allocates nothing.
+// Reused by findCookie so a pick allocates nothing.
+const span: CookieSpan = { pairStart: 0, start: 0, end: 0, valueEnd: 0 };
+// End of the value found by findCookie.
 let cookieEnd = 0;
 
 /**
@@ -195,35 +190,9 @@ let cookieEnd = 0;
  * ```
  */
 export function findCookie(header: string, name: string): number {
-  const truncated = header.length > MAX_COOKIE_SCAN;
-  // A sliced string shares the original's characters: O(1), and it bounds indexOf below.
-  const text = truncated ? header.slice(0, MAX_COOKIE_SCAN) : header;
-  const limit = text.length;
-  const n = name.length;
-  let i = 0;
-  while (i < limit) {
-    let c = text.charCodeAt(i);
-    while ((c === 32 || c === 9) && ++i < limit) c = text.charCodeAt(i);
-    const semicolon = text.indexOf(';', i);
-    let end = semicolon === -1 ? limit : semicolon;
-    if (end - i > n && text.charCodeAt(i + n) === 61 && text.startsWith(name, i)) {
-      // A value cut off by the scan limit is not the value: treat as missing.
-      if (truncated && semicolon === -1) return -1;
-      let start = i + n + 1;
-      while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--;
-      if (end - start >= 2 && text.charCodeAt(start) === 34 && text.charCodeAt(end - 1) === 34) {
-        start++;
-        end--;
-      }
-      if (end > start) {
-        cookieEnd = end;
-        return start;
-      }
-      return -1;
-    }
-    i = end + 1;
-  }
-  return -1;
+  if (!scanCookie(header, name, span)) return -1;
+  cookieEnd = span.end;
+  return span.start;
 }
 
 class CookieKey implements HashKey {
