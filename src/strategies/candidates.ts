@@ -1,4 +1,4 @@
-import type { Candidate } from './strategy.js';
+import type { Candidate, Sample } from './strategy.js';
 
 /**
  * Shared plumbing for the built-in strategies: weight sanitising, random
@@ -168,6 +168,12 @@ export function pickTie<B extends Candidate>(
     if (target < 0) return c;
   }
   return candidates[ties.at(ties.length - 1)];
+}
+
+/** The latency a sample counts for: NaN and negatives as 0, a failure at least `failurePenalty`. */
+export function sampleRtt(sample: Sample, failurePenalty: number): number {
+  const rtt = sample.latencyMs >= 0 ? sample.latencyMs : 0;
+  return !sample.ok && rtt < failurePenalty ? failurePenalty : rtt;
 }
 
 /** `backends` without repeated ids (the first of each kept). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, parseOptions } from '../config/zod.js';
-import { BackendStates, IndexBuffer, pickTie, weightOf } from './candidates.js';
+import { BackendStates, IndexBuffer, pickTie, sampleRtt, weightOf } from './candidates.js';
 import type { RandomSource } from './random.js';
 import type { Candidate, Sample, SelectionContext, Strategy } from './strategy.js';
 
@@ -143,9 +143,7 @@ class LeastResponseTime<B extends Candidate> implements Strategy<B> {
 
   observe(backend: B, sample: Sample): void {
     const state = this.#table.states[this.#table.indexOf(backend, 0)]!;
-    let rtt = sample.latencyMs;
-    if (!(rtt >= 0)) rtt = 0; // NaN and negatives count as 0
-    if (!sample.ok && rtt < this.#failurePenalty) rtt = this.#failurePenalty;
+    const rtt = sampleRtt(sample, this.#failurePenalty);
     if (!state.seen) {
       state.seen = true;
       state.value = rtt;
