@@ -172,6 +172,7 @@ export function pickTie<B extends Candidate>(
 
 /** The latency a sample counts for: NaN and negatives as 0, a failure at least `failurePenalty`. */
 export function sampleRtt(sample: Sample, failurePenalty: number): number {
+  // biome-ignore lint/complexity/useMathMinMax: Math.max(NaN, 0) is NaN; a NaN sample must count as 0
   const rtt = sample.latencyMs >= 0 ? sample.latencyMs : 0;
   return !sample.ok && rtt < failurePenalty ? failurePenalty : rtt;
 }
