@@ -232,6 +232,13 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   let config = resolveOptions(options);
   checkStickyOptions(config.sticky, config.redis !== undefined);
   checkCacheOptions(config.cache, config.redis !== undefined);
+  if (config.hedge !== false && config.retry === false) {
+    throw new ConfigError(
+      'hedge',
+      config.hedge,
+      'retry enabled too: hedges follow its methods and are charged to its budget',
+    );
+  }
   const now = config.now ?? defaultNow;
   const random = config.random ?? Math.random;
   let strategy = createStrategy<Backend>(config.strategy, { random });
@@ -243,13 +250,22 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const pool = new Pool(strategy, now);
   const trust: TrustFn = compileTrust(config.trustProxy);
   const forwarder = new Forwarder({ timeouts: config.timeouts, via: config.via, now });
-  if (config.hedge !== false && config.retry === false) {
-    throw new ConfigError(
-      'hedge',
-      config.hedge,
-      'retry enabled too: hedges follow its methods and are charged to its budget',
-    );
-  }
+
+  let closed = false;
+  let inflight = 0;
+  let onQuiet: (() => void) | undefined;
+
+  // Observability: metrics and logs listen to events; ids are stamped on each request.
+  // Built before anything that holds a socket or a timer: a ConfigError here leaks nothing.
+  const source: MetricsSource = {
+    backends: () => pool.all(),
+    backend: (id) => pool.get(id),
+    inflight: () => inflight,
+    now,
+  };
+  const metrics = config.metrics === false ? undefined : new BalancerMetrics(config.metrics, source);
+  metrics?.subscribe(events);
+
   // Overload protection: a wait queue for saturated pools, adaptive per-backend limits.
   const queue =
     config.queue === false
@@ -258,7 +274,6 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const offer = queue ? (backend: Backend) => queue.offer(backend) : undefined;
   if (queue) pool.onChanged = () => queue.wake();
   const adaptive = config.adaptiveConcurrency;
-  const redis: SharedRedis | undefined = config.redis ? connectRedis(config.redis, events) : undefined;
   // What each backend was made from, so a rollback can make it again (transport included).
   const backendInputs = new WeakMap<Backend, BackendOptions>();
 
@@ -295,6 +310,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   config.backends.forEach((input, i) => {
     pool.add(makeBackend(input as BackendOptions, `backends[${i}]`));
   });
+  // Connected only once every option has passed: a ConfigError must not leave a socket open.
+  const redis: SharedRedis | undefined = config.redis ? connectRedis(config.redis, events) : undefined;
 
   let limits: RateLimitStage | undefined = config.rateLimit
     ? rateLimit(config.rateLimit, { events, now, redis })
@@ -407,19 +424,6 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   };
   let pipeline: Pipeline = buildChain();
 
-  let closed = false;
-  let inflight = 0;
-  let onQuiet: (() => void) | undefined;
-
-  // Observability: metrics and logs listen to events; ids are stamped on each request.
-  const source: MetricsSource = {
-    backends: () => pool.all(),
-    backend: (id) => pool.get(id),
-    inflight: () => inflight,
-    now,
-  };
-  const metrics = config.metrics === false ? undefined : new BalancerMetrics(config.metrics, source);
-  metrics?.subscribe(events);
   if (config.logger) logTo(events, config.logger, config.logLevel);
   const idHeader = config.requestId === false ? undefined : config.requestId.header;
   const tracing = config.tracing !== false && config.tracing.propagate;

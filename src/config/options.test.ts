@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLoadBalancer } from '../balancer.js';
 import { ConfigError } from '../errors.js';
@@ -96,5 +98,31 @@ describe('createLoadBalancer options', () => {
       expect(lb.pipeline).not.toContain('retry');
       await lb.close();
     }
+  });
+});
+
+describe('a rejected configuration', () => {
+  it('leaves nothing holding the process when a backend option fails after Redis and health checks are configured', () => {
+    // In a child process: it must exit by itself once the ConfigError is caught.
+    const index = pathToFileURL(fileURLToPath(new URL('../index.ts', import.meta.url))).href;
+    const script = `
+      import { createLoadBalancer, ConfigError } from ${JSON.stringify(index)};
+      try {
+        createLoadBalancer({
+          redis: 'redis://127.0.0.1:6379',
+          healthCheck: { interval: '5s' },
+          backends: [{ id: 'a', url: 'http://127.0.0.1:9001' }, { id: 'a', url: 'http://127.0.0.1:9002' }],
+        });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        console.log('rejected', error.path);
+      }`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(child.stdout.trim()).toBe('rejected backends[1].id');
+    expect(child.signal).toBeNull(); // not killed by the timeout: nothing kept it alive
+    expect(child.status).toBe(0);
   });
 });
