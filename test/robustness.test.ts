@@ -32,6 +32,23 @@ describe('robustness', () => {
     expect(fx.backends[0]?.requests).toHaveLength(0);
   });
 
+  it('answers 431 to more header lines than the server parses, rather than forward a request cut short', async () => {
+    fx = await setup(['a']);
+    const lines = (n: number) => Array(n).fill('x:y').join('\r\n');
+    const raw = await rawExchange(
+      fx.front.port,
+      `GET / HTTP/1.1\r\nHost: a\r\n${lines(2100)}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 431/);
+    expect(fx.backends[0]?.requests).toHaveLength(0);
+    const ok = await rawExchange(
+      fx.front.port,
+      `GET / HTTP/1.1\r\nHost: a\r\n${lines(400)}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(ok).toMatch(/^HTTP\/1\.1 200/);
+    expect(fx.backends[0]?.requests[0]?.rawHeaders.filter((name) => name === 'x')).toHaveLength(400);
+  });
+
   it('answers HEAD, 204 and 304 without a body', async () => {
     fx = await setup(['a']);
     const head = await request(fx.front.port, { method: 'HEAD' });
