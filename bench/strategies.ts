@@ -2,31 +2,15 @@
  * Strategy micro-benchmark: picks per second for every built-in strategy at
  * 10, 1,000 and 10,000 backends, plus ring/table build times. Not a test.
  *
- *   node --experimental-strip-types --no-warnings bench/strategies.ts
- *   BENCH_SCALE=0.2 node --experimental-strip-types --no-warnings bench/strategies.ts   # quicker
+ *   npm run bench:strategies
+ *   BENCH_SCALE=0.2 npm run bench:strategies   # quicker
  *
  * Candidates are plain objects implementing `Candidate`; requests are fake
  * `IncomingMessage`s with headers; contexts are made before timing, so the
  * loop measures `pick` alone. Each row: warm up, then a fixed number of
  * picks timed with `process.hrtime.bigint()`, best of 3 runs.
  */
-import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { registerHooks } from 'node:module';
-import { fileURLToPath } from 'node:url';
-
-// Node's type stripping does not map the `.js` specifiers the sources use (as
-// tsc's NodeNext resolution wants) to their `.ts` files. Until the sources
-// import with `.ts` extensions, resolve a missing relative `.js` to its `.ts`.
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
-      const url = new URL(specifier, context.parentURL);
-      if (!existsSync(fileURLToPath(url))) return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-    }
-    return nextResolve(specifier, context);
-  },
-});
 
 const { createStrategy, seededRandom } = await import('../src/strategies/index.ts');
 type Candidate = import('../src/strategies/index.ts').Candidate;
