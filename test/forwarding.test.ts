@@ -50,6 +50,31 @@ describe('the request a backend reads', () => {
     expect(seen.body.toString()).toBe('alpha-beta-gamma');
   });
 
+  it('forwards the trailer fields of a chunked body', async () => {
+    fx = await setup(['a']);
+    const raw = await rawExchange(
+      fx.front.port,
+      'POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: 5d41\r\nX-Other: 1\r\n\r\n',
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 200/);
+    const seen = only(fx.backends[0]);
+    expect(seen.body.toString()).toBe('hello');
+    expect(seen.trailers).toEqual({ 'x-checksum': '5d41', 'x-other': '1' });
+  });
+
+  it('forwards trailers with a buffered body replayed to a second backend', async () => {
+    fx = await setup(['a', 'b'], { outlierDetection: false, circuitBreaker: false });
+    await fx.backends[0]?.fail('reset');
+    const raw = await rawExchange(
+      fx.front.port,
+      'PUT /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 9\r\n\r\n',
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 200/);
+    const seen = only(fx.backends[1]);
+    expect(seen.body.toString()).toBe('abc');
+    expect(seen.trailers).toEqual({ 'x-sum': '9' });
+  });
+
   it('keeps the chunked body of a DELETE (http-proxy-3 would rewrite its framing)', async () => {
     fx = await setup(['a']);
     await request(fx.front.port, {

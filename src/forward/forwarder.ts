@@ -1,7 +1,7 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
 import { type ErrorCode, SwitchyardError } from '../errors.js';
@@ -36,6 +36,34 @@ export class UpstreamError extends SwitchyardError {
     this.reusedSocket = reusedSocket;
     this.backend = backend;
   }
+}
+
+/**
+ * Streams `from` (the client request or its buffered replay) into a pass-through
+ * the proxy pipes upstream, holding its end until the upstream request exists,
+ * so the client's trailer fields can be added before the last chunk goes out.
+ */
+function withTrailers(attempt: Attempt, from: Readable): Readable {
+  const pass = new PassThrough();
+  const req = attempt.ctx.req;
+  from.pipe(pass, { end: false });
+  from.once('error', (error) => pass.destroy(error));
+  from.once('end', () => {
+    const finish = () => {
+      attempt.onProxyReq = undefined;
+      const raw = req.rawTrailers;
+      const proxyReq = attempt.proxyReq;
+      if (raw.length > 0 && proxyReq && !attempt.settled) {
+        const trailers: Array<[string, string]> = [];
+        for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
+        proxyReq.addTrailers(trailers);
+      }
+      pass.end();
+    };
+    if (attempt.proxyReq) finish();
+    else attempt.onProxyReq = finish;
+  });
+  return pass;
 }
 
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
@@ -85,6 +113,8 @@ class Attempt {
   cancelled = false;
   connected = false;
   settled = false;
+  /** Runs once the upstream request exists (trailers wait for it). */
+  onProxyReq: (() => void) | undefined;
 
   constructor(ctx: Context, backend: Backend, forwarder: Forwarder) {
     this.ctx = ctx;
@@ -211,6 +241,8 @@ export class Forwarder {
       signal.addEventListener('abort', () => cancelAttempt(attempt), { once: true });
     }
     const req = ctx.req;
+    // A chunked body may end with trailer fields: forward them (http-proxy-3 would drop them).
+    if (req.headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
     const original = req.headers;
     const originalUrl = req.url;
     // http-proxy-3 reads req.headers and req.url synchronously inside web():
@@ -240,6 +272,7 @@ export class Forwarder {
 
   #onProxyReq(attempt: Attempt, proxyReq: ClientRequest): void {
     attempt.proxyReq = proxyReq;
+    attempt.onProxyReq?.();
     if (attempt.settled) {
       proxyReq.destroy();
       return;
