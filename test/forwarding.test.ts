@@ -187,6 +187,29 @@ describe('the response a client reads', () => {
     expect(reply.text).toBe('ok');
   });
 
+  it('forwards the trailer fields of a chunked response', async () => {
+    const backend = createMemoryBackend({
+      id: 't',
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-digest' });
+        res.write('part one, ');
+        res.addTrailers({ 'x-digest': 'sha-256=abc' });
+        res.end('part two');
+      },
+    });
+    const lb = createLoadBalancer({ backends: [backend.config] });
+    const front = await listen(lb.handler);
+    cleanup.push(
+      () => front.close(),
+      () => lb.close(),
+      () => backend.close(),
+    );
+    const raw = await rawExchange(front.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(raw).toMatch(/\r\ntrailer: x-digest\r\n/i);
+    expect(raw).toMatch(/part one, /);
+    expect(raw).toMatch(/\r\n0\r\nx-digest: sha-256=abc\r\n\r\n$/i);
+  });
+
   it('streams a large response without buffering it whole', async () => {
     const chunk = Buffer.alloc(64 * 1024, 7);
     const backend = createMemoryBackend({

@@ -480,5 +480,16 @@ export function sendResponse(
   res.once('close', () => {
     if (!body.destroyed && !body.readableEnded) body.destroy();
   });
+  // Trailer fields of a chunked upstream body go out before the client's last chunk.
+  if ('rawTrailers' in body) {
+    body.prependOnceListener('end', () => addTrailers(res, (body as IncomingMessage).rawTrailers));
+  }
   body.pipe(res);
+}
+
+function addTrailers(res: ServerResponse, raw: readonly string[]): void {
+  if (raw.length === 0) return;
+  const trailers: Array<[string, string]> = [];
+  for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
+  res.addTrailers(trailers);
 }

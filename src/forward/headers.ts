@@ -153,7 +153,8 @@ export function clientResponseHeaders(res: IncomingMessage, via: string | false)
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(name) || name === 'transfer-encoding') continue;
+    // `Trailer` announces trailer fields, which are forwarded: it stays.
+    if ((HOP_BY_HOP.has(name) && name !== 'trailer') || name === 'transfer-encoding') continue;
     if (tokens?.has(name) && !PROTECTED.has(name)) continue;
     add(headers, name, raw[i + 1] as string);
   }
