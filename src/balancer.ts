@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
@@ -22,7 +22,7 @@ import {
 } from './config/options.js';
 import { parseOptions } from './config/zod.js';
 import { parseDuration } from './duration.js';
-import { ConfigError, makeError, SwitchyardError } from './errors.js';
+import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './errors.js';
 import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
@@ -42,7 +42,7 @@ import { type ProxyTrace, proxyTrace } from './observability/traceparent.js';
 import { AdaptiveLimit, createLimiter } from './overload/adaptive-limit.js';
 import { WaitQueue } from './overload/wait-queue.js';
 import { buildPipeline, type Pipeline } from './pipeline/build.js';
-import { Context } from './pipeline/context.js';
+import { Context, type PendingResponse } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
@@ -561,17 +561,30 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
 
   const handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => handle(req, res, req.url ?? '/');
 
+  /** Answers an upgrade request on its raw socket (no tunnel) and closes it. */
+  function refuseUpgrade(socket: Duplex, response: PendingResponse, error: ErrorCode | undefined): void {
+    events.emit('upgrade', { backend: undefined, ok: false, ...(error === undefined ? {} : { error }) });
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = Buffer.isBuffer(response.body) ? response.body : Buffer.alloc(0);
+    let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}\r\n`;
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value === undefined || name === 'content-length' || name === 'connection') continue;
+      for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
+    }
+    socket.end(
+      Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\nconnection: close\r\n\r\n`), body]),
+    );
+  }
+
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A socket error before the tunnel is up must not reach the process.
     socket.on('error', () => {});
     const refuse = (status: number, error: SwitchyardError) => {
-      events.emit('upgrade', { backend: undefined, ok: false, error: error.code });
-      if (socket.writable) {
-        const body = JSON.stringify(error.toJSON());
-        socket.end(
-          `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      } else socket.destroy();
+      const body = Buffer.from(JSON.stringify(error.toJSON()));
+      refuseUpgrade(socket, { status, headers: { 'content-type': 'application/json' }, body }, error.code);
     };
     if (closed) {
       refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
@@ -582,24 +595,49 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       refuse(400, headers);
       return;
     }
-    stamp(
-      headers,
-      idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
-      tracing ? proxyTrace(req.headers.traceparent) : undefined,
-    );
-    const selection = { req, clientAddress: resolveClientAddress(req, trust), now: now(), attempt: 1 };
-    const candidates = pool.candidates(new Set(), selection.now);
-    const backend = candidates.length > 0 ? strategy.pick(candidates, selection) : undefined;
-    if (!backend) {
-      refuse(503, makeError('ERR_NO_BACKEND', 'no backend is available to take this request'));
+    const clientAddress = resolveClientAddress(req, trust);
+    const open = () => {
+      stamp(
+        headers,
+        idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
+        tracing ? proxyTrace(req.headers.traceparent) : undefined,
+      );
+      const selection = { req, clientAddress, now: now(), attempt: 1 };
+      const candidates = pool.candidates(new Set(), selection.now);
+      const backend = candidates.length > 0 ? strategy.pick(candidates, selection) : undefined;
+      if (!backend) {
+        refuse(503, makeError('ERR_NO_BACKEND', 'no backend is available to take this request'));
+        return;
+      }
+      forwarder.upgrade(req, socket, head, backend, headers, (error) => {
+        events.emit(
+          'upgrade',
+          error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
+        );
+      });
+    };
+    const limiter = limits;
+    if (!limiter) {
+      open();
       return;
     }
-    forwarder.upgrade(req, socket, head, backend, headers, (error) => {
-      events.emit(
-        'upgrade',
-        error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
+    // Upgrades count against the rate limits like any request: a WebSocket
+    // handshake must not be a way around them.
+    const ctx = new Context(req, new ServerResponse(req), req.url ?? '/', clientAddress, now());
+    let allowed = false;
+    limiter
+      .middleware(ctx, async () => {
+        allowed = true;
+      })
+      .then(
+        () => {
+          if (allowed) open();
+          else if (ctx.response)
+            refuseUpgrade(socket, ctx.response, ctx.response.status === 429 ? 'ERR_RATE_LIMITED' : undefined);
+          else refuse(500, makeError('ERR_INTERNAL', 'the rate limiter gave no answer'));
+        },
+        (error: unknown) => refuse(500, makeError('ERR_INTERNAL', `the rate limiter failed: ${String(error)}`)),
       );
-    });
   };
 
   function addBackend(input: BackendOptions): BackendSnapshot {

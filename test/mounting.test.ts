@@ -108,6 +108,44 @@ describe('mounting', () => {
     expect(messages).toEqual(['hello 127.0.0.1', 'echo ping']);
   });
 
+  it('counts WebSocket upgrades against the rate limit and refuses one over it with 429', async () => {
+    const backend = await createLoopbackBackend({ id: 'ws' });
+    const wss = new WebSocketServer({ server: backend.server });
+    wss.on('connection', (socket) => socket.send('hello'));
+    const lb = createLoadBalancer({ backends: [backend.config], rateLimit: { points: 1, duration: '1m' } });
+    cleanup.push(
+      () => backend.close(),
+      () => lb.close(),
+      () => wss.close(),
+    );
+    const server = http.createServer(lb.handler);
+    server.on('upgrade', lb.upgrade);
+    const front = await serve(server);
+    const first = new WebSocket(`ws://127.0.0.1:${front.port}/`);
+    const greeting = await new Promise<string>((resolve, reject) => {
+      first.on('message', (data) => resolve(data.toString()));
+      first.on('error', reject);
+    });
+    expect(greeting).toBe('hello');
+    first.close();
+    const second = new WebSocket(`ws://127.0.0.1:${front.port}/`);
+    const refused = await new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve) => {
+      second.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }),
+        );
+      });
+      second.on('error', () => {});
+    });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'ERR_RATE_LIMITED' } });
+  });
+
   it('refuses an upgrade with 503 when no backend is available', async () => {
     const lb = createLoadBalancer({ backends: [] });
     cleanup.push(() => lb.close());
