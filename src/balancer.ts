@@ -527,7 +527,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
             status: complete ? res.statusCode : 499,
             durationMs: now() - start,
             attempts: ctx.attempt,
-            ...(errorCode === undefined && complete ? {} : { error: errorCode ?? 'ERR_CLIENT_ABORTED' }),
+            ...(errorCode === undefined && ctx.code === undefined && complete
+              ? {}
+              : { error: errorCode ?? ctx.code ?? 'ERR_CLIENT_ABORTED' }),
           });
         }
         resolve();

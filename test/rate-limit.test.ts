@@ -90,6 +90,19 @@ describe('rate limiting', () => {
     expect((await get()).status).toBe(200);
   });
 
+  it('reports a refused request in the request event with its code', async () => {
+    const fx = await start({ points: 1, duration: '1s' });
+    const seen: SwitchyardEvents['request'][] = [];
+    fx.lb.on('request', (e) => seen.push(e));
+    expect((await get()).status).toBe(200);
+    expect((await get()).status).toBe(429);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen.map((e) => [e.status, e.error])).toEqual([
+      [200, undefined],
+      [429, 'ERR_RATE_LIMITED'],
+    ]);
+  });
+
   it('rounds Retry-After up to whole seconds', async () => {
     await start({ points: 1, duration: '1s', algorithm: 'sliding-window' });
     await get();

@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { ErrorCode } from '../errors.js';
 import type { Backend } from '../pool/backend.js';
 import type { SelectionContext } from '../strategies/strategy.js';
 
@@ -58,6 +59,8 @@ export class Context implements SelectionContext {
   attempt = 0;
   /** What the client will get, once known. */
   response: PendingResponse | undefined;
+  /** Code of a refusal the balancer answered itself through {@link reply}. */
+  code: ErrorCode | undefined;
   /** Balancer clock time of the current attempt's selection, in ms. */
   now: number;
   /** Headers to send upstream, built once from the client's (hop-by-hop removed, forwarding set). */
@@ -158,8 +161,13 @@ export class Context implements SelectionContext {
     return this.#abort.signal;
   }
 
-  /** Ends the request with a response made here, e.g. a 429 or a cached entry. */
-  reply(status: number, body: Buffer | string | object, headers: OutgoingHttpHeaders = {}): void {
+  /**
+   * Ends the request with a response made here, e.g. a 429 or a cached entry.
+   * `code` marks a refusal (`ERR_RATE_LIMITED`...): it shows as the `error`
+   * of the `request` event, as a thrown error's code would.
+   */
+  reply(status: number, body: Buffer | string | object, headers: OutgoingHttpHeaders = {}, code?: ErrorCode): void {
+    this.code = code;
     let bytes: Buffer;
     if (Buffer.isBuffer(body)) bytes = body;
     else if (typeof body === 'string') bytes = Buffer.from(body);

@@ -176,7 +176,7 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
     const headers: OutgoingHttpHeaders = { 'retry-after': String(retryAfter), 'cache-control': 'no-store' };
     if (decision.unavailable) {
       const error = makeError('ERR_RATE_LIMIT_UNAVAILABLE', 'the rate limit store cannot answer; try again shortly');
-      ctx.reply(503, error.toJSON(), headers);
+      ctx.reply(503, error.toJSON(), headers, 'ERR_RATE_LIMIT_UNAVAILABLE');
     } else {
       if (sendHeaders) rateLimitHeaders(headers, decision, policy);
       ctx.reply(
@@ -190,6 +190,7 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
           },
         },
         headers,
+        'ERR_RATE_LIMITED',
       );
     }
     if (events.has('ratelimit')) {
@@ -207,7 +208,12 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
     const address = ctx.clientAddress;
     if (allow?.(address)) return next();
     if (deny?.(address)) {
-      ctx.reply(403, forbiddenBody, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      ctx.reply(
+        403,
+        forbiddenBody,
+        { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+        'ERR_FORBIDDEN',
+      );
       if (events.has('ratelimit')) {
         events.emit('ratelimit', { allowed: false, limit: 'deny', key: `ip:${address}`, remaining: 0 });
       }
