@@ -42,6 +42,7 @@ import { type ProxyTrace, proxyTrace } from './observability/traceparent.js';
 import { AdaptiveLimit, createLimiter } from './overload/adaptive-limit.js';
 import { WaitQueue } from './overload/wait-queue.js';
 import { buildPipeline, type Pipeline } from './pipeline/build.js';
+import { compose, type NamedMiddleware } from './pipeline/compose.js';
 import { Context, type PendingResponse } from './pipeline/context.js';
 import { Backend, type BackendSnapshot } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
@@ -59,6 +60,7 @@ import {
 import { checkStickyOptions } from './sticky/options.js';
 import { createSessionStore, stickySession } from './sticky/sticky-session.js';
 import { createStrategy } from './strategies/index.js';
+import type { SelectionContext } from './strategies/strategy.js';
 
 /** Options of `removeBackend`. */
 export interface RemoveOptions {
@@ -388,16 +390,23 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     },
   );
 
+  let upgradePolicies: ((ctx: Context, last: () => Promise<void>) => Promise<void>) | undefined;
   // Rebuilt only when a feature with a stage is turned on or off at run time.
   const buildChain = (): Pipeline => {
     const retrySettings = retryOptions;
     const budget = retryBudget;
+    const sticky = config.sticky
+      ? stickySession(config.sticky, { backend: (id) => pool.get(id), events, trust, store: sessions })
+      : undefined;
+    // Upgrade requests (WebSockets) pass the client-facing policies too: rate limits and stickiness.
+    const policies: NamedMiddleware[] = [];
+    if (limits) policies.push({ name: 'rate-limit', handle: limits.middleware });
+    if (sticky) policies.push({ name: 'sticky-session', handle: sticky });
+    upgradePolicies = policies.length > 0 ? compose(policies) : undefined;
     return buildPipeline(
       {
         'rate-limit': limits?.middleware,
-        'sticky-session': config.sticky
-          ? stickySession(config.sticky, { backend: (id) => pool.get(id), events, trust, store: sessions })
-          : undefined,
+        'sticky-session': sticky,
         cache: responseCache?.middleware,
         select: select(pool, strategy, now, queue),
         'circuit-breaker': breakers.enabled ? circuitBreaker(breakers) : undefined,
@@ -598,19 +607,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       return;
     }
     const clientAddress = resolveClientAddress(req, trust);
-    const open = () => {
+    const open = (backend: Backend) => {
       stamp(
         headers,
         idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
         tracing ? proxyTrace(req.headers.traceparent) : undefined,
       );
-      const selection = { req, clientAddress, now: now(), attempt: 1 };
-      const candidates = pool.candidates(new Set(), selection.now);
-      const backend = candidates.length > 0 ? strategy.pick(candidates, selection) : undefined;
-      if (!backend) {
-        refuse(503, makeError('ERR_NO_BACKEND', 'no backend is available to take this request'));
-        return;
-      }
       forwarder.upgrade(req, socket, head, backend, headers, (error) => {
         events.emit(
           'upgrade',
@@ -618,28 +620,37 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         );
       });
     };
-    const limiter = limits;
-    if (!limiter) {
-      open();
+    const choose = (selection: SelectionContext, preferred: Backend | undefined): Backend | undefined => {
+      const candidates = pool.candidates(NO_BACKENDS, selection.now);
+      if (candidates.length === 0) return undefined;
+      return preferred !== undefined && candidates.includes(preferred)
+        ? preferred
+        : strategy.pick(candidates, selection);
+    };
+    const noBackend = () => refuse(503, makeError('ERR_NO_BACKEND', 'no backend is available to take this request'));
+    const policies = upgradePolicies;
+    if (!policies) {
+      const backend = choose({ req, clientAddress, now: now(), attempt: 1 }, undefined);
+      if (backend) open(backend);
+      else noBackend();
       return;
     }
-    // Upgrades count against the rate limits like any request: a WebSocket
-    // handshake must not be a way around them.
+    // Rate limits and sticky sessions see the upgrade as a request: a WebSocket
+    // handshake is no way around a limit, and a session keeps its backend.
     const ctx = new Context(req, new ServerResponse(req), req.url ?? '/', clientAddress, now());
-    let allowed = false;
-    limiter
-      .middleware(ctx, async () => {
-        allowed = true;
-      })
-      .then(
-        () => {
-          if (allowed) open();
-          else if (ctx.response)
-            refuseUpgrade(socket, ctx.response, ctx.response.status === 429 ? 'ERR_RATE_LIMITED' : undefined);
-          else refuse(500, makeError('ERR_INTERNAL', 'the rate limiter gave no answer'));
-        },
-        (error: unknown) => refuse(500, makeError('ERR_INTERNAL', `the rate limiter failed: ${String(error)}`)),
-      );
+    ctx.upstreamHeaders = headers;
+    ctx.attempt = 1;
+    policies(ctx, async () => {
+      ctx.backend = choose(ctx, ctx.preferred);
+      if (ctx.backend) ctx.tried.add(ctx.backend);
+    }).then(
+      () => {
+        if (ctx.backend) open(ctx.backend);
+        else if (ctx.response) refuseUpgrade(socket, ctx.response, ctx.code);
+        else noBackend();
+      },
+      (error: unknown) => refuse(500, makeError('ERR_INTERNAL', `an upgrade policy failed: ${String(error)}`)),
+    );
   };
 
   function addBackend(input: BackendOptions): BackendSnapshot {

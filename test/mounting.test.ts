@@ -146,6 +146,44 @@ describe('mounting', () => {
     expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'ERR_RATE_LIMITED' } });
   });
 
+  it('keeps a sticky session across HTTP and WebSocket upgrades', async () => {
+    const backends = await Promise.all(['w1', 'w2'].map((id) => createLoopbackBackend({ id })));
+    const servers = backends.map((backend) => {
+      const wss = new WebSocketServer({ server: backend.server });
+      wss.on('connection', (socket) => socket.send(backend.id));
+      return wss;
+    });
+    const lb = createLoadBalancer({
+      strategy: 'round-robin',
+      backends: backends.map((b) => b.config),
+      sticky: { mode: 'cookie', secret: 'k'.repeat(32) },
+    });
+    cleanup.push(
+      () => Promise.all(backends.map((b) => b.close())).then(() => undefined),
+      () => lb.close(),
+      () => servers.forEach((wss) => wss.close()),
+    );
+    const server = http.createServer(lb.handler);
+    server.on('upgrade', lb.upgrade);
+    const front = await serve(server);
+    const first = await request(front.port);
+    const home = first.json<{ backend: string }>().backend;
+    const cookie = String(first.headers['set-cookie']?.[0]).split(';')[0] as string;
+    const greetings: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const client = new WebSocket(`ws://127.0.0.1:${front.port}/`, { headers: { cookie } });
+      greetings.push(
+        await new Promise<string>((resolve, reject) => {
+          client.on('message', (data) => resolve(data.toString()));
+          client.on('error', reject);
+        }),
+      );
+      client.close();
+    }
+    // Round robin alone would alternate; the session holds every upgrade on one backend.
+    expect(greetings).toEqual([home, home, home, home]);
+  });
+
   it('refuses an upgrade with 503 when no backend is available', async () => {
     const lb = createLoadBalancer({ backends: [] });
     cleanup.push(() => lb.close());
