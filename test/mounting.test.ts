@@ -161,7 +161,9 @@ describe('mounting', () => {
     cleanup.push(
       () => Promise.all(backends.map((b) => b.close())).then(() => undefined),
       () => lb.close(),
-      () => servers.forEach((wss) => wss.close()),
+      () => {
+        for (const wss of servers) wss.close();
+      },
     );
     const server = http.createServer(lb.handler);
     server.on('upgrade', lb.upgrade);
