@@ -41,11 +41,13 @@ front.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(1);
 });
 front.listen(port, '127.0.0.1', () => {
-  console.log(`switchyard demo: balancer on http://127.0.0.1:${port} in front of ${names.join(', ')}`);
+  // PORT=0 picks a free port: print the one we got.
+  const actual = (front.address() as AddressInfo).port;
+  console.log(`switchyard demo: balancer on http://127.0.0.1:${actual} in front of ${names.join(', ')}`);
   for (const b of lb.backends()) console.log(`  backend ${b.id.padEnd(8)} ${b.url}`);
   console.log('\nTry it in another terminal:');
-  console.log(`  curl http://127.0.0.1:${port}/hello`);
-  console.log(`  for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:${port}/; done`);
+  console.log(`  curl http://127.0.0.1:${actual}/hello`);
+  console.log(`  for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:${actual}/; done`);
   console.log('\nEach request prints the backend that answered. Ctrl-C to stop.\n');
 });
 
