@@ -1,22 +1,12 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  createLoadBalancer,
-  type LoadBalancer,
-  type LoadBalancerOptions,
-  type SwitchyardEvents,
-} from '../src/index.js';
+import type { LoadBalancer, LoadBalancerOptions, SwitchyardEvents } from '../src/index.js';
 import type { ConcurrencyLimiter } from '../src/overload/limiter.js';
 import { type BackendHandler, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
-import { type Listening, listen, request, until } from './helpers.js';
+import { type Fixture, serve } from './fixture.js';
+import { request, until } from './helpers.js';
 
-interface Rig {
-  lb: LoadBalancer;
-  front: Listening;
-  backends: MemoryBackend[];
-}
-
-let rig: Rig | undefined;
+let rig: Fixture | undefined;
 
 /**
  * A backend that holds every request until `release()` and counts how many it
@@ -48,23 +38,18 @@ async function build(
   backends: MemoryBackend[],
   maxConnections: number | undefined,
   options: Omit<LoadBalancerOptions, 'backends'> = {},
-): Promise<Rig> {
-  const lb = createLoadBalancer({
-    strategy: 'round-robin',
-    ...options,
-    backends: backends.map((b) => ({ ...b.config, ...(maxConnections ? { maxConnections } : {}) })),
-  });
-  const front = await listen(lb.handler);
-  rig = { lb, front, backends };
-  return rig;
+): Promise<Fixture & { backends: MemoryBackend[] }> {
+  const fixture = await serve(backends, options, (b) => ({
+    ...b.config,
+    ...(maxConnections ? { maxConnections } : {}),
+  }));
+  rig = fixture;
+  return fixture;
 }
 
 afterEach(async () => {
   vi.useRealTimers();
-  if (!rig) return;
-  await rig.front.close();
-  await rig.lb.close();
-  await Promise.all(rig.backends.map((b) => b.close()));
+  await rig?.close();
   rig = undefined;
 });
 

@@ -1,51 +1,35 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  createLoadBalancer,
-  type LoadBalancer,
-  type LoadBalancerOptions,
-  type SwitchyardEvents,
-} from '../src/index.js';
+import type { LoadBalancer, LoadBalancerOptions, SwitchyardEvents } from '../src/index.js';
 import { type BackendHandler, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
-import { type Listening, listen, request } from './helpers.js';
+import { type Fixture, serve } from './fixture.js';
+import { request } from './helpers.js';
 
-interface Rig {
-  lb: LoadBalancer;
-  front: Listening;
-  backends: MemoryBackend[];
-}
-
-let rig: Rig | undefined;
+let rig: Fixture | undefined;
 
 /** Memory backends (`id` or `[id, handler]`), a round-robin balancer in front, on a loopback port. */
 async function build(
   specs: Array<string | [string, BackendHandler]>,
   options: Omit<LoadBalancerOptions, 'backends'> = {},
-): Promise<Rig> {
+): Promise<Fixture & { backends: MemoryBackend[] }> {
   const backends = specs.map((spec) =>
     typeof spec === 'string'
       ? createMemoryBackend({ id: spec })
       : createMemoryBackend({ id: spec[0], handler: spec[1] }),
   );
-  const lb = createLoadBalancer({
-    strategy: 'round-robin',
+  const fixture = await serve(backends, {
     // Retry behaviour alone: breakers and ejection would change what a retry meets.
     outlierDetection: false,
     circuitBreaker: false,
     ...options,
-    backends: backends.map((b) => b.config),
   });
-  const front = await listen(lb.handler);
-  rig = { lb, front, backends };
-  return rig;
+  rig = fixture;
+  return fixture;
 }
 
 afterEach(async () => {
   vi.useRealTimers();
-  if (!rig) return;
-  await rig.front.close();
-  await rig.lb.close();
-  await Promise.all(rig.backends.map((b) => b.close()));
+  await rig?.close();
   rig = undefined;
 });
 
