@@ -63,6 +63,7 @@ describeRedis('shared membership', () => {
     const [a, x] = [await loopback('a'), await loopback('x')];
     const A = await instance(prefix, { backends: [a.config] });
     const B = await instance(prefix, { backends: [a.config] });
+    const [onA, onB] = [record(A.lb, 'redis'), record(B.lb, 'redis')];
     const added = next(B.lb, 'backend:added', (e) => e.backend.id === 'x');
     A.lb.addBackend({ ...x.config, weight: 3 });
     const [event] = await added;
@@ -74,6 +75,7 @@ describeRedis('shared membership', () => {
     const stored = JSON.parse((await inspector.hget(`${prefix}members`, 'x')) as string);
     expect(stored).toMatchObject({ url: `${x.url}/`, weight: 3 });
     expect(stored.version).toBeGreaterThan(0);
+    expect([...onA, ...onB].filter((e) => e.state === 'error')).toEqual([]);
   });
 
   it('applies a weight or limit change made on another instance', async () => {

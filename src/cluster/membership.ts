@@ -264,8 +264,9 @@ export class SharedMembership {
 
   /** Sends changes Redis missed, then loads the shared set (seeding it when it does not exist yet). */
   async #sync(): Promise<void> {
-    if (this.#closed) return;
-    await this.#subscriber?.subscribe(this.#channel);
+    // Runs on either connection's 'ready': the later of the two does the work.
+    if (this.#closed || this.#subscriber?.status !== 'ready' || this.#redis.client.status !== 'ready') return;
+    await this.#subscriber.subscribe(this.#channel);
     const seed: string[] = [];
     for (const backend of this.#host.shared()) seed.push(backend.id, JSON.stringify(entryOf(backend)));
     const [versionText, flat] = (await this.#redis.client.eval(
