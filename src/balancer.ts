@@ -6,6 +6,8 @@ import { type AdminHandler, type AdminOptions, createAdminHandler } from './admi
 import { Breakers } from './breaker/breakers.js';
 import { checkCacheOptions } from './cache/options.js';
 import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
+import { SharedMembership } from './cluster/membership.js';
+import { checkClusterOptions } from './cluster/options.js';
 import { connectRedis, type SharedRedis } from './cluster/redis.js';
 import { createConfigurator, type SectionUpdaters } from './config/configure.js';
 import {
@@ -234,6 +236,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   let config = resolveOptions(options);
   checkStickyOptions(config.sticky, config.redis !== undefined);
   checkCacheOptions(config.cache, config.redis !== undefined);
+  checkClusterOptions(config.cluster, config.redis !== undefined);
   if (config.hedge !== false && config.retry === false) {
     throw new ConfigError(
       'hedge',
@@ -674,6 +677,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     breakers.add(backend);
     health.add(backend);
     events.emit('backend:added', { backend: backend.snapshot() });
+    share('add', backend, pending);
     return backend;
   }
 
@@ -692,6 +696,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     pool.changed(true);
     const snapshot = backend.snapshot();
     events.emit('backend:updated', { backend: snapshot, previous });
+    share('update', backend);
     return snapshot;
   }
 
@@ -701,6 +706,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const timeout =
       removeOptions.timeout === undefined ? config.drainTimeout : parseDuration(removeOptions.timeout, 'timeout');
     if (!backend.draining) {
+      share('remove', backend);
       backend.draining = true;
       health.remove(backend);
       pool.changed(true);
@@ -761,9 +767,54 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   };
   const rollouts = new RolloutManager(rolloutHost);
 
+  // --- shared membership (cluster): local changes go out, remote ones come in through join/update/remove ---
+  let remote = false;
+  const sharedOf = (b: Backend) => {
+    const { createConnection, ...shared } = rolloutHost.optionsOf(b);
+    return createConnection === undefined ? { ...shared, url: b.url.href, weight: b.weight } : undefined;
+  };
+  const applyRemote = (change: () => unknown) => {
+    remote = true;
+    try {
+      change();
+    } finally {
+      remote = false;
+    }
+  };
+  const cluster = config.cluster;
+  const membership =
+    redis && cluster !== false && cluster.membership
+      ? new SharedMembership({
+          redis,
+          channel: cluster.channel,
+          events,
+          host: {
+            shared: () => pool.all().flatMap((b) => (b.draining ? [] : (sharedOf(b) ?? []))),
+            localOnly: (id) => {
+              const b = pool.get(id);
+              return b !== undefined && sharedOf(b) === undefined;
+            },
+            add: (b, pending) => applyRemote(() => join(b, 'cluster.backend', pending && health.settings !== false)),
+            update: (b) =>
+              applyRemote(() =>
+                updateBackend(b.id, { weight: b.weight, maxConnections: b.maxConnections ?? Infinity }),
+              ),
+            remove: (id) => applyRemote(() => removeBackend(id, { drain: true }).catch(() => {})),
+          },
+        })
+      : undefined;
+  membership?.start();
+  /** Publishes a local change of a shareable backend (never one applied from another instance). */
+  function share(op: 'add' | 'update' | 'remove', backend: Backend, pending = false): void {
+    if (!membership || remote) return;
+    const shared = sharedOf(backend);
+    if (shared) membership.changed(op, shared, pending);
+  }
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    await membership?.close();
     rollouts.close();
     queue?.close();
     health.close();

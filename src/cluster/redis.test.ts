@@ -39,3 +39,14 @@ describeRedis('connectRedis', () => {
     }
   });
 });
+
+describeRedis('connectRedis without a server', () => {
+  it('closes a connection that is between reconnect attempts', async () => {
+    shared = connectRedis({ url: 'redis://127.0.0.1:1', keyPrefix: 'x:' }, new Events());
+    const client = shared.client;
+    await new Promise<void>((resolve) => client.once('reconnecting', () => resolve()));
+    await shared.close();
+    shared = undefined;
+    expect(client.status).not.toBe('ready');
+  });
+});

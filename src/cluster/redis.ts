@@ -79,13 +79,16 @@ export function connectRedis(settings: RedisSettings, events: Events): SharedRed
       client.off('close', onClose);
       if (owned && client.status !== 'end') {
         const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+        // Between reconnect attempts there is no socket: disconnect() only cancels the next attempt, and no 'end' follows.
+        const socketless = client.status === 'reconnecting' || client.status === 'close';
         try {
-          await client.quit();
+          if (socketless) client.disconnect();
+          else await client.quit();
         } catch {
           client.disconnect();
         }
         // close() promises released sockets: wait until ioredis says so.
-        await ended;
+        if (!socketless) await ended;
       }
       client.off('end', onEnd);
       // Late errors from a closing socket must not reach the process.

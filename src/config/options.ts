@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { circuitBreakerOption, circuitBreakerSchema } from '../breaker/options.js';
 import { cacheSchema } from '../cache/options.js';
+import { clusterSchema } from '../cluster/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
 import { ConfigError } from '../errors.js';
 import { isIpOrCidr, isNamedRange } from '../forward/address-list.js';
@@ -216,6 +217,8 @@ export const optionsSchema = z.strictObject({
    * `{ url | client, keyPrefix }`. Off unless given: one process needs nothing external.
    */
   redis: redisSchema.optional(),
+  /** Shared backend membership across instances (`{ membership: true, channel? }`, needs `redis`), or `false`. @default false */
+  cluster: clusterSchema,
   /**
    * Sticky sessions: keep a client on one backend, by signed cookie, header
    * or client IP, with a TTL and fallback. Off unless given.
