@@ -1,17 +1,11 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  createLoadBalancer,
-  type LoadBalancer,
-  type LoadBalancerOptions,
-  type SwitchyardEvents,
-} from '../src/index.js';
+import type { LoadBalancer, LoadBalancerOptions, SwitchyardEvents } from '../src/index.js';
 import { createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
-import { type Listening, listen, request, until } from './helpers.js';
+import { type Fixture, serve } from './fixture.js';
+import { request, until } from './helpers.js';
 
-interface Rig {
-  lb: LoadBalancer;
-  front: Listening;
+interface Rig extends Fixture {
   a: MemoryBackend;
   b: MemoryBackend;
   hedges: SwitchyardEvents['hedge'][];
@@ -23,27 +17,18 @@ let rig: Rig | undefined;
 async function build(options: Omit<LoadBalancerOptions, 'backends'> = {}): Promise<Rig> {
   const a = createMemoryBackend({ id: 'a' });
   const b = createMemoryBackend({ id: 'b' });
-  const lb = createLoadBalancer({
-    strategy: 'round-robin',
-    hedge: { delay: 50 },
-    ...options,
-    backends: [a.config, b.config],
-  });
-  const front = await listen(lb.handler);
+  const fixture = await serve([a, b], { hedge: { delay: 50 }, ...options });
   const hedges: SwitchyardEvents['hedge'][] = [];
   const errors: SwitchyardEvents['upstream:error'][] = [];
-  lb.on('hedge', (e) => hedges.push(e));
-  lb.on('upstream:error', (e) => errors.push(e));
-  rig = { lb, front, a, b, hedges, errors };
+  fixture.lb.on('hedge', (e) => hedges.push(e));
+  fixture.lb.on('upstream:error', (e) => errors.push(e));
+  rig = { ...fixture, a, b, hedges, errors };
   return rig;
 }
 
 afterEach(async () => {
   vi.useRealTimers();
-  if (!rig) return;
-  await rig.front.close();
-  await rig.lb.close();
-  await Promise.all([rig.a.close(), rig.b.close()]);
+  await rig?.close();
   rig = undefined;
 });
 
