@@ -198,7 +198,7 @@ export interface LoadBalancer {
 }
 
 /** Options holding objects the caller owns and keeps using: never frozen, even when plain objects. */
-const CALLER_OWNED = new Set(['logger', 'registry', 'client']);
+const CALLER_OWNED = new Set(['logger', 'registry', 'client', 'strategy', 'limiter']);
 
 function deepFreeze<T>(value: T): T {
   // Only plain data: a user's registry, logger or Redis client must stay usable.

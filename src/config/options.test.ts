@@ -3,6 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLoadBalancer } from '../balancer.js';
 import { ConfigError } from '../errors.js';
+import type { SelectionContext, Strategy } from '../strategies/strategy.js';
 import type { LoadBalancerOptions } from './options.js';
 import { resolveOptions } from './options.js';
 
@@ -81,6 +82,25 @@ describe('createLoadBalancer options', () => {
     expect(resolved.retry).toMatchObject({ attempts: 2, statuses: [502, 503, 504] });
     expect(resolved.trustProxy).toBe(false);
     expect(resolved.connectionPool.idleTimeout).toBe(4000);
+  });
+
+  it('never freezes objects the caller keeps using, such as a stateful strategy literal', async () => {
+    let turns = 0;
+    const strategy: Strategy & { next: number } = {
+      name: 'counting',
+      next: 0,
+      pick(candidates) {
+        turns++;
+        this.next = (this.next + 1) % candidates.length;
+        return candidates[this.next];
+      },
+    };
+    const lb = createLoadBalancer({ backends: [ok], strategy });
+    expect(Object.isFrozen(lb.config)).toBe(true);
+    expect(Object.isFrozen(strategy)).toBe(false);
+    strategy.pick([{ id: 'x', weight: 1, effectiveWeight: 1, active: 0 }], {} as SelectionContext);
+    expect(turns).toBe(1);
+    await lb.close();
   });
 
   it('freezes the resolved config', async () => {
