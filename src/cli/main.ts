@@ -115,9 +115,11 @@ export async function runCli(
     if (values.port !== undefined) config.cli.listen.port = parsePort(values.port);
     if (values.host !== undefined) config.cli.listen.host = values.host;
     const level = config.cli.log === true ? 'info' : config.cli.log;
-    const options = level
-      ? { ...config.options, logger: jsonLogger((line) => io.stdout.write(line), level) }
-      : config.options;
+    // --check stays quiet: closing its balancer would log (e.g. the Redis connection ending).
+    const options =
+      level && !values.check
+        ? { ...config.options, logger: jsonLogger((line) => io.stdout.write(line), level) }
+        : config.options;
     // --check builds the balancer exactly as a run would (strategy, ids and
     // cross-option rules are only checked there), then closes it unused.
     lb = createLoadBalancer(options);
