@@ -131,6 +131,38 @@ export class BackendStates<S> {
   }
 }
 
+/**
+ * Backends (by layout index) already turned down during the current pick,
+ * for walks over a ring or table that meet the same owner many times. A new
+ * pick clears every mark in O(1) by moving to the next epoch.
+ */
+export class RejectMarks {
+  #marks = new Uint32Array(0);
+  #epoch = 0;
+
+  /** Sizes the marks for `n` backends (after a rebuild). */
+  reset(n: number): void {
+    this.#marks = new Uint32Array(n);
+    this.#epoch = 0;
+  }
+
+  /** Starts a pick: nothing is marked. */
+  begin(): void {
+    if (++this.#epoch === 0xffffffff) {
+      this.#marks.fill(0);
+      this.#epoch = 1;
+    }
+  }
+
+  mark(i: number): void {
+    this.#marks[i] = this.#epoch;
+  }
+
+  has(i: number): boolean {
+    return this.#marks[i] === this.#epoch;
+  }
+}
+
 /** A growable list of indices, reused across picks so collecting ties allocates nothing. */
 export class IndexBuffer {
   #items = new Int32Array(16);

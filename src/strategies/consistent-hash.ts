@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { parseOptions } from '../config/zod.js';
-import { compareIds, findCandidate, isPositiveWeight, layoutWeights, sameLayout, uniqueById } from './candidates.js';
+import {
+  compareIds,
+  findCandidate,
+  isPositiveWeight,
+  layoutWeights,
+  RejectMarks,
+  sameLayout,
+  uniqueById,
+} from './candidates.js';
 import { PreparedMurmur3 } from './hash.js';
 import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
 import type { Candidate, SelectionContext, Strategy } from './strategy.js';
@@ -123,9 +131,8 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
   #weights: number[] = [];
   #hashes = new Uint32Array(0);
   #owners = new Int32Array(0);
-  /** Per backend: the pick in which it was last rejected (not a candidate, or full). */
-  #rejected = new Uint32Array(0);
-  #epoch = 0;
+  /** Backends turned down in the current pick (not a candidate, or full). */
+  readonly #rejected = new RejectMarks();
   /** Per pick, lazily: sum of `active` and of weights over the candidates. */
   #loadKnown = false;
   #totalActive = 0;
@@ -169,17 +176,17 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
     const first = this.#accept(candidates, owner, n);
     if (first !== undefined) return first;
     // Walk clockwise to the next distinct backend that is a candidate with room.
-    const epoch = this.#nextEpoch();
     const rejected = this.#rejected;
-    rejected[owner] = epoch;
+    rejected.begin();
+    rejected.mark(owner);
     let distinct = 1;
     for (let step = 1; step < total && distinct < n; step++) {
       at = at + 1 === total ? 0 : at + 1;
       owner = owners[at]!;
-      if (rejected[owner] === epoch) continue;
+      if (rejected.has(owner)) continue;
       const c = this.#accept(candidates, owner, n);
       if (c !== undefined) return c;
-      rejected[owner] = epoch;
+      rejected.mark(owner);
       distinct++;
     }
     // Only candidates the ring does not know (update not called for them), or weightless ones.
@@ -192,7 +199,7 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
     this.#weights = [];
     this.#hashes = new Uint32Array(0);
     this.#owners = new Int32Array(0);
-    this.#rejected = new Uint32Array(0);
+    this.#rejected.reset(0);
     this.#built = false;
   }
 
@@ -217,14 +224,6 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
     this.#totalActive = active;
     this.#totalWeight = weight;
     this.#loadKnown = true;
-  }
-
-  #nextEpoch(): number {
-    if (++this.#epoch === 0xffffffff) {
-      this.#rejected.fill(0);
-      this.#epoch = 1;
-    }
-    return this.#epoch;
   }
 
   #build(list: B[]): void {
@@ -264,8 +263,7 @@ class ConsistentHashRing<B extends Candidate> implements Strategy<B> {
     this.#weights = list.map((b) => b.weight);
     this.#hashes = hashes;
     this.#owners = owners;
-    this.#rejected = new Uint32Array(n);
-    this.#epoch = 0;
+    this.#rejected.reset(n);
     this.#built = true;
   }
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseOptions } from '../config/zod.js';
-import { compareIds, findCandidate, layoutWeights, sameLayout, uniqueById } from './candidates.js';
+import { compareIds, findCandidate, layoutWeights, RejectMarks, sameLayout, uniqueById } from './candidates.js';
 import { murmur3 } from './hash.js';
 import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
 import type { Candidate, SelectionContext, Strategy } from './strategy.js';
@@ -153,8 +153,8 @@ class Maglev<B extends Candidate> implements MaglevStrategy<B> {
   #ids: string[] = [];
   #weights: number[] = [];
   #table = new Int32Array(0);
-  #rejected = new Uint32Array(0);
-  #epoch = 0;
+  /** Backends turned down in the current pick (not a candidate). */
+  readonly #rejected = new RejectMarks();
 
   constructor(key: HashKey, size: number) {
     this.#key = key;
@@ -187,17 +187,17 @@ class Maglev<B extends Candidate> implements MaglevStrategy<B> {
     let c = findCandidate(candidates, this.#backends[owner]!, owner, n);
     if (c !== undefined) return c;
     // Not a candidate: probe the following slots, whose owners are spread like the table.
-    const epoch = this.#nextEpoch();
     const rejected = this.#rejected;
-    rejected[owner] = epoch;
+    rejected.begin();
+    rejected.mark(owner);
     let distinct = 1;
     for (let step = 1; step < m && distinct < n; step++) {
       slot = slot + 1 === m ? 0 : slot + 1;
       owner = table[slot]!;
-      if (rejected[owner] === epoch) continue;
+      if (rejected.has(owner)) continue;
       c = findCandidate(candidates, this.#backends[owner]!, owner, n);
       if (c !== undefined) return c;
-      rejected[owner] = epoch;
+      rejected.mark(owner);
       distinct++;
     }
     return candidates[h % k];
@@ -208,16 +208,8 @@ class Maglev<B extends Candidate> implements MaglevStrategy<B> {
     this.#ids = [];
     this.#weights = [];
     this.#table = new Int32Array(0);
-    this.#rejected = new Uint32Array(0);
+    this.#rejected.reset(0);
     this.#built = false;
-  }
-
-  #nextEpoch(): number {
-    if (++this.#epoch === 0xffffffff) {
-      this.#rejected.fill(0);
-      this.#epoch = 1;
-    }
-    return this.#epoch;
   }
 
   #build(list: B[]): void {
@@ -275,8 +267,7 @@ class Maglev<B extends Candidate> implements MaglevStrategy<B> {
     this.#ids = list.map((b) => b.id);
     this.#weights = list.map((b) => b.weight);
     this.#table = table;
-    this.#rejected = new Uint32Array(n);
-    this.#epoch = 0;
+    this.#rejected.reset(n);
     this.#built = true;
   }
 }
