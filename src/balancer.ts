@@ -787,6 +787,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       ? new SharedMembership({
           redis,
           channel: cluster.channel,
+          checkInterval: cluster.checkInterval,
           events,
           host: {
             shared: () => pool.all().flatMap((b) => (b.draining ? [] : (sharedOf(b) ?? []))),
