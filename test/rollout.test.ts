@@ -284,7 +284,7 @@ describe('rollout control', () => {
     expect(result).toMatchObject({
       status: 'failed',
       rolledBack: false,
-      reason: 'insufficient traffic: 0 of 10 attempts needed',
+      reason: 'insufficient traffic: 0 of 10 attempts needed, and no active health checks to judge by',
     });
     expect(ids(lb)).toEqual(['a', 'c']);
   });

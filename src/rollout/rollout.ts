@@ -465,30 +465,75 @@ export class RolloutManager {
     });
   }
 
-  /** Resolves when the window passes; rejects with the reason it failed, or on cancellation. */
-  #observe(run: Run, window: GateWindow, batch: readonly Backend[]): Promise<void> {
+  /**
+   * Resolves when the window passes; rejects with the reason it failed, or on
+   * cancellation. With `lowTraffic: 'wait'`, a window that ends short of
+   * `minRequests` is extended (up to `trafficWait`) until they have come.
+   */
+  async #observe(run: Run, window: GateWindow, batch: readonly Backend[]): Promise<void> {
     const ids = new Set(batch.map((b) => b.id));
     const onRequest: Listener<'request'> = (event) => {
       if (event.backend !== undefined && ids.has(event.backend)) window.latency(event.durationMs);
     };
+    const onCheck: Listener<'health:check'> = (event) => window.check(event.backend, event.ok, event.reason);
+    window.healthChecks(this.#host.healthChecks());
+    const gate = run.options.healthGate;
     const verdict = (final: boolean): GateResult => {
       const result = window.verdict(final);
       if (result.state === 'pass') return { pass: true };
       if (result.state === 'fail') return { fail: result.reason };
       return undefined;
     };
-    return this.#wait(
-      run,
-      true,
-      run.options.interval,
-      ['request', 'upstream:error', 'backend:unhealthy', 'backend:ejected', 'breaker:open', 'backend:draining'],
-      () => verdict(false),
-      () => {
-        const result = verdict(true);
-        return result && 'fail' in result ? result.fail : undefined;
-      },
-      onRequest,
-    );
+    const watched: EventName[] = [
+      'request',
+      'upstream:error',
+      'backend:unhealthy',
+      'backend:ejected',
+      'breaker:open',
+      'backend:draining',
+    ];
+    this.#host.events.on('health:check', onCheck);
+    try {
+      let short = false;
+      await this.#wait(
+        run,
+        true,
+        run.options.interval,
+        watched,
+        () => verdict(false),
+        () => {
+          const result = window.verdict(true);
+          if (result.state !== 'fail') return undefined;
+          if (result.lowTraffic === true && gate.lowTraffic === 'wait') {
+            short = true;
+            return undefined;
+          }
+          return result.reason;
+        },
+        onRequest,
+      );
+      if (!short) return;
+      // Extended window: passes as soon as enough attempts came and the full verdict holds.
+      await this.#wait(
+        run,
+        true,
+        gate.trafficWait,
+        watched,
+        () => {
+          const early = verdict(false);
+          if (early !== undefined) return early;
+          return window.stats().requests >= gate.minRequests ? verdict(true) : undefined;
+        },
+        () => {
+          const result = verdict(true);
+          if (result && 'fail' in result) return `${result.fail} (after waiting ${gate.trafficWait} ms more)`;
+          return undefined;
+        },
+        onRequest,
+      );
+    } finally {
+      this.#host.events.off('health:check', onCheck);
+    }
   }
 
   /**
