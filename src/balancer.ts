@@ -8,7 +8,7 @@ import { checkCacheOptions } from './cache/options.js';
 import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
 import { SharedMembership } from './cluster/membership.js';
 import { checkClusterOptions } from './cluster/options.js';
-import { connectRedis, type SharedRedis } from './cluster/redis.js';
+import { checkRedisKeyPrefix, connectRedis, type SharedRedis } from './cluster/redis.js';
 import { createConfigurator, type SectionUpdaters } from './config/configure.js';
 import {
   type BackendOptions,
@@ -237,6 +237,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   checkStickyOptions(config.sticky, config.redis !== undefined);
   checkCacheOptions(config.cache, config.redis !== undefined);
   checkClusterOptions(config.cluster, config.redis !== undefined);
+  checkRedisKeyPrefix(config.redis);
   if (config.hedge !== false && config.retry === false) {
     throw new ConfigError(
       'hedge',

@@ -1,4 +1,5 @@
 import { type Cluster, Redis } from 'ioredis';
+import { ConfigError } from '../errors.js';
 import type { Events } from '../events.js';
 
 /** An ioredis client (`Redis` or `Cluster`) the user already has. */
@@ -29,7 +30,47 @@ export interface SharedRedis {
 }
 
 /**
- * Opens (or adopts) the shared Redis connection. A URL gets a client with
+ * Whether `prefix` carries a Redis Cluster hash tag: a `{` followed, later,
+ * by a `}` with at least one character between them (Redis hashes only that
+ * part of a key, so every key under the prefix shares one slot).
+ *
+ * @example
+ * ```ts
+ * hasHashTag('{edge}:'); // true
+ * hasHashTag('edge:{}'); // false
+ * ```
+ */
+export function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  if (open < 0) return false;
+  const close = prefix.indexOf('}', open + 1);
+  return close > open + 1;
+}
+
+/**
+ * Throws `ConfigError` on `redis.keyPrefix` when the client is a Redis
+ * Cluster and the prefix has no hash tag.
+ *
+ * @example
+ * ```ts
+ * checkRedisKeyPrefix({ client: cluster, keyPrefix: 'edge:' }); // throws
+ * ```
+ */
+export function checkRedisKeyPrefix(settings: RedisSettings | undefined): void {
+  if (settings?.client?.isCluster !== true || hasHashTag(settings.keyPrefix)) return;
+  const name = settings.keyPrefix.replace(/[{}:]+$/g, '') || 'switchyard';
+  throw new ConfigError(
+    'redis.keyPrefix',
+    settings.keyPrefix,
+    `a prefix with a hash tag, such as '{${name}}:', with a Redis Cluster client (every key must share one slot)`,
+  );
+}
+
+/**
+ * Opens (or adopts) the shared Redis connection. Throws `ConfigError` on
+ * `redis.keyPrefix` when the client is a Redis Cluster and the prefix has no
+ * hash tag: the balancer's scripts touch several keys at once, which a
+ * cluster refuses (CROSSSLOT) unless they share a slot. A URL gets a client with
  * `enableOfflineQueue: false` so commands fail fast while Redis is away
  * instead of piling up, and one retry per request; errors are reported as
  * `redis` events, never thrown at the process.
@@ -41,6 +82,7 @@ export interface SharedRedis {
  * ```
  */
 export function connectRedis(settings: RedisSettings, events: Events): SharedRedis {
+  checkRedisKeyPrefix(settings);
   const owned = settings.client === undefined;
   const client: RedisClient =
     settings.client ??

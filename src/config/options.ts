@@ -136,6 +136,11 @@ function isRedisClient(value: unknown): boolean {
   );
 }
 
+/** With a Redis Cluster client every key must share one slot: the default prefix carries a hash tag. */
+function defaultKeyPrefix(client: RedisClient | undefined): string {
+  return client?.isCluster === true ? '{switchyard}:' : 'switchyard:';
+}
+
 const redisUrl = z.string().refine((value) => URL.canParse(value) && /^rediss?:$/.test(new URL(value).protocol), {
   error: 'a redis:// or rediss:// URL',
 });
@@ -151,7 +156,12 @@ const redisSchema = z
         url: redisUrl.optional(),
         /** An ioredis client the caller owns (use `enableOfflineQueue: false`). */
         client: redisClient.optional(),
-        /** Prefix of every key the balancer writes. @default 'switchyard:' */
+        /**
+         * Prefix of every key the balancer writes. With an ioredis `Cluster`
+         * client it must contain a hash tag (`'{edge}:'`) so every key lands in
+         * one slot (scripts touch several keys); an untagged one is a
+         * `ConfigError`. @default 'switchyard:' ('{switchyard}:' with a `Cluster` client)
+         */
         keyPrefix: z.string().max(128).optional(),
       }),
     ],
@@ -159,9 +169,10 @@ const redisSchema = z
   )
   .transform((value): RedisSettings => {
     if (typeof value === 'string') return { url: value, keyPrefix: 'switchyard:' };
-    if (isRedisClient(value)) return { client: value as RedisClient, keyPrefix: 'switchyard:' };
+    if (isRedisClient(value))
+      return { client: value as RedisClient, keyPrefix: defaultKeyPrefix(value as RedisClient) };
     const object = value as { url?: string; client?: RedisClient; keyPrefix?: string };
-    return { url: object.url, client: object.client, keyPrefix: object.keyPrefix ?? 'switchyard:' };
+    return { url: object.url, client: object.client, keyPrefix: object.keyPrefix ?? defaultKeyPrefix(object.client) };
   });
 
 /** The schema of `createLoadBalancer`'s options. */
