@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -6,6 +7,7 @@ import { type AdminHandler, type AdminOptions, createAdminHandler } from './admi
 import { Breakers } from './breaker/breakers.js';
 import { checkCacheOptions } from './cache/options.js';
 import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
+import { InstanceRegistry } from './cluster/instances.js';
 import { SharedMembership } from './cluster/membership.js';
 import { checkClusterOptions } from './cluster/options.js';
 import { checkRedisKeyPrefix, connectRedis, type SharedRedis } from './cluster/redis.js';
@@ -319,8 +321,11 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   // Connected only once every option has passed: a ConfigError must not leave a socket open.
   const redis: SharedRedis | undefined = config.redis ? connectRedis(config.redis, events) : undefined;
 
+  // The cluster's live-instance registry (made with shared membership, below); read late by the limiter.
+  let registry: InstanceRegistry | undefined;
+  const instances = () => registry?.count() ?? 1;
   let limits: RateLimitStage | undefined = config.rateLimit
-    ? rateLimit(config.rateLimit, { events, now, redis })
+    ? rateLimit(config.rateLimit, { events, now, redis, instances })
     : undefined;
 
   // Sticky sessions and the response cache: off unless configured.
@@ -372,7 +377,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     },
     rateLimit: (settings) => {
       const previous = limits;
-      limits = settings ? rateLimit(settings, { events, now, redis }) : undefined;
+      limits = settings ? rateLimit(settings, { events, now, redis, instances }) : undefined;
       pipeline = buildChain();
       previous?.close().catch(() => {});
     },
@@ -806,6 +811,15 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         })
       : undefined;
   membership?.start();
+  if (redis && cluster !== false) {
+    registry = new InstanceRegistry({
+      redis,
+      id: membership?.origin ?? randomUUID(),
+      heartbeat: cluster.heartbeat,
+      onChange: (live) => events.emit('cluster:instances', { live: live.length }),
+    });
+    registry.start();
+  }
   /** Publishes a local change of a shareable backend (never one applied from another instance). */
   function share(op: 'add' | 'update' | 'remove', backend: Backend, pending = false): void {
     if (!membership || remote) return;
@@ -817,6 +831,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     if (closed) return;
     closed = true;
     await membership?.close();
+    await registry?.close();
     rollouts.close();
     queue?.close();
     health.close();

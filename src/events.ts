@@ -121,6 +121,8 @@ export interface SwitchyardEvents {
    * it was re-created, by this instance (`seeded`) or another.
    */
   'cluster:resync': { epoch: string; seeded: boolean };
+  /** The number of live balancer instances on this Redis and prefix changed (the cluster registry). */
+  'cluster:instances': { live: number };
   /**
    * The cluster-wide health view of a backend changed: `down` when at least
    * `quorum` live instances see it down (this instance then treats it as down

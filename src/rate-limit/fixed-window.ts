@@ -1,7 +1,7 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
-import type { RedisStoreOptions } from './store-fallback.js';
+import { outageDivisor, type RedisStoreOptions } from './store-fallback.js';
 import { Sweeper } from './sweep.js';
 
 interface Entry {
@@ -68,12 +68,38 @@ class ClockedStorage {
  */
 class ClockedRateLimiterMemory extends RateLimiterMemory {
   readonly storage: ClockedStorage;
+  /** As Redis insurance: each request is charged this many times its cost (the instance's outage share). */
+  readonly #divisor: () => number;
 
-  constructor(options: ConstructorParameters<typeof RateLimiterMemory>[0], now: Clock) {
+  constructor(
+    options: ConstructorParameters<typeof RateLimiterMemory>[0],
+    now: Clock,
+    divisor: () => number = () => 1,
+  ) {
     super(options);
+    this.#divisor = divisor;
     this.storage = new ClockedStorage(now);
     // The storage is an internal field of RateLimiterMemory; the fixed-window tests pin its contract.
     (this as unknown as { _memoryStorage: ClockedStorage })._memoryStorage = this.storage;
+  }
+
+  override consume(key: string | number, points = 1, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
+    const k = this.#divisor();
+    if (k === 1) return super.consume(key, points, options);
+    const unscale = (res: RateLimiterRes) =>
+      new RateLimiterRes(
+        Math.floor(res.remainingPoints / k),
+        res.msBeforeNext,
+        res.consumedPoints,
+        res.isFirstInDuration,
+      );
+    return super.consume(key, points * k, options).then(unscale, (reason: unknown) => {
+      throw reason instanceof RateLimiterRes ? unscale(reason) : reason;
+    });
+  }
+
+  override reward(key: string | number, points = 1, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
+    return super.reward(key, points * this.#divisor(), options);
   }
 }
 
@@ -121,8 +147,12 @@ export class FixedWindow implements Limiter {
       duration: seconds(settings.durationMs),
       blockDuration: seconds(settings.blockDurationMs),
     };
-    this.#memory = new ClockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now);
     const redis = options.redis;
+    this.#memory = new ClockedRateLimiterMemory(
+      { ...base, keyPrefix: '' },
+      options.now ?? Date.now,
+      redis ? outageDivisor(redis.outageInstances) : undefined,
+    );
     const policy = redis?.onRedisError ?? 'insurance';
     if (redis) {
       this.#limiter = new RateLimiterRedis({

@@ -23,6 +23,8 @@ export interface RateLimitDeps {
   readonly now: Clock;
   /** When given, built-in limits count in Redis, shared by every instance. */
   readonly redis?: SharedRedis | undefined;
+  /** Live balancer instances on this Redis (the cluster's registry), for `outageInstances: 'live'`. */
+  readonly instances?: (() => number) | undefined;
 }
 
 /** The built stage and the limiters behind it. */
@@ -56,6 +58,7 @@ export function createLimiter(
   limit: Extract<ResolvedLimit, { kind: 'builtin' }>,
   deps: RateLimitDeps,
   onRedisError: ResolvedRateLimit['onRedisError'],
+  outageInstances: ResolvedRateLimit['outageInstances'] = 1,
 ): Limiter {
   const settings = {
     name: limit.name,
@@ -69,6 +72,7 @@ export function createLimiter(
         client: deps.redis.client,
         keyPrefix: `${deps.redis.keyPrefix}rl:${ALGORITHM_TAG[limit.algorithm]}:${limit.name}:`,
         onRedisError,
+        outageInstances: outageInstances === 'live' ? () => deps.instances?.() ?? 1 : () => outageInstances,
       }
     : undefined;
   switch (limit.algorithm) {
@@ -139,7 +143,10 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
     return resolver;
   };
   const entries: Entry[] = options.limits.map((limit) => ({
-    limiter: limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError) : limit.limiter,
+    limiter:
+      limit.kind === 'builtin'
+        ? createLimiter(limit, deps, options.onRedisError, options.outageInstances)
+        : limit.limiter,
     resolve: resolverFor(limit.key),
     builtin: limit.kind === 'builtin',
   }));
