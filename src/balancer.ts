@@ -11,6 +11,7 @@ import { InstanceRegistry } from './cluster/instances.js';
 import { SharedMembership } from './cluster/membership.js';
 import { checkClusterOptions } from './cluster/options.js';
 import { checkRedisKeyPrefix, connectRedis, type SharedRedis } from './cluster/redis.js';
+import { SharedRollouts } from './cluster/shared-rollouts.js';
 import { createConfigurator, type SectionUpdaters } from './config/configure.js';
 import {
   type BackendOptions,
@@ -56,6 +57,7 @@ import { RetryBudget } from './retry/budget.js';
 import type { RolloutOptions } from './rollout/options.js';
 import {
   type RollbackResult,
+  type RolloutControl,
   type RolloutHost,
   RolloutManager,
   type RolloutResult,
@@ -173,7 +175,22 @@ export interface LoadBalancer {
    * ```
    */
   rollback(): Promise<RollbackResult>;
-  /** The running rollout, or else the last one (`undefined` before the first). */
+  /**
+   * Cancels the running rollout (it rolls back when `autoRollback`); with
+   * shared rollouts (`cluster`), one driven by another instance too (the
+   * request is sent to it). False when none runs.
+   *
+   * @example
+   * ```ts
+   * if (!lb.cancelRollout('bad canary')) console.log('no rollout running');
+   * ```
+   */
+  cancelRollout(reason?: string): boolean;
+  /**
+   * The running rollout, or else the last one (`undefined` before the first).
+   * With shared rollouts (`cluster`), the same on every instance, whichever
+   * drives it.
+   */
   rolloutStatus(): RolloutStatus | undefined;
   /**
    * The admin API as a `(req, res)` handler: backends, config, rollouts,
@@ -770,8 +787,11 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     },
     remove: (id, timeout) => removeBackend(id, { drain: true, timeout }),
     healthChecks: () => health.settings !== false,
+    onChange: (view) => sharedRollouts?.changed(view),
   };
   const rollouts = new RolloutManager(rolloutHost);
+  // Shared rollouts (cluster.rollouts, with shared membership): made below, once membership exists.
+  let sharedRollouts: SharedRollouts | undefined;
 
   // --- shared membership (cluster): local changes go out, remote ones come in through join/update/remove ---
   let remote = false;
@@ -820,6 +840,18 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     });
     registry.start();
   }
+  if (redis && membership && cluster !== false && cluster.rollouts !== false) {
+    sharedRollouts = new SharedRollouts({
+      redis,
+      origin: membership.origin,
+      leaseTtl: cluster.rollouts.leaseTtl,
+      manager: rollouts,
+      host: rolloutHost,
+      events,
+    });
+    sharedRollouts.open();
+  }
+  const rolloutControl: RolloutControl = sharedRollouts ?? rollouts;
   /** Publishes a local change of a shareable backend (never one applied from another instance). */
   function share(op: 'add' | 'update' | 'remove', backend: Backend, pending = false): void {
     if (!membership || remote) return;
@@ -830,6 +862,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    // Shared rollouts first: a rollout stopped by close() is left to a survivor to roll back.
+    await sharedRollouts?.close();
     await membership?.close();
     await registry?.close();
     rollouts.close();
@@ -883,13 +917,14 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     backends: () => pool.all().map((b) => b.snapshot()),
     configure,
     async rollout(input) {
-      return rollouts.start(input).done;
+      return rolloutControl.start(input).done;
     },
     async rollback() {
-      return rollouts.startRollback().done;
+      return rolloutControl.startRollback().done;
     },
-    rolloutStatus: () => rollouts.status(),
-    admin: (adminOptions) => createAdminHandler({ lb, rollouts, metrics: adminMetrics }, adminOptions),
+    cancelRollout: (reason) => rolloutControl.cancel(reason),
+    rolloutStatus: () => rolloutControl.status(),
+    admin: (adminOptions) => createAdminHandler({ lb, rollouts: rolloutControl, metrics: adminMetrics }, adminOptions),
     get pipeline() {
       return pipeline.names;
     },

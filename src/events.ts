@@ -121,6 +121,11 @@ export interface SwitchyardEvents {
    * it was re-created, by this instance (`seeded`) or another.
    */
   'cluster:resync': { epoch: string; seeded: boolean };
+  /**
+   * Another instance published a change of the shared rollout (shared
+   * rollouts): `rolloutStatus()` here shows it from now on.
+   */
+  'cluster:rollout': { id: string; status: string; phase: string; driver: string };
   /** The number of live balancer instances on this Redis and prefix changed (the cluster registry). */
   'cluster:instances': { live: number };
   /**

@@ -21,7 +21,7 @@ let tag = 0;
 
 beforeAll(async () => {
   cluster = await startRedisCluster();
-}, 40_000);
+}, 60_000);
 afterEach(async () => {
   for (const { lb, front } of made.splice(0)) {
     await front.close();

@@ -146,6 +146,17 @@ export interface PrivateCluster {
  * once every node reports `cluster_state:ok`.
  */
 export async function startRedisCluster(): Promise<PrivateCluster> {
+  // A port taken by someone else (or its bus port, +10000) fails the start: try other ports.
+  for (let tries = 1; ; tries++) {
+    try {
+      return await startClusterOnce();
+    } catch (error) {
+      if (tries >= 3) throw error;
+    }
+  }
+}
+
+async function startClusterOnce(): Promise<PrivateCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-cluster-'));
   const base = randomPort();
   const ports = [base, base + 1, base + 2];
@@ -162,7 +173,7 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await Promise.all(ports.map((port) => waitFor(() => ping(port), `cluster node ${port}`)));
+    await Promise.all(ports.map((port) => waitFor(() => ping(port), `cluster node ${port}`, 10_000)));
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], {
       timeout: 20_000,
     });

@@ -6,7 +6,7 @@ import { parseDuration } from '../duration.js';
 import { ConfigError, type ErrorCode, makeError, SwitchyardError } from '../errors.js';
 import type { BackendSnapshot, BackendStatus } from '../pool/backend.js';
 import type { RolloutOptions } from '../rollout/options.js';
-import type { RolloutManager } from '../rollout/rollout.js';
+import type { RolloutControl } from '../rollout/rollout.js';
 import { bearerCheck } from './auth.js';
 import { readJsonBody } from './body.js';
 import { jsonSafeConfig } from './json-config.js';
@@ -49,7 +49,7 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => Promis
 /** What the admin API drives. */
 export interface AdminDeps {
   readonly lb: LoadBalancer;
-  readonly rollouts: RolloutManager;
+  readonly rollouts: RolloutControl;
   /**
    * Serves the metrics behind the admin token (the metrics' own token does not
    * apply: the admin API already checked its caller); unset with `metrics: false`.
@@ -110,7 +110,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
     return found;
   }
 
-  function rolloutBody(): { rollout: ReturnType<RolloutManager['status']> } {
+  function rolloutBody(): { rollout: ReturnType<RolloutControl['status']> } {
     return { rollout: rollouts.status() };
   }
 
@@ -302,7 +302,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
 /** `GET /health`: backends counted by state, `ok` while at least one is available. */
 export function healthSummary(
   backends: readonly BackendSnapshot[],
-  rollout?: ReturnType<RolloutManager['status']>,
+  rollout?: ReturnType<RolloutControl['status']>,
 ): HealthSummary {
   const counts = { total: backends.length, available: 0, healthy: 0, unhealthy: 0, ejected: 0, open: 0, draining: 0 };
   for (const backend of backends) counts[backend.status]++;

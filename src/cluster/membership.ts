@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Events } from '../events.js';
-import type { SharedRedis } from './redis.js';
+import { closeSubscriber, type SharedRedis, subscriberOf } from './redis.js';
 
 /** A backend as shared between instances: what another instance needs to make it. */
 export interface SharedBackend {
@@ -164,6 +164,12 @@ export class SharedMembership {
   readonly #deferred = new Map<string, Message[]>();
   /** Last local change per id that Redis did not take (it was away): sent on the next sync. */
   readonly #unsent = new Map<string, Op>();
+  /**
+   * Messages of an epoch other than the one loaded, kept until the next load:
+   * one published between a load's script and its reply belongs to the set
+   * being loaded, but its change is not in the snapshot.
+   */
+  #early: Message[] = [];
   #chain: Promise<unknown> = Promise.resolve();
   #synced = false;
   #resyncQueued = false;
@@ -190,11 +196,8 @@ export class SharedMembership {
   /** Subscribes (on a connection of its own) and loads the shared set whenever Redis becomes ready. */
   start(): void {
     const client = this.#redis.client;
-    const subscriber = client.isCluster
-      ? (client as Cluster).duplicate(undefined, { lazyConnect: false })
-      : (client as Redis).duplicate({ lazyConnect: false });
+    const subscriber = subscriberOf(client);
     this.#subscriber = subscriber;
-    subscriber.on('error', () => {});
     subscriber.on('message', (channel: string, text: string) => {
       if (channel === this.#channel) this.#receive(text);
     });
@@ -228,13 +231,7 @@ export class SharedMembership {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#offReady();
-    const subscriber = this.#subscriber;
-    if (!subscriber || subscriber.status === 'end') return;
-    // Between reconnect attempts there is no socket: disconnect() only cancels the next attempt, and no 'end' follows.
-    const socketless = subscriber.status === 'reconnecting' || subscriber.status === 'close';
-    const ended = new Promise<void>((resolve) => subscriber.once('end', () => resolve()));
-    subscriber.disconnect();
-    if (!socketless) await ended;
+    await closeSubscriber(this.#subscriber);
   }
 
   #enqueue(task: () => Promise<void>): void {
@@ -338,10 +335,16 @@ export class SharedMembership {
     // Without an epoch the message is not one of ours (or from a version that predates them): ignored.
     if (this.#closed || typeof message.epoch !== 'string' || typeof message.version !== 'number') return;
     if (message.epoch !== this.#epoch) {
-      // Another set than the one loaded: reload it (the message's change is in it).
+      // Another set than the one loaded (or none loaded yet): reload it, then replay what came meanwhile.
+      if (this.#early.length < 10_000) this.#early.push(message);
       if (this.#synced) this.#resync();
       return;
     }
+    this.#handle(message);
+  }
+
+  /** A message of the loaded epoch. */
+  #handle(message: Message): void {
     this.#highest = Math.max(this.#highest, message.version);
     if (message.origin === this.origin || message.op === 'epoch' || typeof message.id !== 'string') return;
     if (this.#writing.has(message.id)) {
@@ -440,5 +443,9 @@ export class SharedMembership {
       this.#known.set(id, snapshotVersion);
       this.#host.remove(id);
     }
+    // Changes published while the snapshot was on its way: newer versions than it apply now.
+    const early = this.#early;
+    this.#early = [];
+    for (const message of early) if (message.epoch === epoch) this.#handle(message);
   }
 }

@@ -139,3 +139,40 @@ export function connectRedis(settings: RedisSettings, events: Events): SharedRed
     },
   };
 }
+
+/**
+ * A connection of its own for pub/sub (a subscribed connection takes no other
+ * command), connecting at once even when `client` is lazy; its errors are
+ * the main client's business and are swallowed here.
+ *
+ * @example
+ * ```ts
+ * const subscriber = subscriberOf(shared.client);
+ * subscriber.on('message', (channel, text) => {});
+ * ```
+ */
+export function subscriberOf(client: RedisClient): Redis | Cluster {
+  const subscriber = client.isCluster
+    ? (client as Cluster).duplicate(undefined, { lazyConnect: false })
+    : (client as Redis).duplicate({ lazyConnect: false });
+  subscriber.on('error', () => {});
+  return subscriber;
+}
+
+/**
+ * Closes a connection made by {@link subscriberOf}; resolves once its socket
+ * is gone (at once when it is between reconnect attempts and has none).
+ *
+ * @example
+ * ```ts
+ * await closeSubscriber(subscriber);
+ * ```
+ */
+export async function closeSubscriber(subscriber: Redis | Cluster | undefined): Promise<void> {
+  if (!subscriber || subscriber.status === 'end') return;
+  // Between reconnect attempts there is no socket: disconnect() only cancels the next attempt, and no 'end' follows.
+  const socketless = subscriber.status === 'reconnecting' || subscriber.status === 'close';
+  const ended = new Promise<void>((resolve) => subscriber.once('end', () => resolve()));
+  subscriber.disconnect();
+  if (!socketless) await ended;
+}

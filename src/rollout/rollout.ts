@@ -26,6 +26,31 @@ export interface RolloutHost {
   remove(id: string, timeout: number | undefined): Promise<unknown>;
   /** True while active health checks are on. */
   healthChecks(): boolean;
+  /** Called after every change of the current (or last) rollout's state: shared rollouts publish it. */
+  onChange?(view: RolloutView): void;
+}
+
+/** What another instance needs to show a rollout and to undo it: its status, the set it replaced, what it added. */
+export interface RolloutView {
+  readonly status: RolloutStatus;
+  /** Options re-creating every backend live at the start. */
+  readonly previous: readonly (BackendOptions & { id: string })[];
+  /** New backends added so far. */
+  readonly added: readonly string[];
+  readonly keep: readonly KeptBackend[];
+  /** True once the kept backends' new weights were applied (a rollback restores the old ones). */
+  readonly keptApplied: boolean;
+}
+
+/**
+ * Starting, cancelling, rolling back and showing rollouts: what `lb` and the
+ * admin API call ({@link RolloutManager} locally, `SharedRollouts` across instances).
+ */
+export interface RolloutControl {
+  start(input: RolloutOptions): { id: string; done: Promise<RolloutResult> };
+  cancel(reason?: string): boolean;
+  startRollback(): { id: string; done: Promise<RollbackResult> };
+  status(): RolloutStatus | undefined;
 }
 
 /** One batch that passed its gate. */
@@ -134,7 +159,7 @@ interface Run {
  * const result = await done;
  * ```
  */
-export class RolloutManager {
+export class RolloutManager implements RolloutControl {
   readonly #host: RolloutHost;
   #current: Run | undefined;
   #last: Run | undefined;
@@ -194,6 +219,7 @@ export class RolloutManager {
     this.#busy = true;
     this.#current = run;
     this.#last = run;
+    this.#changed(run);
     host.events.emit('rollout:started', { id: run.id, from: [...plan.from], to: [...plan.to], batches: plan.batches });
     const done = this.#run(run).finally(() => {
       this.#busy = false;
@@ -226,12 +252,15 @@ export class RolloutManager {
     this.#busy = true;
     const phase = run.phase;
     run.phase = 'rolling-back';
+    this.#changed(run);
     const done = (async () => {
       const reason = 'rollback() called';
       const outcome = await this.#restore(run, true);
       run.phase = phase;
+      this.#changed(run);
       if (outcome.errors.length > 0) {
         run.reason = `rollback incomplete: ${outcome.errors.join('; ')}`;
+        this.#changed(run);
         this.#host.events.emit('rollout:failed', { id: run.id, reason: run.reason });
         throw makeError('ERR_INTERNAL', run.reason);
       }
@@ -239,6 +268,7 @@ export class RolloutManager {
       run.rolledBack = true;
       run.reason = reason;
       run.finishedDate = new Date();
+      this.#changed(run);
       this.#host.events.emit('rollout:rolled-back', { id: run.id, reason });
       return Object.freeze({ id: run.id, restored: outcome.restored, removed: outcome.removed });
     })().finally(() => {
@@ -267,10 +297,35 @@ export class RolloutManager {
     });
   }
 
+  /** The running or last rollout with what undoing it needs; `undefined` before the first. */
+  view(): RolloutView | undefined {
+    const run = this.#last;
+    const status = this.status();
+    if (!run || !status) return undefined;
+    return { status, previous: run.previous, added: [...run.added], keep: run.plan.keep, keptApplied: run.keptApplied };
+  }
+
+  /** Another instance rolled back rollout `id` (the last one here): a later `rollback()` has nothing to restore. */
+  markRolledBack(id: string, reason: string): void {
+    const run = this.#last;
+    if (!run || run.id !== id || this.#current === run || run.rolledBack) return;
+    run.status = 'rolled-back';
+    run.rolledBack = true;
+    run.reason = reason;
+    run.finishedDate ??= new Date();
+  }
+
   /** The balancer is closing: a running rollout stops where it is (no rollback: the pool is going away). */
   close(): void {
     this.#closed = true;
     this.#current?.controller.abort(new Error('the load balancer closed'));
+  }
+
+  #changed(run: Run): void {
+    const onChange = this.#host.onChange;
+    if (!onChange || run !== this.#last) return;
+    const view = this.view();
+    if (view) onChange.call(this.#host, view);
   }
 
   #refuseWhileBusy(): void {
@@ -290,6 +345,7 @@ export class RolloutManager {
       for (let batch = 1; batch <= plan.batches; batch++) {
         run.batch = batch;
         run.phase = 'adding';
+        this.#changed(run);
         this.#checkAborted(run);
         const pending = host.healthChecks();
         const entries = plan.add.slice((batch - 1) * plan.batchSize, batch * plan.batchSize);
@@ -300,14 +356,17 @@ export class RolloutManager {
         }
         if (pending) {
           run.phase = 'health';
+          this.#changed(run);
           await this.#healthy(run, added, options.healthTimeout);
         }
         run.phase = 'observing';
+        this.#changed(run);
         const watched = run.added.map((id) => host.get(id)).filter((b): b is Backend => b !== undefined);
         const window = new GateWindow(added, watched, options.healthGate, host.random);
         await this.#observe(run, window, added);
         const stats = window.stats();
         run.phase = 'draining';
+        this.#changed(run);
         const removed = plan.remove.slice(
           removedAfter(plan.batches, batch - 1, plan.remove.length),
           removedAfter(plan.batches, batch, plan.remove.length),
@@ -324,6 +383,7 @@ export class RolloutManager {
           ...(stats.p99LatencyMs === undefined ? {} : { p99LatencyMs: stats.p99LatencyMs }),
         });
         run.steps.push(step);
+        this.#changed(run);
         host.events.emit('rollout:step', {
           id: run.id,
           batch,
@@ -336,6 +396,7 @@ export class RolloutManager {
       }
       this.#applyKept(plan.keep, 'next');
       run.keptApplied = true;
+      this.#changed(run);
       return this.#finish(run, 'completed', undefined, false);
     } catch (error) {
       return this.#fail(run, error);
@@ -355,6 +416,7 @@ export class RolloutManager {
       return this.#finish(run, cancelled ? 'cancelled' : 'failed', reason, false);
     }
     run.phase = 'rolling-back';
+    this.#changed(run);
     const outcome = await this.#restore(run, false);
     if (outcome.errors.length > 0) {
       const full = `${reason}; rollback incomplete: ${outcome.errors.join('; ')}`;
@@ -371,6 +433,7 @@ export class RolloutManager {
     run.reason = reason;
     run.rolledBack = rolledBack;
     run.finishedDate = new Date();
+    this.#changed(run);
     if (status === 'completed') {
       this.#host.events.emit('rollout:completed', { id: run.id, durationMs: this.#host.now() - run.startedAt });
     }
@@ -417,6 +480,7 @@ export class RolloutManager {
     if (run.keptApplied) {
       this.#applyKept(run.plan.keep, 'previous');
       run.keptApplied = false;
+      this.#changed(run);
     }
     const removed = run.added.filter((id) => {
       const backend = host.get(id);
