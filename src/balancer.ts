@@ -11,6 +11,7 @@ import { InstanceRegistry } from './cluster/instances.js';
 import { SharedMembership } from './cluster/membership.js';
 import { checkClusterOptions } from './cluster/options.js';
 import { checkRedisKeyPrefix, connectRedis, type SharedRedis } from './cluster/redis.js';
+import { SharedHealth } from './cluster/shared-health.js';
 import { SharedRollouts } from './cluster/shared-rollouts.js';
 import { createConfigurator, type SectionUpdaters } from './config/configure.js';
 import {
@@ -831,13 +832,32 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         })
       : undefined;
   membership?.start();
+  let sharedHealth: SharedHealth | undefined;
   if (redis && cluster !== false) {
+    const origin = membership?.origin ?? randomUUID();
     registry = new InstanceRegistry({
       redis,
-      id: membership?.origin ?? randomUUID(),
+      id: origin,
       heartbeat: cluster.heartbeat,
-      onChange: (live) => events.emit('cluster:instances', { live: live.length }),
+      onChange: (live) => {
+        events.emit('cluster:instances', { live: live.length });
+        sharedHealth?.membersChanged();
+      },
     });
+    if (cluster.health !== false) {
+      sharedHealth = new SharedHealth({
+        redis,
+        origin,
+        quorum: cluster.health.quorum,
+        registry,
+        events,
+        now,
+        get: (id) => pool.get(id),
+        all: () => pool.all(),
+        changed: () => pool.changed(true),
+      });
+      sharedHealth.open();
+    }
     registry.start();
   }
   if (redis && membership && cluster !== false && cluster.rollouts !== false) {
@@ -864,6 +884,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     closed = true;
     // Shared rollouts first: a rollout stopped by close() is left to a survivor to roll back.
     await sharedRollouts?.close();
+    await sharedHealth?.close();
     await membership?.close();
     await registry?.close();
     rollouts.close();

@@ -42,6 +42,7 @@ export class InstanceRegistry {
   #live: readonly string[];
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #offReady: () => void = () => {};
 
   constructor(settings: InstanceRegistrySettings) {
     this.#settings = settings;
@@ -61,6 +62,9 @@ export class InstanceRegistry {
 
   /** Refreshes now and every `heartbeat`. */
   start(): void {
+    const onReady = () => void this.beat();
+    this.#settings.redis.client.on('ready', onReady);
+    this.#offReady = () => this.#settings.redis.client.off('ready', onReady);
     void this.beat();
     this.#timer = setInterval(() => void this.beat(), this.#settings.heartbeat);
     this.#timer.unref();
@@ -94,6 +98,7 @@ export class InstanceRegistry {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#offReady();
     const { redis, id } = this.#settings;
     if (redis.client.status !== 'ready') return;
     try {

@@ -64,6 +64,12 @@ export class Backend implements Candidate {
   breakerOpen = false;
   /** Being removed: no new requests. */
   draining = false;
+  /**
+   * A quorum of balancer instances sees it down (shared health view,
+   * `cluster.health`); shown as `unhealthy`. Never set from this instance's
+   * own evidence alone.
+   */
+  clusterDown = false;
   /** Balancer clock time it joined or last recovered, for slow start. */
   warmingSince = 0;
 
@@ -105,12 +111,12 @@ export class Backend implements Candidate {
 
   /** Healthy, not ejected, breaker closed or half-open, not draining. Ignores `maxConnections`. */
   isAvailable(now: number): boolean {
-    return !this.draining && !this.unhealthy && !this.breakerOpen && this.ejectedUntil <= now;
+    return !this.draining && !this.unhealthy && !this.clusterDown && !this.breakerOpen && this.ejectedUntil <= now;
   }
 
   get status(): BackendStatus {
     if (this.draining) return 'draining';
-    if (this.unhealthy) return 'unhealthy';
+    if (this.unhealthy || this.clusterDown) return 'unhealthy';
     if (this.breakerOpen) return 'open';
     if (this.ejectedUntil > 0) return 'ejected';
     return 'healthy';
