@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js';
+import { waitUntil } from './cluster-helpers.js';
 import { next } from './events.js';
 import { describeRedisServer, type PrivateRedis, startRedisServer } from './redis-server.js';
 
@@ -61,30 +62,16 @@ function has(lb: LoadBalancer, id: string, weight: number): boolean {
  * instance, re-checked on each membership event (fails past BOUND_MS).
  */
 function converge(lbs: LoadBalancer[], change: () => unknown, done: (lb: LoadBalancer) => boolean): Promise<number> {
-  const started = performance.now();
-  return new Promise<number>((resolve, reject) => {
-    const names = ['backend:added', 'backend:updated', 'backend:removed', 'backend:draining'] as const;
-    const check = () => {
-      if (!lbs.every(done)) return;
-      cleanup();
-      resolve(performance.now() - started);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(
-        new Error(
-          `no convergence within ${BOUND_MS} ms: ${lbs.map((lb) => JSON.stringify(lb.backends().map((b) => [b.id, b.weight, b.status]))).join(' | ')}`,
-        ),
-      );
-    }, BOUND_MS);
-    function cleanup() {
-      clearTimeout(timer);
-      for (const lb of lbs) for (const name of names) lb.off(name, check);
-    }
-    for (const lb of lbs) for (const name of names) lb.on(name, check);
-    change();
-    check();
-  });
+  return waitUntil(
+    lbs,
+    ['backend:added', 'backend:updated', 'backend:removed', 'backend:draining'],
+    () => lbs.every(done),
+    {
+      ms: BOUND_MS,
+      change,
+      describe: () => lbs.map((lb) => JSON.stringify(lb.backends().map((b) => [b.id, b.weight, b.status]))).join(' | '),
+    },
+  );
 }
 
 function quantile(values: number[], q: number): number {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js';
+import { waitUntil } from './cluster-helpers.js';
 import { next } from './events.js';
 import { describeRedisServer, type PrivateRedis, startRedisServer } from './redis-server.js';
 
@@ -51,28 +52,9 @@ async function pair(leaseTtl = 600): Promise<{ prefix: string; A: LoadBalancer; 
 
 /** Resolves with the ms until `done()` holds, re-checked on each rollout and membership event. */
 function until(lbs: LoadBalancer[], done: () => boolean, ms = 8000): Promise<number> {
-  const started = performance.now();
-  const names = ['cluster:rollout', 'backend:added', 'backend:removed', 'rollout:rolled-back'] as const;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!done()) return;
-      cleanup();
-      resolve(performance.now() - started);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(
-        new Error(
-          `condition not met within ${ms} ms: ${JSON.stringify(lbs.map((lb) => [ids(lb), lb.rolloutStatus()?.status, lb.rolloutStatus()?.phase]))}`,
-        ),
-      );
-    }, ms);
-    function cleanup() {
-      clearTimeout(timer);
-      for (const lb of lbs) for (const name of names) lb.off(name, check);
-    }
-    for (const lb of lbs) for (const name of names) lb.on(name, check);
-    check();
+  return waitUntil(lbs, ['cluster:rollout', 'backend:added', 'backend:removed', 'rollout:rolled-back'], done, {
+    ms,
+    describe: () => JSON.stringify(lbs.map((lb) => [ids(lb), lb.rolloutStatus()?.status, lb.rolloutStatus()?.phase])),
   });
 }
 

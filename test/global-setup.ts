@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
+import { redisPing } from './ping.js';
 
 function onPath(binary: string): boolean {
   try {
@@ -21,22 +21,7 @@ export default async function setup({
   provide: (key: 'redisAvailable' | 'redisServerAvailable', value: boolean) => void;
 }) {
   const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const available = await new Promise<boolean>((resolve) => {
-    const socket = net.connect({ host: url.hostname, port: Number(url.port || 6379) });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.write('PING\r\n');
-    });
-    socket.once('data', (data) => {
-      socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  const available = await redisPing(url.hostname, Number(url.port || 6379), 1000);
   if (!available) {
     if (process.env.CI === 'true') {
       throw new Error(`Redis is required in CI but does not answer at ${url.host}`);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Events } from '../events.js';
-import { closeSubscriber, type SharedRedis, subscriberOf } from './redis.js';
+import { closeSubscriber, parseJson, type SharedRedis, subscriberOf } from './redis.js';
 
 /** A backend as shared between instances: what another instance needs to make it. */
 export interface SharedBackend {
@@ -326,12 +326,8 @@ export class SharedMembership {
   }
 
   #receive(text: string): void {
-    let message: Message;
-    try {
-      message = JSON.parse(text) as Message;
-    } catch {
-      return;
-    }
+    const message = parseJson<Message>(text);
+    if (message === undefined) return;
     // Without an epoch the message is not one of ours (or from a version that predates them): ignored.
     if (this.#closed || typeof message.epoch !== 'string' || typeof message.version !== 'number') return;
     if (message.epoch !== this.#epoch) {

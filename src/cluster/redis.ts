@@ -176,3 +176,47 @@ export async function closeSubscriber(subscriber: Redis | Cluster | undefined): 
   subscriber.disconnect();
   if (!socketless) await ended;
 }
+
+/**
+ * A subscriber ({@link subscriberOf}) on one channel: `onMessage` gets each
+ * message's text; `onSubscribed` runs after each (re)subscription, when a
+ * feature reloads what it may have missed while disconnected.
+ *
+ * @example
+ * ```ts
+ * const subscriber = subscribeTo(shared.client, 'edge:health', (text) => {}, () => reload());
+ * ```
+ */
+export function subscribeTo(
+  client: RedisClient,
+  channel: string,
+  onMessage: (text: string) => void,
+  onSubscribed: () => void,
+): Redis | Cluster {
+  const subscriber = subscriberOf(client);
+  subscriber.on('message', (from: string, text: string) => {
+    if (from === channel) onMessage(text);
+  });
+  subscriber.on('ready', () => {
+    subscriber.subscribe(channel).then(onSubscribed, () => {});
+  });
+  return subscriber;
+}
+
+/**
+ * Parses a message from a channel others also write to: `undefined` for
+ * anything that is not a JSON object (the caller then checks the fields).
+ *
+ * @example
+ * ```ts
+ * const vote = parseJson<Vote>(text);
+ * ```
+ */
+export function parseJson<T>(text: string): T | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { EventName, Events } from '../events.js';
 import type { Backend } from '../pool/backend.js';
 import type { InstanceRegistry } from './instances.js';
-import { closeSubscriber, type SharedRedis, subscriberOf } from './redis.js';
+import { closeSubscriber, parseJson, type SharedRedis, subscribeTo } from './redis.js';
 
 /** Settings of {@link SharedHealth}. */
 export interface SharedHealthSettings {
@@ -92,17 +92,12 @@ export class SharedHealth {
   /** Subscribes, loads the votes whenever Redis is ready, and follows this instance's own health events. */
   open(): void {
     const { events, redis } = this.#settings;
-    const subscriber = subscriberOf(redis.client);
-    this.#subscriber = subscriber;
-    subscriber.on('message', (channel: string, text: string) => {
-      if (channel === this.#key) this.#receive(text);
-    });
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.#key).then(
-        () => this.#enqueue(() => this.#load()),
-        () => {},
-      );
-    });
+    this.#subscriber = subscribeTo(
+      redis.client,
+      this.#key,
+      (text) => this.#receive(text),
+      () => this.#enqueue(() => this.#load()),
+    );
     for (const name of LOCAL) {
       const listener = (payload: { backend: { id: string } | string }) => {
         const id = typeof payload.backend === 'string' ? payload.backend : payload.backend.id;
@@ -186,13 +181,8 @@ export class SharedHealth {
   }
 
   #receive(text: string): void {
-    let vote: Vote;
-    try {
-      vote = JSON.parse(text) as Vote;
-    } catch {
-      return;
-    }
-    if (this.#closed || typeof vote.backend !== 'string' || typeof vote.origin !== 'string') return;
+    const vote = parseJson<Vote>(text);
+    if (this.#closed || typeof vote?.backend !== 'string' || typeof vote.origin !== 'string') return;
     if (vote.origin === this.#settings.origin) return;
     this.#count(vote);
   }

@@ -4,6 +4,7 @@ import { makeError } from '../errors.js';
 import type { Events } from '../events.js';
 import type { RolloutOptions } from '../rollout/options.js';
 import type { KeptBackend } from '../rollout/plan.js';
+import { readdPrevious, removeAdded } from '../rollout/restore.js';
 import type {
   RollbackResult,
   RolloutControl,
@@ -13,7 +14,7 @@ import type {
   RolloutStatus,
   RolloutView,
 } from '../rollout/rollout.js';
-import { closeSubscriber, type SharedRedis, subscriberOf } from './redis.js';
+import { closeSubscriber, parseJson, type SharedRedis, subscribeTo } from './redis.js';
 
 /** A backend of the set a rollout replaced, as another instance can re-create it. */
 type SharedOptions = { id: string; url: string; weight?: number; maxConnections?: number };
@@ -135,17 +136,12 @@ export class SharedRollouts implements RolloutControl {
 
   /** Subscribes, loads the current record whenever Redis is ready, and starts the lease timer. */
   open(): void {
-    const subscriber = subscriberOf(this.#settings.redis.client);
-    this.#subscriber = subscriber;
-    subscriber.on('message', (channel: string, text: string) => {
-      if (channel === this.#channel) this.#receive(text);
-    });
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.#channel).then(
-        () => this.#enqueue(() => this.#load()),
-        () => {},
-      );
-    });
+    this.#subscriber = subscribeTo(
+      this.#settings.redis.client,
+      this.#channel,
+      (text) => this.#receive(text),
+      () => this.#enqueue(() => this.#load()),
+    );
     this.#timer = setInterval(() => this.#enqueue(() => this.#tick()), Math.max(100, this.#settings.leaseTtl / 3));
     this.#timer.unref();
   }
@@ -270,27 +266,24 @@ export class SharedRollouts implements RolloutControl {
   async #load(): Promise<void> {
     if (!this.#ready()) return;
     const text = await this.#settings.redis.client.get(this.#recordKey);
-    if (text !== null) this.#adopt(JSON.parse(text) as SharedRecord);
+    const record = text === null ? undefined : parseJson<SharedRecord>(text);
+    if (record) this.#adopt(record);
   }
 
   #receive(text: string): void {
-    let message: Message;
-    try {
-      message = JSON.parse(text) as Message;
-    } catch {
-      return;
-    }
-    if (this.#closed) return;
+    const message = parseJson<Message>(text);
+    if (this.#closed || message === undefined) return;
     if (message.type === 'cancel') {
       if (this.#driving === message.id) this.#settings.manager.cancel(message.reason);
       return;
     }
-    if (message.type === 'record' && message.record.driver !== this.#settings.origin) this.#adopt(message.record);
+    if (message.type === 'record' && message.record?.driver !== this.#settings.origin) this.#adopt(message.record);
   }
 
   /** A record from another instance (or loaded): shown from now on. */
   #adopt(record: SharedRecord): void {
-    if (typeof record?.id !== 'string' || typeof record.status !== 'object') return;
+    if (typeof record?.id !== 'string' || typeof record.status !== 'object' || record.status === null) return;
+    if (!Array.isArray(record.previous) || !Array.isArray(record.added) || !Array.isArray(record.keep)) return;
     // This instance drives that rollout: its own state is newer than any echo.
     if (this.#driving === record.id || (this.#restoring && this.#record?.id === record.id)) return;
     this.#record = Object.freeze(record);
@@ -325,8 +318,8 @@ export class SharedRollouts implements RolloutControl {
     if (taken !== 'OK') return;
     // Read again under the lease: the record may have moved on since the last message.
     const text = await redis.client.get(this.#recordKey);
-    const current = text === null ? undefined : (JSON.parse(text) as SharedRecord);
-    if (!current || current.id !== record.id || current.status.status !== 'running') {
+    const current = text === null ? undefined : parseJson<SharedRecord>(text);
+    if (!current || current.id !== record.id || current.status?.status !== 'running') {
       await redis.client.eval(RELEASE, 1, this.#leaseKey, origin);
       if (current) this.#adopt(current);
       return;
@@ -375,40 +368,18 @@ export class SharedRollouts implements RolloutControl {
       }, leaseTtl / 3);
       renew.unref();
       const errors: string[] = [];
-      const restored: string[] = [];
+      let restored: string[] = [];
       let removed: string[] = [];
       try {
         await publish({ ...record.status, phase: 'rolling-back' }, false);
-        for (const options of record.previous) {
-          const existing = host.get(options.id);
-          if (existing && !existing.draining) continue;
-          if (existing) {
-            errors.push(`${options.id} is being removed and cannot be restored`);
-            continue;
-          }
-          try {
-            host.add(options, false);
-            restored.push(options.id);
-          } catch (error) {
-            errors.push(`${options.id}: ${(error as Error).message}`);
-          }
-        }
+        // The old backends served moments ago: they take traffic at once, as after a failed gate.
+        restored = readdPrevious(host, record.previous, false, errors).map((b) => b.id);
         if (record.keptApplied) {
           for (const kept of record.keep) {
             if (host.get(kept.id)) host.update(kept.id, kept.previous);
           }
         }
-        removed = record.added.filter((id) => {
-          const backend = host.get(id);
-          return backend !== undefined && !backend.draining && !record.previous.some((p) => p.id === id);
-        });
-        await Promise.all(
-          removed.map((id) =>
-            host.remove(id, undefined).catch((error: Error) => {
-              errors.push(`${id}: ${error.message}`);
-            }),
-          ),
-        );
+        removed = await removeAdded(host, record.added, record.previous, undefined, errors);
       } finally {
         clearInterval(renew);
       }

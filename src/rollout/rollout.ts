@@ -7,6 +7,7 @@ import type { Backend } from '../pool/backend.js';
 import { GateWindow } from './gate.js';
 import { type ResolvedRollout, type RolloutOptions, rolloutSchema } from './options.js';
 import { type KeptBackend, planRollout, type RolloutPlan, removedAfter } from './plan.js';
+import { readdPrevious, removeAdded } from './restore.js';
 
 /** What the rollout manager needs from the balancer. */
 export interface RolloutHost {
@@ -458,21 +459,8 @@ export class RolloutManager implements RolloutControl {
   async #restore(run: Run, checkFirst: boolean): Promise<{ restored: string[]; removed: string[]; errors: string[] }> {
     const host = this.#host;
     const errors: string[] = [];
-    const restored: Backend[] = [];
     const pending = checkFirst && host.healthChecks();
-    for (const options of run.previous) {
-      const existing = host.get(options.id);
-      if (existing && !existing.draining) continue;
-      if (existing) {
-        errors.push(`${options.id} is being removed and cannot be restored`);
-        continue;
-      }
-      try {
-        restored.push(host.add(options, pending));
-      } catch (error) {
-        errors.push(`${options.id}: ${(error as Error).message}`);
-      }
-    }
+    const restored = readdPrevious(host, run.previous, pending, errors);
     if (pending && restored.length > 0) {
       // Best effort: a backend that stays down is the health checker's business from here on.
       await this.#healthy(run, restored, run.options.healthTimeout, false).catch(() => {});
@@ -482,17 +470,7 @@ export class RolloutManager implements RolloutControl {
       run.keptApplied = false;
       this.#changed(run);
     }
-    const removed = run.added.filter((id) => {
-      const backend = host.get(id);
-      return backend !== undefined && !backend.draining && !run.previous.some((p) => p.id === id);
-    });
-    await Promise.all(
-      removed.map((id) =>
-        this.#removeIfPresent(id, run.options.drainTimeout).catch((error: Error) => {
-          errors.push(`${id}: ${error.message}`);
-        }),
-      ),
-    );
+    const removed = await removeAdded(host, run.added, run.previous, run.options.drainTimeout, errors);
     return { restored: restored.map((b) => b.id), removed, errors };
   }
 
