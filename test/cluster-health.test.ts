@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js';
-import { createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
+import { createLoopbackBackend, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
 import { next, record } from './events.js';
 import { type Listening, listen, request } from './helpers.js';
 import { describeRedisServer, type PrivateRedis, startRedisServer } from './redis-server.js';
@@ -112,5 +112,30 @@ describeRedisServer('shared health view (private redis-server)', () => {
     await B.lb.close();
     await Promise.all(B.copies.map((b) => b.close()));
     expect((await up)[0]).toMatchObject({ votes: 1, quorum: 2 });
+  });
+
+  it('completes a health-checked rollout on 3 instances: pending backends are not voted down', async () => {
+    const prefix = `health${count++}:`;
+    const [a, c] = await Promise.all([createLoopbackBackend({ id: 'a' }), createLoopbackBackend({ id: 'c' })]);
+    try {
+      const lbs: LoadBalancer[] = [];
+      for (let i = 0; i < 3; i++) {
+        const lb = createLoadBalancer({
+          backends: [a.config],
+          healthCheck: { ...CHECKS, healthyThreshold: 2 },
+          redis: { url: server.url, keyPrefix: prefix },
+          cluster: { membership: true, heartbeat: 100, rollouts: false },
+        });
+        made.push({ lb, front: await listen(lb.handler), copies: [] });
+        lbs.push(lb);
+      }
+      const [A] = lbs as [LoadBalancer];
+      const seen = record(A, 'cluster:health');
+      const result = await A.rollout({ backends: [c.config], interval: '300ms' });
+      expect(result).toMatchObject({ status: 'completed' });
+      expect(seen.filter((e) => e.backend === 'c' && e.down)).toEqual([]);
+    } finally {
+      await Promise.all([a.close(), c.close()]);
+    }
   });
 });

@@ -73,6 +73,13 @@ export class SharedHealth {
   readonly #votes = new Map<string, Set<string>>();
   /** What this instance last published per backend. */
   readonly #mine = new Map<string, boolean>();
+  /**
+   * Backends that joined pending (a rollout's, before their first passed
+   * checks): not yet seen working here, so not seen down either. Voting them
+   * down would let instances whose checks have not passed yet take a healthy
+   * new backend out where they have.
+   */
+  readonly #pending = new Set<string>();
   #subscriber: Redis | Cluster | undefined;
   readonly #offs: (() => void)[] = [];
   #chain: Promise<unknown> = Promise.resolve();
@@ -98,6 +105,12 @@ export class SharedHealth {
       (text) => this.#receive(text),
       () => this.#enqueue(() => this.#load()),
     );
+    const added = (payload: { backend: { id: string; status: string } }) => {
+      if (payload.backend.status === 'unhealthy') this.#pending.add(payload.backend.id);
+    };
+    // Registered before the votes: the pending mark is set before the vote on the same event is considered.
+    this.#offs.push(() => events.off('backend:added', added));
+    events.on('backend:added', added);
     for (const name of LOCAL) {
       const listener = (payload: { backend: { id: string } | string }) => {
         const id = typeof payload.backend === 'string' ? payload.backend : payload.backend.id;
@@ -133,6 +146,8 @@ export class SharedHealth {
     const { get, now, origin } = this.#settings;
     const backend = get(id);
     if (!backend || this.#closed) return;
+    if (backend.unhealthy && this.#pending.has(id)) return;
+    this.#pending.delete(id);
     const down = backend.unhealthy || backend.breakerOpen || backend.ejectedUntil > now();
     if ((this.#mine.get(id) ?? false) === down) return;
     this.#mine.set(id, down);
@@ -197,6 +212,7 @@ export class SharedHealth {
 
   #forget(id: string): void {
     this.#mine.delete(id);
+    this.#pending.delete(id);
   }
 
   /** Marks or unmarks a backend cluster-down from the live votes. */
