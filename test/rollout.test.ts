@@ -326,6 +326,12 @@ describe('rollout control', () => {
       'healthGate.maxErrorRate',
     );
     expect(await path(lb.rollout({ backends: [fresh[0]!.config], interval: 'soon' as never }))).toBe('interval');
+    expect(await path(lb.rollout({ backends: [fresh[0]!.config], healthGate: { lowTraffic: 'hope' as never } }))).toBe(
+      'healthGate.lowTraffic',
+    );
+    expect(await path(lb.rollout({ backends: [fresh[0]!.config], healthGate: { trafficWait: -1 } }))).toBe(
+      'healthGate.trafficWait',
+    );
     expect(ids(lb)).toEqual(['a']);
     expect(lb.rolloutStatus()).toBeUndefined();
   });
