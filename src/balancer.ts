@@ -28,6 +28,7 @@ import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './error
 import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
+import { resolveTarget } from './forward/request-target.js';
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
 import { HealthChecker } from './health/checker.js';
 import { OutlierDetector } from './health/outlier.js';
@@ -51,6 +52,7 @@ import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
 import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
 import { RetryBudget } from './retry/budget.js';
+import { hasBody } from './retry/request-body.js';
 import type { RolloutOptions } from './rollout/options.js';
 import {
   type RollbackResult,
@@ -471,9 +473,10 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
   }
 
-  function forwardingInfo(req: IncomingMessage, upgrade: boolean): ForwardingInfo {
+  function forwardingInfo(req: IncomingMessage, upgrade: boolean, authority: string): ForwardingInfo {
     const peer = normalizeAddress(req.socket.remoteAddress ?? '');
     return {
+      authority,
       peer,
       trusted: trust(peer, 0),
       proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
@@ -499,21 +502,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     return makeError('ERR_MIDDLEWARE', `a middleware failed: ${name}`, error);
   }
 
-  /** Origin-form target for a request, or undefined when it has none we can forward. */
-  function originForm(url: string): string | undefined {
-    if (url.startsWith('/')) return url;
-    if (/^https?:\/\//i.test(url) && URL.canParse(url)) {
-      const parsed = new URL(url);
-      return `${parsed.pathname}${parsed.search}`;
-    }
-    return undefined;
-  }
-
   async function handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
     const start = now();
     const clientAddress = resolveClientAddress(req, trust);
-    const path = originForm(url);
-    const ctx = new Context(req, res, path ?? '/', clientAddress, start);
+    const target = resolveTarget(url, req.headers.host);
+    const ctx = new Context(req, res, typeof target === 'string' ? '/' : target.path, clientAddress, start);
+    if (typeof target !== 'string') ctx.authority = target.authority;
     if (config.timeouts.total !== undefined) ctx.deadline = start + config.timeouts.total;
     if (idHeader !== undefined) ctx.requestId = requestId(req.headers[idHeader]);
     const trace = tracing ? proxyTrace(req.headers.traceparent) : undefined;
@@ -549,14 +543,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     });
     try {
       if (closed) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
-      if (path === undefined)
-        throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
-      const headers = upstreamRequestHeaders(req, forwardingInfo(req, false));
+      if (typeof target === 'string') throw makeError('ERR_BAD_REQUEST', target);
+      const headers = upstreamRequestHeaders(req, forwardingInfo(req, false, target.authority));
       if (headers instanceof SwitchyardError) throw headers;
-      if (!url.startsWith('/')) {
-        // Absolute-form target: RFC 9112 §3.2.2 says its authority replaces Host.
-        headers.host = new URL(url).host;
-      }
       stamp(headers, ctx.requestId, trace);
       ctx.upstreamHeaders = headers;
       await pipeline.run(ctx);
@@ -604,7 +593,18 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
       return;
     }
-    const headers = upstreamRequestHeaders(req, forwardingInfo(req, true));
+    const target = resolveTarget(req.url ?? '/', req.headers.host);
+    if (typeof target === 'string') {
+      refuse(400, makeError('ERR_BAD_REQUEST', target));
+      return;
+    }
+    if (hasBody(req)) {
+      // Node hands an upgrade request's body to nobody: it would reach the
+      // backend as the start of the next request on that connection.
+      refuse(400, makeError('ERR_BAD_REQUEST', 'an upgrade request may not carry a body'));
+      return;
+    }
+    const headers = upstreamRequestHeaders(req, forwardingInfo(req, true, target.authority));
     if (headers instanceof SwitchyardError) {
       refuse(400, headers);
       return;
@@ -616,7 +616,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
         tracing ? proxyTrace(req.headers.traceparent) : undefined,
       );
-      forwarder.upgrade(req, socket, head, backend, headers, (error) => {
+      forwarder.upgrade(req, socket, head, backend, headers, target.path, (error) => {
         events.emit(
           'upgrade',
           error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
@@ -640,7 +640,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     // Rate limits and sticky sessions see the upgrade as a request: a WebSocket
     // handshake is no way around a limit, and a session keeps its backend.
-    const ctx = new Context(req, new ServerResponse(req), req.url ?? '/', clientAddress, now());
+    const ctx = new Context(req, new ServerResponse(req), target.path, clientAddress, now());
+    ctx.authority = target.authority;
     ctx.upstreamHeaders = headers;
     ctx.attempt = 1;
     policies(ctx, async () => {

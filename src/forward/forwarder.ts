@@ -214,6 +214,12 @@ export class Forwarder {
     // Errors arrive through per-call callbacks; this listener only keeps a stray
     // one from being rethrown by the emitter and killing the process.
     proxy.on('error', () => {});
+    // An upgrade attempt's socket never goes back to the keep-alive pool: after
+    // a non-101 answer the backend may still be reading what it thinks is the
+    // request's body, or hold state of a protocol switch nobody finished.
+    proxy.on('proxyReqWs', (proxyReq) => {
+      proxyReq.shouldKeepAlive = false;
+    });
     proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
       const attempt = (options as { switchyard?: Attempt }).switchyard;
       if (attempt) this.#onProxyReq(attempt, proxyReq);
@@ -449,6 +455,7 @@ export class Forwarder {
     head: Buffer,
     backend: Backend,
     headers: Record<string, string | string[]>,
+    path: string,
     onDone: (error?: Error) => void,
   ): void {
     let done = false;
@@ -461,7 +468,9 @@ export class Forwarder {
     backend.begin();
     socket.once('close', () => finish());
     const original = req.headers;
+    const originalUrl = req.url;
     req.headers = headers;
+    req.url = path;
     try {
       this.#proxy.ws(req, socket, head, { target: backend.target, agent: backend.agent }, (error: Error) => {
         backend.record(false, -1);
@@ -470,6 +479,7 @@ export class Forwarder {
       });
     } finally {
       req.headers = original;
+      req.url = originalUrl;
     }
   }
 

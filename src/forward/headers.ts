@@ -43,6 +43,12 @@ const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded
 
 /** What the forwarder knows about the client side of a request. */
 export interface ForwardingInfo {
+  /**
+   * The request's validated, effective authority (absolute-form target or
+   * `Host`; see `resolveTarget`): sent as `Host` and used for
+   * `X-Forwarded-Host` and `Forwarded: host=`. Empty: keep what the client sent.
+   */
+  readonly authority: string;
   /** The socket peer. */
   readonly peer: string;
   /** True when the peer may set forwarding headers (`trustProxy`). */
@@ -80,9 +86,19 @@ function joined(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** Quotes an address for `Forwarded` (RFC 7239 §6: IPv6 in brackets, quoted). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * A `Forwarded` parameter value (RFC 7239 §4): a token as it is, anything
+ * else (a port's `:`, an IPv6 literal's brackets) as a quoted-string.
+ */
+function forwardedValue(value: string): string {
+  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** A node for `Forwarded` (RFC 7239 §6: IPv6 in brackets, then quoted). */
 function forwardedNode(address: string): string {
-  return isIP(address) === 6 ? `"[${address}]"` : address;
+  return forwardedValue(isIP(address) === 6 ? `[${address}]` : address);
 }
 
 /**
@@ -125,12 +141,13 @@ export function upstreamRequestHeaders(
   const peer = info.peer;
   const priorFor = info.trusted ? joined(headers['x-forwarded-for']) : undefined;
   headers['x-forwarded-for'] = priorFor ? `${priorFor}, ${peer}` : peer;
+  if (info.authority !== '') headers.host = info.authority;
   const host = joined(headers.host) ?? '';
   if (!info.trusted || headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = info.proto;
   if (!info.trusted || headers['x-forwarded-host'] === undefined) {
     if (host) headers['x-forwarded-host'] = host;
   }
-  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host && /^[\w.:[\]-]+$/.test(host) ? `;host=${host}` : ''}`;
+  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host ? `;host=${forwardedValue(host)}` : ''}`;
   const priorForwarded = info.trusted ? joined(headers.forwarded) : undefined;
   headers.forwarded = priorForwarded ? `${priorForwarded}, ${element}` : element;
   if (info.via) {
