@@ -496,7 +496,17 @@ export function sendResponse(
   onBodyError: (error: Error) => void,
 ): void {
   if (response.statusMessage) res.statusMessage = response.statusMessage;
-  res.writeHead(response.status, response.headers);
+  let headers = response.headers;
+  if (
+    (response.status === 204 || response.status === 304) &&
+    (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
+  ) {
+    // No body, so no framing to announce (RFC 9110 §8.6), whoever made the response.
+    headers = { ...headers };
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+  }
+  res.writeHead(response.status, headers);
   const body = response.body;
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);

@@ -161,17 +161,21 @@ export function upstreamRequestHeaders(
 /**
  * Builds the headers sent to the client from the backend's raw headers:
  * hop-by-hop fields, those named by `Connection` and `Transfer-Encoding`
- * removed (Node frames the body again), repeated fields such as `Set-Cookie`
+ * removed (Node frames the body again), `Content-Length` of a 204 or 304
+ * removed, repeated fields such as `Set-Cookie`
  * kept apart, `Via` extended.
  */
 export function clientResponseHeaders(res: IncomingMessage, via: string | false): OutgoingHttpHeaders {
   const raw = res.rawHeaders;
   const tokens = connectionTokens(raw);
   const headers: Record<string, string | string[]> = {};
+  // RFC 9110 §8.6, §15.3.5, §15.4.5: a 204 or 304 has no body, so no framing to announce.
+  const bodiless = res.statusCode === 204 || res.statusCode === 304;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     // `Trailer` announces trailer fields, which are forwarded: it stays.
     if ((HOP_BY_HOP.has(name) && name !== 'trailer') || name === 'transfer-encoding') continue;
+    if (bodiless && name === 'content-length') continue;
     if (tokens?.has(name) && !PROTECTED.has(name)) continue;
     add(headers, name, raw[i + 1] as string);
   }
