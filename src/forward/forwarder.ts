@@ -217,8 +217,12 @@ export class Forwarder {
     // An upgrade attempt's socket never goes back to the keep-alive pool: after
     // a non-101 answer the backend may still be reading what it thinks is the
     // request's body, or hold state of a protocol switch nobody finished.
+    // Set on the response: Node recomputes it from the Connection header when
+    // the head goes out, and reads it again when the response ends.
     proxy.on('proxyReqWs', (proxyReq) => {
-      proxyReq.shouldKeepAlive = false;
+      proxyReq.once('response', () => {
+        proxyReq.shouldKeepAlive = false;
+      });
     });
     proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
       const attempt = (options as { switchyard?: Attempt }).switchyard;
