@@ -1,5 +1,5 @@
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { type AdminHandler, type AdminOptions, createAdminHandler } from './admin/handler.js';
@@ -26,6 +26,7 @@ import { parseOptions } from './config/zod.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './errors.js';
 import { type EventName, Events, type Listener } from './events.js';
+import { consumedBody } from './forward/consumed-body.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
 import { resolveTarget } from './forward/request-target.js';
@@ -491,9 +492,33 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       res.destroy();
       return;
     }
-    ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
+    ctx.reply(error.status ?? 500, error.toClientJSON(), { 'cache-control': 'no-store' });
     tagResponse(ctx);
     sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
+  }
+
+  /**
+   * A middleware before the balancer read the body (`express.json()`): send
+   * the parsed body again, with its own Content-Length, or refuse at once:
+   * the backend must never wait for bytes that will not come.
+   */
+  function replayConsumedBody(ctx: Context, headers: Record<string, string | string[]>): void {
+    const bytes = consumedBody(ctx.req);
+    if (bytes === undefined) {
+      throw makeError(
+        'ERR_BODY_CONSUMED',
+        'the request body was already read by a middleware mounted before the balancer, and is not JSON or form data it could send again: mount body parsers after the balancer, or only on the routes that need them',
+      );
+    }
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(bytes.length);
+    ctx.requestBody = () =>
+      new Readable({
+        read() {
+          this.push(bytes);
+          this.push(null);
+        },
+      });
   }
 
   function toSwitchyardError(error: unknown): SwitchyardError {
@@ -546,6 +571,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       if (typeof target === 'string') throw makeError('ERR_BAD_REQUEST', target);
       const headers = upstreamRequestHeaders(req, forwardingInfo(req, false, target.authority));
       if (headers instanceof SwitchyardError) throw headers;
+      if (req.readableEnded && hasBody(req)) replayConsumedBody(ctx, headers);
       stamp(headers, ctx.requestId, trace);
       ctx.upstreamHeaders = headers;
       await pipeline.run(ctx);
@@ -586,7 +612,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     // A socket error before the tunnel is up must not reach the process.
     socket.on('error', () => {});
     const refuse = (status: number, error: SwitchyardError) => {
-      const body = Buffer.from(JSON.stringify(error.toJSON()));
+      const body = Buffer.from(JSON.stringify(error.toClientJSON()));
       refuseUpgrade(socket, { status, headers: { 'content-type': 'application/json' }, body }, error.code);
     };
     if (closed) {

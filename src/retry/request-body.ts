@@ -38,6 +38,8 @@ export function hasBody(req: IncomingMessage): boolean {
  */
 export async function bufferRequestBody(ctx: Context, limit: number, now: () => number): Promise<boolean> {
   const req = ctx.req;
+  // Already replayable: a body a middleware before the balancer parsed, made again.
+  if (req.readableEnded && ctx.requestBody) return true;
   const declared = req.headers['content-length'];
   if (req.headers['transfer-encoding'] === undefined && declared !== undefined && Number(declared) > limit) {
     return false;

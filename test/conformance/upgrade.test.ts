@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../../src/index.js';
 import { type Listening, listen, until } from '../helpers.js';
