@@ -86,6 +86,9 @@ function joined(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** Transfer codings a request may carry (the IANA registry's, minus trailers-only ones), chunked last. */
+const TRANSFER_CODINGS = new Set(['chunked', 'gzip', 'x-gzip', 'deflate', 'compress', 'x-compress']);
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
@@ -127,6 +130,18 @@ export function upstreamRequestHeaders(
       }
     }
     add(headers, name, value);
+  }
+  const coding = headers['transfer-encoding'];
+  if (coding !== undefined) {
+    // One clean list the backend cannot read differently from Node: each
+    // coding a token, chunked once and last (RFC 9112 §6.1), written out again.
+    const list = (Array.isArray(coding) ? coding.join(',') : coding).split(',').map((c) => c.trim().toLowerCase());
+    if (list.some((c) => !TOKEN.test(c)) || list.indexOf('chunked') !== list.length - 1)
+      return makeError('ERR_BAD_REQUEST', 'invalid Transfer-Encoding');
+    // RFC 9112 §6.1: a coding nobody here understands is refused with 501, not passed on to be guessed at.
+    if (list.some((c) => !TRANSFER_CODINGS.has(c)))
+      return makeError('ERR_NOT_IMPLEMENTED', 'unsupported transfer coding');
+    headers['transfer-encoding'] = list.join(', ');
   }
   if (info.upgrade) {
     const upgrade = req.headers.upgrade;

@@ -68,6 +68,19 @@ describe.each(FORWARDERS)('framing ($name)', ({ options }) => {
     await until(() => r?.lb.backends()[0]?.active === 0);
   });
 
+  it('refuses an unknown transfer coding with 501 and writes a known list out cleanly', async () => {
+    r = await rig(options);
+    const unknown = await r.send(
+      'POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x-rot13, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n',
+    );
+    expect(unknown.status).toBe(501);
+    await r.send(
+      'POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: GZIP ,chunked\r\nConnection: close\r\n\r\n2\r\nzz\r\n0\r\n\r\n',
+    );
+    expect(r.backend.requests.map((q) => header(q, 'transfer-encoding'))).toEqual(['gzip, chunked']);
+    expect(r.backend.requests[0]?.body).toBe('zz');
+  });
+
   it('does not let a pipelined second request ride in a body (CL.TE)', async () => {
     r = await rig(options);
     const smuggled = 'GET /admin HTTP/1.1\r\nHost: a.example\r\n\r\n';

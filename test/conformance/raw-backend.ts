@@ -69,7 +69,11 @@ function parseOne(
   let body = '';
   const trailers: Array<[string, string]> = [];
   if (encodings.length > 0) {
-    if (encodings.join(',').toLowerCase().replace(/\s/g, '') !== 'chunked')
+    if (
+      !/^((gzip|x-gzip|deflate|compress|x-compress),)*chunked$/.test(
+        encodings.join(',').toLowerCase().replace(/\s/g, ''),
+      )
+    )
       return { error: `Transfer-Encoding ${encodings.join(',')}` };
     for (;;) {
       const eol = data.indexOf('\r\n', at);

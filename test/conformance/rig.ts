@@ -19,7 +19,7 @@ export interface Rig {
   readonly front: Listening;
   readonly backend: RawBackend;
   /** Sends `bytes` on a new connection; resolves when the server closes it (or after `waitMs`). */
-  send(bytes: string | Buffer, waitMs?: number): Promise<RawResponse>;
+  send(bytes: string | Buffer, waitMs?: number, halfClose?: boolean): Promise<RawResponse>;
   close(): Promise<void>;
 }
 
@@ -42,7 +42,7 @@ export function responseHeader(response: RawResponse, name: string): string | un
 }
 
 /** Writes raw bytes on a new connection and collects all the server sends until it closes or `waitMs` passes. */
-export function sendRaw(port: number, bytes: string | Buffer, waitMs = 1500): Promise<RawResponse> {
+export function sendRaw(port: number, bytes: string | Buffer, waitMs = 1500, halfClose = false): Promise<RawResponse> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -55,7 +55,8 @@ export function sendRaw(port: number, bytes: string | Buffer, waitMs = 1500): Pr
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', done);
     socket.on('close', done);
-    socket.write(bytes);
+    if (halfClose) socket.end(bytes);
+    else socket.write(bytes);
   });
 }
 
@@ -80,7 +81,7 @@ export async function rig(
     lb,
     front,
     backend,
-    send: (bytes, waitMs) => sendRaw(front.port, bytes, waitMs),
+    send: (bytes, waitMs, halfClose) => sendRaw(front.port, bytes, waitMs, halfClose),
     async close() {
       await front.close();
       await lb.close();
