@@ -551,6 +551,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
           const query = ctx.path.indexOf('?');
           events.emit('request', {
             method: ctx.method,
+            host: ctx.authority,
             path: query === -1 ? ctx.path : ctx.path.slice(0, query),
             requestId: ctx.requestId,
             traceId: ctx.traceId,

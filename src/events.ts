@@ -103,6 +103,12 @@ export interface SwitchyardEvents {
   request: {
     /** Request method, as the client sent it. */
     method: string;
+    /**
+     * The request's one effective authority (validated `Host`, or an
+     * absolute-form target's), lower-cased: the one the backend and the cache
+     * key saw. Empty when the client sent none (HTTP/1.0) or it was invalid.
+     */
+    host?: string;
     /** Request path without the query string (which may carry secrets). Never use it as a metric label. */
     path: string;
     /** The request id (`requestId` option) sent upstream and returned to the client. */

@@ -1,5 +1,6 @@
 import parseForwarded from 'forwarded-parse';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '../helpers.js';
 import { FORWARDERS } from './forwarders.js';
 import { header } from './raw-backend.js';
 import { type Rig, rig } from './rig.js';
@@ -55,8 +56,12 @@ describe.each(FORWARDERS)('request targets and Host ($name)', ({ options }) => {
 
   it('lets an absolute-form authority replace Host for the backend, Forwarded and X-Forwarded-Host', async () => {
     r = await rig(options);
+    const hosts: Array<string | undefined> = [];
+    r.lb.on('request', (e) => hosts.push(e.host));
     await r.send(get('http://Evil.example:8080/page?x=1'));
     const seen = r.backend.requests[0];
+    await until(() => hosts.length === 1);
+    expect(hosts).toEqual(['evil.example:8080']);
     expect(seen?.target).toBe('/page?x=1');
     expect(header(seen, 'host')).toBe('evil.example:8080');
     expect(header(seen, 'x-forwarded-host')).toBe('evil.example:8080');
