@@ -9,6 +9,7 @@ import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
 import { clientResponseHeaders } from './headers.js';
+import { tunnel } from './upgrade.js';
 
 /**
  * An upstream attempt that failed before the client got a byte of its
@@ -204,7 +205,7 @@ export class Forwarder {
     this.timeouts = options.timeouts;
     this.now = options.now;
     this.#via = options.via;
-    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true, ws: true });
+    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true });
     // `deleteLength` rewrites DELETE/OPTIONS framing (it drops Transfer-Encoding),
     // which would change the body a backend reads: the forwarder sets framing itself.
     const passes = (proxy as unknown as { webPasses: Array<{ name: string }> }).webPasses;
@@ -214,16 +215,6 @@ export class Forwarder {
     // Errors arrive through per-call callbacks; this listener only keeps a stray
     // one from being rethrown by the emitter and killing the process.
     proxy.on('error', () => {});
-    // An upgrade attempt's socket never goes back to the keep-alive pool: after
-    // a non-101 answer the backend may still be reading what it thinks is the
-    // request's body, or hold state of a protocol switch nobody finished.
-    // Set on the response: Node recomputes it from the Connection header when
-    // the head goes out, and reads it again when the response ends.
-    proxy.on('proxyReqWs', (proxyReq) => {
-      proxyReq.once('response', () => {
-        proxyReq.shouldKeepAlive = false;
-      });
-    });
     proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
       const attempt = (options as { switchyard?: Attempt }).switchyard;
       if (attempt) this.#onProxyReq(attempt, proxyReq);
@@ -471,20 +462,16 @@ export class Forwarder {
     };
     backend.begin();
     socket.once('close', () => finish());
-    const original = req.headers;
-    const originalUrl = req.url;
-    req.headers = headers;
-    req.url = path;
-    try {
-      this.#proxy.ws(req, socket, head, { target: backend.target, agent: backend.agent }, (error: Error) => {
+    tunnel(req, socket, head, {
+      backend,
+      headers,
+      path,
+      via: this.#via,
+      onError: (error) => {
         backend.record(false, -1);
-        if (!socket.destroyed) socket.destroy();
         finish(error);
-      });
-    } finally {
-      req.headers = original;
-      req.url = originalUrl;
-    }
+      },
+    });
   }
 
   close(): void {

@@ -51,6 +51,24 @@ describe.each(FORWARDERS)('upgrades ($name)', ({ options }) => {
     await until(() => r?.lb.backends()[0]?.active === 0);
   });
 
+  it('relays a non-101 answer without hop-by-hop headers, and a 204 without a body or framing', async () => {
+    r = await rig(options, {}, (q) =>
+      q.target === '/ws'
+        ? 'HTTP/1.1 426 Upgrade Required\r\nConnection: X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nContent-Length: 4\r\n\r\nnope'
+        : 'HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n',
+    );
+    const refused = await r.send(upgrade);
+    expect(refused.status).toBe(426);
+    expect(refused.headers.map(([k]) => k)).not.toContain('x-secret');
+    expect(refused.headers.map(([k]) => k)).not.toContain('keep-alive');
+    expect(refused.rest).toBe('nope');
+    const empty = await r.send(upgrade.replace('GET /ws', 'GET /empty'));
+    expect(empty.status).toBe(204);
+    expect(empty.headers.map(([k]) => k)).not.toContain('transfer-encoding');
+    expect(empty.headers.map(([k]) => k)).not.toContain('content-length');
+    expect(empty.rest).toBe('');
+  });
+
   it('keeps framing against a Node backend that answers the upgrade with 426', async () => {
     const seen: string[] = [];
     const node: Listening = await listen((req, res) => {
