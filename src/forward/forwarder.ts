@@ -9,7 +9,7 @@ import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
 import { clientResponseHeaders } from './headers.js';
-import { tunnel } from './upgrade.js';
+import { CONNECT_ERRORS, tunnel } from './upgrade.js';
 
 /**
  * An upstream attempt that failed before the client got a byte of its
@@ -91,15 +91,6 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   (agent as unknown as { createConnection: Connector }).createConnection = connect;
   return agent;
 }
-
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-]);
 
 /** Per-attempt state; found again from proxy events through the options object. */
 class Attempt {

@@ -2,6 +2,7 @@ import http, { type IncomingMessage, STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { makeError } from '../errors.js';
 import type { Backend } from '../pool/backend.js';
 import { clientResponseHeaders } from './headers.js';
 
@@ -17,6 +18,16 @@ export interface TunnelOptions {
   /** The upstream attempt failed (no connection, reset, malformed answer, tunnel error). */
   onError(error: Error): void;
 }
+
+/** Error codes that mean no connection was made. */
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
 
 function tune(socket: Duplex): void {
   const s = socket as Partial<Socket>;
@@ -81,10 +92,19 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
   let failed = false;
   let upgraded = false;
-  const fail = (error: Error) => {
+  let answered = false;
+  const fail = (error: Error & { code?: string }) => {
     if (failed) return;
     failed = true;
-    if (!socket.destroyed) socket.destroy();
+    if (!upgraded && !answered && socket.writable) {
+      // Nothing reached the client yet: an ordinary gateway error, generic body.
+      const code =
+        error.code !== undefined && CONNECT_ERRORS.has(error.code) ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_RESET';
+      const body = JSON.stringify(makeError(code, error.message, error).toClientJSON());
+      socket.end(
+        `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    } else if (!socket.destroyed) socket.destroy();
     onError(error);
   };
   const proxyReq = (secure ? https : http).request({
@@ -108,6 +128,7 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
     proxySocket.pipe(socket).pipe(proxySocket);
   });
   proxyReq.on('response', (proxyRes: IncomingMessage) => {
+    answered = true;
     // Read again when the response ends (Node recomputes it from the Connection header when the head goes out).
     proxyReq.shouldKeepAlive = false;
     relay(req, socket, proxyRes, via);

@@ -45,6 +45,22 @@ describe.each(FORWARDERS)('error responses ($name)', ({ options }) => {
     });
   });
 
+  it('answers an upgrade to a refused backend with a generic 502 too', async () => {
+    const port = await closedPort();
+    lb = createLoadBalancer({ ...options, backends: [{ url: `http://127.0.0.1:${port}` }] });
+    front = await listen(lb.handler);
+    front.server.on('upgrade', lb.upgrade);
+    const res = await sendRaw(
+      front.port,
+      'GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    );
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.rest)).toEqual({
+      error: { code: 'ERR_UPSTREAM_CONNECT', message: 'the backend could not be reached' },
+    });
+    expect(res.raw).not.toContain(String(port));
+  });
+
   it('answers an unresolvable backend with a generic 502, ENOTFOUND in events', async () => {
     lb = createLoadBalancer({
       ...options,
