@@ -164,7 +164,9 @@ export class Context implements SelectionContext {
     if (!this.#url) {
       const query = this.path.indexOf('?');
       const search = query === -1 ? '' : this.path.slice(query);
-      this.#url = new URL(`http://${this.authority || 'localhost'}${this.routePath}${search}`);
+      const href = `http://${this.authority || 'localhost'}${this.routePath}${search}`;
+      // A valid authority WHATWG still refuses (`a%00b`) falls back to localhost.
+      this.#url = URL.canParse(href) ? new URL(href) : new URL(`http://localhost${this.routePath}${search}`);
     }
     return this.#url;
   }

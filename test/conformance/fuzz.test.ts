@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORWARDERS } from './forwarders.js';
+import { header } from './raw-backend.js';
 import { type Rig, rig } from './rig.js';
 
 const TOKEN_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*';
@@ -95,6 +96,30 @@ describe.each(FORWARDERS.map((f, i) => ({ ...f, i })))('fuzzing ($name)', ({ i }
       { numRuns: 40 },
     );
     expect(r.backend.malformed).toEqual([]);
+  });
+
+  it('forwards only valid authorities, as the one Host line the backend reads', async () => {
+    const r = fuzzRigs[i] as Rig;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          text,
+          fc.tuple(token, fc.nat(70_000)).map(([h, p]) => `${h}:${p}`),
+          fc.constant('[::1]:80'),
+        ),
+        async (host) => {
+          const before = r.backend.requests.length;
+          const res = await r.send(`GET /h HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, 400, true);
+          if (res.status !== 200) return;
+          const seen = header(r.backend.requests[before], 'host') ?? '';
+          expect(seen).toBe(host.trim().toLowerCase());
+          expect(seen).toMatch(/^(\[[0-9a-f:.]+\]|([a-z0-9\-._~!$&'()*+,;=]|%[0-9a-f]{2})+)(:[0-9]{1,5})?$/);
+          const port = /:([0-9]+)$/.exec(seen)?.[1];
+          if (port !== undefined) expect(Number(port)).toBeLessThanOrEqual(65535);
+        },
+      ),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 150) },
+    );
   });
 
   it('stays up, and the backend only ever reads well-formed requests, whatever the client sends', async () => {
