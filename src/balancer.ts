@@ -26,6 +26,7 @@ import { parseOptions } from './config/zod.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './errors.js';
 import { type EventName, Events, type Listener } from './events.js';
+import { clientParseError } from './forward/client-error.js';
 import { consumedBody } from './forward/consumed-body.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
@@ -549,6 +550,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         if (events.has('request')) {
           const complete = res.writableFinished;
           const query = ctx.path.indexOf('?');
+          // A body Node's parser rejected: the client got Node's own 400, not an abort.
+          const malformed = !complete && clientParseError(req) !== undefined;
           events.emit('request', {
             method: ctx.method,
             host: ctx.authority,
@@ -556,12 +559,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
             requestId: ctx.requestId,
             traceId: ctx.traceId,
             backend: ctx.backend?.id,
-            status: complete ? res.statusCode : 499,
+            status: complete ? res.statusCode : malformed ? 400 : 499,
             durationMs: now() - start,
             attempts: ctx.attempt,
             ...(errorCode === undefined && ctx.code === undefined && complete
               ? {}
-              : { error: errorCode ?? ctx.code ?? 'ERR_CLIENT_ABORTED' }),
+              : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
           });
         }
         resolve();

@@ -8,6 +8,7 @@ import { type ErrorCode, SwitchyardError } from '../errors.js';
 import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
+import { clientParseError } from './client-error.js';
 import { clientResponseHeaders } from './headers.js';
 import { CONNECT_ERRORS, tunnel } from './upgrade.js';
 
@@ -246,10 +247,7 @@ export class Forwarder {
     if (!req.readableEnded) {
       req.once('error', (error: Error) => {
         if (attempt.settled) return;
-        // Node reports a body its parser rejected as 'aborted'; the parser's error is on the socket.
-        const parse = (req.socket as { errored?: Error | null } | null)?.errored;
-        const cause = (parse as { code?: string } | null | undefined)?.code?.startsWith('HPE_') ? parse : error;
-        attempt.clientBodyError = cause ?? error;
+        attempt.clientBodyError = clientParseError(req) ?? error;
         this.failAttempt(attempt, attempt.clientBodyError);
       });
     }
@@ -347,8 +345,10 @@ export class Forwarder {
     const reused = attempt.proxyReq?.reusedSocket === true;
     const res = attempt.ctx.res;
     let failure: UpstreamError;
-    const bodyError = attempt.clientBodyError;
+    // However the failure reached us (the request's error, the response's close...).
+    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
     if (bodyError !== undefined) {
+      attempt.clientBodyError = bodyError;
       failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
         ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
         : new UpstreamError(

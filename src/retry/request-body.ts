@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import { makeError } from '../errors.js';
+import { clientParseError } from '../forward/client-error.js';
 import type { Context } from '../pipeline/context.js';
 
 /**
@@ -99,7 +100,12 @@ function read(req: IncomingMessage, limit: number, timeLeft: number): Promise<{ 
     };
     const onGone = () => {
       done();
-      reject(makeError('ERR_CLIENT_ABORTED', 'client closed the connection while sending its request body'));
+      const parse = clientParseError(req);
+      reject(
+        parse
+          ? makeError('ERR_BAD_REQUEST', 'the request body is malformed', parse)
+          : makeError('ERR_CLIENT_ABORTED', 'client closed the connection while sending its request body'),
+      );
     };
     if (timeLeft !== Number.POSITIVE_INFINITY) {
       timer = setTimeout(

@@ -50,8 +50,12 @@ describe.each(FORWARDERS)('request bodies that fail ($name)', ({ options }) => {
   describe.each(PATHS)('%s', (_path, extra) => {
     it.each(BAD_BODIES)('answers 400 to %s and ends only that exchange', async (_name, body) => {
       r = await rig(options, extra);
+      const codes: Array<string | undefined> = [];
+      r.lb.on('request', (e) => codes.push(e.error));
       const res = await r.send(`PUT /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
       expect(res.status).toBe(400);
+      await until(() => codes.length === 1);
+      expect(codes).toEqual(['ERR_BAD_REQUEST']);
       // Whatever the backend read of it, it never read a complete request with that body.
       expect(r.backend.requests.filter((q) => q.target === '/p')).toEqual([]);
       await clean(r);
