@@ -458,6 +458,7 @@ export class Forwarder {
       headers,
       path,
       via: this.#via,
+      timeoutMs: this.timeouts.connect + this.timeouts.response,
       onError: (error) => {
         backend.record(false, -1);
         finish(error);

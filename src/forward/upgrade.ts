@@ -15,6 +15,8 @@ export interface TunnelOptions {
   readonly path: string;
   /** `Via` pseudonym for an ordinary (non-101) answer, or false. */
   readonly via: string | false;
+  /** Longest wait for the backend's answer to the handshake, connection included, in ms (`timeouts.connect` + `timeouts.response`). */
+  readonly timeoutMs: number;
   /** The upstream attempt failed (no connection, reset, malformed answer, tunnel error). */
   onError(error: Error): void;
 }
@@ -86,23 +88,33 @@ function relay(req: IncomingMessage, socket: Duplex, proxyRes: IncomingMessage, 
  * ```
  */
 export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, options: TunnelOptions): void {
-  const { backend, headers, path, via, onError } = options;
+  const { backend, headers, path, via, onError, timeoutMs } = options;
   const target = backend.target;
   const secure = target.protocol === 'https:';
   const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
   let failed = false;
   let upgraded = false;
   let answered = false;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proxyReq.destroy(new Error(`no answer to the upgrade within ${timeoutMs} ms`));
+  }, timeoutMs);
   const fail = (error: Error & { code?: string }) => {
     if (failed) return;
     failed = true;
+    clearTimeout(timer);
     if (!upgraded && !answered && socket.writable) {
       // Nothing reached the client yet: an ordinary gateway error, generic body.
-      const code =
-        error.code !== undefined && CONNECT_ERRORS.has(error.code) ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_RESET';
+      const code = timedOut
+        ? 'ERR_UPSTREAM_TIMEOUT'
+        : error.code !== undefined && CONNECT_ERRORS.has(error.code)
+          ? 'ERR_UPSTREAM_CONNECT'
+          : 'ERR_UPSTREAM_RESET';
       const body = JSON.stringify(makeError(code, error.message, error).toClientJSON());
+      const status = timedOut ? '504 Gateway Timeout' : '502 Bad Gateway';
       socket.end(
-        `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     } else if (!socket.destroyed) socket.destroy();
     onError(error);
@@ -119,6 +131,7 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   proxyReq.on('error', fail);
   proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
     upgraded = true;
+    clearTimeout(timer);
     proxySocket.on('error', fail);
     proxySocket.on('close', () => socket.end());
     socket.on('close', () => proxySocket.end());
@@ -129,11 +142,13 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   });
   proxyReq.on('response', (proxyRes: IncomingMessage) => {
     answered = true;
+    clearTimeout(timer);
     // Read again when the response ends (Node recomputes it from the Connection header when the head goes out).
     proxyReq.shouldKeepAlive = false;
     relay(req, socket, proxyRes, via);
   });
   socket.once('close', () => {
+    clearTimeout(timer);
     if (!upgraded && !proxyReq.destroyed) proxyReq.destroy();
   });
   tune(socket);

@@ -93,6 +93,14 @@ describe.each(FORWARDERS)('upgrades ($name)', ({ options }) => {
     expect(seen).toEqual(['GET /ws', 'GET /next']);
   });
 
+  it('answers 504 when the backend never answers the handshake, and frees the backend', async () => {
+    r = await rig({ ...options, timeouts: { connect: 20, response: 30 } }, {}, () => undefined);
+    const res = await r.send(upgrade);
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.rest).error.code).toBe('ERR_UPSTREAM_TIMEOUT');
+    await until(() => r?.lb.backends()[0]?.active === 0);
+  });
+
   it('refuses an upgrade with an invalid Host or target', async () => {
     r = await rig(options);
     expect((await r.send(upgrade.replace('Host: a', 'Host: user@evil'))).status).toBe(400);
