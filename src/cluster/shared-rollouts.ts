@@ -27,6 +27,8 @@ interface SharedRecord {
   readonly status: RolloutStatus;
   readonly previous: readonly SharedOptions[];
   readonly added: readonly string[];
+  /** Every backend the plan adds: undoing removes those present, recorded as added or not. */
+  readonly planned: readonly string[];
   readonly keep: readonly KeptBackend[];
   readonly keptApplied: boolean;
 }
@@ -160,6 +162,7 @@ export class SharedRollouts implements RolloutControl {
       status: view.status,
       previous: shareable(view.previous),
       added: view.added,
+      planned: view.planned,
       keep: view.keep,
       keptApplied: view.keptApplied,
     };
@@ -283,7 +286,8 @@ export class SharedRollouts implements RolloutControl {
   /** A record from another instance (or loaded): shown from now on. */
   #adopt(record: SharedRecord): void {
     if (typeof record?.id !== 'string' || typeof record.status !== 'object' || record.status === null) return;
-    if (!Array.isArray(record.previous) || !Array.isArray(record.added) || !Array.isArray(record.keep)) return;
+    const lists = [record.previous, record.added, record.planned, record.keep];
+    if (!lists.every(Array.isArray)) return;
     // This instance drives that rollout: its own state is newer than any echo.
     if (this.#driving === record.id || (this.#restoring && this.#record?.id === record.id)) return;
     this.#record = Object.freeze(record);
@@ -379,7 +383,8 @@ export class SharedRollouts implements RolloutControl {
             if (host.get(kept.id)) host.update(kept.id, kept.previous);
           }
         }
-        removed = await removeAdded(host, record.added, record.previous, undefined, errors);
+        // The driver may have died between adding a backend and recording it: remove every planned one present.
+        removed = await removeAdded(host, record.planned, record.previous, undefined, errors);
       } finally {
         clearInterval(renew);
       }

@@ -38,6 +38,11 @@ export interface RolloutView {
   readonly previous: readonly (BackendOptions & { id: string })[];
   /** New backends added so far. */
   readonly added: readonly string[];
+  /**
+   * Every new backend the plan adds, in order: an instance undoing the rollout
+   * removes these (a driver that died may have added one it had not recorded yet).
+   */
+  readonly planned: readonly string[];
   readonly keep: readonly KeptBackend[];
   /** True once the kept backends' new weights were applied (a rollback restores the old ones). */
   readonly keptApplied: boolean;
@@ -303,7 +308,14 @@ export class RolloutManager implements RolloutControl {
     const run = this.#last;
     const status = this.status();
     if (!run || !status) return undefined;
-    return { status, previous: run.previous, added: [...run.added], keep: run.plan.keep, keptApplied: run.keptApplied };
+    return {
+      status,
+      previous: run.previous,
+      added: [...run.added],
+      planned: run.plan.add.map((b) => b.id),
+      keep: run.plan.keep,
+      keptApplied: run.keptApplied,
+    };
   }
 
   /** Another instance rolled back rollout `id` (the last one here): a later `rollback()` has nothing to restore. */
