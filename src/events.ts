@@ -77,7 +77,16 @@ export interface SwitchyardEvents {
   /** A rollout stopped without finishing and without rolling back (cancelled, or `autoRollback: false`). */
   'rollout:failed': { id: string; reason: string };
   /** An attempt to a backend failed (connect failure, reset, timeout, malformed response). */
-  'upstream:error': { backend: string; attempt: number; code: ErrorCode; message: string };
+  'upstream:error': {
+    backend: string;
+    attempt: number;
+    code: ErrorCode;
+    message: string;
+    /** The socket error's code behind it, when there is one (`ECONNREFUSED`, `ENOTFOUND`, `ECONNRESET`...). */
+    cause?: string;
+    /** The system call that failed, when known (`connect`, `getaddrinfo`, `read`...). */
+    syscall?: string;
+  };
   /** An attempt got response headers from a backend (any status; a retried one too). */
   'upstream:response': {
     backend: string;

@@ -4,39 +4,13 @@ import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
-import { type ErrorCode, SwitchyardError } from '../errors.js';
-import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
+import { classifyFailure, onBodyOutcome } from './fault.js';
 import { clientResponseHeaders } from './headers.js';
+import { UpstreamError } from './upstream-error.js';
 
-/**
- * An upstream attempt that failed before the client got a byte of its
- * response. Carries what the retry stage needs to decide.
- */
-export class UpstreamError extends SwitchyardError {
-  /** Why it failed, in retry terms. */
-  readonly reason: RetryReason;
-  /** The request went out on a pooled socket the backend may have been closing. */
-  readonly reusedSocket: boolean;
-  /** Id of the backend that failed. */
-  readonly backend: string;
-
-  constructor(
-    code: ErrorCode,
-    message: string,
-    backend: string,
-    reason: RetryReason,
-    reusedSocket: boolean,
-    cause?: unknown,
-  ) {
-    super(code, message, cause === undefined ? undefined : { cause });
-    this.name = 'UpstreamError';
-    this.reason = reason;
-    this.reusedSocket = reusedSocket;
-    this.backend = backend;
-  }
-}
+export { UpstreamError };
 
 /**
  * Streams `from` (the client request or its buffered replay) into a pass-through
@@ -148,7 +122,8 @@ class Attempt {
     if (this.settled) return;
     this.settled = true;
     this.disarm();
-    if (!this.cancelled) {
+    // Only the backend's own failures count against it: not a client that left, a lost hedge or the idle race.
+    if (classifyFailure(error) === 'backend') {
       this.backend.record(false, -1);
       // A timeout is the one failure that says "overloaded" to an adaptive limit.
       if (error.reason === 'timeout')
@@ -300,8 +275,11 @@ export class Forwarder {
     const backend = attempt.backend;
     const status = proxyRes.statusCode ?? 502;
     backend.record(status < 500, this.now() - attempt.started);
-    // Release once the body is over, however it ends.
-    proxyRes.once('close', () => backend.release());
+    // Release once the body is over, however it ends; a body the backend breaks off is its failure.
+    onBodyOutcome(proxyRes, (outcome) => {
+      if (outcome === 'failed') backend.record(false, -1);
+      backend.release();
+    });
     const idle = this.timeouts.idle;
     if (idle > 0 && !proxyRes.complete) {
       // The socket's inactivity timer, not a 'data' listener: reading here would

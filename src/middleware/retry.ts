@@ -1,5 +1,5 @@
 import { makeError } from '../errors.js';
-import { UpstreamError } from '../forward/forwarder.js';
+import { isIdleRace } from '../forward/fault.js';
 import type { Middleware } from '../pipeline/compose.js';
 import type { Context } from '../pipeline/context.js';
 import { runHedged } from '../retry/hedge.js';
@@ -79,9 +79,7 @@ export function retry(
           replayable &&
           idempotent &&
           backend &&
-          error instanceof UpstreamError &&
-          error.code === 'ERR_UPSTREAM_RESET' &&
-          error.reusedSocket &&
+          isIdleRace(error) &&
           !ctx.res.headersSent
         ) {
           // The idle-socket race: the backend closed a pooled connection as the
