@@ -18,6 +18,7 @@ describe('classifyFailure', () => {
   it('charges a client that left to the client', () => {
     expect(classifyFailure(new UpstreamError('ERR_CLIENT_ABORTED', 'x', 'a', 'reset', false))).toBe('client');
     expect(classifyFailure(makeError('ERR_CLIENT_ABORTED', 'gone'))).toBe('client');
+    expect(classifyFailure(new UpstreamError('ERR_BAD_REQUEST', 'x', 'a', 'reset', false))).toBe('client');
   });
 
   it('charges nobody for the idle-socket race, a lost hedge, an open breaker or a non-upstream error', () => {

@@ -14,7 +14,8 @@ import { UpstreamError } from './upstream-error.js';
  * - `'backend'`: the backend failed (refused, reset, stalled, timed out,
  *   malformed answer, died mid-body). Counted by the breaker, outlier
  *   detection, the strategy and `stats()`.
- * - `'client'`: the client went away. Charged to nobody upstream, never retried.
+ * - `'client'`: the client went away, or sent a malformed request body
+ *   (`ERR_BAD_REQUEST`). Charged to nobody upstream, never retried.
  * - `'none'`: nobody's fault: a hedge that lost, a breaker that refused (its
  *   failures were counted already), the idle keep-alive race, or an error that
  *   is not an upstream failure at all (a user middleware's bug).
@@ -48,6 +49,7 @@ export function classifyFailure(error: unknown): Fault {
   if (!(error instanceof SwitchyardError)) return 'none';
   switch (error.code) {
     case 'ERR_CLIENT_ABORTED':
+    case 'ERR_BAD_REQUEST':
       return 'client';
     case 'ERR_CANCELLED':
     case 'ERR_BREAKER_OPEN':

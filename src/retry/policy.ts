@@ -67,7 +67,7 @@ export class RetryPolicy {
    */
   retryableError(error: unknown, idempotent: boolean): error is UpstreamError {
     if (!(error instanceof UpstreamError)) return false;
-    // A client that left is never retried; a lost hedge or a spent deadline has nothing left to retry for.
+    // A client that left or sent a malformed body is never retried; a lost hedge or a spent deadline has nothing left to retry for.
     const code = error.code;
     if (classifyFailure(error) === 'client' || code === 'ERR_DEADLINE' || code === 'ERR_CANCELLED') return false;
     if (!this.#retryOn.has(error.reason)) return false;
