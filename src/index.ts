@@ -32,6 +32,7 @@ export {
 export { type Duration, type DurationUnit, parseDuration } from './duration.js';
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './errors.js';
 export type { EventName, Listener, RetryReason, SwitchyardEvents } from './events.js';
+export { classifyFailure, type Fault, isIdleRace } from './forward/fault.js';
 export { UpstreamError } from './forward/forwarder.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './health/options.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './health/phi-accrual.js';
@@ -54,6 +55,7 @@ export { MemorySlidingWindow, RedisSlidingWindow } from './rate-limit/sliding-wi
 export type { RedisStoreOptions } from './rate-limit/store-fallback.js';
 export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.js';
 export { RetryBudget } from './retry/budget.js';
+export { hardenServer, type ServerHardeningOptions, serverOptions } from './security/harden-server.js';
 export type { Backoff, HedgeOptions, RetryOptions } from './retry/options.js';
 export { parseRetryAfter } from './retry/retry-after.js';
 export type { RolloutOptions } from './rollout/options.js';
