@@ -235,13 +235,11 @@ const rows: Array<[string, string, string]> = [
     `${failedTotal(resilient)}${pct(failedTotal(resilient), resilient.sent)}`,
     `${failedTotal(bare)}${pct(failedTotal(bare), bare.sent)}`,
   ],
-  ...reasons.map(
-    (reason): [string, string, string] => [
-      `  failed: ${reason}`,
-      String(resilient.failed.get(reason) ?? 0),
-      String(bare.failed.get(reason) ?? 0),
-    ],
-  ),
+  ...reasons.map((reason): [string, string, string] => [
+    `  failed: ${reason}`,
+    String(resilient.failed.get(reason) ?? 0),
+    String(bare.failed.get(reason) ?? 0),
+  ]),
   ['POSTs that reached a backend twice', String(resilient.postsTwice), String(bare.postsTwice)],
   ['responses lost (no answer in 15 s)', String(resilient.lost), String(bare.lost)],
 ];
@@ -253,7 +251,9 @@ console.log(
   `\nchaos: ${SECONDS} s per run, ${CONCURRENCY} concurrent, ${BACKENDS} loopback backends, seed ${SEED}, every ${TICK_MS} ms one of: ${chaosKinds}\n`,
 );
 console.log(line(['', 'breakers+retries+health', 'all off']));
-console.log(`|${'-'.repeat((widths[0] ?? 0) + 2)}|${'-'.repeat((widths[1] ?? 0) + 2)}|${'-'.repeat((widths[2] ?? 0) + 2)}|`);
+console.log(
+  `|${'-'.repeat((widths[0] ?? 0) + 2)}|${'-'.repeat((widths[1] ?? 0) + 2)}|${'-'.repeat((widths[2] ?? 0) + 2)}|`,
+);
 for (const row of rows) console.log(line(row));
 const broken = resilient.postsTwice + resilient.lost + bare.postsTwice + bare.lost;
 process.exit(broken === 0 ? 0 : 1);

@@ -55,7 +55,6 @@ export { MemorySlidingWindow, RedisSlidingWindow } from './rate-limit/sliding-wi
 export type { RedisStoreOptions } from './rate-limit/store-fallback.js';
 export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.js';
 export { RetryBudget } from './retry/budget.js';
-export { hardenServer, type ServerHardeningOptions, serverOptions } from './security/harden-server.js';
 export type { Backoff, HedgeOptions, RetryOptions } from './retry/options.js';
 export { parseRetryAfter } from './retry/retry-after.js';
 export type { RolloutOptions } from './rollout/options.js';
@@ -67,5 +66,6 @@ export type {
   RolloutStatus,
   RolloutStep,
 } from './rollout/rollout.js';
+export { hardenServer, type ServerHardeningOptions, serverOptions } from './security/harden-server.js';
 export type { StickyOptions } from './sticky/options.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';

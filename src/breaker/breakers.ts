@@ -187,7 +187,8 @@ export class BackendBreaker {
         // The probe succeeds only once its body is complete; a client that leaves proves nothing.
         outcome = undefined;
         const done = (result: BodyOutcome) => {
-          if (period === this.#period) this.#probeDone(result === 'complete' ? true : result === 'failed' ? false : undefined);
+          if (period === this.#period)
+            this.#probeDone(result === 'complete' ? true : result === 'failed' ? false : undefined);
         };
         onBodyOutcome(body, done);
         return;

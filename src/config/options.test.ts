@@ -57,7 +57,7 @@ const BAD: Array<[string, unknown, string, string]> = [
   ['options that are not an object', 42, '', 'object'],
 ];
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -74,7 +74,7 @@ describe('createLoadBalancer options', () => {
     expect(error.path).toBe(path);
     expect(error.code).toBe('ERR_CONFIG');
     // An absent option is "missing"; a bad one is quoted back.
-    expect(error.message).toMatch(new RegExp(`^Invalid option ${escape(path || '(root)')}: (got |missing, )`));
+    expect(error.message).toMatch(new RegExp(`^Invalid option ${escapeRegExp(path || '(root)')}: (got |missing, )`));
     expect(error.message).not.toContain('got undefined');
     expect(error.message).toContain(fragment);
   });

@@ -122,5 +122,12 @@ export function bodyFailure(backend: string, error: Error | undefined): Upstream
       error,
     );
   }
-  return new UpstreamError('ERR_UPSTREAM_RESET', `backend ${backend} broke off mid-body`, backend, 'reset', false, error);
+  return new UpstreamError(
+    'ERR_UPSTREAM_RESET',
+    `backend ${backend} broke off mid-body`,
+    backend,
+    'reset',
+    false,
+    error,
+  );
 }

@@ -93,7 +93,8 @@ export const healthCheckSchema = z
   })
   .transform((value) => ({
     ...value,
-    timeout: value.timeout ?? Math.min(DEFAULT_CHECK_TIMEOUT, value.interval, value.unhealthyInterval ?? value.interval),
+    timeout:
+      value.timeout ?? Math.min(DEFAULT_CHECK_TIMEOUT, value.interval, value.unhealthyInterval ?? value.interval),
   }));
 
 /** `healthCheck` as given: options, or `false` for none. */

@@ -74,14 +74,7 @@ export function retry(
         await attempt(ctx);
       } catch (error) {
         const backend = ctx.backend;
-        if (
-          !raced &&
-          replayable &&
-          idempotent &&
-          backend &&
-          isIdleRace(error) &&
-          !ctx.res.headersSent
-        ) {
+        if (!raced && replayable && idempotent && backend && isIdleRace(error) && !ctx.res.headersSent) {
           // The idle-socket race: the backend closed a pooled connection as the
           // request went out. Not the backend's failure: one more try, on a fresh
           // connection, the same backend allowed, outside attempts and budget.

@@ -141,7 +141,8 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
     return resolver;
   };
   const entries: Entry[] = options.limits.map((limit) => ({
-    limiter: limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError, options.maxKeys) : limit.limiter,
+    limiter:
+      limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError, options.maxKeys) : limit.limiter,
     resolve: resolverFor(limit.key),
     builtin: limit.kind === 'builtin',
   }));

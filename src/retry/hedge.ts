@@ -155,12 +155,7 @@ class HedgedRequest {
     const ctx = this.#ctx;
     const policy = this.#policy;
     const backend = child.backend;
-    if (
-      !this.#raced &&
-      backend &&
-      isIdleRace(error) &&
-      !ctx.res.headersSent
-    ) {
+    if (!this.#raced && backend && isIdleRace(error) && !ctx.res.headersSent) {
       // The idle keep-alive socket race: once more at once, the same backend allowed, outside attempts and budget.
       this.#raced = true;
       ctx.tried.delete(backend);

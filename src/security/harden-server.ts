@@ -49,9 +49,12 @@ export const serverHardeningSchema = z.strictObject({
   /**
    * Largest request head, in bytes (Node's `maxHeaderSize`: settable only when
    * the server is created, hence {@link serverOptions}). 1024 to 1 MiB.
-   * @default 16384 (16 KiB, Node's default, as NGINX's `large_client_header_buffers` 4 × 8k allows twice)
+   * @default 16384 (16 KiB, Node's default)
    */
-  maxHeaderSize: positiveInt().min(1024).max(1024 * 1024).default(16_384),
+  maxHeaderSize: positiveInt()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(16_384),
   /**
    * Most connections open at once (Node's `server.maxConnections`); more are
    * closed on accept. Size it to your file-descriptor limit. >= 1.
