@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../src/index.js';
+import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../src/index.js';
+import { configError } from './helpers.js';
 
 /**
  * Natural configurations work, and a ConfigError never blames an option the
@@ -16,16 +17,6 @@ const backends = [{ url: 'http://127.0.0.1:1' }];
 function build(options: Omit<LoadBalancerOptions, 'backends'>): LoadBalancer {
   lb = createLoadBalancer({ backends, ...options });
   return lb;
-}
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('natural configurations', () => {
