@@ -8,6 +8,7 @@
  *
  *   npm run chaos                          # 2 × 60 s, 32 concurrent
  *   CHAOS_SECONDS=20 CHAOS_CONCURRENCY=16 CHAOS_SEED=7 npm run chaos
+ *   CHAOS_ONLY=kill,mid-body npm run chaos   # some kinds only: kill, slow, mid-body, reset, reweight
  *
  * Loopback only; every phase is bounded in time and the process exits by
  * itself. Exits 1 when a POST reached a backend twice or a response was lost.
@@ -25,6 +26,9 @@ const FAULT_MS = 3000;
 /** A request with no answer at all after this long counts as lost. */
 const LOST_AFTER_MS = 15_000;
 const BACKENDS = 4;
+/** The kinds of chaos, in schedule order; CHAOS_ONLY=kill,mid-body keeps a few of them. */
+const KINDS = ['kill', 'slow', 'mid-body', 'reset', 'reweight'];
+const ONLY = process.env.CHAOS_ONLY ? new Set(process.env.CHAOS_ONLY.split(',')) : undefined;
 
 if (!(SECONDS > 0 && SECONDS <= 600) || !(CONCURRENCY >= 1 && CONCURRENCY <= 512)) {
   console.error('CHAOS_SECONDS must be in (0, 600] and CHAOS_CONCURRENCY in [1, 512]');
@@ -143,6 +147,7 @@ async function run(name: string, options: Omit<LoadBalancerOptions, 'backends'>)
     collect();
     const b = backends[Math.floor(random() * BACKENDS)] as LoopbackBackend;
     const pick = random();
+    if (ONLY !== undefined && !ONLY.has(KINDS[Math.min(4, Math.floor(pick / 0.2))] as string)) return;
     // At most half the backends in trouble at once: a balancer cannot answer with no backend left.
     if (pick < 0.8 && (troubled.has(b) || troubled.size >= BACKENDS / 2)) return;
     if (pick < 0.2) {

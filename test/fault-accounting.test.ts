@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../src/index.js';
 import { createMemoryBackend } from '../src/testing/index.js';
-import { record } from './events.js';
+import { next, record } from './events.js';
 import { type Fixture, serve } from './fixture.js';
 import { type Listening, listen, request } from './helpers.js';
 
@@ -61,6 +61,20 @@ describe('a backend that resets mid-body (after its headers)', () => {
       expect(fx.lb.backends().find((s) => s.id === 'a')?.failures).toBe(0);
     });
   }
+
+  it('fails its health checks: a passing status passes only with a whole body', async () => {
+    const fx = await serve([createMemoryBackend({ id: 'a' }), createMemoryBackend({ id: 'b' })], {
+      healthCheck: { path: '/health', interval: '20ms', unhealthyThreshold: 2, jitter: 0 },
+    });
+    closers.push(() => fx.close());
+    const unhealthy = next(fx.lb, 'backend:unhealthy');
+    const checks = next(fx.lb, 'health:check', (c) => c.backend === 'b' && !c.ok);
+    await fx.backends[1]?.fail('close-mid-body');
+    const [check] = await checks;
+    expect(check?.reason).toMatch(/body broken off after status 200/);
+    const [event] = await unhealthy;
+    expect(event?.backend.id).toBe('b');
+  });
 
   it('is not charged when the client is the one that leaves mid-body', async () => {
     const slow = createMemoryBackend({

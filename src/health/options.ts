@@ -41,7 +41,7 @@ export const healthCheckSchema = z
       .refine((ms) => ms > 0, { error: 'a duration > 0' })
       .optional(),
     /**
-     * A check with no response headers within this long fails. > 0, at most
+     * A check with no complete response (headers and body) within this long fails. > 0, at most
      * `interval` and `unhealthyInterval`. @default the smaller of '2s' and the shortest interval
      */
     timeout: duration()
