@@ -6,7 +6,7 @@ import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-pr
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
-import { classifyFailure, onBodyOutcome } from './fault.js';
+import { classifyFailure, isIdleRace, onBodyOutcome } from './fault.js';
 import { clientResponseHeaders } from './headers.js';
 import { UpstreamError } from './upstream-error.js';
 
@@ -64,6 +64,29 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   (agent as unknown as { createConnection: Connector }).createConnection = connect;
   return agent;
 }
+
+/**
+ * For each pooled agent, a twin that never reuses a socket, sharing its
+ * transport: the retry after an idle-socket race goes out on it, so it cannot
+ * meet another pooled socket the backend is closing (with LIFO scheduling the
+ * next free socket is the one most likely to race).
+ */
+const freshAgents = new WeakMap<http.Agent, http.Agent>();
+
+function freshAgent(pooled: http.Agent): http.Agent {
+  let fresh = freshAgents.get(pooled);
+  if (!fresh) {
+    fresh =
+      pooled instanceof https.Agent ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+    const connect = (pooled as unknown as { createConnection: Connector }).createConnection.bind(pooled);
+    (fresh as unknown as { createConnection: Connector }).createConnection = connect;
+    freshAgents.set(pooled, fresh);
+  }
+  return fresh;
+}
+
+/** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
+const raced = new WeakSet<IncomingMessage>();
 
 const CONNECT_ERRORS = new Set([
   'ECONNREFUSED',
@@ -250,7 +273,7 @@ export class Forwarder {
         ctx.res,
         {
           target: backend.target,
-          agent: backend.agent,
+          agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body,
           switchyard: attempt,
         } as ServerOptions,
@@ -413,6 +436,7 @@ export class Forwarder {
         error,
       );
     }
+    if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.proxyReq?.destroy();
     attempt.fail(failure);
   }
