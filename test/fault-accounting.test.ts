@@ -164,3 +164,35 @@ describe('a backend that closes idle keep-alive sockets 1 ms after each response
     expect(errors).toEqual([]);
   }, 60_000);
 });
+
+describe('upstream:error', () => {
+  it('names the socket error behind a failure (code and syscall), which the client body does not', async () => {
+    const lb = createLoadBalancer({ backends: [{ id: 'gone', url: 'http://127.0.0.1:1' }], retry: false });
+    const front = await listen(lb.handler);
+    closers.push(async () => {
+      await front.close();
+      await lb.close();
+    });
+    const errors = record(lb, 'upstream:error');
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: front.port, path: '/', agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
+    });
+    expect(reply.status).toBe(502);
+    expect(reply.body).not.toContain('ECONNREFUSED');
+    expect(errors[0]).toMatchObject({
+      backend: 'gone',
+      code: 'ERR_UPSTREAM_CONNECT',
+      cause: 'ECONNREFUSED',
+      syscall: 'connect',
+    });
+  });
+});
