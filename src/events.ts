@@ -82,9 +82,9 @@ export interface SwitchyardEvents {
     attempt: number;
     code: ErrorCode;
     message: string;
-    /** The socket error's code behind it, when there is one (`ECONNREFUSED`, `ENOTFOUND`, `ECONNRESET`...). */
+    /** Code of the underlying failure when there is one (`ECONNREFUSED`, `ENOTFOUND`, `ECONNRESET`, `HPE_…`). */
     cause?: string;
-    /** The system call that failed, when known (`connect`, `getaddrinfo`, `read`...). */
+    /** The system call that failed (`connect`, `getaddrinfo`, `read`...), when known. */
     syscall?: string;
   };
   /** An attempt got response headers from a backend (any status; a retried one too). */
@@ -103,6 +103,12 @@ export interface SwitchyardEvents {
   request: {
     /** Request method, as the client sent it. */
     method: string;
+    /**
+     * The request's one effective authority (validated `Host`, or an
+     * absolute-form target's), lower-cased: the one the backend and the cache
+     * key saw. Empty when the client sent none (HTTP/1.0) or it was invalid.
+     */
+    host?: string;
     /** Request path without the query string (which may carry secrets). Never use it as a metric label. */
     path: string;
     /** The request id (`requestId` option) sent upstream and returned to the client. */
