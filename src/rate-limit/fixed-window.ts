@@ -2,7 +2,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
 import { outageDivisor, type RedisStoreOptions } from './store-fallback.js';
-import { Sweeper } from './sweep.js';
+import { KeyTable } from './sweep.js';
 
 interface Entry {
   value: number;
@@ -16,12 +16,17 @@ interface Entry {
  * and expiring keys lazily instead of with one timer per key.
  */
 class ClockedStorage {
-  readonly #map = new Map<string, Entry>();
-  readonly #sweeper = new Sweeper<Entry>();
+  readonly #map: KeyTable<Entry>;
   readonly #now: Clock;
 
-  constructor(now: Clock) {
+  constructor(now: Clock, maxKeys: number | undefined) {
     this.#now = now;
+    this.#map = new KeyTable<Entry>(maxKeys);
+  }
+
+  /** Keys held. */
+  get size(): number {
+    return this.#map.size;
   }
 
   incrby(key: string, value: number, durationSec: number): RateLimiterRes {
@@ -38,9 +43,7 @@ class ClockedStorage {
   set(key: string, value: number, durationSec: number): RateLimiterRes {
     const now = this.#now();
     const ms = durationSec * 1000;
-    const fresh = !this.#map.has(key);
-    this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY });
-    if (fresh) this.#sweeper.afterInsert(this.#map, now);
+    this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY }, now);
     return new RateLimiterRes(0, ms === 0 ? -1 : ms, value, true);
   }
 
@@ -74,11 +77,12 @@ class ClockedRateLimiterMemory extends RateLimiterMemory {
   constructor(
     options: ConstructorParameters<typeof RateLimiterMemory>[0],
     now: Clock,
+    maxKeys: number | undefined,
     divisor: () => number = () => 1,
   ) {
     super(options);
     this.#divisor = divisor;
-    this.storage = new ClockedStorage(now);
+    this.storage = new ClockedStorage(now, maxKeys);
     // The storage is an internal field of RateLimiterMemory; the fixed-window tests pin its contract.
     (this as unknown as { _memoryStorage: ClockedStorage })._memoryStorage = this.storage;
   }
@@ -151,6 +155,7 @@ export class FixedWindow implements Limiter {
     this.#memory = new ClockedRateLimiterMemory(
       { ...base, keyPrefix: '' },
       options.now ?? Date.now,
+      settings.maxKeys,
       redis ? outageDivisor(redis.outageInstances) : undefined,
     );
     const policy = redis?.onRedisError ?? 'insurance';
@@ -206,6 +211,11 @@ export class FixedWindow implements Limiter {
 
   close(): void {
     this.#memory.storage.clear();
+  }
+
+  /** Keys held in memory (the in-memory store, or the Redis store's insurance). */
+  get size(): number {
+    return this.#memory.storage.size;
   }
 
   /** Points per window. */

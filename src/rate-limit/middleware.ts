@@ -58,9 +58,11 @@ export function createLimiter(
   limit: Extract<ResolvedLimit, { kind: 'builtin' }>,
   deps: RateLimitDeps,
   onRedisError: ResolvedRateLimit['onRedisError'],
+  maxKeys?: number,
   outageInstances: ResolvedRateLimit['outageInstances'] = 1,
 ): Limiter {
   const settings = {
+    maxKeys,
     name: limit.name,
     points: limit.points,
     durationMs: limit.durationMs,
@@ -145,7 +147,7 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
   const entries: Entry[] = options.limits.map((limit) => ({
     limiter:
       limit.kind === 'builtin'
-        ? createLimiter(limit, deps, options.onRedisError, options.outageInstances)
+        ? createLimiter(limit, deps, options.onRedisError, options.maxKeys, options.outageInstances)
         : limit.limiter,
     resolve: resolverFor(limit.key),
     builtin: limit.kind === 'builtin',

@@ -45,6 +45,7 @@ describe('rateLimit options', () => {
       ipv6Subnet: 64,
       onRedisError: 'insurance',
       outageInstances: 1,
+      maxKeys: 100_000,
     });
   });
 

@@ -3,6 +3,7 @@ import { duration, fn, positiveInt } from '../config/zod.js';
 import { isIpOrCidr } from './ip-list.js';
 import type { RateLimitKeyFunction } from './keys.js';
 import type { Algorithm, Limiter } from './limiter.js';
+import { DEFAULT_MAX_KEYS } from './sweep.js';
 
 /** RFC 9110 `token`: what a header name is made of. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -142,6 +143,14 @@ const rateLimitObject = z
      * without it). @default 1 (each instance admits the full limit)
      */
     outageInstances: z.union([z.number().int().min(1).max(100_000), z.literal('live')]).default(1),
+    /**
+     * Most keys each built-in limit holds in memory (its in-memory store, or
+     * its insurance with `redis`): when full of live keys, the least recently
+     * used one is dropped to make way (it starts afresh if it returns), so
+     * attacker-chosen keys cannot grow memory without bound. About 200 bytes
+     * a key: 100,000 keys are some 20 MB per limit. 1 to 1e8. @default 100000
+     */
+    maxKeys: positiveInt().max(100_000_000).default(DEFAULT_MAX_KEYS),
   })
   .superRefine((value, ctx) => {
     const shorthand = value.points !== undefined || value.duration !== undefined;
@@ -242,6 +251,7 @@ function normalize(value: z.output<typeof rateLimitObject>) {
     ipv6Subnet: value.ipv6Subnet,
     onRedisError: value.onRedisError,
     outageInstances: value.outageInstances,
+    maxKeys: value.maxKeys,
   };
 }
 
