@@ -2,14 +2,27 @@ import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
-import { type AdminHandler, type AdminOptions, createAdminHandler } from './admin/handler.js';
-import { Breakers } from './breaker/breakers.js';
-import { checkCacheOptions } from './cache/options.js';
-import { type CacheAdmin, createResponseCache } from './cache/response-cache.js';
-import { SharedMembership } from './cluster/membership.js';
-import { checkClusterOptions } from './cluster/options.js';
-import { connectRedis, type SharedRedis } from './cluster/redis.js';
-import { createConfigurator, type SectionUpdaters } from './config/configure.js';
+import { SharedMembership } from './control/cluster/membership.js';
+import { checkClusterOptions } from './control/cluster/options.js';
+import { createConfigurator, type SectionUpdaters } from './control/configure.js';
+import type { RolloutOptions } from './control/rollout/options.js';
+import {
+  type RollbackResult,
+  type RolloutHost,
+  RolloutManager,
+  type RolloutResult,
+  type RolloutStatus,
+} from './control/rollout/rollout.js';
+import { Backend, type BackendSnapshot } from './core/backend.js';
+import { compose, type NamedMiddleware } from './core/compose.js';
+import { Context, type PendingResponse } from './core/context.js';
+import { parseDuration } from './core/duration.js';
+import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './core/errors.js';
+import { type EventName, Events, type Listener } from './core/events.js';
+import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './core/net/trust-proxy.js';
+import { connectRedis, type SharedRedis } from './core/redis.js';
+import type { SelectionContext } from './core/strategy.js';
+import { parseOptions } from './core/zod.js';
 import {
   type BackendOptions,
   type BackendUpdate,
@@ -21,48 +34,35 @@ import {
   replacedSections,
   resolveOptions,
   runtimeSections,
-} from './config/options.js';
-import { parseOptions } from './config/zod.js';
-import { parseDuration } from './duration.js';
-import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './errors.js';
-import { type EventName, Events, type Listener } from './events.js';
-import { Forwarder, sendResponse } from './forward/forwarder.js';
-import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
-import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
-import { HealthChecker } from './health/checker.js';
-import { OutlierDetector } from './health/outlier.js';
-import { createMetricsHandler, type MetricsHandler } from './metrics/handler.js';
-import { BalancerMetrics, type MetricsSource, poolStats } from './metrics/metrics.js';
-import type { BalancerStats } from './metrics/stats.js';
-import { circuitBreaker } from './middleware/circuit-breaker.js';
-import { forward } from './middleware/forward.js';
-import { retry } from './middleware/retry.js';
-import { select } from './middleware/select.js';
-import { logTo } from './observability/logger.js';
-import { requestId } from './observability/request-id.js';
-import { type ProxyTrace, proxyTrace } from './observability/traceparent.js';
-import { AdaptiveLimit, createLimiter } from './overload/adaptive-limit.js';
-import { WaitQueue } from './overload/wait-queue.js';
-import { buildPipeline, type Pipeline } from './pipeline/build.js';
-import { compose, type NamedMiddleware } from './pipeline/compose.js';
-import { Context, type PendingResponse } from './pipeline/context.js';
-import { Backend, type BackendSnapshot } from './pool/backend.js';
-import { Pool } from './pool/pool.js';
-import { slowStartWeight } from './pool/slow-start.js';
-import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
-import { RetryBudget } from './retry/budget.js';
-import type { RolloutOptions } from './rollout/options.js';
-import {
-  type RollbackResult,
-  type RolloutHost,
-  RolloutManager,
-  type RolloutResult,
-  type RolloutStatus,
-} from './rollout/rollout.js';
-import { checkStickyOptions } from './sticky/options.js';
-import { createSessionStore, stickySession } from './sticky/sticky-session.js';
-import { createStrategy } from './strategies/index.js';
-import type { SelectionContext } from './strategies/strategy.js';
+} from './options/options.js';
+import { checkCacheOptions } from './stages/cache/options.js';
+import { type CacheAdmin, createResponseCache } from './stages/cache/response-cache.js';
+import { Breakers } from './stages/circuit-breaker/breakers.js';
+import { circuitBreaker } from './stages/circuit-breaker/middleware.js';
+import { forward } from './stages/forward/middleware.js';
+import { buildPipeline, type Pipeline } from './stages/pipeline.js';
+import { type RateLimitStage, rateLimit } from './stages/rate-limit/middleware.js';
+import { RetryBudget } from './stages/retry/budget.js';
+import { retry } from './stages/retry/middleware.js';
+import { select } from './stages/select/middleware.js';
+import { checkStickyOptions } from './stages/sticky-session/options.js';
+import { createSessionStore, stickySession } from './stages/sticky-session/sticky-session.js';
+import { type AdminHandler, type AdminOptions, createAdminHandler } from './surfaces/admin/handler.js';
+import { createMetricsHandler, type MetricsHandler } from './surfaces/metrics/handler.js';
+import { BalancerMetrics, type MetricsSource, poolStats } from './surfaces/metrics/metrics.js';
+import type { BalancerStats } from './surfaces/metrics/stats.js';
+import { logTo } from './surfaces/observability/logger.js';
+import { requestId } from './surfaces/observability/request-id.js';
+import { type ProxyTrace, proxyTrace } from './surfaces/observability/traceparent.js';
+import { Forwarder, sendResponse } from './upstream/forwarder/forwarder.js';
+import { type ForwardingInfo, upstreamRequestHeaders } from './upstream/forwarder/headers.js';
+import { HealthChecker } from './upstream/health/checker.js';
+import { OutlierDetector } from './upstream/health/outlier.js';
+import { AdaptiveLimit, createLimiter } from './upstream/overload/adaptive-limit.js';
+import { WaitQueue } from './upstream/overload/wait-queue.js';
+import { Pool } from './upstream/pool/pool.js';
+import { slowStartWeight } from './upstream/pool/slow-start.js';
+import { createStrategy } from './upstream/strategies/index.js';
 
 /** Options of `removeBackend`. */
 export interface RemoveOptions {

@@ -1,0 +1,369 @@
+import { EventEmitter } from 'node:events';
+import CircuitBreaker from 'opossum';
+import type { Backend } from '../../core/backend.js';
+import type { Next } from '../../core/compose.js';
+import type { Context } from '../../core/context.js';
+import type { Events } from '../../core/events.js';
+import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
+import { statusMatcher } from '../../upstream/health/status-set.js';
+import type { Pool } from '../../upstream/pool/pool.js';
+import type { CircuitBreakerSettings } from './options.js';
+
+/** State of one backend's breaker. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+type IsFailure = (status: number) => boolean;
+type Attempt = (ctx: Context, next: Next, isFailure: IsFailure) => Promise<void>;
+
+/**
+ * Thrown inside the breaker's action when the answer's status counts as a
+ * failure, so opossum counts it; caught again right outside. One shared
+ * instance: nothing is allocated per failed request.
+ */
+const FAILURE_STATUS = new Error('the response status counts as a breaker failure');
+
+/** The action each breaker guards: the rest of the attempt (forward), judged by its status. */
+async function attempt(ctx: Context, next: Next, isFailure: IsFailure): Promise<void> {
+  await next();
+  const response = ctx.response;
+  if (response !== undefined && isFailure(response.status)) throw FAILURE_STATUS;
+}
+
+function swallowFailureStatus(error: unknown): void {
+  if (error !== FAILURE_STATUS) throw error;
+}
+
+/** An attempt that failed upstream (not the client leaving, not a hedge that lost, not a user middleware's bug). */
+function isUpstreamFailure(error: unknown): boolean {
+  return (
+    error instanceof UpstreamError &&
+    error.code !== 'ERR_CLIENT_ABORTED' &&
+    error.code !== 'ERR_CANCELLED' &&
+    error.code !== 'ERR_BREAKER_OPEN'
+  );
+}
+
+/** opossum's errorFilter: `true` means "not a failure" (opossum then counts a success). */
+function notAFailure(error: unknown): boolean {
+  return error !== FAILURE_STATUS && !isUpstreamFailure(error);
+}
+
+/**
+ * An opossum breaker whose transitions out of half-open are switchyard's to
+ * make. opossum admits one trial call when half-open and closes on its first
+ * success; switchyard instead admits `halfOpenProbes` probes itself and needs
+ * `successThreshold` successes. Overriding `open`/`close` keeps opossum from
+ * acting on a late result of a request sent before the breaker opened, which
+ * would otherwise close the breaker behind the probes' back.
+ */
+class GatedBreaker extends CircuitBreaker<Parameters<Attempt>, void> {
+  /** True while switchyard itself opens or closes the breaker. */
+  gate = false;
+
+  override open(): void {
+    // From closed, opossum opens on its own (the threshold); from half-open only probes decide.
+    if (this.gate || !this.halfOpen) super.open();
+  }
+
+  override close(): void {
+    if (this.gate) super.close();
+  }
+}
+
+/** What the breakers need from the balancer. */
+export interface BreakerDeps {
+  readonly pool: Pool;
+  readonly events: Events;
+  /** Balancer clock: a backend whose breaker closes again restarts slow start. */
+  readonly now?: () => number;
+}
+
+/**
+ * One backend's circuit breaker: opossum owns the rolling window, the error
+ * threshold, the volume threshold and the reset timer; this class admits
+ * half-open probes and turns states into backend eligibility and events.
+ */
+export class BackendBreaker {
+  readonly backend: Backend;
+  #breaker: GatedBreaker;
+  #state: BreakerState = 'closed';
+  #settings: CircuitBreakerSettings;
+  #isFailure: IsFailure;
+  readonly #deps: BreakerDeps;
+  /** Probes in flight and successful probes in the current half-open period. */
+  #probes = 0;
+  #successes = 0;
+  /** Bumped on every transition, so a probe from an earlier half-open period is ignored. */
+  #period = 0;
+  /** Set while a breaker is rebuilt with new settings: transitions are not news. */
+  #quiet = false;
+
+  constructor(backend: Backend, settings: CircuitBreakerSettings, clock: EventEmitter, deps: BreakerDeps) {
+    this.backend = backend;
+    this.#deps = deps;
+    this.#settings = settings;
+    this.#isFailure = statusMatcher(settings.failureStatuses);
+    this.#breaker = this.#create(settings, clock);
+  }
+
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  /** Half-open probes in flight. */
+  get probes(): number {
+    return this.#probes;
+  }
+
+  #create(settings: CircuitBreakerSettings, clock: EventEmitter): GatedBreaker {
+    const breaker = new GatedBreaker(attempt, {
+      name: this.backend.id,
+      // The forwarder owns timeouts; opossum's would add a timer per request.
+      timeout: false,
+      errorThresholdPercentage: settings.errorThresholdPercentage,
+      volumeThreshold: settings.volumeThreshold,
+      resetTimeout: settings.resetTimeout,
+      rollingCountTimeout: settings.rollingCountTimeout,
+      rollingCountBuckets: settings.rollingCountBuckets,
+      // Percentiles sort every latency in the window on each failure; snapshots add a timer per breaker.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
+      // One bucket timer for all breakers instead of one each.
+      rotateBucketController: clock,
+      errorFilter: notAFailure,
+    } as CircuitBreaker.Options<Parameters<Attempt>>);
+    breaker.on('open', () => this.#onOpen());
+    breaker.on('halfOpen', () => this.#onHalfOpen());
+    breaker.on('close', () => this.#onClose());
+    return breaker;
+  }
+
+  /** Runs the rest of the attempt through the breaker, or rejects with `ERR_BREAKER_OPEN`. */
+  run(ctx: Context, next: Next): Promise<void> {
+    if (this.#state === 'closed') {
+      return this.#breaker.fire(ctx, next, this.#isFailure).then(undefined, swallowFailureStatus);
+    }
+    if (this.#state === 'half-open') return this.#probe(ctx, next);
+    return Promise.reject(this.#rejection());
+  }
+
+  async #probe(ctx: Context, next: Next): Promise<void> {
+    if (this.#probes >= this.#settings.halfOpenProbes) throw this.#rejection();
+    const period = this.#period;
+    this.#probes++;
+    if (this.#probes >= this.#settings.halfOpenProbes) this.#setEligible(false);
+    let outcome: boolean | undefined;
+    try {
+      await next();
+      const response = ctx.response;
+      outcome = response === undefined || !this.#isFailure(response.status);
+    } catch (error) {
+      outcome = isUpstreamFailure(error) ? false : undefined;
+      throw error;
+    } finally {
+      if (period === this.#period) this.#probeDone(outcome);
+    }
+  }
+
+  /** `outcome`: true for a success, false for a failure, undefined when it proves nothing (client left). */
+  #probeDone(outcome: boolean | undefined): void {
+    this.#probes--;
+    if (outcome === false) {
+      this.#transition('open');
+      return;
+    }
+    if (outcome === true && ++this.#successes >= this.#settings.successThreshold) {
+      this.#transition('close');
+      return;
+    }
+    // A slot is free again: the next request may probe.
+    this.#setEligible(true);
+  }
+
+  #transition(to: 'open' | 'close'): void {
+    const breaker = this.#breaker;
+    breaker.gate = true;
+    try {
+      if (to === 'open') breaker.open();
+      else breaker.close();
+    } finally {
+      breaker.gate = false;
+    }
+  }
+
+  #rejection(): UpstreamError {
+    const id = this.backend.id;
+    return new UpstreamError(
+      'ERR_BREAKER_OPEN',
+      `the circuit breaker of backend ${id} is open`,
+      id,
+      'connect-failure',
+      false,
+    );
+  }
+
+  #setEligible(eligible: boolean): void {
+    if (this.backend.breakerOpen !== eligible) return;
+    this.backend.breakerOpen = !eligible;
+    this.#deps.pool.changed();
+  }
+
+  #onOpen(): void {
+    this.#state = 'open';
+    this.#period++;
+    this.#probes = 0;
+    this.#setEligible(false);
+    if (!this.#quiet) this.#deps.events.emit('breaker:open', { backend: this.backend.id });
+  }
+
+  #onHalfOpen(): void {
+    this.#state = 'half-open';
+    this.#period++;
+    this.#probes = 0;
+    this.#successes = 0;
+    this.#setEligible(true);
+    this.#deps.events.emit('breaker:half-open', { backend: this.backend.id });
+  }
+
+  #onClose(): void {
+    this.#state = 'closed';
+    this.#period++;
+    this.#probes = 0;
+    // Start the window afresh (as Hystrix does): the failures that opened the
+    // breaker would otherwise open it again on the first new failure.
+    const status = this.#breaker.status as unknown as { rotateBucket: () => void };
+    for (let i = 0; i < this.#settings.rollingCountBuckets; i++) status.rotateBucket();
+    this.#setEligible(true);
+    if (this.#quiet) return;
+    // Back from open: ramp it up again like any recovered backend (slow start, when configured).
+    if (this.#deps.now) this.backend.warmingSince = this.#deps.now();
+    this.#deps.events.emit('breaker:close', { backend: this.backend.id });
+  }
+
+  /**
+   * Takes new settings: a fresh breaker (the window restarts). A breaker that
+   * was open or half-open stays open and waits a full `resetTimeout` again.
+   */
+  reconfigure(settings: CircuitBreakerSettings, clock: EventEmitter): void {
+    const previous = this.#state;
+    this.#breaker.shutdown();
+    this.#settings = settings;
+    this.#isFailure = statusMatcher(settings.failureStatuses);
+    this.#state = 'closed';
+    this.#period++;
+    this.#probes = 0;
+    this.#breaker = this.#create(settings, clock);
+    if (previous !== 'closed') {
+      // Still open is no news; half-open to open is.
+      this.#quiet = previous === 'open';
+      this.#transition('open');
+      this.#quiet = false;
+    }
+  }
+
+  /**
+   * Releases opossum's timers and listeners; the backend is eligible again.
+   * With `announce`, a breaker that was not closed reports `breaker:close`.
+   */
+  shutdown(announce: boolean): void {
+    this.#breaker.shutdown();
+    this.#period++;
+    const previous = this.#state;
+    this.#state = 'closed';
+    this.#setEligible(true);
+    if (announce && previous !== 'closed') this.#deps.events.emit('breaker:close', { backend: this.backend.id });
+  }
+}
+
+/**
+ * The balancer's per-backend circuit breakers, made and dropped with the
+ * backends, sharing one bucket timer.
+ *
+ * @example
+ * ```ts
+ * const breakers = new Breakers({ pool, events });
+ * breakers.configure(circuitBreakerSchema.parse({ resetTimeout: '10s' }));
+ * for (const backend of pool.all()) breakers.add(backend);
+ * ```
+ */
+export class Breakers {
+  readonly #deps: BreakerDeps;
+  readonly #byBackend = new Map<Backend, BackendBreaker>();
+  #settings: CircuitBreakerSettings | false = false;
+  #clock: EventEmitter | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(deps: BreakerDeps) {
+    this.#deps = deps;
+  }
+
+  get enabled(): boolean {
+    return this.#settings !== false;
+  }
+
+  /** Applies new settings to every breaker, or shuts them all down (`false`). */
+  configure(settings: CircuitBreakerSettings | false): void {
+    const previous = this.#settings;
+    this.#settings = settings;
+    if (settings === false) {
+      for (const breaker of this.#byBackend.values()) breaker.shutdown(true);
+      this.#byBackend.clear();
+      this.#stopClock();
+      return;
+    }
+    if (
+      previous === false ||
+      previous.rollingCountTimeout !== settings.rollingCountTimeout ||
+      previous.rollingCountBuckets !== settings.rollingCountBuckets
+    ) {
+      this.#stopClock();
+    }
+    const clock = this.#startClock(settings);
+    for (const breaker of this.#byBackend.values()) breaker.reconfigure(settings, clock);
+    for (const backend of this.#deps.pool.all()) this.add(backend);
+  }
+
+  /** Gives `backend` a breaker (a no-op when breakers are off or it has one). */
+  add(backend: Backend): void {
+    const settings = this.#settings;
+    if (settings === false || this.#closed || this.#byBackend.has(backend)) return;
+    this.#byBackend.set(backend, new BackendBreaker(backend, settings, this.#startClock(settings), this.#deps));
+  }
+
+  /** Drops `backend`'s breaker. */
+  remove(backend: Backend): void {
+    const breaker = this.#byBackend.get(backend);
+    if (!breaker) return;
+    this.#byBackend.delete(backend);
+    breaker.shutdown(false);
+  }
+
+  /** The breaker of `backend`, if it has one. */
+  get(backend: Backend): BackendBreaker | undefined {
+    return this.#byBackend.get(backend);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const breaker of this.#byBackend.values()) breaker.shutdown(false);
+    this.#byBackend.clear();
+    this.#stopClock();
+  }
+
+  #startClock(settings: CircuitBreakerSettings): EventEmitter {
+    if (this.#clock) return this.#clock;
+    const clock = new EventEmitter();
+    clock.setMaxListeners(0);
+    this.#timer = setInterval(() => clock.emit('rotate'), settings.rollingCountTimeout / settings.rollingCountBuckets);
+    this.#timer.unref?.();
+    this.#clock = clock;
+    return clock;
+  }
+
+  #stopClock(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#clock = undefined;
+  }
+}
