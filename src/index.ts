@@ -13,6 +13,7 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from './balancer.js';
+export type { ControlPlane, RolloutControl } from './control/control-plane.js';
 export type { RolloutOptions } from './control/rollout/options.js';
 export type {
   RollbackResult,
@@ -23,28 +24,28 @@ export type {
   RolloutStep,
 } from './control/rollout/rollout.js';
 export type { Backend, BackendSnapshot, BackendStatus } from './core/backend.js';
-export type { Middleware, NamedMiddleware, Next, StageName } from './core/compose.js';
+export type { Middleware, NamedMiddleware, Next } from './core/compose.js';
 export { compose } from './core/compose.js';
 export { Context, type PendingResponse, type SwitchyardState } from './core/context.js';
 export { type Duration, type DurationUnit, parseDuration } from './core/duration.js';
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './core/errors.js';
-export type { EventName, Listener, RetryReason, SwitchyardEvents } from './core/events.js';
+export type { EventName, Listener, RetryReason, SubscribeOptions, SwitchyardEvents } from './core/events.js';
+export type { TrustProxy } from './core/net/trust-proxy-options.js';
 export type { RedisClient, RedisSettings } from './core/redis.js';
+export type { Stage, StageEnv, StageHandle, StageOptions, StageSection } from './core/stage.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './core/strategy.js';
 export { optionsJsonSchema } from './options/json-schema.js';
 export {
-  type BackendOptions,
-  type BackendUpdate,
   type ConfigurePatch,
   IDEMPOTENT_METHODS,
   type LoadBalancerOptions,
   optionsSchema,
   type ResolvedOptions,
-  type TrustProxy,
 } from './options/options.js';
 export type { CacheKeyFunction, CacheOptions } from './stages/cache/options.js';
 export type { CacheAdmin, CacheStats } from './stages/cache/response-cache.js';
 export type { CircuitBreakerOptions } from './stages/circuit-breaker/options.js';
+export type { StageName } from './stages/index.js';
 export { FixedWindow, type FixedWindowOptions } from './stages/rate-limit/fixed-window.js';
 export type { RateLimitKey, RateLimitKeyFunction } from './stages/rate-limit/keys.js';
 export type {
@@ -73,3 +74,4 @@ export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from
 export { Gradient2Limiter, type Gradient2Options } from './upstream/overload/gradient2.js';
 export type { ConcurrencyLimiter } from './upstream/overload/limiter.js';
 export { VegasLimiter, type VegasOptions } from './upstream/overload/vegas.js';
+export type { BackendOptions, BackendUpdate } from './upstream/pool/options.js';

@@ -10,9 +10,9 @@ export interface ConfiguratorOptions<S extends Record<string, z.ZodType>> {
   readonly check?: (resolved: { [K in keyof S]?: z.output<S[K]> }) => void;
 }
 
-/** Applies one resolved section to the running balancer. */
+/** Applies one resolved section to the running balancer (a section without one is applied by `onApplied`). */
 export type SectionUpdaters<S extends Record<string, z.ZodType>> = {
-  readonly [K in keyof S]: (resolved: z.output<S[K]>) => void;
+  readonly [K in keyof S]?: (resolved: z.output<S[K]>) => void;
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -67,7 +67,7 @@ export function createConfigurator<S extends Record<string, z.ZodType>>(
     }
     options.check?.(resolved as { [K in keyof S]?: z.output<S[K]> });
     for (const key of Object.keys(resolved)) {
-      (updaters[key] as (value: unknown) => void)(resolved[key]);
+      (updaters[key] as ((value: unknown) => void) | undefined)?.(resolved[key]);
     }
     Object.assign(inputs, merged);
     onApplied(resolved as { [K in keyof S]?: z.output<S[K]> });

@@ -29,6 +29,31 @@ export interface BackendSnapshot {
 
 const EWMA_ALPHA = 0.3;
 
+/** A change of a backend's eligibility: each field given is set. */
+export interface EligibilityChange {
+  /** Active health checks say it is down. */
+  readonly unhealthy?: boolean;
+  /** Ejected until this balancer-clock time (ms); 0 lifts the ejection. */
+  readonly ejectedUntil?: number;
+  /** Its circuit breaker is open. */
+  readonly breakerOpen?: boolean;
+  /** Being removed. */
+  readonly draining?: boolean;
+}
+
+let writer: (backend: Backend, change: EligibilityChange) => void;
+
+/**
+ * Writes a backend's eligibility flags. Only the pool calls this (`Pool.mark`,
+ * which also refreshes the views derived from them); test/architecture.test.ts
+ * keeps it that way.
+ *
+ * @internal
+ */
+export function writeEligibility(backend: Backend, change: EligibilityChange): void {
+  writer(backend, change);
+}
+
 /** A concurrency limit learnt at run time (`adaptiveConcurrency`), fed one sample per exchange. */
 export interface ConcurrencyLimit {
   /** Current limit, a whole number >= 1. */
@@ -56,14 +81,11 @@ export class Backend implements Candidate {
   failures = 0;
   latencyMs = 0;
 
-  /** Active health checks say it is down. */
-  unhealthy = false;
-  /** Outlier detection ejected it until this time (balancer clock, ms). */
-  ejectedUntil = 0;
-  /** Its circuit breaker is open. */
-  breakerOpen = false;
-  /** Being removed: no new requests. */
-  draining = false;
+  // Eligibility: read by anyone, written only by the pool (through writeEligibility), which keeps its views current.
+  #unhealthy = false;
+  #ejectedUntil = 0;
+  #breakerOpen = false;
+  #draining = false;
   /** Balancer clock time it joined or last recovered, for slow start. */
   warmingSince = 0;
 
@@ -91,6 +113,35 @@ export class Backend implements Candidate {
     this.maxConnections = init.maxConnections;
     this.agent = init.agent;
     this.#effectiveWeight = init.effectiveWeight ?? ((b) => b.weight);
+  }
+
+  /** Active health checks say it is down. */
+  get unhealthy(): boolean {
+    return this.#unhealthy;
+  }
+
+  /** Outlier detection ejected it until this time (balancer clock, ms); 0 when not ejected. */
+  get ejectedUntil(): number {
+    return this.#ejectedUntil;
+  }
+
+  /** Its circuit breaker is open. */
+  get breakerOpen(): boolean {
+    return this.#breakerOpen;
+  }
+
+  /** Being removed: no new requests. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  static {
+    writer = (backend, change) => {
+      if (change.unhealthy !== undefined) backend.#unhealthy = change.unhealthy;
+      if (change.ejectedUntil !== undefined) backend.#ejectedUntil = change.ejectedUntil;
+      if (change.breakerOpen !== undefined) backend.#breakerOpen = change.breakerOpen;
+      if (change.draining !== undefined) backend.#draining = change.draining;
+    };
   }
 
   get effectiveWeight(): number {

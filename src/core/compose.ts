@@ -18,9 +18,6 @@ export type Next = () => Promise<void>;
  */
 export type Middleware = (ctx: Context, next: Next) => Promise<void>;
 
-/** The built-in stages, in pipeline order. */
-export type StageName = 'rate-limit' | 'sticky-session' | 'cache' | 'retry' | 'select' | 'circuit-breaker' | 'forward';
-
 /** A middleware with the name it is known by in the chain. */
 export interface NamedMiddleware {
   readonly name: string;

@@ -122,6 +122,12 @@ export interface SwitchyardEvents {
 /** Name of a switchyard event. */
 export type EventName = keyof SwitchyardEvents;
 
+/** Options of `Events.on` and `Events.once`. */
+export interface SubscribeOptions {
+  /** Aborting it unsubscribes the listener. */
+  readonly signal?: AbortSignal | undefined;
+}
+
 /** A listener for event `E`. */
 export type Listener<E extends EventName> = (payload: SwitchyardEvents[E]) => void;
 
@@ -137,12 +143,41 @@ export class Events {
     this.#emitter.setMaxListeners(0);
   }
 
-  on<E extends EventName>(event: E, listener: Listener<E>): void {
-    this.#emitter.on(event, listener as (payload: unknown) => void);
+  /**
+   * Subscribes `listener`; returns the function that unsubscribes it. With
+   * `signal`, aborting it unsubscribes too: one controller ends every
+   * subscription of a module, which then keeps no list of its own.
+   *
+   * @example
+   * ```ts
+   * const stop = new AbortController();
+   * events.on('request', onRequest, { signal: stop.signal });
+   * const off = events.on('backend:added', onAdded);
+   * off();
+   * stop.abort();
+   * ```
+   */
+  on<E extends EventName>(event: E, listener: Listener<E>, options?: SubscribeOptions): () => void {
+    return this.#subscribe(event, listener as (payload: unknown) => void, false, options?.signal);
   }
 
-  once<E extends EventName>(event: E, listener: Listener<E>): void {
-    this.#emitter.once(event, listener as (payload: unknown) => void);
+  /** Like {@link on}, for the next occurrence only. */
+  once<E extends EventName>(event: E, listener: Listener<E>, options?: SubscribeOptions): () => void {
+    return this.#subscribe(event, listener as (payload: unknown) => void, true, options?.signal);
+  }
+
+  #subscribe(event: EventName, listener: (payload: unknown) => void, once: boolean, signal?: AbortSignal): () => void {
+    if (signal?.aborted) return () => {};
+    const emitter = this.#emitter;
+    const off = () => {
+      // EventEmitter's off() finds a once() wrapper by the listener it wraps.
+      emitter.off(event, listener);
+      signal?.removeEventListener('abort', off);
+    };
+    if (once) emitter.once(event, listener);
+    else emitter.on(event, listener);
+    signal?.addEventListener('abort', off, { once: true });
+    return off;
   }
 
   off<E extends EventName>(event: E, listener: Listener<E>): void {

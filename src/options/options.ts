@@ -1,18 +1,15 @@
-import type { Duplex } from 'node:stream';
 import { z } from 'zod';
-import { clusterSchema } from '../control/cluster/options.js';
-import type { Middleware, StageName } from '../core/compose.js';
+import { checkClusterOptions, clusterSchema } from '../control/cluster/options.js';
 import { ConfigError } from '../core/errors.js';
-import { isIpOrCidr, isNamedRange } from '../core/net/address-list.js';
+import { trustProxySchema } from '../core/net/trust-proxy-options.js';
 import type { RedisClient, RedisSettings } from '../core/redis.js';
-import { duration, fn, parseOptions, positiveInt } from '../core/zod.js';
-import { cacheSchema } from '../stages/cache/options.js';
-import { circuitBreakerOption, circuitBreakerSchema } from '../stages/circuit-breaker/options.js';
-import { rateLimitSchema } from '../stages/rate-limit/options.js';
-import { hedgeSchema, retrySchema } from '../stages/retry/options.js';
-import { stickySchema } from '../stages/sticky-session/options.js';
+import { duration, fn, parseOptions } from '../core/zod.js';
+import { replacedStageSections, runtimeStageSections, STAGES, type StageName, stageSections } from '../stages/index.js';
+import { middlewareSchema } from '../stages/pipeline.js';
+import { hedgeSchema } from '../stages/retry/options.js';
 import { metricsSchema } from '../surfaces/metrics/options.js';
 import { loggerSchema, logLevelSchema, requestIdSchema, tracingSchema } from '../surfaces/observability/options.js';
+import { connectionPoolSchema, timeoutsSchema } from '../upstream/forwarder/options.js';
 import {
   healthCheckOption,
   outlierDetectionOption,
@@ -20,112 +17,11 @@ import {
   panicThresholdOption,
 } from '../upstream/health/options.js';
 import { adaptiveConcurrencySchema, queueSchema } from '../upstream/overload/options.js';
+import { backendOptionsSchema } from '../upstream/pool/options.js';
 import { slowStartOptionSchema } from '../upstream/pool/slow-start.js';
 import { createStrategy, type StrategyOption, strategyOptionSchema } from '../upstream/strategies/create-strategy.js';
 
 export { IDEMPOTENT_METHODS } from '../stages/retry/options.js';
-
-const STAGES = ['rate-limit', 'sticky-session', 'cache', 'retry', 'select', 'circuit-breaker', 'forward'] as const;
-
-const httpUrl = z.string().refine(
-  (value) => {
-    if (!URL.canParse(value)) return false;
-    const url = new URL(value);
-    return (
-      (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && !url.username && !url.password
-    );
-  },
-  { error: 'an absolute http:// or https:// URL without credentials, e.g. "http://10.0.0.1:8080"' },
-);
-
-/** One upstream server. */
-export const backendOptionsSchema = z.strictObject({
-  /** Stable id, unique within the balancer. @default the URL's host:port */
-  id: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[\w.:@[\]-]+$/, { error: 'letters, digits and . _ - : @ [ ] (at most 128 characters)' })
-    .optional(),
-  /** Base URL of the backend; a path here is prefixed to every request path. */
-  url: httpUrl,
-  /** Relative weight for weighted strategies, a positive number. @default 1 */
-  weight: z.number().finite().positive().max(1_000_000).optional(),
-  /** Most requests in flight at once; beyond it the backend is not eligible. @default unlimited */
-  maxConnections: positiveInt().optional(),
-  /**
-   * Opens a connection to this backend instead of TCP/TLS: for in-memory
-   * backends (`switchyard/testing`) and custom transports.
-   */
-  createConnection: fn<(options: object) => Duplex>().optional(),
-});
-
-/** Options of one backend, as given to `createLoadBalancer` or `addBackend`. */
-export type BackendOptions = z.input<typeof backendOptionsSchema>;
-
-/** Fields `updateBackend` may change. */
-export const backendUpdateSchema = z.strictObject({
-  weight: z.number().finite().positive().max(1_000_000).optional(),
-  maxConnections: z.union([positiveInt(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
-});
-
-/** Fields `updateBackend` may change. */
-export type BackendUpdate = z.input<typeof backendUpdateSchema>;
-
-const timeoutsSchema = z.strictObject({
-  /** Longest wait for a new upstream TCP/TLS connection. @default '5s' */
-  connect: duration().default(5000),
-  /**
-   * Longest wait for response headers once connected, re-armed while the
-   * request body is still being sent. @default '60s'
-   */
-  response: duration().default(60_000),
-  /** Longest silence between two chunks of the response body. @default '60s' */
-  idle: duration().default(60_000),
-  /**
-   * Overall deadline from the request's arrival to its response headers:
-   * body buffering, queueing, every attempt and backoff included. When it
-   * passes the client gets 504 `ERR_DEADLINE`. @default none
-   */
-  total: duration().optional(),
-});
-
-const connectionPoolSchema = z.strictObject({
-  /** Most sockets per backend, busy and idle. @default 256 */
-  maxSockets: positiveInt().default(256),
-  /** Most idle sockets kept per backend. @default 64 */
-  maxFreeSockets: positiveInt().default(64),
-  /**
-   * Idle sockets are closed after this long. Keep it below the backends'
-   * keep-alive timeout (Node's default is 5 s) so a request never races a
-   * socket the backend is closing. @default '4s'
-   */
-  idleTimeout: duration().default(4000),
-});
-
-const trustProxySchema = z.union(
-  [
-    z.boolean(),
-    z.number().int().min(0).max(64),
-    z.array(
-      z.string().refine((value) => isNamedRange(value) || isIpOrCidr(value), {
-        error: 'an IP address, a CIDR such as "10.0.0.0/8", or loopback/linklocal/uniquelocal',
-      }),
-    ),
-  ],
-  { error: 'false, true, a hop count (0-64), or a list of IPs/CIDRs' },
-);
-
-const middlewareSchema = z.strictObject({
-  /** Name used in errors and by other middleware's `before`/`after`. */
-  name: z.string().min(1),
-  /** Insert before this stage. */
-  before: z.enum(STAGES).optional(),
-  /** Insert after this stage. */
-  after: z.enum(STAGES).optional(),
-  /** The middleware, Koa-style `(ctx, next) => Promise<void>`. */
-  handle: fn<Middleware>(),
-});
 
 function isRedisClient(value: unknown): boolean {
   return (
@@ -178,15 +74,8 @@ export const optionsSchema = z.strictObject({
    * (Envoy's formula), or `false`. @default false
    */
   slowStart: z.union([z.literal(false), slowStartOptionSchema]).default(false),
-  /**
-   * Rate limits, first stage of the pipeline (see README "Rate limiting"):
-   * `{ points, duration, key?, algorithm? }` or `{ limits: [...] }`. In
-   * memory, or shared by every instance when `redis` is given. `false` or
-   * absent: off. @default off
-   */
-  rateLimit: rateLimitSchema.optional(),
-  /** Retries of failed idempotent requests on another backend, or `false`. */
-  retry: z.union([z.literal(false), retrySchema]).default(() => retrySchema.parse({})),
+  // The stages' sections (rateLimit, sticky, cache, retry, circuitBreaker), from STAGES: each is documented in its stage's folder.
+  ...stageSections,
   /** Hedging: after `delay` without response headers, race another attempt on another backend. Needs `retry`. @default false */
   hedge: hedgeSchema.default(false),
   /** Wait queue for requests when every eligible backend is at its connection limit, or `false` (503 at once). */
@@ -219,13 +108,6 @@ export const optionsSchema = z.strictObject({
   redis: redisSchema.optional(),
   /** Shared backend membership across instances (`{ membership: true, channel? }`, needs `redis`), or `false`. @default false */
   cluster: clusterSchema,
-  /**
-   * Sticky sessions: keep a client on one backend, by signed cookie, header
-   * or client IP, with a TTL and fallback. Off unless given.
-   */
-  sticky: stickySchema,
-  /** Response cache for GET and HEAD (RFC 9111 shared-cache rules). Off unless given. */
-  cache: cacheSchema,
   // --- resilience (issue #4): active health checks, outlier detection, panic threshold, breakers ---
   /** Active health checks per backend (`{ path, interval, timeout, ... }`), or `false`. Off unless given. */
   healthCheck: healthCheckOption.default(false),
@@ -233,8 +115,6 @@ export const optionsSchema = z.strictObject({
   outlierDetection: outlierDetectionOption.default(() => outlierDetectionSchema.parse({})),
   /** Below this percentage of available backends, spread load over all of them (0 turns it off). @default 50 */
   panicThreshold: panicThresholdOption.default(50),
-  /** A circuit breaker per backend (opossum), or `false`. @default on */
-  circuitBreaker: circuitBreakerOption.default(() => circuitBreakerSchema.parse({})),
   /**
    * Prometheus metrics (prom-client) and the `stats()` latency window:
    * `{ registry?, prefix?, buckets?, defaultLabels?, token?, window? }`, or
@@ -270,21 +150,19 @@ const runtimeStrategy = z.unknown().transform((value, ctx) => {
 
 /**
  * Sections `lb.configure()` can change at run time, each validated by the
- * same schema as at build time. Add a section here and its updater in
- * `createLoadBalancer`.
+ * same schema as at build time: the upstream machinery's here (their
+ * updaters are in `control/pipeline-host.ts`), the stages' from `STAGES`.
  */
 export const runtimeSections = {
   healthCheck: healthCheckOption,
   outlierDetection: outlierDetectionOption,
-  circuitBreaker: circuitBreakerOption,
   panicThreshold: panicThresholdOption,
   strategy: runtimeStrategy,
-  retry: z.union([z.literal(false), retrySchema]),
-  rateLimit: rateLimitSchema,
+  ...runtimeStageSections,
 } as const;
 
 /** Sections a `configure()` patch replaces whole rather than merging into (their fields depend on a name or form). */
-export const replacedSections = ['strategy', 'rateLimit'] as const;
+export const replacedSections = ['strategy', ...replacedStageSections] as const;
 
 /** A partial update for `lb.configure()`: each section given is merged into its current options. */
 export type ConfigurePatch = { [K in keyof typeof runtimeSections]?: z.input<(typeof runtimeSections)[K]> };
@@ -294,14 +172,6 @@ export type LoadBalancerOptions = z.input<typeof optionsSchema>;
 /** Options after validation and defaults. */
 export type ResolvedOptions = z.output<typeof optionsSchema>;
 export type { HedgeOptions, RetryOptions } from '../stages/retry/options.js';
-/** Resolved timeouts. */
-export type Timeouts = z.output<typeof timeoutsSchema>;
-/** Resolved connection pool settings. */
-export type ConnectionPoolOptions = z.output<typeof connectionPoolSchema>;
-/** `trustProxy` as given. */
-export type TrustProxy = z.output<typeof trustProxySchema>;
-/** A user middleware entry. */
-export type MiddlewareEntry = z.output<typeof middlewareSchema>;
 export type { StageName };
 
 /** Validates options and resolves defaults, throwing `ConfigError` on the first problem. */
@@ -312,4 +182,31 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   // sub-option (`strategy.tableSize`) where the union schema could only say `strategy`.
   const { strategy, ...rest } = input as { strategy?: unknown };
   return { ...parseOptions(optionsSchema, rest), strategy: strategy as ResolvedOptions['strategy'] };
+}
+
+/**
+ * Checks between sections, after each passed its own schema: each stage's
+ * `check` (in pipeline order), then the cluster and hedge requirements.
+ */
+export function checkOptions(config: ResolvedOptions): void {
+  const env = { redis: config.redis !== undefined };
+  for (const stage of STAGES) {
+    if (stage.check && stage.section)
+      (stage.check as (o: unknown, e: typeof env) => void)(config[stage.section.key], env);
+  }
+  checkClusterOptions(config.cluster, env.redis);
+  if (config.hedge !== false && config.retry === false) {
+    throw new ConfigError(
+      'hedge',
+      config.hedge,
+      'retry enabled too: hedges follow its methods and are charged to its budget',
+    );
+  }
+}
+
+/** Refuses a `configure()` patch whose sections conflict with the rest of the configuration. */
+export function checkPatch(resolved: { retry?: unknown }, config: ResolvedOptions): void {
+  if (resolved.retry === false && config.hedge !== false) {
+    throw new ConfigError('retry', false, 'retry options while hedge is on (hedges are retries)');
+  }
 }

@@ -14,20 +14,22 @@ const mw =
 describe('buildPipeline', () => {
   it('leaves disabled stages out of the chain', () => {
     const log: string[] = [];
-    const pipeline = buildPipeline({ select: mw(log, 'select'), forward: mw(log, 'forward') }, [], undefined);
+    const pipeline = buildPipeline(
+      { select: { middleware: mw(log, 'select') }, forward: { middleware: mw(log, 'forward') } },
+      [],
+    );
     expect(pipeline.names).toEqual(['select', 'forward']);
   });
 
   it('inserts user middleware at the named point, before forward by default', async () => {
     const log: string[] = [];
     const pipeline = buildPipeline(
-      { select: mw(log, 'select'), forward: mw(log, 'forward') },
+      { select: { middleware: mw(log, 'select') }, forward: { middleware: mw(log, 'forward') } },
       [
         { name: 'auth', before: 'cache', handle: mw(log, 'auth') },
         { name: 'tag', handle: mw(log, 'tag') },
         { name: 'after-select', after: 'select', handle: mw(log, 'after-select') },
       ],
-      undefined,
     );
     expect(pipeline.names).toEqual(['auth', 'select', 'after-select', 'tag', 'forward']);
     await pipeline.run({} as Context);
@@ -37,13 +39,18 @@ describe('buildPipeline', () => {
   it('runs the bracket after retry once per attempt', async () => {
     const log: string[] = [];
     const pipeline = buildPipeline(
-      { select: mw(log, 'select'), forward: mw(log, 'forward') },
-      [{ name: 'outer', before: 'retry', handle: mw(log, 'outer') }],
-      (bracket) =>
-        async function retry(ctx) {
-          await bracket(ctx);
-          await bracket(ctx);
+      {
+        retry: {
+          wrap: (bracket) =>
+            async function retry(ctx) {
+              await bracket(ctx);
+              await bracket(ctx);
+            },
         },
+        select: { middleware: mw(log, 'select') },
+        forward: { middleware: mw(log, 'forward') },
+      },
+      [{ name: 'outer', before: 'retry', handle: mw(log, 'outer') }],
     );
     expect(pipeline.names).toEqual(['outer', 'retry', 'select', 'forward']);
     await pipeline.run({} as Context);
@@ -52,9 +59,7 @@ describe('buildPipeline', () => {
 
   it('refuses a middleware with both before and after, or a taken name', () => {
     const handle: Middleware = async () => {};
-    expect(() => buildPipeline({}, [{ name: 'x', before: 'select', after: 'select', handle }], undefined)).toThrow(
-      ConfigError,
-    );
-    expect(() => buildPipeline({}, [{ name: 'forward', handle }], undefined)).toThrow(/middleware\[0\]\.name/);
+    expect(() => buildPipeline({}, [{ name: 'x', before: 'select', after: 'select', handle }])).toThrow(ConfigError);
+    expect(() => buildPipeline({}, [{ name: 'forward', handle }])).toThrow(/middleware\[0\]\.name/);
   });
 });

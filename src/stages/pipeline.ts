@@ -1,21 +1,28 @@
-import { compose, type Middleware, type NamedMiddleware, type StageName } from '../core/compose.js';
+import { z } from 'zod';
+import { compose, type Middleware, type NamedMiddleware } from '../core/compose.js';
 import type { Context } from '../core/context.js';
 import { ConfigError } from '../core/errors.js';
-import type { MiddlewareEntry } from '../options/options.js';
+import type { StageHandle } from '../core/stage.js';
+import { fn } from '../core/zod.js';
+import { STAGE_NAMES, STAGES, type StageName } from './index.js';
 
-/** Every stage slot in pipeline order; `retry` splits the outer chain from the per-attempt bracket. */
-export const STAGE_ORDER: readonly StageName[] = [
-  'rate-limit',
-  'sticky-session',
-  'cache',
-  'retry',
-  'select',
-  'circuit-breaker',
-  'forward',
-];
+/** One user middleware entry: the `middleware` option. */
+export const middlewareSchema = z.strictObject({
+  /** Name used in errors and by other middleware's `before`/`after`. */
+  name: z.string().min(1),
+  /** Insert before this stage. */
+  before: z.enum(STAGE_NAMES).optional(),
+  /** Insert after this stage. */
+  after: z.enum(STAGE_NAMES).optional(),
+  /** The middleware, Koa-style `(ctx, next) => Promise<void>`. */
+  handle: fn<Middleware>(),
+});
 
-/** A built-in stage, or `undefined` when the feature is off (it then costs nothing per request). */
-export type Stages = Partial<Record<StageName, Middleware>>;
+/** A user middleware entry. */
+export type MiddlewareEntry = z.output<typeof middlewareSchema>;
+
+/** The built stages by name; a missing or middleware-less one is off (it then costs nothing per request). */
+export type Stages = Partial<Record<StageName, StageHandle<never>>>;
 
 /** The composed pipeline: what runs once per request, and what runs once per attempt. */
 export interface Pipeline {
@@ -26,19 +33,22 @@ export interface Pipeline {
 }
 
 /**
- * Lays out built-in stages and user middleware, drops the disabled stages,
- * and composes the two chains. `makeRetry` receives the composed attempt
- * bracket and returns the retry stage wrapping it (or `undefined` when retry
- * is off, in which case the bracket runs once as the end of the outer chain).
+ * Lays out the built stages (in {@link STAGES} order) and user middleware,
+ * drops the disabled stages, and composes the two chains: the stages before
+ * the one that `wraps` run once per request, the ones after it once per
+ * attempt, repeated by its `wrap`. With that stage off, the bracket runs once
+ * as the end of the outer chain.
+ *
+ * @example
+ * ```ts
+ * const pipeline = buildPipeline(handles, config.middleware);
+ * await pipeline.run(ctx);
+ * ```
  */
-export function buildPipeline(
-  stages: Stages,
-  user: readonly MiddlewareEntry[],
-  makeRetry: ((bracket: (ctx: Context) => Promise<void>) => Middleware) | undefined,
-): Pipeline {
-  type Slot = { name: string; handle?: Middleware; stage?: StageName };
-  const slots: Slot[] = STAGE_ORDER.map((stage) => ({ name: stage, stage, handle: stages[stage] }));
-  const seen = new Set<string>(STAGE_ORDER);
+export function buildPipeline(stages: Stages, user: readonly MiddlewareEntry[]): Pipeline {
+  type Slot = { name: string; handle?: Middleware | undefined; stage?: StageName };
+  const slots: Slot[] = STAGES.map(({ name }) => ({ name, stage: name, handle: stages[name]?.middleware }));
+  const seen = new Set<string>(STAGE_NAMES);
   user.forEach((entry, i) => {
     if (entry.before && entry.after) {
       throw new ConfigError(
@@ -54,17 +64,18 @@ export function buildPipeline(
     const index = slots.findIndex((slot) => slot.stage === anchor);
     slots.splice(entry.after ? index + 1 : index, 0, { name: entry.name, handle: entry.handle });
   });
-  const split = slots.findIndex((slot) => slot.stage === 'retry');
+  const wrapper = STAGES.find((stage) => stage.wraps === true);
+  const split = slots.findIndex((slot) => slot.stage === wrapper?.name);
   const toNamed = (list: Slot[]): NamedMiddleware[] =>
-    list
-      .filter((slot) => slot.handle && slot.stage !== 'retry')
-      .map((slot) => ({ name: slot.name, handle: slot.handle as Middleware }));
-  const outer = toNamed(slots.slice(0, split));
+    list.flatMap((slot) =>
+      slot.handle && slot.stage !== wrapper?.name ? [{ name: slot.name, handle: slot.handle }] : [],
+    );
+  const outer = toNamed(split === -1 ? [] : slots.slice(0, split));
   const bracketList = toNamed(slots.slice(split + 1));
   const bracketRun = compose(bracketList);
   const bracket = (ctx: Context) => bracketRun(ctx);
-  const retry = makeRetry?.(bracket);
-  const outerList = retry ? [...outer, { name: 'retry', handle: retry }] : outer;
+  const retry = wrapper ? stages[wrapper.name]?.wrap?.(bracket) : undefined;
+  const outerList = retry && wrapper ? [...outer, { name: wrapper.name, handle: retry }] : outer;
   const outerRun = compose(outerList);
   const run = retry ? (ctx: Context) => outerRun(ctx) : (ctx: Context) => outerRun(ctx, () => bracketRun(ctx));
   return { run, names: Object.freeze([...outerList, ...bracketList].map((m) => m.name)) };

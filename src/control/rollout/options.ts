@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, positiveInt } from '../../core/zod.js';
-import { backendOptionsSchema } from '../../options/options.js';
+import { backendOptionsSchema } from '../../upstream/pool/options.js';
 
 /** What each batch's backends must show during its observation window. */
 export const healthGateSchema = z.strictObject({

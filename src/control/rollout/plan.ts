@@ -1,5 +1,5 @@
 import { ConfigError } from '../../core/errors.js';
-import type { BackendOptions } from '../../options/options.js';
+import type { BackendOptions } from '../../upstream/pool/options.js';
 
 /** What a plan needs to know of a backend already in the pool. */
 export interface PlanMember {

@@ -3,7 +3,7 @@ import type { Backend } from '../../core/backend.js';
 import { makeError, SwitchyardError } from '../../core/errors.js';
 import type { EventName, Events, Listener } from '../../core/events.js';
 import { parseOptions } from '../../core/zod.js';
-import type { BackendOptions, BackendUpdate } from '../../options/options.js';
+import type { BackendOptions, BackendUpdate } from '../../upstream/pool/options.js';
 import { GateWindow } from './gate.js';
 import { type ResolvedRollout, type RolloutOptions, rolloutSchema } from './options.js';
 import { type KeptBackend, planRollout, type RolloutPlan, removedAfter } from './plan.js';
@@ -507,6 +507,8 @@ export class RolloutManager {
     const host = this.#host;
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const stop = new AbortController();
+      const subscription = { signal: stop.signal };
       const listener = () => settle(check());
       const requestListener: Listener<'request'> = (event) => {
         onRequest?.(event);
@@ -518,10 +520,7 @@ export class RolloutManager {
       };
       function cleanup() {
         clearTimeout(timer);
-        for (const name of events) {
-          if (name === 'request') host.events.off('request', requestListener);
-          else host.events.off(name, listener);
-        }
+        stop.abort();
         run.signal.removeEventListener('abort', onAbort);
       }
       function settle(result: GateResult) {
@@ -545,8 +544,8 @@ export class RolloutManager {
         return;
       }
       for (const name of events) {
-        if (name === 'request') host.events.on('request', requestListener);
-        else host.events.on(name, listener);
+        if (name === 'request') host.events.on('request', requestListener, subscription);
+        else host.events.on(name, listener, subscription);
       }
       if (cancellable) run.signal.addEventListener('abort', onAbort, { once: true });
       timer = setTimeout(() => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import type { TrustProxy } from '../../options/options.js';
 import { addressMatcher, normalizeAddress } from './address-list.js';
+import type { TrustProxy } from './trust-proxy-options.js';
 
 export { normalizeAddress };
 

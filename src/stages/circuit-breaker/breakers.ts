@@ -204,8 +204,7 @@ export class BackendBreaker {
 
   #setEligible(eligible: boolean): void {
     if (this.backend.breakerOpen !== eligible) return;
-    this.backend.breakerOpen = !eligible;
-    this.#deps.pool.changed();
+    this.#deps.pool.mark(this.backend, { breakerOpen: !eligible });
   }
 
   #onOpen(): void {

@@ -42,18 +42,19 @@ function harness(options: object, wallClock: () => number = Date.now) {
   };
   const pipeline = buildPipeline(
     {
-      'sticky-session': stickySession(resolved, {
-        backend: (id) => pool.get(id),
-        events,
-        trust: () => false,
-        store,
-        wallClock,
-      }),
-      select: select(pool, strategy, now),
-      forward,
+      'sticky-session': {
+        middleware: stickySession(resolved, {
+          backend: (id) => pool.get(id),
+          events,
+          trust: () => false,
+          store,
+          wallClock,
+        }),
+      },
+      select: { middleware: select(pool, strategy, now) },
+      forward: { middleware: forward },
     },
     [],
-    undefined,
   );
   async function send(headers: Record<string, string> = {}, ip = '10.0.0.1') {
     const req = { method: 'GET', headers, socket: { remoteAddress: ip } } as unknown as IncomingMessage;
@@ -96,26 +97,26 @@ describe('stickySession (cookie mode)', () => {
   const states: Array<[string, (b: Backend, h: ReturnType<typeof harness>) => void]> = [
     [
       'unhealthy',
-      (b) => {
-        b.unhealthy = true;
+      (b, h) => {
+        h.pool.mark(b, { unhealthy: true });
       },
     ],
     [
       'ejected',
-      (b) => {
-        b.ejectedUntil = Number.MAX_SAFE_INTEGER;
+      (b, h) => {
+        h.pool.mark(b, { ejectedUntil: Number.MAX_SAFE_INTEGER });
       },
     ],
     [
       'breaker open',
-      (b) => {
-        b.breakerOpen = true;
+      (b, h) => {
+        h.pool.mark(b, { breakerOpen: true });
       },
     ],
     [
       'draining',
-      (b) => {
-        b.draining = true;
+      (b, h) => {
+        h.pool.mark(b, { draining: true });
       },
     ],
     [
@@ -188,11 +189,11 @@ describe('stickySession (header and ip modes)', () => {
       expect((await h.send({ 'x-session': 'bob' })).backend).toBe(bob.backend);
     }
     const gone = h.backends.find((b) => b.id === alice.backend) as Backend;
-    gone.unhealthy = true;
+    h.pool.mark(gone, { unhealthy: true });
     h.pool.changed();
     const moved = (await h.send({ 'x-session': 'alice' })).backend;
     expect(moved).not.toBe(alice.backend);
-    gone.unhealthy = false;
+    h.pool.mark(gone, { unhealthy: false });
     h.pool.changed();
     expect((await h.send({ 'x-session': 'alice' })).backend).toBe(moved);
   });

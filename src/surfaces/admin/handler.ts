@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { LoadBalancer } from '../../balancer.js';
+import type { ControlPlane } from '../../control/control-plane.js';
 import type { RolloutOptions } from '../../control/rollout/options.js';
-import type { RolloutManager } from '../../control/rollout/rollout.js';
 import type { BackendSnapshot, BackendStatus } from '../../core/backend.js';
 import { parseDuration } from '../../core/duration.js';
 import { ConfigError, type ErrorCode, makeError, SwitchyardError } from '../../core/errors.js';
@@ -48,8 +47,8 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => Promis
 
 /** What the admin API drives. */
 export interface AdminDeps {
-  readonly lb: LoadBalancer;
-  readonly rollouts: RolloutManager;
+  /** The control operations (backends, configuration, rollouts): an interface, not the balancer. */
+  readonly control: ControlPlane;
   /**
    * Serves the metrics behind the admin token (the metrics' own token does not
    * apply: the admin API already checked its caller); unset with `metrics: false`.
@@ -96,31 +95,32 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  *
  * @example
  * ```ts
- * http.createServer(createAdminHandler({ lb, rollouts }, { token })).listen(9901, '127.0.0.1');
+ * http.createServer(createAdminHandler({ control }, { token })).listen(9901, '127.0.0.1');
  * ```
  */
 export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefined): AdminHandler {
   const options = parseOptions(adminOptionsSchema, input ?? {}, 'admin');
   const authorized = bearerCheck(options.token);
-  const { lb, rollouts } = deps;
+  const { control } = deps;
+  const { rollouts } = control;
 
   function findBackend(id: string | undefined): BackendSnapshot {
-    const found = lb.backends().find((b) => b.id === id);
+    const found = control.backends().find((b) => b.id === id);
     if (!found) throw makeError('ERR_BACKEND_NOT_FOUND', `no backend with id ${JSON.stringify(id)}`);
     return found;
   }
 
-  function rolloutBody(): { rollout: ReturnType<RolloutManager['status']> } {
+  function rolloutBody(): { rollout: ReturnType<ControlPlane['rollouts']['status']> } {
     return { rollout: rollouts.status() };
   }
 
   const routes: Record<string, Route> = {
     '/backends': {
       methods: {
-        GET: { body: false, run: ({ res }) => send(res, 200, { backends: lb.backends().map(backendJson) }) },
+        GET: { body: false, run: ({ res }) => send(res, 200, { backends: control.backends().map(backendJson) }) },
         POST: {
           body: true,
-          run: ({ res, body }) => send(res, 201, { backend: backendJson(lb.addBackend(body as never)) }),
+          run: ({ res, body }) => send(res, 201, { backend: backendJson(control.addBackend(body as never)) }),
         },
       },
     },
@@ -134,7 +134,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
           body: true,
           run: ({ res, params, body }) => {
             findBackend(params.id);
-            send(res, 200, { backend: backendJson(lb.updateBackend(params.id as string, backendUpdate(body))) });
+            send(res, 200, { backend: backendJson(control.updateBackend(params.id as string, backendUpdate(body))) });
           },
         },
         DELETE: {
@@ -142,7 +142,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
           run: async ({ res, params, query }) => {
             findBackend(params.id);
             const drain = flag(query, 'drain', true);
-            const result = await lb.removeBackend(params.id as string, { drain, timeout: timeoutParam(query) });
+            const result = await control.removeBackend(params.id as string, { drain, timeout: timeoutParam(query) });
             send(res, 200, { ...result, backend: backendJson(result.backend) });
           },
         },
@@ -156,9 +156,9 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
             findBackend(params.id);
             const timeout = timeoutParam(query);
             // Removal finishes in the background; progress shows in GET /backends (status 'draining', then gone).
-            lb.removeBackend(params.id as string, { drain: true, timeout }).catch(() => {});
+            control.removeBackend(params.id as string, { drain: true, timeout }).catch(() => {});
             // Without requests in flight it is gone already.
-            const backend = lb.backends().find((b) => b.id === params.id);
+            const backend = control.backends().find((b) => b.id === params.id);
             send(res, 202, { backend: backend ? backendJson(backend) : null, removed: backend === undefined });
           },
         },
@@ -166,12 +166,12 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
     },
     '/config': {
       methods: {
-        GET: { body: false, run: ({ res }) => send(res, 200, { config: jsonSafeConfig(lb.config) }) },
+        GET: { body: false, run: ({ res }) => send(res, 200, { config: jsonSafeConfig(control.config) }) },
         PATCH: {
           body: true,
           run: ({ res, body }) => {
-            lb.configure(body as never);
-            send(res, 200, { config: jsonSafeConfig(lb.config) });
+            control.configure(body as never);
+            send(res, 200, { config: jsonSafeConfig(control.config) });
           },
         },
       },
@@ -222,7 +222,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
         GET: {
           body: false,
           run: ({ res }) => {
-            const summary = healthSummary(lb.backends(), rollouts.status());
+            const summary = healthSummary(control.backends(), rollouts.status());
             send(res, summary.status === 'ok' ? 200 : 503, summary);
           },
         },
@@ -302,7 +302,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
 /** `GET /health`: backends counted by state, `ok` while at least one is available. */
 export function healthSummary(
   backends: readonly BackendSnapshot[],
-  rollout?: ReturnType<RolloutManager['status']>,
+  rollout?: ReturnType<ControlPlane['rollouts']['status']>,
 ): HealthSummary {
   const counts = { total: backends.length, available: 0, healthy: 0, unhealthy: 0, ejected: 0, open: 0, draining: 0 };
   for (const backend of backends) counts[backend.status]++;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Backend } from '../../core/backend.js';
+import { Backend, writeEligibility } from '../../core/backend.js';
 import { ConfigError } from '../../core/errors.js';
 import { Events } from '../../core/events.js';
 import { BalancerMetrics, type MetricsSource, poolStats } from './metrics.js';
@@ -101,7 +101,7 @@ describe('BalancerMetrics', () => {
     const { pool, registry, setInflight } = setup();
     const a = pool.get('a') as Backend;
     a.active = 3;
-    (pool.get('b') as Backend).unhealthy = true;
+    writeEligibility(pool.get('b') as Backend, { unhealthy: true });
     setInflight(7);
     expect(await value(registry, 'switchyard_backend_active_requests', { backend: 'a' })).toBe(3);
     expect(await value(registry, 'switchyard_requests_in_flight')).toBe(7);

@@ -90,7 +90,8 @@ export class BalancerMetrics {
   readonly #backendFamilies: Family<Counter<string> | Gauge<string> | Histogram<string>>[] = [];
   readonly #backendLabel = new BoundedLabel(MAX_BACKENDS);
   readonly #limitLabel = new BoundedLabel(MAX_LIMIT_NAMES);
-  #listeners: Array<[keyof SwitchyardEvents, Listener<keyof SwitchyardEvents>]> = [];
+  /** Aborted to unsubscribe every listener at once. */
+  #subscription = new AbortController();
 
   readonly #requests: Family<Counter<string>>;
   readonly #requestDuration: Family<LeanHistogram>;
@@ -534,8 +535,7 @@ export class BalancerMetrics {
   }
 
   #on<E extends keyof SwitchyardEvents>(events: Events, event: E, listener: Listener<E>): void {
-    events.on(event, listener);
-    this.#listeners.push([event, listener as unknown as Listener<keyof SwitchyardEvents>]);
+    events.on(event, listener, { signal: this.#subscription.signal });
   }
 
   /** Listens to the balancer's events. */
@@ -663,9 +663,9 @@ export class BalancerMetrics {
   }
 
   /** Stops listening. */
-  unsubscribe(events: Events): void {
-    for (const [event, listener] of this.#listeners) events.off(event, listener);
-    this.#listeners = [];
+  unsubscribe(_events?: Events): void {
+    this.#subscription.abort();
+    this.#subscription = new AbortController();
   }
 
   /** Removes this balancer's metrics from a registry it was given (its own registry is left as is). */

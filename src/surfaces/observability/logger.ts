@@ -87,7 +87,8 @@ function compact(payload: object): object {
  * ```
  */
 export function logTo(events: Events, logger: Logger, level: LogLevel): () => void {
-  const stops: Array<() => void> = [];
+  const stop = new AbortController();
+  const subscription = { signal: stop.signal };
   const onRequest = (e: SwitchyardEvents['request']) => {
     const line: RequestLogLine = {
       requestId: e.requestId,
@@ -103,17 +104,13 @@ export function logTo(events: Events, logger: Logger, level: LogLevel): () => vo
     const at = e.status >= 500 ? 'error' : e.error !== undefined ? 'warn' : level;
     logger[at](line, 'request');
   };
-  events.on('request', onRequest);
-  stops.push(() => events.off('request', onRequest));
+  events.on('request', onRequest, subscription);
   for (const [event, entry] of Object.entries(LIFECYCLE) as Array<[EventName, [unknown, string]]>) {
     const [at, message] = entry as [LogLevel | ((payload: object) => LogLevel), string];
     const listener = (payload: object) => {
       logger[typeof at === 'function' ? at(payload) : at](compact(payload), message);
     };
-    events.on(event, listener);
-    stops.push(() => events.off(event, listener));
+    events.on(event, listener, subscription);
   }
-  return () => {
-    for (const stop of stops) stop();
-  };
+  return () => stop.abort();
 }

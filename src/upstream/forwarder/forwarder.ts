@@ -7,8 +7,8 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { type ErrorCode, SwitchyardError } from '../../core/errors.js';
 import type { RetryReason } from '../../core/events.js';
-import type { ConnectionPoolOptions, Timeouts } from '../../options/options.js';
 import { clientResponseHeaders } from './headers.js';
+import type { ConnectionPoolOptions, Timeouts } from './options.js';
 
 /**
  * An upstream attempt that failed before the client got a byte of its

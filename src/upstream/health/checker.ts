@@ -251,19 +251,17 @@ export class HealthChecker {
 
   #markUnhealthy(state: CheckState, reason: string): void {
     const { backend } = state;
-    backend.unhealthy = true;
+    this.#deps.pool.mark(backend, { unhealthy: true });
     // The silence while down is no evidence about the rhythm of a healthy backend.
     state.detector?.reset();
-    this.#deps.pool.changed();
     this.#deps.events.emit('backend:unhealthy', { backend: backend.snapshot(), reason });
   }
 
   #markHealthy(state: CheckState, reason: string): void {
     const { backend } = state;
     if (!backend.unhealthy) return;
-    backend.unhealthy = false;
     backend.warmingSince = this.#deps.now();
-    this.#deps.pool.changed();
+    this.#deps.pool.mark(backend, { unhealthy: false });
     this.#deps.events.emit('backend:healthy', { backend: backend.snapshot(), reason });
   }
 }

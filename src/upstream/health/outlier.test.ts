@@ -93,7 +93,7 @@ describe('OutlierDetector', () => {
     const [b0, b1] = w.backends;
     w.detector.response(b0!, 500);
     w.detector.response(b0!, 500);
-    b1!.draining = true;
+    w.pool.mark(b1!, { draining: true });
     w.detector.response(b1!, 500);
     expect(w.ejected.map((e) => e.backend.id)).toEqual(['b0']);
   });

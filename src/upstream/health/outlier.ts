@@ -156,11 +156,10 @@ export class OutlierDetector implements UpstreamObserver {
       settings.baseEjectionTime * state.ejections,
       Math.max(settings.maxEjectionTime, settings.baseEjectionTime),
     );
-    backend.ejectedUntil = now + durationMs;
     this.#ejected.add(backend);
     state.timer = setTimeout(() => this.#restore(backend), durationMs);
     state.timer.unref?.();
-    this.#deps.pool.changed();
+    this.#deps.pool.mark(backend, { ejectedUntil: now + durationMs });
     this.#deps.events.emit('backend:ejected', {
       backend: backend.snapshot(),
       reason,
@@ -180,9 +179,8 @@ export class OutlierDetector implements UpstreamObserver {
       state.consecutive5xx = 0;
       state.consecutiveConnect = 0;
     }
-    backend.ejectedUntil = 0;
     backend.warmingSince = now;
-    this.#deps.pool.changed();
+    this.#deps.pool.mark(backend, { ejectedUntil: 0 });
     this.#deps.events.emit('backend:restored', { backend: backend.snapshot() });
   }
 }

@@ -22,8 +22,8 @@ const ids = (list: readonly Backend[]) => list.map((b) => b.id);
 describe('Pool panic threshold', () => {
   it('offers only available backends while at least panicThreshold percent are available', () => {
     const { pool, backends } = makePool(['a', 'b', 'c', 'd']);
-    backends[0]!.unhealthy = true;
-    backends[1]!.ejectedUntil = 1000;
+    pool.mark(backends[0]!, { unhealthy: true });
+    pool.mark(backends[1]!, { ejectedUntil: 1000 });
     pool.changed();
     expect(ids(pool.candidates(new Set()))).toEqual(['c', 'd']);
     expect(pool.panic).toBe(false);
@@ -31,9 +31,9 @@ describe('Pool panic threshold', () => {
 
   it('offers every member without an open breaker below the threshold', () => {
     const { pool, backends } = makePool(['a', 'b', 'c', 'd']);
-    backends[0]!.unhealthy = true;
-    backends[1]!.ejectedUntil = 1000;
-    backends[2]!.breakerOpen = true;
+    pool.mark(backends[0]!, { unhealthy: true });
+    pool.mark(backends[1]!, { ejectedUntil: 1000 });
+    pool.mark(backends[2]!, { breakerOpen: true });
     pool.changed();
     expect(pool.panic).toBe(true);
     expect(ids(pool.candidates(new Set()))).toEqual(['a', 'b', 'd']);
@@ -41,17 +41,17 @@ describe('Pool panic threshold', () => {
 
   it('never offers draining backends, in panic or not', () => {
     const { pool, backends } = makePool(['a', 'b', 'c']);
-    backends[0]!.draining = true;
+    pool.mark(backends[0]!, { draining: true });
     pool.changed(true);
-    backends[1]!.unhealthy = true;
-    backends[2]!.unhealthy = true;
+    pool.mark(backends[1]!, { unhealthy: true });
+    pool.mark(backends[2]!, { unhealthy: true });
     pool.changed();
     expect(ids(pool.candidates(new Set()))).toEqual(['b', 'c']);
   });
 
   it('is off at 0, and leaves the pool empty when nothing is available', () => {
     const { pool, backends } = makePool(['a', 'b'], 0);
-    for (const b of backends) b.unhealthy = true;
+    for (const b of backends) pool.mark(b, { unhealthy: true });
     pool.changed();
     expect(pool.panic).toBe(false);
     expect(pool.candidates(new Set())).toEqual([]);
@@ -59,8 +59,8 @@ describe('Pool panic threshold', () => {
 
   it('leaves panic when an ejection expires, without a changed() call', () => {
     const { pool, backends, at } = makePool(['a', 'b', 'c']);
-    backends[0]!.ejectedUntil = 100;
-    backends[1]!.ejectedUntil = 200;
+    pool.mark(backends[0]!, { ejectedUntil: 100 });
+    pool.mark(backends[1]!, { ejectedUntil: 200 });
     pool.changed();
     expect(pool.panic).toBe(true);
     at(150);
@@ -72,7 +72,7 @@ describe('Pool panic threshold', () => {
     const { pool, backends } = makePool(['a', 'b', 'c', 'd']);
     const none = new Set<Backend>();
     expect(pool.candidates(none)).toBe(pool.candidates(none));
-    for (const b of backends.slice(0, 3)) b.unhealthy = true;
+    for (const b of backends.slice(0, 3)) pool.mark(b, { unhealthy: true });
     pool.changed();
     const panicList = pool.candidates(none);
     expect(panicList).toHaveLength(4);

@@ -1,4 +1,4 @@
-import type { Backend } from '../../core/backend.js';
+import { type Backend, type EligibilityChange, writeEligibility } from '../../core/backend.js';
 import type { Strategy } from '../../core/strategy.js';
 
 /**
@@ -72,8 +72,30 @@ export class Pool {
     return [...this.#byId.values()];
   }
 
-  add(backend: Backend): void {
+  /** Adds a backend, with its initial eligibility (a rollout's pending backend starts `unhealthy`). */
+  add(backend: Backend, initial?: EligibilityChange): void {
+    if (initial) writeEligibility(backend, initial);
     this.#byId.set(backend.id, backend);
+    this.changed(true);
+  }
+
+  /**
+   * Changes a backend's eligibility (health checks, outlier detection,
+   * breakers, draining): the one way to write it, so the available list and
+   * the strategy's member set are always current.
+   */
+  mark(backend: Backend, change: EligibilityChange): void {
+    writeEligibility(backend, change);
+    this.changed(change.draining !== undefined);
+  }
+
+  /** Changes a backend's weight or connection limit (`updateBackend`). */
+  resize(
+    backend: Backend,
+    change: { readonly weight?: number | undefined; readonly maxConnections?: number | undefined },
+  ): void {
+    if (change.weight !== undefined) backend.weight = change.weight;
+    if (change.maxConnections !== undefined) backend.maxConnections = change.maxConnections;
     this.changed(true);
   }
 
@@ -83,7 +105,8 @@ export class Pool {
   }
 
   /**
-   * A backend's state changed. `membership` is true when the set the strategy
+   * Something the views depend on changed (prefer {@link mark} and
+   * {@link resize}, which call this). `membership` is true when the set the strategy
    * hashes over changed too (added, removed, draining, weight).
    */
   changed(membership = false): void {
