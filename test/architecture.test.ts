@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 const src = fileURLToPath(new URL('../src/', import.meta.url));
 
 /** Layers from the bottom up: a file may import its own layer and the ones below, never one above. */
-const LAYERS = ['core', 'upstream', 'stages', 'control', 'surfaces', 'options', 'root', 'cli'] as const;
+const LAYERS = ['vendor', 'core', 'upstream', 'stages', 'control', 'surfaces', 'options', 'root', 'cli'] as const;
 
 function layerOf(file: string): (typeof LAYERS)[number] | 'testing' {
   const top = file.split('/')[0] as string;
@@ -43,7 +43,7 @@ describe('architecture', () => {
     for (const file of files) expect(() => layerOf(file)).not.toThrow();
   });
 
-  it('imports only downwards: core ← upstream ← stages ← control ← surfaces ← options ← balancer ← cli', () => {
+  it('imports only downwards: vendor ← core ← upstream ← stages ← control ← surfaces ← options ← balancer ← cli', () => {
     const upward: string[] = [];
     for (const [file, targets] of graph) {
       const from = layerOf(file);
@@ -101,6 +101,15 @@ describe('architecture', () => {
   it('lets only the pool write backend eligibility', () => {
     const writers = files.filter((file) => readFileSync(join(src, file), 'utf8').includes('writeEligibility('));
     expect(writers.sort()).toEqual(['core/backend.ts', 'upstream/pool/pool.ts']);
+  });
+
+  it('touches dependency internals only in src/vendor/, one file per dependency', () => {
+    const internals = ['webPasses', 'rotateBucket(', '_memoryStorage', 'getForPromString'];
+    const offenders = files.filter(
+      (file) =>
+        !file.startsWith('vendor/') && internals.some((name) => readFileSync(join(src, file), 'utf8').includes(name)),
+    );
+    expect(offenders).toEqual([]);
   });
 
   it('keeps balancer.ts a composition root well under 300 lines', () => {

@@ -97,6 +97,8 @@ export class BackendBreaker {
   #period = 0;
   /** Set while a breaker is rebuilt with new settings: transitions are not news. */
   #quiet = false;
+  /** This breaker's bucket controller and how to unhook it from the shared clock. */
+  #rotation: { controller: EventEmitter; detach: () => void } = { controller: new EventEmitter(), detach: () => {} };
 
   constructor(backend: Backend, settings: CircuitBreakerSettings, clock: EventEmitter, deps: BreakerDeps) {
     this.backend = backend;
@@ -116,6 +118,13 @@ export class BackendBreaker {
   }
 
   #create(settings: CircuitBreakerSettings, clock: EventEmitter): GatedBreaker {
+    // A bucket controller of its own, fed by the shared clock: emitting 'rotate' on it
+    // (opossum's public `rotateBucketController`) is how this breaker alone clears its window.
+    this.#rotation.detach();
+    const rotation = new EventEmitter();
+    const tick = () => rotation.emit('rotate');
+    clock.on('rotate', tick);
+    this.#rotation = { controller: rotation, detach: () => clock.off('rotate', tick) };
     const breaker = new GatedBreaker(attempt, {
       name: this.backend.id,
       // The forwarder owns timeouts; opossum's would add a timer per request.
@@ -129,7 +138,7 @@ export class BackendBreaker {
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
       // One bucket timer for all breakers instead of one each.
-      rotateBucketController: clock,
+      rotateBucketController: rotation,
       errorFilter: notAFailure,
     } as CircuitBreaker.Options<Parameters<Attempt>>);
     breaker.on('open', () => this.#onOpen());
@@ -230,8 +239,8 @@ export class BackendBreaker {
     this.#probes = 0;
     // Start the window afresh (as Hystrix does): the failures that opened the
     // breaker would otherwise open it again on the first new failure.
-    const status = this.#breaker.status as unknown as { rotateBucket: () => void };
-    for (let i = 0; i < this.#settings.rollingCountBuckets; i++) status.rotateBucket();
+    const controller = this.#rotation.controller;
+    for (let i = 0; i < this.#settings.rollingCountBuckets; i++) controller.emit('rotate');
     this.#setEligible(true);
     if (this.#quiet) return;
     // Back from open: ramp it up again like any recovered backend (slow start, when configured).
@@ -266,6 +275,7 @@ export class BackendBreaker {
    */
   shutdown(announce: boolean): void {
     this.#breaker.shutdown();
+    this.#rotation.detach();
     this.#period++;
     const previous = this.#state;
     this.#state = 'closed';

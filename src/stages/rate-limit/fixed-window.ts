@@ -1,4 +1,5 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { type MemoryStorage, replaceMemoryStorage } from '../../vendor/rate-limiter-flexible.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
 import type { RedisStoreOptions } from './store-fallback.js';
@@ -15,7 +16,7 @@ interface Entry {
  * `RateLimiterRes`), but reading an injectable clock instead of `Date.now`
  * and expiring keys lazily instead of with one timer per key.
  */
-class ClockedStorage {
+class ClockedStorage implements MemoryStorage {
   readonly #map = new Map<string, Entry>();
   readonly #sweeper = new Sweeper<Entry>();
   readonly #now: Clock;
@@ -72,8 +73,7 @@ class ClockedRateLimiterMemory extends RateLimiterMemory {
   constructor(options: ConstructorParameters<typeof RateLimiterMemory>[0], now: Clock) {
     super(options);
     this.storage = new ClockedStorage(now);
-    // The storage is an internal field of RateLimiterMemory; the fixed-window tests pin its contract.
-    (this as unknown as { _memoryStorage: ClockedStorage })._memoryStorage = this.storage;
+    replaceMemoryStorage(this, this.storage);
   }
 }
 

@@ -1,4 +1,5 @@
 import { Histogram, type HistogramConfiguration } from 'prom-client';
+import { type ExportedValue, HistogramWithExtraValues } from '../../vendor/prom-client.js';
 
 /**
  * One label set of a {@link LeanHistogram}: bucket counts in a typed array,
@@ -33,13 +34,6 @@ export class LeanSeries {
   }
 }
 
-interface ExportedValue {
-  labels: Record<string, string | number>;
-  sharedLabels: Record<string, string>;
-  value: number;
-  metricName: string;
-}
-
 function sample(
   series: LeanSeries,
   extra: Record<string, string | number>,
@@ -63,7 +57,7 @@ function sample(
  * h.series({ backend: 'a' }).observe(0.05);
  * ```
  */
-export class LeanHistogram extends Histogram<string> {
+export class LeanHistogram extends HistogramWithExtraValues {
   // A plain field, not #private: prom-client's constructor calls reset() before fields exist.
   private lean: Map<string, LeanSeries> | undefined = new Map();
   private readonly bounds: readonly number[];
@@ -91,7 +85,7 @@ export class LeanHistogram extends Histogram<string> {
   }
 
   /** prom-client's export shape: labels apart from `sharedLabels` (here empty), metric name per sample. */
-  #values(): ExportedValue[] {
+  protected extraValues(): ExportedValue[] {
     const out: ExportedValue[] = [];
     const name = (this as unknown as { name: string }).name;
     for (const series of this.lean?.values() ?? []) {
@@ -105,18 +99,6 @@ export class LeanHistogram extends Histogram<string> {
       out.push(sample(series, {}, series.count, `${name}_count`));
     }
     return out;
-  }
-
-  /**
-   * What both the registry's text exposition and `get()` read (prom-client's
-   * `get()` calls it, then folds each value's `sharedLabels` into `labels`).
-   */
-  async getForPromString() {
-    const data = await (
-      Histogram.prototype as unknown as { getForPromString(): Promise<{ values: unknown[] }> }
-    ).getForPromString.call(this);
-    data.values.push(...this.#values());
-    return data;
   }
 
   override reset(): void {

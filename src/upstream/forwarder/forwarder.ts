@@ -7,6 +7,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { type ErrorCode, SwitchyardError } from '../../core/errors.js';
 import type { RetryReason } from '../../core/events.js';
+import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { clientResponseHeaders } from './headers.js';
 import type { ConnectionPoolOptions, Timeouts } from './options.js';
 
@@ -207,10 +208,7 @@ export class Forwarder {
     const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true, ws: true });
     // `deleteLength` rewrites DELETE/OPTIONS framing (it drops Transfer-Encoding),
     // which would change the body a backend reads: the forwarder sets framing itself.
-    const passes = (proxy as unknown as { webPasses: Array<{ name: string }> }).webPasses;
-    (proxy as unknown as { webPasses: Array<{ name: string }> }).webPasses = passes.filter(
-      (pass) => pass.name !== 'deleteLength',
-    );
+    dropWebPass(proxy, 'deleteLength');
     // Errors arrive through per-call callbacks; this listener only keeps a stray
     // one from being rethrown by the emitter and killing the process.
     proxy.on('error', () => {});
