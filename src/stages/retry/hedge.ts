@@ -1,9 +1,7 @@
 import type { Context } from '../../core/context.js';
 import { makeError, SwitchyardError } from '../../core/errors.js';
-import type { RetryReason } from '../../core/events.js';
-import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
 import type { HedgeOptions } from './options.js';
-import { discard, type RetryPolicy } from './policy.js';
+import { ANSWERED, discard, type RetryPolicy } from './policy.js';
 
 /** Failures that end the whole request at once, whatever other attempts are doing. */
 const FATAL = new Set([
@@ -154,14 +152,19 @@ class HedgedRequest {
     const ctx = this.#ctx;
     const policy = this.#policy;
     const backend = child.backend;
-    if (
-      !this.#raced &&
-      backend &&
-      error instanceof UpstreamError &&
-      error.code === 'ERR_UPSTREAM_RESET' &&
-      error.reusedSocket &&
-      !ctx.res.headersSent
-    ) {
+    const failure = error === undefined ? ANSWERED : error;
+    const n = this.#retries + 1;
+    const decision = policy.decide(
+      ctx,
+      backend,
+      failure,
+      child.response,
+      n,
+      policy.options.attempts,
+      true,
+      !this.#raced,
+    );
+    if (decision.go && decision.race && backend) {
       // The idle keep-alive socket race: once more at once, the same backend allowed, outside attempts and budget.
       this.#raced = true;
       ctx.tried.delete(backend);
@@ -169,30 +172,12 @@ class HedgedRequest {
       this.launch();
       return;
     }
-    const n = this.#retries + 1;
-    let delayMs: number | undefined;
-    if (this.#retries < policy.options.attempts - 1 && policy.deps.canRetry(ctx)) {
-      if (error === undefined) delayMs = policy.waitAfter(child.response, n);
-      else if (policy.retryableError(error, true)) delayMs = policy.backoff(n);
-    }
-    if (
-      delayMs !== undefined &&
-      !ctx.res.headersSent &&
-      policy.deps.now() + delayMs < ctx.deadline &&
-      policy.withdraw()
-    ) {
+    if (decision.go) {
       this.#retries++;
-      const reason: RetryReason = error instanceof UpstreamError ? error.reason : 'status';
-      policy.emit(
-        child.backend?.id ?? '',
-        this.#launched + 1,
-        reason,
-        delayMs,
-        error === undefined ? child.response?.status : undefined,
-      );
+      policy.emit(decision.backend, this.#launched + 1, decision.reason, decision.delayMs, decision.status);
       if (this.#held) discard(this.#held);
       this.#held = undefined;
-      this.#backoffTimer = setTimeout(onBackoffTimer, delayMs, this);
+      this.#backoffTimer = setTimeout(onBackoffTimer, decision.delayMs, this);
       return;
     }
     const held = this.#held;

@@ -1,10 +1,9 @@
 import type { Middleware } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
-import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
 import { runHedged } from './hedge.js';
 import type { HedgeOptions, RetryOptions } from './options.js';
-import { discard, type RetryDeps, RetryPolicy } from './policy.js';
+import { ANSWERED, discard, type RetryDeps, RetryPolicy } from './policy.js';
 import { bufferRequestBody, hasBody } from './request-body.js';
 
 export { hasBody };
@@ -54,11 +53,6 @@ export function retry(
     });
   }
 
-  /** True when a retry after `delayMs` could still start before the deadline, and nothing reached the client. */
-  function inTime(ctx: Context, delayMs: number): boolean {
-    return !ctx.res.headersSent && now() + delayMs < ctx.deadline;
-  }
-
   return async function retry(ctx, _next) {
     budget?.deposit(now());
     const idempotent = policy.methods.has(ctx.method);
@@ -70,47 +64,32 @@ export function retry(
     const max = replayable ? options.attempts : 1;
     let raced = false;
     for (let n = 1; ; n++) {
+      let failure: unknown = ANSWERED;
       try {
         await attempt(ctx);
       } catch (error) {
-        const backend = ctx.backend;
-        if (
-          !raced &&
-          replayable &&
-          idempotent &&
-          backend &&
-          error instanceof UpstreamError &&
-          error.code === 'ERR_UPSTREAM_RESET' &&
-          error.reusedSocket &&
-          !ctx.res.headersSent
-        ) {
-          // The idle-socket race: the backend closed a pooled connection as the
-          // request went out. Not the backend's failure: one more try, on a fresh
-          // connection, the same backend allowed, outside attempts and budget.
-          raced = true;
-          ctx.tried.delete(backend);
-          policy.emit(backend.id, n + 1, 'reset', 0);
-          n--;
-          continue;
-        }
-        if (n >= max || !policy.retryableError(error, idempotent) || !deps.canRetry(ctx)) throw error;
-        const delayMs = policy.backoff(n);
-        if (!inTime(ctx, delayMs) || !policy.withdraw()) throw error;
-        policy.emit(error.backend, n + 1, error.reason, delayMs);
-        await wait(ctx, delayMs);
+        failure = error;
+      }
+      const backend = ctx.backend;
+      const decision = policy.decide(ctx, backend, failure, ctx.response, n, max, idempotent, !raced && replayable);
+      if (!decision.go) {
+        if (failure !== ANSWERED) throw failure;
+        return;
+      }
+      if (decision.race && backend) {
+        // The idle-socket race: the backend closed a pooled connection as the
+        // request went out. Not the backend's failure: one more try, on a fresh
+        // connection, the same backend allowed, outside attempts and budget.
+        raced = true;
+        ctx.tried.delete(backend);
+        policy.emit(backend.id, n + 1, 'reset', 0);
+        n--;
         continue;
       }
-      const response = ctx.response;
-      if (n < max && idempotent && response && policy.retryableStatus(response.status) && deps.canRetry(ctx)) {
-        const delayMs = policy.waitAfter(response, n);
-        if (delayMs === undefined || !inTime(ctx, delayMs) || !policy.withdraw()) return;
-        // Discard this answer: the client has not seen a byte of it.
-        discard(ctx);
-        policy.emit(ctx.backend?.id ?? '', n + 1, 'status', delayMs, response.status);
-        await wait(ctx, delayMs);
-        continue;
-      }
-      return;
+      // Discard a retried answer: the client has not seen a byte of it.
+      if (failure === ANSWERED) discard(ctx);
+      policy.emit(decision.backend, n + 1, decision.reason, decision.delayMs, decision.status);
+      await wait(ctx, decision.delayMs);
     }
   };
 }

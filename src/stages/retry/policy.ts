@@ -1,3 +1,4 @@
+import type { Backend } from '../../core/backend.js';
 import type { Context, PendingResponse } from '../../core/context.js';
 import type { Events, RetryReason } from '../../core/events.js';
 import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
@@ -28,6 +29,29 @@ export interface RetryDeps {
 
 /** `wait` answers: the retry may go after this many ms, or must not go. */
 export type RetryWait = number | undefined;
+
+/** Passed to {@link RetryPolicy.decide} as the failure of an attempt that answered (with `response`). */
+export const ANSWERED: unique symbol = Symbol('answered');
+
+/**
+ * What {@link RetryPolicy.decide} says about an attempt: answer with it
+ * (`go: false`), or go again after `delayMs` (`race`: the idle-socket race,
+ * outside attempts and budget, the same backend allowed).
+ */
+export type RetryDecision =
+  | { readonly go: false }
+  | {
+      readonly go: true;
+      readonly race: boolean;
+      readonly delayMs: number;
+      readonly reason: RetryReason;
+      /** Id of the backend that failed, for the `retry` event. */
+      readonly backend: string;
+      /** The status that is retried (reason `status`). */
+      readonly status?: number | undefined;
+    };
+
+const STOP: RetryDecision = Object.freeze({ go: false });
 
 /**
  * Per-balancer retry policy, built once: which failures and responses are
@@ -98,6 +122,67 @@ export class RetryPolicy {
       if (ms !== undefined) return ms <= this.options.retryAfterMax ? ms : undefined;
     }
     return this.backoff(n);
+  }
+
+  /**
+   * The one retry decision, used by the sequential loop and by hedging: after
+   * an attempt on `backend` that failed with `failure` (or {@link ANSWERED}
+   * with `response`), may the request go again, and after how long?
+   *
+   * - A reset on a reused keep-alive socket (the idle-socket race) goes once
+   *   more at once while `mayRace`: not the backend's failure.
+   * - Otherwise it goes while fewer than `max` attempts were made (`n` so
+   *   far), the failure is retryable for the method (`idempotent`) or the
+   *   status is, another backend could take it, the wait (backoff or
+   *   `Retry-After`) ends before the deadline with nothing sent to the
+   *   client, and the budget pays for it (charged here, last).
+   *
+   * @example
+   * ```ts
+   * const decision = policy.decide(ctx, ctx.backend, error, undefined, n, max, idempotent, !raced);
+   * if (decision.go) await wait(ctx, decision.delayMs);
+   * ```
+   */
+  decide(
+    ctx: Context,
+    backend: Backend | undefined,
+    failure: unknown,
+    response: PendingResponse | undefined,
+    n: number,
+    max: number,
+    idempotent: boolean,
+    mayRace: boolean,
+  ): RetryDecision {
+    if (failure !== ANSWERED) {
+      if (
+        mayRace &&
+        backend &&
+        failure instanceof UpstreamError &&
+        failure.code === 'ERR_UPSTREAM_RESET' &&
+        failure.reusedSocket &&
+        !ctx.res.headersSent
+      ) {
+        return { go: true, race: true, delayMs: 0, reason: 'reset', backend: backend.id };
+      }
+      if (n >= max || !this.retryableError(failure, idempotent) || !this.deps.canRetry(ctx)) return STOP;
+      return this.#charge(ctx, this.backoff(n), failure.reason, failure.backend, undefined);
+    }
+    if (n >= max || !idempotent || !response || !this.retryableStatus(response.status) || !this.deps.canRetry(ctx)) {
+      return STOP;
+    }
+    return this.#charge(ctx, this.waitAfter(response, n), 'status', backend?.id ?? '', response.status);
+  }
+
+  #charge(
+    ctx: Context,
+    delayMs: RetryWait,
+    reason: RetryReason,
+    backend: string,
+    status: number | undefined,
+  ): RetryDecision {
+    if (delayMs === undefined || ctx.res.headersSent || this.deps.now() + delayMs >= ctx.deadline) return STOP;
+    if (!this.withdraw()) return STOP;
+    return { go: true, race: false, delayMs, reason, backend, status };
   }
 
   /** The budget allows one more retry or hedge (and it is charged). */
