@@ -13,6 +13,7 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from './balancer.js';
+export type { ClusterOptions } from './control/cluster/options.js';
 export type { ControlPlane, RolloutControl } from './control/control-plane.js';
 export type { RolloutOptions } from './control/rollout/options.js';
 export type {
@@ -44,7 +45,7 @@ export {
 } from './options/options.js';
 export type { CacheKeyFunction, CacheOptions } from './stages/cache/options.js';
 export type { CacheAdmin, CacheStats } from './stages/cache/response-cache.js';
-export type { CircuitBreakerOptions } from './stages/circuit-breaker/options.js';
+export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './stages/circuit-breaker/options.js';
 export type { StageName } from './stages/index.js';
 export { FixedWindow, type FixedWindowOptions } from './stages/rate-limit/fixed-window.js';
 export type { RateLimitKey, RateLimitKeyFunction } from './stages/rate-limit/keys.js';
@@ -60,7 +61,15 @@ export { MemorySlidingWindow, RedisSlidingWindow } from './stages/rate-limit/sli
 export type { RedisStoreOptions } from './stages/rate-limit/store-fallback.js';
 export { MemoryTokenBucket, RedisTokenBucket } from './stages/rate-limit/token-bucket.js';
 export { RetryBudget } from './stages/retry/budget.js';
-export type { Backoff, HedgeOptions, RetryOptions } from './stages/retry/options.js';
+export type {
+  Backoff,
+  HedgeOptions,
+  ResolvedHedgeOptions,
+  ResolvedRetryBudgetOptions,
+  ResolvedRetryOptions,
+  RetryBudgetOptions,
+  RetryOptions,
+} from './stages/retry/options.js';
 export { parseRetryAfter } from './stages/retry/retry-after.js';
 export type { StickyOptions } from './stages/sticky-session/options.js';
 export type { AdminHandler, AdminOptions, HealthSummary } from './surfaces/admin/handler.js';

@@ -167,8 +167,7 @@ export const replacedSections = ['strategy', ...replacedStageSections] as const;
 /** A partial update for `lb.configure()`: each section given is merged into its current options. */
 export type ConfigurePatch = { [K in keyof typeof runtimeSections]?: z.input<(typeof runtimeSections)[K]> };
 
-/** Options of `createLoadBalancer`. */
-export type LoadBalancerOptions = z.input<typeof optionsSchema>;
+export type { LoadBalancerOptions } from './load-balancer-options.js';
 /** Options after validation and defaults. */
 export type ResolvedOptions = z.output<typeof optionsSchema>;
 export type { HedgeOptions, RetryOptions } from '../stages/retry/options.js';

@@ -9,7 +9,7 @@ import type { OutlierDetector } from '../upstream/health/outlier.js';
 import type { WaitQueue } from '../upstream/overload/wait-queue.js';
 import type { Pool } from '../upstream/pool/pool.js';
 import type { Breakers } from './circuit-breaker/breakers.js';
-import type { HedgeOptions } from './retry/options.js';
+import type { ResolvedHedgeOptions } from './retry/options.js';
 
 /**
  * What the composition root hands every stage's `create(options, deps)`:
@@ -43,7 +43,7 @@ export interface StageDeps {
   /** Passive outlier detection (configured by the `outlierDetection` section). */
   readonly outliers: OutlierDetector;
   /** Resolved `hedge` (it needs `retry`). */
-  readonly hedge: HedgeOptions | false;
+  readonly hedge: ResolvedHedgeOptions | false;
   /** Resolved `preserveHost`. */
   readonly preserveHost: boolean;
 }

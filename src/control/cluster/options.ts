@@ -18,6 +18,14 @@ export const clusterSchema = z
   })
   .default(false);
 
+/** The `cluster` option, as you pass it (or `false`, the default). */
+export interface ClusterOptions {
+  /** Share backend membership (add, update, remove, rollouts) with every instance on the same Redis and `keyPrefix`. @default true */
+  membership?: boolean | undefined;
+  /** Pub/sub channel of membership changes. @default `<keyPrefix>membership` */
+  channel?: string | undefined;
+}
+
 /** The `cluster` option once resolved. */
 export type ResolvedClusterOptions = z.output<typeof clusterSchema>;
 

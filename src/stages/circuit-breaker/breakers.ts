@@ -7,7 +7,7 @@ import type { Events } from '../../core/events.js';
 import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
 import { statusMatcher } from '../../upstream/health/status-set.js';
 import type { Pool } from '../../upstream/pool/pool.js';
-import type { CircuitBreakerSettings } from './options.js';
+import type { ResolvedCircuitBreakerOptions } from './options.js';
 
 /** State of one backend's breaker. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -87,7 +87,7 @@ export class BackendBreaker {
   readonly backend: Backend;
   #breaker: GatedBreaker;
   #state: BreakerState = 'closed';
-  #settings: CircuitBreakerSettings;
+  #settings: ResolvedCircuitBreakerOptions;
   #isFailure: IsFailure;
   readonly #deps: BreakerDeps;
   /** Probes in flight and successful probes in the current half-open period. */
@@ -100,7 +100,7 @@ export class BackendBreaker {
   /** This breaker's bucket controller and how to unhook it from the shared clock. */
   #rotation: { controller: EventEmitter; detach: () => void } = { controller: new EventEmitter(), detach: () => {} };
 
-  constructor(backend: Backend, settings: CircuitBreakerSettings, clock: EventEmitter, deps: BreakerDeps) {
+  constructor(backend: Backend, settings: ResolvedCircuitBreakerOptions, clock: EventEmitter, deps: BreakerDeps) {
     this.backend = backend;
     this.#deps = deps;
     this.#settings = settings;
@@ -117,7 +117,7 @@ export class BackendBreaker {
     return this.#probes;
   }
 
-  #create(settings: CircuitBreakerSettings, clock: EventEmitter): GatedBreaker {
+  #create(settings: ResolvedCircuitBreakerOptions, clock: EventEmitter): GatedBreaker {
     // A bucket controller of its own, fed by the shared clock: emitting 'rotate' on it
     // (opossum's public `rotateBucketController`) is how this breaker alone clears its window.
     this.#rotation.detach();
@@ -252,7 +252,7 @@ export class BackendBreaker {
    * Takes new settings: a fresh breaker (the window restarts). A breaker that
    * was open or half-open stays open and waits a full `resetTimeout` again.
    */
-  reconfigure(settings: CircuitBreakerSettings, clock: EventEmitter): void {
+  reconfigure(settings: ResolvedCircuitBreakerOptions, clock: EventEmitter): void {
     const previous = this.#state;
     this.#breaker.shutdown();
     this.#settings = settings;
@@ -298,7 +298,7 @@ export class BackendBreaker {
 export class Breakers {
   readonly #deps: BreakerDeps;
   readonly #byBackend = new Map<Backend, BackendBreaker>();
-  #settings: CircuitBreakerSettings | false = false;
+  #settings: ResolvedCircuitBreakerOptions | false = false;
   #clock: EventEmitter | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -312,7 +312,7 @@ export class Breakers {
   }
 
   /** Applies new settings to every breaker, or shuts them all down (`false`). */
-  configure(settings: CircuitBreakerSettings | false): void {
+  configure(settings: ResolvedCircuitBreakerOptions | false): void {
     const previous = this.#settings;
     this.#settings = settings;
     if (settings === false) {
@@ -360,7 +360,7 @@ export class Breakers {
     this.#stopClock();
   }
 
-  #startClock(settings: CircuitBreakerSettings): EventEmitter {
+  #startClock(settings: ResolvedCircuitBreakerOptions): EventEmitter {
     if (this.#clock) return this.#clock;
     const clock = new EventEmitter();
     clock.setMaxListeners(0);

@@ -51,7 +51,37 @@ export const circuitBreakerSchema = z
 /** `circuitBreaker` as given: options, or `false` for none. */
 export const circuitBreakerOption = z.union([z.literal(false), circuitBreakerSchema]);
 
-/** Options of the circuit breakers, as given. */
-export type CircuitBreakerOptions = z.input<typeof circuitBreakerSchema>;
-/** Resolved circuit breaker settings. */
-export type CircuitBreakerSettings = z.output<typeof circuitBreakerSchema>;
+/**
+ * The `circuitBreaker` option, as you pass it (or `false`): a breaker per
+ * backend. Every field is optional. `test/option-types.test.ts` keeps this
+ * interface and {@link circuitBreakerSchema} in step.
+ *
+ * @example
+ * ```ts
+ * const circuitBreaker: CircuitBreakerOptions = { errorThresholdPercentage: 25, resetTimeout: '10s' };
+ * ```
+ */
+export interface CircuitBreakerOptions {
+  /** The breaker opens when more than this percentage of the requests in the rolling window failed; 0 to below 100. @default 50 */
+  errorThresholdPercentage?: number | undefined;
+  /** Fewest requests in the rolling window before the breaker may open, >= 0. @default 20 */
+  volumeThreshold?: number | undefined;
+  /** Length of the rolling window of counts; milliseconds or a duration string, > 0. @default '10s' */
+  rollingCountTimeout?: number | string | undefined;
+  /** Buckets the window is cut into; `rollingCountTimeout` must divide evenly into buckets of >= 10 ms. @default 10 */
+  rollingCountBuckets?: number | undefined;
+  /** How long an open breaker stays open before it lets probes in (half-open); > 0. @default '30s' */
+  resetTimeout?: number | string | undefined;
+  /** Requests let in at once while half-open, >= 1. @default 1 */
+  halfOpenProbes?: number | undefined;
+  /** Successful probes that close a half-open breaker, >= 1. @default 1 */
+  successThreshold?: number | undefined;
+  /**
+   * Response statuses counted as failures: a status, a `[min, max]` range or
+   * a list of them. Attempts without a valid answer always count. @default [500, 599]
+   */
+  failureStatuses?: number | [number, number] | (number | [number, number])[] | undefined;
+}
+
+/** {@link CircuitBreakerOptions} after validation and defaults. */
+export type ResolvedCircuitBreakerOptions = z.output<typeof circuitBreakerSchema>;

@@ -1,4 +1,4 @@
-import type { RetryBudgetOptions } from './options.js';
+import type { ResolvedRetryBudgetOptions } from './options.js';
 
 /** Fixed-point scale of a deposit, so percentages are whole numbers of units. */
 const SCALE = 1000;
@@ -36,7 +36,7 @@ export class RetryBudget {
   #head = 0;
   #headStart = Number.NEGATIVE_INFINITY;
 
-  constructor(options: RetryBudgetOptions) {
+  constructor(options: ResolvedRetryBudgetOptions) {
     const percent = options.percent;
     this.#deposit = percent === 0 ? 0 : SCALE;
     this.#withdrawal = percent === 0 ? SCALE : Math.round((SCALE * 100) / percent);

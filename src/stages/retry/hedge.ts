@@ -1,6 +1,6 @@
 import type { Context } from '../../core/context.js';
 import { makeError, SwitchyardError } from '../../core/errors.js';
-import type { HedgeOptions } from './options.js';
+import type { ResolvedHedgeOptions } from './options.js';
 import { ANSWERED, discard, type RetryPolicy } from './policy.js';
 
 /** Failures that end the whole request at once, whatever other attempts are doing. */
@@ -39,7 +39,7 @@ export function runHedged(
   ctx: Context,
   bracket: (ctx: Context) => Promise<void>,
   policy: RetryPolicy,
-  hedge: HedgeOptions,
+  hedge: ResolvedHedgeOptions,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     new HedgedRequest(ctx, bracket, policy, hedge, resolve, reject).launch();
@@ -50,7 +50,7 @@ class HedgedRequest {
   readonly #ctx: Context;
   readonly #bracket: (ctx: Context) => Promise<void>;
   readonly #policy: RetryPolicy;
-  readonly #hedge: HedgeOptions;
+  readonly #hedge: ResolvedHedgeOptions;
   readonly #resolve: () => void;
   readonly #reject: (error: unknown) => void;
   readonly #runs = new Set<Context>();
@@ -75,7 +75,7 @@ class HedgedRequest {
     ctx: Context,
     bracket: (ctx: Context) => Promise<void>,
     policy: RetryPolicy,
-    hedge: HedgeOptions,
+    hedge: ResolvedHedgeOptions,
     resolve: () => void,
     reject: (error: unknown) => void,
   ) {

@@ -8,16 +8,16 @@ import type { StageHandle } from '../../core/stage.js';
 import { defineStage, type StageDeps } from '../deps.js';
 import { RetryBudget } from './budget.js';
 import { retry } from './middleware.js';
-import { type RetryOptions, retrySchema } from './options.js';
+import { type ResolvedRetryOptions, retrySchema } from './options.js';
 
 const retryOption = z.union([z.literal(false), retrySchema]);
 
 /** One configuration of the stage; the budget is kept across changes that leave its settings alone. */
 function retryHandle(
-  options: RetryOptions | false,
+  options: ResolvedRetryOptions | false,
   budget: RetryBudget | undefined,
   deps: StageDeps,
-): StageHandle<RetryOptions | false> {
+): StageHandle<ResolvedRetryOptions | false> {
   const { events, random, now, pool, queue, hedge } = deps;
   return {
     wrap:

@@ -2,7 +2,7 @@ import type { Middleware } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
 import { runHedged } from './hedge.js';
-import type { HedgeOptions, RetryOptions } from './options.js';
+import type { ResolvedHedgeOptions, ResolvedRetryOptions } from './options.js';
 import { ANSWERED, discard, type RetryDeps, RetryPolicy } from './policy.js';
 import { bufferRequestBody, hasBody } from './request-body.js';
 
@@ -28,8 +28,8 @@ export { hasBody };
  *   second attempt after `hedge.delay` (see `runHedged`).
  */
 export function retry(
-  options: RetryOptions,
-  hedge: HedgeOptions | false,
+  options: ResolvedRetryOptions,
+  hedge: ResolvedHedgeOptions | false,
   attempt: (ctx: Context) => Promise<void>,
   deps: RetryDeps,
 ): Middleware {

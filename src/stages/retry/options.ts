@@ -28,7 +28,8 @@ export const RETRY_ON = ['connect-failure', 'reset', 'timeout'] as const satisfi
  */
 export type Backoff = (retry: number, random: () => number) => number;
 
-const budgetSchema = z
+/** The retry budget. */
+export const budgetSchema = z
   .strictObject({
     /** Retries allowed as a percentage of requests over the last `ttl`, 0 to 100. @default 20 */
     percent: z.number().min(0).max(100).default(20),
@@ -109,9 +110,70 @@ export const hedgeSchema = z.union([
   }),
 ]);
 
-/** Resolved retry settings. */
-export type RetryOptions = z.output<typeof retrySchema>;
-/** Resolved retry budget settings. */
-export type RetryBudgetOptions = z.output<typeof budgetSchema>;
-/** Resolved hedge settings. */
-export type HedgeOptions = Exclude<z.output<typeof hedgeSchema>, false>;
+/**
+ * The `retry` option, as you pass it: retries of failed idempotent requests
+ * on another backend. Every field is optional. `test/option-types.test.ts`
+ * keeps this interface and {@link retrySchema} in step.
+ *
+ * @example
+ * ```ts
+ * const retry: RetryOptions = { attempts: 3, statuses: [503], budget: { percent: 10 } };
+ * ```
+ */
+export interface RetryOptions {
+  /** Total tries per request, the first included: 2 means one retry. 1 to 10. @default 2 */
+  attempts?: number | undefined;
+  /** Methods that may be retried once sent, upper case. @default the idempotent methods of RFC 9110 §9.2.2 */
+  methods?: string[] | undefined;
+  /**
+   * Failures that are retried: `connect-failure` (refused, unreachable, connect
+   * timeout), `reset` (connection closed before any response byte), `timeout`
+   * (no response headers within `timeouts.response`). @default all three
+   */
+  retryOn?: ('connect-failure' | 'reset' | 'timeout')[] | undefined;
+  /** Response statuses that are retried (the response is discarded), 400 to 599. @default [502, 503, 504] */
+  statuses?: number[] | undefined;
+  /** Full-jitter backoff base: the wait before retry n is random in [0, min(backoffMax, backoffBase·2^(n-1))). Milliseconds or a duration string. @default '25ms' */
+  backoffBase?: number | string | undefined;
+  /** Largest backoff; milliseconds or a duration string. @default '250ms' */
+  backoffMax?: number | string | undefined;
+  /** Your own backoff `(retry, random) => ms`, replacing the full-jitter one. @default full jitter */
+  backoff?: Backoff | undefined;
+  /** Longest `Retry-After` (on a retried 503 or 429) waited before the retry; a longer one makes that response final. @default '1s' */
+  retryAfterMax?: number | string | undefined;
+  /** Buffer a request body of a retryable method (up to `maxBufferBytes`) so a retry can send it again. @default true */
+  bufferBody?: boolean | undefined;
+  /** Largest request body buffered for replay, in bytes (0 to 64 MiB). @default 65536 */
+  maxBufferBytes?: number | undefined;
+  /**
+   * Retry budget: over any `ttl` window, retries (and hedges) stay under
+   * `percent`% of requests plus a reserve; `false` leaves retries unbudgeted.
+   * @default { percent: 20, minRetriesPerSecond: 10, ttl: '10s' }
+   */
+  budget?: false | RetryBudgetOptions | undefined;
+}
+
+/** The retry budget (Finagle/Linkerd token bucket), as you pass it. */
+export interface RetryBudgetOptions {
+  /** Retries allowed as a percentage of requests over the last `ttl`, 0 to 100. @default 20 */
+  percent?: number | undefined;
+  /** Retries always allowed per second, even with little traffic. @default 10 */
+  minRetriesPerSecond?: number | undefined;
+  /** How long a request's deposit (and a retry's withdrawal) counts, 1 s to 60 s. @default '10s' */
+  ttl?: number | string | undefined;
+}
+
+/** The `hedge` option, as you pass it (or `false`, the default): speculative attempts for slow idempotent requests. */
+export interface HedgeOptions {
+  /** Wait for response headers this long (milliseconds or a duration string) before another attempt on another backend. Required. */
+  delay: number | string;
+  /** Most hedged attempts per request, 1 to 5 (on top of `retry.attempts`). @default 1 */
+  maxHedges?: number | undefined;
+}
+
+/** {@link RetryOptions} after validation and defaults. */
+export type ResolvedRetryOptions = z.output<typeof retrySchema>;
+/** {@link RetryBudgetOptions} after validation and defaults. */
+export type ResolvedRetryBudgetOptions = z.output<typeof budgetSchema>;
+/** {@link HedgeOptions} after validation and defaults. */
+export type ResolvedHedgeOptions = Exclude<z.output<typeof hedgeSchema>, false>;

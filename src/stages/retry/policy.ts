@@ -3,7 +3,7 @@ import type { Context, PendingResponse } from '../../core/context.js';
 import type { Events, RetryReason } from '../../core/events.js';
 import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
 import type { RetryBudget } from './budget.js';
-import type { RetryOptions } from './options.js';
+import type { ResolvedRetryOptions } from './options.js';
 import { parseRetryAfter } from './retry-after.js';
 
 /**
@@ -64,13 +64,13 @@ const STOP: RetryDecision = Object.freeze({ go: false });
  * ```
  */
 export class RetryPolicy {
-  readonly options: RetryOptions;
+  readonly options: ResolvedRetryOptions;
   readonly deps: RetryDeps;
   readonly methods: ReadonlySet<string>;
   readonly #statuses: ReadonlySet<number>;
   readonly #retryOn: ReadonlySet<RetryReason>;
 
-  constructor(options: RetryOptions, deps: RetryDeps) {
+  constructor(options: ResolvedRetryOptions, deps: RetryDeps) {
     this.options = options;
     this.deps = deps;
     this.methods = new Set(options.methods);
