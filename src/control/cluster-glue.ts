@@ -1,9 +1,6 @@
 import type { Backend } from '../core/backend.js';
-import type { Events } from '../core/events.js';
 import type { SharedRedis } from '../core/redis.js';
-import type { HealthChecker } from '../upstream/health/checker.js';
-import type { Pool } from '../upstream/pool/pool.js';
-import type { Backends } from './backends.js';
+import type { Backends, BackendsDeps } from './backends.js';
 import { type SharedBackend, SharedMembership } from './cluster/membership.js';
 import type { ResolvedClusterOptions } from './cluster/options.js';
 import { optionsOf } from './rollout-host.js';
@@ -20,14 +17,13 @@ import { optionsOf } from './rollout-host.js';
  * membership?.start();
  * ```
  */
-export function joinCluster(deps: {
-  readonly redis: SharedRedis | undefined;
-  readonly cluster: ResolvedClusterOptions;
-  readonly events: Events;
-  readonly pool: Pool;
-  readonly backends: Backends;
-  readonly health: HealthChecker;
-}): SharedMembership | undefined {
+export function joinCluster(
+  deps: Pick<BackendsDeps, 'events' | 'pool' | 'health'> & {
+    readonly redis: SharedRedis | undefined;
+    readonly cluster: ResolvedClusterOptions;
+    readonly backends: Backends;
+  },
+): SharedMembership | undefined {
   const { redis, cluster, events, pool, backends, health } = deps;
   if (!redis || cluster === false || !cluster.membership) return undefined;
   let remote = false;

@@ -1,9 +1,6 @@
 import type { Backend } from '../core/backend.js';
-import type { Events } from '../core/events.js';
-import type { HealthChecker } from '../upstream/health/checker.js';
 import type { BackendOptions } from '../upstream/pool/options.js';
-import type { Pool } from '../upstream/pool/pool.js';
-import type { Backends } from './backends.js';
+import type { Backends, BackendsDeps } from './backends.js';
 import { type RolloutHost, RolloutManager } from './rollout/rollout.js';
 
 /** Options that re-create `backend` as it is now: id, URL, transport, current weight and limit. */
@@ -28,14 +25,9 @@ export function optionsOf(backends: Backends, backend: Backend): BackendOptions 
  * await rollouts.start({ backends: v2, batchSize: 1 }).done;
  * ```
  */
-export function hostRollouts(deps: {
-  readonly events: Events;
-  readonly now: () => number;
-  readonly random: () => number;
-  readonly pool: Pool;
-  readonly backends: Backends;
-  readonly health: HealthChecker;
-}): RolloutManager {
+export function hostRollouts(
+  deps: Pick<BackendsDeps, 'events' | 'now' | 'random' | 'pool' | 'health'> & { readonly backends: Backends },
+): RolloutManager {
   const { events, now, random, pool, backends, health } = deps;
   const host: RolloutHost = {
     events,
