@@ -54,7 +54,7 @@ export const circuitBreakerOption = z.union([z.literal(false), circuitBreakerSch
 /**
  * The `circuitBreaker` option, as you pass it (or `false`): a breaker per
  * backend. Every field is optional. `test/option-types.test.ts` keeps this
- * interface and {@link circuitBreakerSchema} in step.
+ * interface and `circuitBreakerSchema` in step.
  *
  * @example
  * ```ts
