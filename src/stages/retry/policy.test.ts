@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PendingResponse } from '../../core/context.js';
 import { Events } from '../../core/events.js';
-import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import { retrySchema } from './options.js';
 import { RetryPolicy } from './policy.js';
 

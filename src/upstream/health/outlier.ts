@@ -1,6 +1,6 @@
 import type { Backend } from '../../core/backend.js';
 import type { Events, SwitchyardEvents } from '../../core/events.js';
-import type { UpstreamError } from '../forwarder/forwarder.js';
+import type { UpstreamError } from '../../core/upstream-error.js';
 import type { Pool } from '../pool/pool.js';
 import type { OutlierDetectionSettings } from './options.js';
 
