@@ -256,11 +256,11 @@ export const rateLimitSchema = z
 /** The `rateLimit` option as users write it (`false` included). */
 export type RateLimitOptions = z.input<typeof rateLimitSchema>;
 /** The `rateLimit` option once validated: every limit spelled out. */
-export type ResolvedRateLimit = ReturnType<typeof normalize>;
+export type ResolvedRateLimitOptions = ReturnType<typeof normalize>;
 /** What a limit counts by, resolved. */
 export type ResolvedKey = z.output<typeof keySchema>;
 
-/** One limit of {@link ResolvedRateLimit}. */
+/** One limit of {@link ResolvedRateLimitOptions}. */
 export type ResolvedLimit =
   | {
       readonly kind: 'builtin';

@@ -10,7 +10,7 @@ import { clientParseError } from '../../core/net/client-error.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { clientResponseHeaders } from './headers.js';
-import type { ConnectionPoolOptions, Timeouts } from './options.js';
+import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
 import { CONNECT_ERRORS, tunnel } from './upgrade.js';
 
 /**
@@ -49,7 +49,7 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
 type Connector = (options: object) => Duplex;
 
-function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
+function createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
   const options: http.AgentOptions = {
     keepAlive: true,
     maxSockets: pool.maxSockets,
@@ -209,7 +209,7 @@ export class Forwarder {
   }
 
   /** A keep-alive agent for one backend. */
-  createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
+  createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
     return createAgent(url, pool, connect);
   }
 

@@ -103,7 +103,7 @@ export const healthCheckOption = z.union([z.literal(false), healthCheckSchema]);
 /** Options of active health checks, as given. */
 export type HealthCheckOptions = z.input<typeof healthCheckSchema>;
 /** Resolved active health check settings. */
-export type HealthCheckSettings = z.output<typeof healthCheckSchema>;
+export type ResolvedHealthCheckOptions = z.output<typeof healthCheckSchema>;
 
 /** Passive outlier detection (Envoy's), fed from every upstream outcome. */
 export const outlierDetectionSchema = z
@@ -155,7 +155,7 @@ export const outlierDetectionOption = z.union([z.literal(false), outlierDetectio
 /** Options of outlier detection, as given. */
 export type OutlierDetectionOptions = z.input<typeof outlierDetectionSchema>;
 /** Resolved outlier detection settings. */
-export type OutlierDetectionSettings = z.output<typeof outlierDetectionSchema>;
+export type ResolvedOutlierDetectionOptions = z.output<typeof outlierDetectionSchema>;
 
 /**
  * Envoy's healthy panic threshold, in percent (0 to 100; 0 turns it off): when

@@ -2,7 +2,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { makeError, type SwitchyardError } from '../../core/errors.js';
 import type { Events } from '../../core/events.js';
-import type { QueueOptions } from './options.js';
+import type { ResolvedQueueOptions } from './options.js';
 
 /**
  * One request waiting for a slot. Kept across spurious wake-ups so it keeps its place and its deadline.
@@ -52,7 +52,7 @@ function noop(): void {}
  * ```
  */
 export class WaitQueue {
-  readonly #options: QueueOptions;
+  readonly #options: ResolvedQueueOptions;
   readonly #events: Events;
   readonly #now: () => number;
   readonly #available: (now: number) => readonly Backend[];
@@ -61,7 +61,7 @@ export class WaitQueue {
   #seq = 0;
 
   constructor(
-    options: QueueOptions,
+    options: ResolvedQueueOptions,
     deps: { events: Events; now: () => number; available: (now: number) => readonly Backend[] },
   ) {
     this.#options = options;
