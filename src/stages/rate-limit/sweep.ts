@@ -1,7 +1,7 @@
 /**
  * The most keys an in-memory limit holds unless `rateLimit.maxKeys` says
  * otherwise. At about 200 bytes a key (170 to 195 B measured on Node 24,
- * `src/rate-limit/bounded-memory.test.ts`) that is some 20 MB per limit at worst, far more distinct clients than one instance sees in a window, while
+ * `src/stages/rate-limit/bounded-memory.test.ts`) that is some 20 MB per limit at worst, far more distinct clients than one instance sees in a window, while
  * a flood of attacker-chosen keys (`key: { header }`, rotating IPv6 networks,
  * spoofed `X-Forwarded-For` behind `trustProxy`) stays bounded.
  */
