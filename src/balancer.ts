@@ -222,7 +222,7 @@ const NO_BACKENDS: ReadonlySet<Backend> = new Set();
  * @example
  * ```ts
  * import http from 'node:http';
- * import { createLoadBalancer } from 'switchyard';
+ * import { createLoadBalancer } from 'switchyard-lb';
  *
  * const lb = createLoadBalancer({
  *   backends: [{ url: 'http://10.0.0.1:8080' }, { url: 'http://10.0.0.2:8080', weight: 2 }],

@@ -10,7 +10,7 @@ import type { SelectionContext } from '../strategies/strategy.js';
  *
  * @example
  * ```ts
- * declare module 'switchyard' {
+ * declare module 'switchyard-lb' {
  *   interface SwitchyardState { tenant?: string }
  * }
  * ```
