@@ -34,9 +34,16 @@ export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './er
 export type { EventName, Listener, RetryReason, SwitchyardEvents } from './events.js';
 export { UpstreamError } from './forward/forwarder.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './health/options.js';
+export type { StatusRanges } from './health/status-set.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './health/phi-accrual.js';
 export type { MetricsHandler } from './metrics/handler.js';
-export type { BackendStats, BalancerStats, BreakerState, LatencySummary } from './metrics/stats.js';
+export type {
+  BackendStats,
+  BalancerStats,
+  BreakerState,
+  LatencySummary,
+  StatusClassCounts,
+} from './metrics/stats.js';
 export type { Logger, LogLevel, RequestLogLine } from './observability/logger.js';
 export { parseTraceparent, type TraceParent } from './observability/traceparent.js';
 export { Gradient2Limiter, type Gradient2Options } from './overload/gradient2.js';
@@ -45,10 +52,17 @@ export { VegasLimiter, type VegasOptions } from './overload/vegas.js';
 export type { Middleware, NamedMiddleware, Next, StageName } from './pipeline/compose.js';
 export { compose } from './pipeline/compose.js';
 export { Context, type PendingResponse, type SwitchyardState } from './pipeline/context.js';
-export type { Backend, BackendSnapshot, BackendStatus } from './pool/backend.js';
+export type { Backend, BackendSnapshot, BackendStatus, ConcurrencyLimit } from './pool/backend.js';
 export { FixedWindow, type FixedWindowOptions } from './rate-limit/fixed-window.js';
 export type { RateLimitKey, RateLimitKeyFunction } from './rate-limit/keys.js';
-export type { Algorithm, LimitDecision, Limiter, LimiterSettings, RedisErrorPolicy } from './rate-limit/limiter.js';
+export type {
+  Algorithm,
+  Clock,
+  LimitDecision,
+  Limiter,
+  LimiterSettings,
+  RedisErrorPolicy,
+} from './rate-limit/limiter.js';
 export type { RateLimitOptions } from './rate-limit/options.js';
 export { MemorySlidingWindow, RedisSlidingWindow } from './rate-limit/sliding-window.js';
 export type { RedisStoreOptions } from './rate-limit/store-fallback.js';
@@ -66,4 +80,5 @@ export type {
   RolloutStep,
 } from './rollout/rollout.js';
 export type { StickyOptions } from './sticky/options.js';
+export type { HashKeyFunction } from './strategies/hash-key.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';
