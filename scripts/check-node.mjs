@@ -2,11 +2,11 @@
 // Runs before `npm test` and `npm run demo`: on a Node older than the one in
 // package.json `engines`, say so plainly and stop, instead of letting vitest or
 // tsx fail later with an unrelated error (`Map.groupBy is not a function`).
-// Written in plain old JavaScript so that the oldest Node can parse it.
+// Plain JavaScript with nothing newer than Node 14 can parse.
 import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const range = (pkg.engines && pkg.engines.node) || '';
+const range = pkg.engines?.node ?? '';
 const wanted = /^>=\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(range.trim());
 if (!wanted) {
   console.error(`check-node: cannot read engines.node "${range}" in package.json (expected ">=X.Y")`);

@@ -34,8 +34,8 @@ export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './er
 export type { EventName, Listener, RetryReason, SwitchyardEvents } from './events.js';
 export { UpstreamError } from './forward/forwarder.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './health/options.js';
-export type { StatusRanges } from './health/status-set.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './health/phi-accrual.js';
+export type { StatusRanges } from './health/status-set.js';
 export type { MetricsHandler } from './metrics/handler.js';
 export type {
   BackendStats,

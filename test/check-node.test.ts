@@ -27,7 +27,9 @@ describe('the Node version check before npm test and npm run demo', () => {
   it.skipIf(!oldNode)('stops an older Node with a message naming both versions', () => {
     const result = spawnSync(oldNode!, [script], { cwd: root, encoding: 'utf8' });
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/switchyard-lb needs Node\.js 22\.12\.0 or newer \(engines: ">=22\.12"\); this is Node\.js 2[01]\./);
+    expect(result.stderr).toMatch(
+      /switchyard-lb needs Node\.js 22\.12\.0 or newer \(engines: ">=22\.12"\); this is Node\.js 2[01]\./,
+    );
     expect(result.stderr).toContain('nvm use');
   });
 

@@ -138,10 +138,14 @@ describe('the packed package', () => {
     // ESM-only on purpose: on Node >= 22.12 require() loads ES modules, so a
     // CommonJS build would only add the dual-package hazard. The esm-only
     // profile still checks node16-from-ESM and bundler resolution.
-    const { stdout } = await run(bin('attw'), [tarball, '--profile', 'esm-only', '--no-definitely-typed', '--format', 'json'], {
-      cwd: work,
-      timeout: 30_000,
-    });
+    const { stdout } = await run(
+      bin('attw'),
+      [tarball, '--profile', 'esm-only', '--no-definitely-typed', '--format', 'json'],
+      {
+        cwd: work,
+        timeout: 30_000,
+      },
+    );
     const report = JSON.parse(stdout) as { problems: Record<string, { resolutionKind?: string }[]> };
     const counted = Object.values(report.problems)
       .flat()

@@ -1,0 +1,58 @@
+/**
+ * A health-gated rollout from v1 to v2, then a rollout of a bad v3 that the
+ * gate stops and rolls back on its own. Traffic keeps flowing throughout.
+ *
+ *   npx tsx examples/rollout.ts
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLoadBalancer } from 'switchyard-lb';
+import { createMemoryBackend } from 'switchyard-lb/testing';
+
+const v1 = [createMemoryBackend({ id: 'v1-a' }), createMemoryBackend({ id: 'v1-b' })];
+const v2 = [createMemoryBackend({ id: 'v2-a' }), createMemoryBackend({ id: 'v2-b' })];
+const v3 = [createMemoryBackend({ id: 'v3-a' }), createMemoryBackend({ id: 'v3-b' })];
+for (const b of v3) b.setStatus(500); // a broken release
+
+const lb = createLoadBalancer({ backends: v1.map((b) => b.config), retry: false });
+lb.on('rollout:step', ({ batch, batches, added, removed }) =>
+  console.log(`  step ${batch}/${batches}: +${added.join(',')} -${removed.join(',') || 'none'}`),
+);
+
+// Steady traffic, so the health gate has requests to judge.
+const front = http.createServer(lb.handler);
+await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+const port = (front.address() as AddressInfo).port;
+let stop = false;
+const traffic = (async () => {
+  while (!stop)
+    await fetch(`http://127.0.0.1:${port}/`).then(
+      (r) => r.arrayBuffer(),
+      () => undefined,
+    );
+})();
+
+const gate = { maxErrorRate: 0.05, minRequests: 10 };
+console.log('rollout to v2');
+const good = await lb.rollout({ backends: v2.map((b) => b.config), batchSize: 1, interval: '200ms', healthGate: gate });
+console.log(
+  `  ${good.status}; now serving ${lb
+    .backends()
+    .map((b) => b.id)
+    .join(', ')}`,
+);
+
+console.log('rollout to v3 (answers 500)');
+const bad = await lb.rollout({ backends: v3.map((b) => b.config), batchSize: 1, interval: '2s', healthGate: gate });
+console.log(
+  `  ${bad.status} (rolled back: ${bad.rolledBack}); now serving ${lb
+    .backends()
+    .map((b) => b.id)
+    .join(', ')}`,
+);
+
+stop = true;
+await traffic;
+front.close();
+await lb.close();
+await Promise.all([...v1, ...v2, ...v3].map((b) => b.close()));
