@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLoadBalancer, type LoadBalancer } from 'switchyard-lb';
 import { createMemoryBackend, type MemoryBackend } from 'switchyard-lb/testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 let a: MemoryBackend;
 let b: MemoryBackend;
@@ -51,5 +51,26 @@ describe('my balancer setup', () => {
     await Promise.all([a.down(), b.down()]);
     const res = await get('/');
     expect(res).toMatchObject({ status: 502, body: { error: { code: 'ERR_UPSTREAM_CONNECT' } } });
+  });
+
+  it('takes a backend that fails its health checks out of rotation (fake timers, no waiting)', async () => {
+    // The balancer's clock is performance.now and its timers are setTimeout: fake both.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    const c = createMemoryBackend({ id: 'c' });
+    const checked = createLoadBalancer({
+      backends: [c.config],
+      healthCheck: { interval: '1s', timeout: '500ms', jitter: 0, unhealthyThreshold: 2 },
+    });
+    try {
+      c.setStatus(503);
+      const unhealthy = new Promise((resolve) => checked.once('backend:unhealthy', resolve));
+      await vi.advanceTimersByTimeAsync(2_500); // two failed checks, a second apart
+      await unhealthy;
+      expect(checked.backends()[0]?.status).toBe('unhealthy');
+    } finally {
+      vi.useRealTimers();
+      await checked.close();
+      await c.close();
+    }
   });
 });
