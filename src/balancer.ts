@@ -23,7 +23,7 @@ import {
   runtimeSections,
 } from './config/options.js';
 import { parseOptions } from './config/zod.js';
-import { parseDuration } from './duration.js';
+import { type Duration, parseDuration } from './duration.js';
 import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './errors.js';
 import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
@@ -69,7 +69,7 @@ export interface RemoveOptions {
   /** Let in-flight requests finish first (new ones go elsewhere at once). @default true */
   drain?: boolean;
   /** Longest wait for in-flight requests; then their connections are closed. @default the balancer's `drainTimeout` */
-  timeout?: number | string;
+  timeout?: Duration;
 }
 
 /** What `removeBackend` reports once the backend is gone. */
@@ -180,7 +180,7 @@ export interface LoadBalancer {
    *
    * @example
    * ```ts
-   * app.use('/admin', lb.admin({ token: process.env.ADMIN_TOKEN }));
+   * app.use('/admin', lb.admin({ token: process.env.ADMIN_TOKEN ?? '' })); // unset: ConfigError
    * ```
    */
   admin(options: AdminOptions): AdminHandler;
