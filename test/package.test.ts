@@ -124,6 +124,41 @@ describe('the packed package', () => {
     expect(out).toEqual({ status: 200, body: { backend: 'a', method: 'GET', url: '/hi' }, isError: true });
   });
 
+  it('loads the dependencies of features that are off only when they are turned on', async () => {
+    // require.cache lists every CommonJS module loaded, imported ones included.
+    await writeFile(
+      path.join(app, 'cost.cjs'),
+      `
+const loaded = () => {
+  const names = new Set();
+  for (const file of Object.keys(require.cache)) {
+    const m = /node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(file);
+    if (m) names.add(m[1]);
+  }
+  return ['ioredis', 'prom-client', 'opossum', 'rate-limiter-flexible'].filter((n) => names.has(n));
+};
+import('switchyard-lb').then(async (lib) => {
+  const out = { imported: loaded() };
+  const backends = [{ id: 'a', url: 'http://127.0.0.1:9' }]; // never contacted
+  const lean = lib.createLoadBalancer({ backends, metrics: false, circuitBreaker: false });
+  out.allOff = loaded();
+  const defaults = lib.createLoadBalancer({ backends });
+  out.defaults = loaded();
+  const limited = lib.createLoadBalancer({ backends, rateLimit: { points: 1, duration: '1s' } });
+  out.rateLimited = loaded();
+  await Promise.all([lean.close(), defaults.close(), limited.close()]);
+  console.log(JSON.stringify(out));
+});
+`,
+    );
+    expect(JSON.parse(await node(['cost.cjs']))).toEqual({
+      imported: [],
+      allOff: [],
+      defaults: ['prom-client', 'opossum'],
+      rateLimited: ['prom-client', 'opossum', 'rate-limiter-flexible'],
+    });
+  });
+
   it('installs the switchyard command', async () => {
     const out = await node([path.join(app, 'node_modules', '.bin', 'switchyard'), '--version']);
     expect(out.trim()).toMatch(/^\d+\.\d+\.\d+/);

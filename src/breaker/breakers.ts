@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import CircuitBreaker from 'opossum';
+import type CircuitBreaker from 'opossum';
+import { opossum } from '../dependencies.js';
 import type { Events } from '../events.js';
 import { UpstreamError } from '../forward/forwarder.js';
 import { statusMatcher } from '../health/status-set.js';
@@ -56,18 +57,29 @@ function notAFailure(error: unknown): boolean {
  * acting on a late result of a request sent before the breaker opened, which
  * would otherwise close the breaker behind the probes' back.
  */
-class GatedBreaker extends CircuitBreaker<Parameters<Attempt>, void> {
+interface GatedBreaker extends CircuitBreaker<Parameters<Attempt>, void> {
   /** True while switchyard itself opens or closes the breaker. */
-  gate = false;
+  gate: boolean;
+}
 
-  override open(): void {
-    // From closed, opossum opens on its own (the threshold); from half-open only probes decide.
-    if (this.gate || !this.halfOpen) super.open();
-  }
+type GatedBreakerClass = new (action: Attempt, options: CircuitBreaker.Options<Parameters<Attempt>>) => GatedBreaker;
+let gatedBreakerClass: GatedBreakerClass | undefined;
 
-  override close(): void {
-    if (this.gate) super.close();
-  }
+/** The class, made when the first breaker is: opossum loads only when breakers are on. */
+function gatedBreaker(): GatedBreakerClass {
+  gatedBreakerClass ??= class extends opossum()<Parameters<Attempt>, void> implements GatedBreaker {
+    gate = false;
+
+    override open(): void {
+      // From closed, opossum opens on its own (the threshold); from half-open only probes decide.
+      if (this.gate || !this.halfOpen) super.open();
+    }
+
+    override close(): void {
+      if (this.gate) super.close();
+    }
+  };
+  return gatedBreakerClass;
 }
 
 /** What the breakers need from the balancer. */
@@ -116,7 +128,7 @@ export class BackendBreaker {
   }
 
   #create(settings: CircuitBreakerSettings, clock: EventEmitter): GatedBreaker {
-    const breaker = new GatedBreaker(attempt, {
+    const breaker = new (gatedBreaker())(attempt, {
       name: this.backend.id,
       // The forwarder owns timeouts; opossum's would add a timer per request.
       timeout: false,

@@ -1,4 +1,5 @@
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { rateLimiterFlexible } from '../dependencies.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
 import type { RedisStoreOptions } from './store-fallback.js';
@@ -30,7 +31,7 @@ class ClockedStorage {
     if (entry && entry.expiresAt > now) {
       entry.value += value;
       const ms = entry.expiresAt === Number.POSITIVE_INFINITY ? -1 : entry.expiresAt - now;
-      return new RateLimiterRes(0, ms, entry.value, false);
+      return new (rateLimiterFlexible().RateLimiterRes)(0, ms, entry.value, false);
     }
     return this.set(key, value, durationSec);
   }
@@ -41,7 +42,7 @@ class ClockedStorage {
     const fresh = !this.#map.has(key);
     this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY });
     if (fresh) this.#sweeper.afterInsert(this.#map, now);
-    return new RateLimiterRes(0, ms === 0 ? -1 : ms, value, true);
+    return new (rateLimiterFlexible().RateLimiterRes)(0, ms === 0 ? -1 : ms, value, true);
   }
 
   get(key: string): RateLimiterRes | null {
@@ -49,7 +50,7 @@ class ClockedStorage {
     const entry = this.#map.get(key);
     if (!entry || entry.expiresAt <= now) return null;
     const ms = entry.expiresAt === Number.POSITIVE_INFINITY ? -1 : entry.expiresAt - now;
-    return new RateLimiterRes(0, ms, entry.value, false);
+    return new (rateLimiterFlexible().RateLimiterRes)(0, ms, entry.value, false);
   }
 
   delete(key: string): boolean {
@@ -66,15 +67,15 @@ class ClockedStorage {
  * `RateLimiterRes` answers) on a {@link ClockedStorage}, so tests and the
  * balancer's `now` option drive its time.
  */
-class ClockedRateLimiterMemory extends RateLimiterMemory {
-  readonly storage: ClockedStorage;
-
-  constructor(options: ConstructorParameters<typeof RateLimiterMemory>[0], now: Clock) {
-    super(options);
-    this.storage = new ClockedStorage(now);
-    // The storage is an internal field of RateLimiterMemory; the fixed-window tests pin its contract.
-    (this as unknown as { _memoryStorage: ClockedStorage })._memoryStorage = this.storage;
-  }
+function clockedRateLimiterMemory(
+  options: ConstructorParameters<typeof RateLimiterMemory>[0],
+  now: Clock,
+): { limiter: RateLimiterMemory; storage: ClockedStorage } {
+  const limiter = new (rateLimiterFlexible().RateLimiterMemory)(options);
+  const storage = new ClockedStorage(now);
+  // The storage is an internal field of RateLimiterMemory; the fixed-window tests pin its contract.
+  (limiter as unknown as { _memoryStorage: ClockedStorage })._memoryStorage = storage;
+  return { limiter, storage };
 }
 
 /** Where a fixed-window limiter keeps its counters. */
@@ -108,7 +109,8 @@ export class FixedWindow implements Limiter {
   readonly name: string;
   readonly #points: number;
   readonly #limiter: RateLimiterMemory | RateLimiterRedis;
-  readonly #memory: ClockedRateLimiterMemory;
+  readonly #memory: RateLimiterMemory;
+  readonly #storage: ClockedStorage;
   readonly #fallback: LimitDecision | undefined;
   readonly #allow: (res: RateLimiterRes) => LimitDecision;
   readonly #deny: (reason: unknown) => LimitDecision;
@@ -121,11 +123,13 @@ export class FixedWindow implements Limiter {
       duration: seconds(settings.durationMs),
       blockDuration: seconds(settings.blockDurationMs),
     };
-    this.#memory = new ClockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now);
+    const memory = clockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now);
+    this.#memory = memory.limiter;
+    this.#storage = memory.storage;
     const redis = options.redis;
     const policy = redis?.onRedisError ?? 'insurance';
     if (redis) {
-      this.#limiter = new RateLimiterRedis({
+      this.#limiter = new (rateLimiterFlexible().RateLimiterRedis)({
         ...base,
         storeClient: redis.client,
         // rate-limiter-flexible joins prefix and key with ':'.
@@ -152,7 +156,7 @@ export class FixedWindow implements Limiter {
       retryAfterMs: 0,
     });
     this.#deny = (reason) => {
-      if (reason instanceof RateLimiterRes) {
+      if (reason instanceof rateLimiterFlexible().RateLimiterRes) {
         const wait = Math.max(1, reason.msBeforeNext);
         return { allowed: false, limit: points, remaining: 0, resetMs: wait, retryAfterMs: wait };
       }
@@ -175,7 +179,7 @@ export class FixedWindow implements Limiter {
   }
 
   close(): void {
-    this.#memory.storage.clear();
+    this.#storage.clear();
   }
 
   /** Points per window. */
