@@ -24,6 +24,7 @@ import {
 } from './config/options.js';
 import { parseOptions } from './config/zod.js';
 import { type Duration, parseDuration } from './duration.js';
+import { refusalError, renderError } from './error-response.js';
 import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './errors.js';
 import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
@@ -51,6 +52,7 @@ import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
 import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
 import { RetryBudget } from './retry/budget.js';
+import { createRewrite, replacePrefix, underPrefix } from './rewrite.js';
 import type { RolloutOptions } from './rollout/options.js';
 import {
   type RollbackResult,
@@ -81,6 +83,40 @@ export interface RemoveResult {
   abandoned: number;
 }
 
+/**
+ * Options of {@link LoadBalancer.express}.
+ *
+ * @example
+ * ```ts
+ * app.use('/api', lb.express({ forwardErrors: true }));
+ * app.use((err, req, res, next) => res.status(err.status ?? 500).send(`<h1>${err.code}</h1>`));
+ * ```
+ */
+export interface ExpressOptions {
+  /** Forward the full original URL (`req.originalUrl`) instead of the path below the mount point. @default false */
+  keepMountPath?: boolean;
+  /**
+   * Pass the errors the balancer would answer itself (upstream failures,
+   * refusals, see `onError`) to `next(error)`, for your Express error
+   * handler to render. The error is a `SwitchyardError` with `status` and
+   * `code`; `res` already carries headers such as `Retry-After`. @default false
+   */
+  forwardErrors?: boolean;
+}
+
+/**
+ * Options of {@link LoadBalancer.upgradeAt}.
+ *
+ * @example
+ * ```ts
+ * server.on('upgrade', lb.upgradeAt('/api', { keepMountPath: true }));
+ * ```
+ */
+export interface UpgradeAtOptions {
+  /** Forward the full URL instead of the path below `mountPath`, as `express({ keepMountPath })`. @default false */
+  keepMountPath?: boolean;
+}
+
 /** Express-style middleware. */
 export type ExpressMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
 
@@ -109,7 +145,25 @@ export interface LoadBalancer {
    * the backend sees the path below the mount point; pass
    * `{ keepMountPath: true }` to forward the full original URL.
    */
-  express(options?: { keepMountPath?: boolean }): ExpressMiddleware;
+  express(options?: ExpressOptions): ExpressMiddleware;
+  /**
+   * An `'upgrade'` listener for a balancer mounted under `mountPath`
+   * (`app.use('/api', lb.express())`): Express never sees upgrades, so this
+   * takes the upgrade requests under `mountPath` (whole segments), strips it
+   * as `express()` does, and leaves every other upgrade untouched for the
+   * server's other `'upgrade'` listeners.
+   *
+   * @example
+   * ```ts
+   * app.use('/api', lb.express());
+   * const server = app.listen(8080);
+   * server.on('upgrade', lb.upgradeAt('/api'));
+   * ```
+   */
+  upgradeAt(
+    mountPath: string,
+    options?: UpgradeAtOptions,
+  ): (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Koa middleware: the balancer writes the response itself (`ctx.respond = false`). */
   koa(): KoaMiddleware;
   /** Adds a backend; throws `ConfigError` on bad options, `ERR_DUPLICATE_BACKEND` on a taken id. */
@@ -438,6 +492,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
 
   if (config.logger) logTo(events, config.logger, config.logLevel);
   const idHeader = config.requestId === false ? undefined : config.requestId.header;
+  const rewrite = createRewrite(config.rewrite);
+  const onError = config.onError;
   const tracing = config.tracing !== false && config.tracing.propagate;
   const metricsHandler = createMetricsHandler({
     registry: metrics?.registry,
@@ -482,7 +538,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     };
   }
 
-  function sendError(ctx: Context, error: SwitchyardError): void {
+  function sendError(ctx: Context, error: SwitchyardError, forward: ((error: unknown) => void) | undefined): void {
     const res = ctx.res;
     if (res.headersSent || res.destroyed) {
       res.destroy();
@@ -490,7 +546,29 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
     tagResponse(ctx);
-    sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
+    answer(ctx, error, forward);
+  }
+
+  /** Sends a response the balancer made (ctx.response): to Express's next(), through onError, or as is. */
+  function answer(ctx: Context, error: SwitchyardError | undefined, forward: ((error: unknown) => void) | undefined) {
+    const response = ctx.response as PendingResponse;
+    if (error === undefined || (forward === undefined && onError === undefined)) {
+      sendResponse(ctx.res, response, () => {});
+      return;
+    }
+    if (forward) {
+      ctx.res.statusCode = response.status;
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined && name !== 'content-length' && name !== 'content-type') ctx.res.setHeader(name, value);
+      }
+      forward(error);
+      return;
+    }
+    renderError(onError as NonNullable<typeof onError>, error, ctx.req, ctx.res, response)
+      .then((sent) => {
+        if (!sent && !ctx.res.destroyed) sendResponse(ctx.res, response, () => {});
+      })
+      .catch(() => ctx.res.destroy());
   }
 
   function toSwitchyardError(error: unknown): SwitchyardError {
@@ -509,10 +587,23 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     return undefined;
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: string,
+    forward?: (error: unknown) => void,
+  ): Promise<void> {
     const start = now();
     const clientAddress = resolveClientAddress(req, trust);
-    const path = originForm(url);
+    let path = originForm(url);
+    let rewriteFailure: unknown;
+    if (rewrite && path !== undefined) {
+      try {
+        path = rewrite(path, req);
+      } catch (error) {
+        rewriteFailure = error;
+      }
+    }
     const ctx = new Context(req, res, path ?? '/', clientAddress, start);
     if (config.timeouts.total !== undefined) ctx.deadline = start + config.timeouts.total;
     if (idHeader !== undefined) ctx.requestId = requestId(req.headers[idHeader]);
@@ -549,6 +640,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     });
     try {
       if (closed) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
+      if (rewriteFailure !== undefined) throw rewriteFailure;
       if (path === undefined)
         throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
       const headers = upstreamRequestHeaders(req, forwardingInfo(req, false));
@@ -562,13 +654,18 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       await pipeline.run(ctx);
       if (!ctx.response) throw makeError('ERR_INTERNAL', 'the pipeline finished without a response');
       tagResponse(ctx);
-      sendResponse(res, ctx.response, (error) => {
-        errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
-      });
+      if (ctx.code !== undefined && ctx.response.status >= 400 && (onError || forward)) {
+        // A refusal made by a stage (429, 403...): rendered like any error of the balancer's own.
+        answer(ctx, refusalError(ctx.code, ctx.response), forward);
+      } else {
+        sendResponse(res, ctx.response, (error) => {
+          errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
+        });
+      }
     } catch (error) {
       const failure = toSwitchyardError(error);
       errorCode = failure.code;
-      sendError(ctx, failure);
+      sendError(ctx, failure, forward);
     }
     return finished;
   }
@@ -593,7 +690,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     );
   }
 
-  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  /** Upgrades `req` with `url` as the target sent upstream (req.url itself is left as other listeners saw it). */
+  const upgradeTo = (req: IncomingMessage, socket: Duplex, head: Buffer, url: string): void => {
     // A socket error before the tunnel is up must not reach the process.
     socket.on('error', () => {});
     const refuse = (status: number, error: SwitchyardError) => {
@@ -603,6 +701,15 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     if (closed) {
       refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
       return;
+    }
+    let target = url;
+    if (rewrite && target.startsWith('/')) {
+      try {
+        target = rewrite(target, req);
+      } catch (error) {
+        refuse(500, toSwitchyardError(error));
+        return;
+      }
     }
     const headers = upstreamRequestHeaders(req, forwardingInfo(req, true));
     if (headers instanceof SwitchyardError) {
@@ -616,12 +723,21 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
         tracing ? proxyTrace(req.headers.traceparent) : undefined,
       );
-      forwarder.upgrade(req, socket, head, backend, headers, (error) => {
-        events.emit(
-          'upgrade',
-          error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
-        );
-      });
+      // http-proxy-3 reads req.url synchronously, to build the upstream request.
+      const original = req.url;
+      req.url = target;
+      try {
+        forwarder.upgrade(req, socket, head, backend, headers, (error) => {
+          events.emit(
+            'upgrade',
+            error
+              ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' }
+              : { backend: backend.id, ok: true },
+          );
+        });
+      } finally {
+        req.url = original;
+      }
     };
     const choose = (selection: SelectionContext, preferred: Backend | undefined): Backend | undefined => {
       const candidates = pool.candidates(NO_BACKENDS, selection.now);
@@ -640,7 +756,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     // Rate limits and sticky sessions see the upgrade as a request: a WebSocket
     // handshake is no way around a limit, and a session keeps its backend.
-    const ctx = new Context(req, new ServerResponse(req), req.url ?? '/', clientAddress, now());
+    const ctx = new Context(req, new ServerResponse(req), target, clientAddress, now());
     ctx.upstreamHeaders = headers;
     ctx.attempt = 1;
     policies(ctx, async () => {
@@ -655,6 +771,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       (error: unknown) => refuse(500, makeError('ERR_INTERNAL', `an upgrade policy failed: ${String(error)}`)),
     );
   };
+
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void =>
+    upgradeTo(req, socket, head, req.url ?? '/');
 
   function addBackend(input: BackendOptions): BackendSnapshot {
     try {
@@ -847,11 +966,22 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const lb: LoadBalancer = {
     handler,
     upgrade,
-    express({ keepMountPath = false } = {}) {
+    express({ keepMountPath = false, forwardErrors = false } = {}) {
       return function switchyard(req, res, next) {
         const original = (req as IncomingMessage & { originalUrl?: string }).originalUrl;
         const url = keepMountPath && original ? original : (req.url ?? '/');
-        handle(req, res, url).catch(next);
+        handle(req, res, url, forwardErrors ? next : undefined).catch(next);
+      };
+    },
+    upgradeAt(mountPath, { keepMountPath = false } = {}) {
+      if (typeof mountPath !== 'string' || !/^\/[^\s?#]*$/.test(mountPath)) {
+        throw new ConfigError('mountPath', mountPath, 'a path starting with "/"');
+      }
+      const prefix = mountPath.length > 1 && mountPath.endsWith('/') ? mountPath.slice(0, -1) : mountPath;
+      return function switchyardUpgrade(req, socket, head) {
+        const url = req.url ?? '/';
+        if (!underPrefix(url, prefix)) return;
+        upgradeTo(req, socket, head, keepMountPath ? url : replacePrefix(url, prefix, '/'));
       };
     },
     koa() {

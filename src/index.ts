@@ -8,11 +8,13 @@ export type { AdminHandler, AdminOptions, HealthSummary } from './admin/handler.
 export {
   createLoadBalancer,
   type ExpressMiddleware,
+  type ExpressOptions,
   type KoaContextLike,
   type KoaMiddleware,
   type LoadBalancer,
   type RemoveOptions,
   type RemoveResult,
+  type UpgradeAtOptions,
 } from './balancer.js';
 export type { CircuitBreakerOptions } from './breaker/options.js';
 export type { CacheKeyFunction, CacheOptions } from './cache/options.js';
@@ -30,6 +32,7 @@ export {
   type TrustProxy,
 } from './config/options.js';
 export { type Duration, type DurationUnit, parseDuration } from './duration.js';
+export type { ErrorHandler } from './error-response.js';
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './errors.js';
 export type { EventName, Listener, RetryReason, SwitchyardEvents } from './events.js';
 export { UpstreamError } from './forward/forwarder.js';
@@ -70,6 +73,7 @@ export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.j
 export { RetryBudget } from './retry/budget.js';
 export type { Backoff, HedgeOptions, RetryOptions } from './retry/options.js';
 export { parseRetryAfter } from './retry/retry-after.js';
+export type { RewriteFunction, RewriteOption } from './rewrite.js';
 export type { RolloutOptions } from './rollout/options.js';
 export type {
   RollbackResult,

@@ -4,6 +4,7 @@ import { circuitBreakerOption, circuitBreakerSchema } from '../breaker/options.j
 import { cacheSchema } from '../cache/options.js';
 import { clusterSchema } from '../cluster/options.js';
 import type { RedisClient, RedisSettings } from '../cluster/redis.js';
+import type { ErrorHandler } from '../error-response.js';
 import { ConfigError } from '../errors.js';
 import { isIpOrCidr, isNamedRange } from '../forward/address-list.js';
 import {
@@ -19,6 +20,7 @@ import type { Middleware, StageName } from '../pipeline/compose.js';
 import { slowStartOptionSchema } from '../pool/slow-start.js';
 import { rateLimitSchema } from '../rate-limit/options.js';
 import { hedgeSchema, retrySchema } from '../retry/options.js';
+import { rewriteSchema } from '../rewrite.js';
 import { stickySchema } from '../sticky/options.js';
 import { createStrategy, type StrategyOption, strategyOptionSchema } from '../strategies/create-strategy.js';
 import { duration, fn, parseOptions, positiveInt } from './zod.js';
@@ -211,6 +213,21 @@ export const optionsSchema = z.strictObject({
   drainTimeout: duration().default(30_000),
   /** User middleware, each inserted before or after a named stage (default: before `forward`). */
   middleware: z.array(middlewareSchema).default([]),
+  /**
+   * Path rewriting for every request and upgrade: `{ prefix, to }` replaces a
+   * leading path (whole segments; `to: '/'` strips it), or
+   * `(path, req) => string` returns the target the backend gets (a path
+   * starting with `/`; anything else answers 500 `ERR_MIDDLEWARE`). Runs after
+   * an Express mount path is stripped. @default none
+   */
+  rewrite: rewriteSchema.optional(),
+  /**
+   * Renders the responses the balancer makes itself (upstream failures,
+   * refusals, bad requests) in your format: `(error, req, res)`, see
+   * `ErrorHandler`. Without it, or when it sends nothing, the client gets
+   * `{ "error": { "code", "message" } }` as JSON. @default none
+   */
+  onError: fn<ErrorHandler>().optional(),
   /**
    * Shared state across balancer instances: rate limits, sticky sessions, the
    * cache and membership. A `redis://` URL, an ioredis client, or
