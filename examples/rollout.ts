@@ -32,9 +32,9 @@ const traffic = (async () => {
     );
 })();
 
-const gate = { maxErrorRate: 0.05, minRequests: 10 };
+const gate = { maxErrorRate: 0.05, minRequests: 5 };
 console.log('rollout to v2');
-const good = await lb.rollout({ backends: v2.map((b) => b.config), batchSize: 1, interval: '200ms', healthGate: gate });
+const good = await lb.rollout({ backends: v2.map((b) => b.config), batchSize: 1, interval: '1s', healthGate: gate });
 console.log(
   `  ${good.status}; now serving ${lb
     .backends()
