@@ -102,25 +102,20 @@ describe('the packed package', () => {
     expect(files.filter((f) => /\.test\.|\.map$|^src\//.test(f))).toEqual([]);
   });
 
-  it('imports both entry points from an ES module and forwards a request', async () => {
-    await writeFile(
-      path.join(app, 'esm.mjs'),
-      smoke(
-        "import http from 'node:http';\nimport * as lib from 'switchyard-lb';\nimport * as testing from 'switchyard-lb/testing';",
-      ),
-    );
-    const out = JSON.parse(await node(['esm.mjs']));
-    expect(out).toEqual({ status: 200, body: { backend: 'a', method: 'GET', url: '/hi' }, isError: true });
-  });
-
-  it('loads both entry points with require()', async () => {
-    await writeFile(
-      path.join(app, 'cjs.cjs'),
-      smoke(
-        "const http = require('node:http');\nconst lib = require('switchyard-lb');\nconst testing = require('switchyard-lb/testing');",
-      ),
-    );
-    const out = JSON.parse(await node(['cjs.cjs']));
+  it.each([
+    [
+      'an ES module (import)',
+      'esm.mjs',
+      "import http from 'node:http';\nimport * as lib from 'switchyard-lb';\nimport * as testing from 'switchyard-lb/testing';",
+    ],
+    [
+      'CommonJS (require)',
+      'cjs.cjs',
+      "const http = require('node:http');\nconst lib = require('switchyard-lb');\nconst testing = require('switchyard-lb/testing');",
+    ],
+  ])('loads both entry points from %s and forwards a request', async (_kind, file, load) => {
+    await writeFile(path.join(app, file), smoke(load));
+    const out = JSON.parse(await node([file]));
     expect(out).toEqual({ status: 200, body: { backend: 'a', method: 'GET', url: '/hi' }, isError: true });
   });
 
