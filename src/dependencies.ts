@@ -22,11 +22,39 @@ function once<T>(get: () => T): () => T {
   };
 }
 
-/** ioredis: only with the `redis` option. */
+/**
+ * ioredis: only with the `redis` option.
+ *
+ * @example
+ * ```ts
+ * const client = new (ioredis().Redis)('redis://127.0.0.1:6379');
+ * ```
+ */
 export const ioredis = once(() => load('ioredis') as typeof IoRedis);
-/** prom-client: only with `metrics` on (the default). */
+/**
+ * prom-client: only with `metrics` on (the default).
+ *
+ * @example
+ * ```ts
+ * const registry = new (promClient().Registry)();
+ * ```
+ */
 export const promClient = once(() => load('prom-client') as typeof PromClient);
-/** opossum: only with `circuitBreaker` on (the default). */
+/**
+ * opossum: only with `circuitBreaker` on (the default) and a backend.
+ *
+ * @example
+ * ```ts
+ * const Breaker = opossum();
+ * ```
+ */
 export const opossum = once(() => load('opossum') as typeof OpossumBreaker);
-/** rate-limiter-flexible: only with a fixed-window `rateLimit`. */
+/**
+ * rate-limiter-flexible: only with a fixed-window `rateLimit`.
+ *
+ * @example
+ * ```ts
+ * const { RateLimiterMemory } = rateLimiterFlexible();
+ * ```
+ */
 export const rateLimiterFlexible = once(() => load('rate-limiter-flexible') as typeof RateLimiterFlexible);

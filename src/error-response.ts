@@ -32,6 +32,11 @@ export type ErrorHandler = (error: SwitchyardError, req: IncomingMessage, res: S
 /**
  * The error behind a refusal a middleware answered with `ctx.reply(..., code)`:
  * its code, and the message of the JSON body the balancer made.
+ *
+ * @example
+ * ```ts
+ * const error = refusalError('ERR_RATE_LIMITED', ctx.response); // error.status === 429
+ * ```
  */
 export function refusalError(code: ErrorCode, response: PendingResponse): SwitchyardError {
   let message: string = code;
@@ -49,6 +54,11 @@ export function refusalError(code: ErrorCode, response: PendingResponse): Switch
 /**
  * Hands a balancer-made response to `render`. Resolves `true` when the
  * handler sent it (headers out), `false` when the default body should go out.
+ *
+ * @example
+ * ```ts
+ * if (!(await renderError(onError, error, req, res, ctx.response))) sendResponse(res, ctx.response, () => {});
+ * ```
  */
 export async function renderError(
   render: ErrorHandler,

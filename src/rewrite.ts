@@ -36,7 +36,14 @@ const prefixPath = z
   .string()
   .regex(/^\/(?:(?![?#])[\x21-\x7e])*$/, { error: 'a path starting with "/", without "?" or spaces' });
 
-/** Schema of the `rewrite` option. */
+/**
+ * Schema of the `rewrite` option.
+ *
+ * @example
+ * ```ts
+ * rewriteSchema.parse({ prefix: '/api', to: '/' });
+ * ```
+ */
 export const rewriteSchema = z.union([
   z.strictObject({
     /** Leading path to replace, matched on whole segments; a trailing `/` is ignored. */
@@ -50,6 +57,12 @@ export const rewriteSchema = z.union([
 /**
  * Whether `path` (a request target, query included) lies under `prefix`, on
  * segment boundaries. `prefix` has no trailing slash, except `/` itself.
+ *
+ * @example
+ * ```ts
+ * underPrefix('/api/x?y', '/api'); // true
+ * underPrefix('/apix', '/api'); // false
+ * ```
  */
 export function underPrefix(path: string, prefix: string): boolean {
   if (prefix === '/') return true;
@@ -59,7 +72,15 @@ export function underPrefix(path: string, prefix: string): boolean {
   return Number.isNaN(next) || next === 47 || next === 63 || next === 35;
 }
 
-/** `path` with a leading `prefix` (see {@link underPrefix}) replaced by `to`; `path` itself when it does not match. */
+/**
+ * `path` with a leading `prefix` (see {@link underPrefix}) replaced by `to`;
+ * `path` itself when it does not match.
+ *
+ * @example
+ * ```ts
+ * replacePrefix('/api/users?page=2', '/api', '/'); // '/users?page=2'
+ * ```
+ */
 export function replacePrefix(path: string, prefix: string, to: string): string {
   if (!underPrefix(path, prefix)) return path;
   const rest = prefix === '/' ? path.slice(1) : path.slice(prefix.length + (path[prefix.length] === '/' ? 1 : 0));
@@ -72,7 +93,15 @@ function trimSlash(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-/** Makes the rewrite step of a balancer, or `undefined` without one. Throws `ERR_MIDDLEWARE` on a bad result. */
+/**
+ * Makes the rewrite step of a balancer, or `undefined` without one. The step
+ * throws `ERR_MIDDLEWARE` when a rewrite function returns no path.
+ *
+ * @example
+ * ```ts
+ * createRewrite({ prefix: '/api', to: '/v2' })?.('/api/x', req); // '/v2/x'
+ * ```
+ */
 export function createRewrite(option: RewriteOption | undefined): RewriteFunction | undefined {
   if (option === undefined) return undefined;
   if (typeof option === 'function') {

@@ -69,19 +69,40 @@ export interface LeanHistogram extends Histogram<string> {
   series(labels: Readonly<Record<string, string>>): LeanSeries;
 }
 
-/** Options of {@link createLeanHistogram}: prom-client's, with the buckets required. */
+/**
+ * Options of {@link createLeanHistogram}: prom-client's, with the buckets required.
+ *
+ * @example
+ * ```ts
+ * const config: LeanHistogramConfiguration = { name: 'x_seconds', help: 'x', buckets: [0.1, 1] };
+ * ```
+ */
 export type LeanHistogramConfiguration = HistogramConfiguration<string> & { buckets: number[] };
 
 type LeanHistogramClass = new (config: LeanHistogramConfiguration) => LeanHistogram;
 let leanHistogramClass: LeanHistogramClass | undefined;
 
-/** Makes a {@link LeanHistogram}. */
+/**
+ * Makes a {@link LeanHistogram} (prom-client loads on the first call).
+ *
+ * @example
+ * ```ts
+ * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', buckets: [0.1, 1], registers: [registry] });
+ * ```
+ */
 export function createLeanHistogram(config: LeanHistogramConfiguration): LeanHistogram {
   leanHistogramClass ??= defineLeanHistogram(promClient().Histogram);
   return new leanHistogramClass(config);
 }
 
-/** Whether `metric` was made by {@link createLeanHistogram}. */
+/**
+ * Whether `metric` was made by {@link createLeanHistogram}.
+ *
+ * @example
+ * ```ts
+ * if (isLeanHistogram(metric)) metric.series({ backend: 'a' }).observe(0.1);
+ * ```
+ */
 export function isLeanHistogram(metric: unknown): metric is LeanHistogram {
   return leanHistogramClass !== undefined && metric instanceof leanHistogramClass;
 }
