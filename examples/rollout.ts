@@ -24,32 +24,32 @@ const front = http.createServer(lb.handler);
 await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
 const port = (front.address() as AddressInfo).port;
 let stop = false;
-const traffic = (async () => {
-  while (!stop)
+async function client(): Promise<void> {
+  while (!stop) {
     await fetch(`http://127.0.0.1:${port}/`).then(
       (r) => r.arrayBuffer(),
       () => undefined,
     );
-})();
+  }
+}
+const traffic = Promise.all([client(), client(), client(), client()]); // four clients in a loop
 
-const gate = { maxErrorRate: 0.05, minRequests: 5 };
+// minRequests 0: judge whatever traffic the window saw; a failure above 5 % ends it at once.
+const gate = { maxErrorRate: 0.05, minRequests: 0 };
+const serving = () =>
+  lb
+    .backends()
+    .map((b) => b.id)
+    .join(', ');
+
 console.log('rollout to v2');
 const good = await lb.rollout({ backends: v2.map((b) => b.config), batchSize: 1, interval: '1s', healthGate: gate });
-console.log(
-  `  ${good.status}; now serving ${lb
-    .backends()
-    .map((b) => b.id)
-    .join(', ')}`,
-);
+console.log(`  ${good.status}${good.reason ? ` (${good.reason})` : ''}; now serving ${serving()}`);
 
 console.log('rollout to v3 (answers 500)');
-const bad = await lb.rollout({ backends: v3.map((b) => b.config), batchSize: 1, interval: '2s', healthGate: gate });
-console.log(
-  `  ${bad.status} (rolled back: ${bad.rolledBack}); now serving ${lb
-    .backends()
-    .map((b) => b.id)
-    .join(', ')}`,
-);
+// A long window: the first failed requests end it long before.
+const bad = await lb.rollout({ backends: v3.map((b) => b.config), batchSize: 1, interval: '10s', healthGate: gate });
+console.log(`  ${bad.status} (rolled back: ${bad.rolledBack}); now serving ${serving()}`);
 
 stop = true;
 await traffic;

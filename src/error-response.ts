@@ -13,7 +13,9 @@ import type { PendingResponse } from './pipeline/context.js';
  * the request id, `Cache-Control: no-store`); keep or change them, then write
  * the response. If it returns (or its promise settles) without having sent
  * headers, or throws before, the client gets the default JSON body instead.
- * The `request` event still reports `error.code`.
+ * The `request` event still reports `error.code`. `error.message` may name
+ * the backend or its address (it is meant for logs): show clients
+ * `error.code`, `error.status` or `error.toClientJSON()`.
  *
  * @example
  * ```ts
