@@ -66,7 +66,7 @@ export type {
   LimiterSettings,
   RedisErrorPolicy,
 } from './rate-limit/limiter.js';
-export type { RateLimitOptions } from './rate-limit/options.js';
+export type { RateLimitOptions, ResolvedKey, ResolvedLimit, ResolvedRateLimit } from './rate-limit/options.js';
 export { MemorySlidingWindow, RedisSlidingWindow } from './rate-limit/sliding-window.js';
 export type { RedisStoreOptions } from './rate-limit/store-fallback.js';
 export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.js';

@@ -51,7 +51,11 @@ export const circuitBreakerSchema = z
 /** `circuitBreaker` as given: options, or `false` for none. */
 export const circuitBreakerOption = z.union([z.literal(false), circuitBreakerSchema]);
 
-/** Options of the circuit breakers, as given. */
+/**
+ * Options of the circuit breakers, as given.
+ *
+ * @useDeclaredType
+ */
 export type CircuitBreakerOptions = z.input<typeof circuitBreakerSchema>;
 /** Resolved circuit breaker settings. */
 export type CircuitBreakerSettings = z.output<typeof circuitBreakerSchema>;

@@ -62,7 +62,11 @@ export const backendOptionsSchema = z.strictObject({
   createConnection: fn<(options: object) => Duplex>().optional(),
 });
 
-/** Options of one backend, as given to `createLoadBalancer` or `addBackend`. */
+/**
+ * Options of one backend, as given to `createLoadBalancer` or `addBackend`.
+ *
+ * @useDeclaredType
+ */
 export type BackendOptions = z.input<typeof backendOptionsSchema>;
 
 /** Fields `updateBackend` may change. */
@@ -71,7 +75,11 @@ export const backendUpdateSchema = z.strictObject({
   maxConnections: z.union([positiveInt(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
 });
 
-/** Fields `updateBackend` may change. */
+/**
+ * Fields `updateBackend` may change.
+ *
+ * @useDeclaredType
+ */
 export type BackendUpdate = z.input<typeof backendUpdateSchema>;
 
 const timeoutsSchema = z.strictObject({
@@ -303,7 +311,11 @@ export const runtimeSections = {
 /** Sections a `configure()` patch replaces whole rather than merging into (their fields depend on a name or form). */
 export const replacedSections = ['strategy', 'rateLimit'] as const;
 
-/** A partial update for `lb.configure()`: each section given is merged into its current options. */
+/**
+ * A partial update for `lb.configure()`: each section given is merged into its current options.
+ *
+ * @useDeclaredType
+ */
 export type ConfigurePatch = { [K in keyof typeof runtimeSections]?: z.input<(typeof runtimeSections)[K]> };
 
 /** Options of `createLoadBalancer`. */
@@ -315,7 +327,11 @@ export type { HedgeOptions, RetryOptions } from '../retry/options.js';
 export type Timeouts = z.output<typeof timeoutsSchema>;
 /** Resolved connection pool settings. */
 export type ConnectionPoolOptions = z.output<typeof connectionPoolSchema>;
-/** `trustProxy` as given. */
+/**
+ * `trustProxy` as given.
+ *
+ * @useDeclaredType
+ */
 export type TrustProxy = z.output<typeof trustProxySchema>;
 /** A user middleware entry. */
 export type MiddlewareEntry = z.output<typeof middlewareSchema>;

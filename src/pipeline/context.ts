@@ -147,7 +147,7 @@ export class Context implements SelectionContext {
   /**
    * The normalised path every path rule matches (cache exclusions, rate-limit
    * routes): no query, dot segments removed, `\` and encoded slashes read as
-   * `/`, slashes merged (see {@link normalizePath}). The backend still gets
+   * `/`, slashes merged (see `normalizePath` in `forward/request-target.ts`). The backend still gets
    * {@link path} as the client sent it.
    */
   get routePath(): string {

@@ -109,9 +109,17 @@ export const hedgeSchema = z.union([
   }),
 ]);
 
-/** Resolved retry settings. */
+/**
+ * Resolved retry settings.
+ *
+ * @useDeclaredType
+ */
 export type RetryOptions = z.output<typeof retrySchema>;
 /** Resolved retry budget settings. */
 export type RetryBudgetOptions = z.output<typeof budgetSchema>;
-/** Resolved hedge settings. */
+/**
+ * Resolved hedge settings.
+ *
+ * @useDeclaredType
+ */
 export type HedgeOptions = Exclude<z.output<typeof hedgeSchema>, false>;
