@@ -3,7 +3,7 @@ import { rateLimiterFlexible } from '../dependencies.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
 import type { RedisStoreOptions } from './store-fallback.js';
-import { Sweeper } from './sweep.js';
+import { KeyTable } from './sweep.js';
 
 interface Entry {
   value: number;
@@ -17,12 +17,17 @@ interface Entry {
  * and expiring keys lazily instead of with one timer per key.
  */
 class ClockedStorage {
-  readonly #map = new Map<string, Entry>();
-  readonly #sweeper = new Sweeper<Entry>();
+  readonly #map: KeyTable<Entry>;
   readonly #now: Clock;
 
-  constructor(now: Clock) {
+  constructor(now: Clock, maxKeys: number | undefined) {
     this.#now = now;
+    this.#map = new KeyTable<Entry>(maxKeys);
+  }
+
+  /** Keys held. */
+  get size(): number {
+    return this.#map.size;
   }
 
   incrby(key: string, value: number, durationSec: number): RateLimiterRes {
@@ -39,9 +44,7 @@ class ClockedStorage {
   set(key: string, value: number, durationSec: number): RateLimiterRes {
     const now = this.#now();
     const ms = durationSec * 1000;
-    const fresh = !this.#map.has(key);
-    this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY });
-    if (fresh) this.#sweeper.afterInsert(this.#map, now);
+    this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY }, now);
     return new (rateLimiterFlexible().RateLimiterRes)(0, ms === 0 ? -1 : ms, value, true);
   }
 
@@ -70,9 +73,10 @@ class ClockedStorage {
 function clockedRateLimiterMemory(
   options: ConstructorParameters<typeof RateLimiterMemory>[0],
   now: Clock,
+  maxKeys: number | undefined,
 ): { limiter: RateLimiterMemory; storage: ClockedStorage } {
   const limiter = new (rateLimiterFlexible().RateLimiterMemory)(options);
-  const storage = new ClockedStorage(now);
+  const storage = new ClockedStorage(now, maxKeys);
   // The storage is an internal field of RateLimiterMemory; the fixed-window tests pin its contract.
   (limiter as unknown as { _memoryStorage: ClockedStorage })._memoryStorage = storage;
   return { limiter, storage };
@@ -123,7 +127,7 @@ export class FixedWindow implements Limiter {
       duration: seconds(settings.durationMs),
       blockDuration: seconds(settings.blockDurationMs),
     };
-    const memory = clockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now);
+    const memory = clockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now, settings.maxKeys);
     this.#memory = memory.limiter;
     this.#storage = memory.storage;
     const redis = options.redis;
@@ -180,6 +184,11 @@ export class FixedWindow implements Limiter {
 
   close(): void {
     this.#storage.clear();
+  }
+
+  /** Keys held in memory (the in-memory store, or the Redis store's insurance). */
+  get size(): number {
+    return this.#storage.size;
   }
 
   /** Points per window. */
