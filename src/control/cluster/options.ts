@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { ConfigError } from '../../core/errors.js';
 import { duration } from '../../core/zod.js';
 
@@ -73,13 +74,13 @@ export interface ClusterOptions {
   /** Pub/sub channel of membership changes. @default `<keyPrefix>membership` */
   channel?: string | undefined;
   /** How often the shared set's epoch is read back (notices a set Redis lost); ms or `'5s'`; `0`: on reconnect and change only. @default '5s' */
-  checkInterval?: number | string | undefined;
+  checkInterval?: Duration | undefined;
   /** Refresh period of the live-instance registry; an instance silent for 3 is gone. >= 50 ms. @default '2s' */
-  heartbeat?: number | string | undefined;
+  heartbeat?: Duration | undefined;
   /** Shared health view: `{ quorum }` (a count or `'majority'` of live instances), or `false`. @default { quorum: 'majority' } */
   health?: false | { quorum?: number | 'majority' | undefined } | undefined;
   /** Shared rollouts: `{ leaseTtl }` (>= 300 ms), or `false` (rollouts stay local). @default { leaseTtl: '6s' } */
-  rollouts?: false | { leaseTtl?: number | string | undefined } | undefined;
+  rollouts?: false | { leaseTtl?: Duration | undefined } | undefined;
 }
 
 /** The `cluster` option once resolved. */

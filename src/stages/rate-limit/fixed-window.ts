@@ -1,4 +1,5 @@
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { rateLimiterFlexible } from '../../vendor/dependencies.js';
 import { type MemoryStorage, replaceMemoryStorage } from '../../vendor/rate-limiter-flexible.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
@@ -36,7 +37,7 @@ class ClockedStorage implements MemoryStorage {
     if (entry && entry.expiresAt > now) {
       entry.value += value;
       const ms = entry.expiresAt === Number.POSITIVE_INFINITY ? -1 : entry.expiresAt - now;
-      return new RateLimiterRes(0, ms, entry.value, false);
+      return new (rateLimiterFlexible().RateLimiterRes)(0, ms, entry.value, false);
     }
     return this.set(key, value, durationSec);
   }
@@ -45,7 +46,7 @@ class ClockedStorage implements MemoryStorage {
     const now = this.#now();
     const ms = durationSec * 1000;
     this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY }, now);
-    return new RateLimiterRes(0, ms === 0 ? -1 : ms, value, true);
+    return new (rateLimiterFlexible().RateLimiterRes)(0, ms === 0 ? -1 : ms, value, true);
   }
 
   get(key: string): RateLimiterRes | null {
@@ -53,7 +54,7 @@ class ClockedStorage implements MemoryStorage {
     const entry = this.#map.get(key);
     if (!entry || entry.expiresAt <= now) return null;
     const ms = entry.expiresAt === Number.POSITIVE_INFINITY ? -1 : entry.expiresAt - now;
-    return new RateLimiterRes(0, ms, entry.value, false);
+    return new (rateLimiterFlexible().RateLimiterRes)(0, ms, entry.value, false);
   }
 
   delete(key: string): boolean {
@@ -70,41 +71,43 @@ class ClockedStorage implements MemoryStorage {
  * `RateLimiterRes` answers) on a {@link ClockedStorage}, so tests and the
  * balancer's `now` option drive its time.
  */
-class ClockedRateLimiterMemory extends RateLimiterMemory {
-  readonly storage: ClockedStorage;
-  /** As Redis insurance: each request is charged this many times its cost (the instance's outage share). */
-  readonly #divisor: () => number;
+function clockedRateLimiterMemory(
+  options: ConstructorParameters<typeof RateLimiterMemory>[0],
+  now: Clock,
+  maxKeys: number | undefined,
+): { limiter: RateLimiterMemory; storage: ClockedStorage } {
+  const limiter = new (rateLimiterFlexible().RateLimiterMemory)(options);
+  const storage = new ClockedStorage(now, maxKeys);
+  replaceMemoryStorage(limiter, storage);
+  return { limiter, storage };
+}
 
-  constructor(
-    options: ConstructorParameters<typeof RateLimiterMemory>[0],
-    now: Clock,
-    maxKeys: number | undefined,
-    divisor: () => number = () => 1,
-  ) {
-    super(options);
-    this.#divisor = divisor;
-    this.storage = new ClockedStorage(now, maxKeys);
-    replaceMemoryStorage(this, this.storage);
-  }
-
-  override consume(key: string | number, points = 1, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
-    const k = this.#divisor();
-    if (k === 1) return super.consume(key, points, options);
-    const unscale = (res: RateLimiterRes) =>
-      new RateLimiterRes(
-        Math.floor(res.remainingPoints / k),
-        res.msBeforeNext,
-        res.consumedPoints,
-        res.isFirstInDuration,
-      );
-    return super.consume(key, points * k, options).then(unscale, (reason: unknown) => {
-      throw reason instanceof RateLimiterRes ? unscale(reason) : reason;
-    });
-  }
-
-  override reward(key: string | number, points = 1, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
-    return super.reward(key, points * this.#divisor(), options);
-  }
+/**
+ * Makes `limiter` (the Redis insurance) charge each request `divisor()` times
+ * its cost, so an instance admits `1 / n` of the limit during an outage
+ * (`rateLimit.outageInstances`); answers are given back in the caller's units.
+ */
+function shareOutage(limiter: RateLimiterMemory, divisor: () => number): void {
+  const consume = limiter.consume.bind(limiter);
+  const reward = limiter.reward.bind(limiter);
+  const unscale = (res: RateLimiterRes, k: number) =>
+    new (rateLimiterFlexible().RateLimiterRes)(
+      Math.floor(res.remainingPoints / k),
+      res.msBeforeNext,
+      res.consumedPoints,
+      res.isFirstInDuration,
+    );
+  limiter.consume = (key, points = 1, options) => {
+    const k = divisor();
+    if (k === 1) return consume(key, points, options);
+    return consume(key, points * k, options).then(
+      (res) => unscale(res, k),
+      (reason: unknown) => {
+        throw reason instanceof rateLimiterFlexible().RateLimiterRes ? unscale(reason, k) : reason;
+      },
+    );
+  };
+  limiter.reward = (key, points = 1, options) => reward(key, points * divisor(), options);
 }
 
 /** Where a fixed-window limiter keeps its counters. */
@@ -138,7 +141,8 @@ export class FixedWindow implements Limiter {
   readonly name: string;
   readonly #points: number;
   readonly #limiter: RateLimiterMemory | RateLimiterRedis;
-  readonly #memory: ClockedRateLimiterMemory;
+  readonly #memory: RateLimiterMemory;
+  readonly #storage: ClockedStorage;
   readonly #fallback: LimitDecision | undefined;
   readonly #allow: (res: RateLimiterRes) => LimitDecision;
   readonly #deny: (reason: unknown) => LimitDecision;
@@ -151,16 +155,14 @@ export class FixedWindow implements Limiter {
       duration: seconds(settings.durationMs),
       blockDuration: seconds(settings.blockDurationMs),
     };
+    const memory = clockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now, settings.maxKeys);
+    this.#memory = memory.limiter;
+    this.#storage = memory.storage;
     const redis = options.redis;
-    this.#memory = new ClockedRateLimiterMemory(
-      { ...base, keyPrefix: '' },
-      options.now ?? Date.now,
-      settings.maxKeys,
-      redis ? outageDivisor(redis.outageInstances) : undefined,
-    );
+    if (redis?.outageInstances) shareOutage(this.#memory, outageDivisor(redis.outageInstances));
     const policy = redis?.onRedisError ?? 'insurance';
     if (redis) {
-      this.#limiter = new RateLimiterRedis({
+      this.#limiter = new (rateLimiterFlexible().RateLimiterRedis)({
         ...base,
         storeClient: redis.client,
         // rate-limiter-flexible joins prefix and key with ':'.
@@ -187,7 +189,7 @@ export class FixedWindow implements Limiter {
       retryAfterMs: 0,
     });
     this.#deny = (reason) => {
-      if (reason instanceof RateLimiterRes) {
+      if (reason instanceof rateLimiterFlexible().RateLimiterRes) {
         const wait = Math.max(1, reason.msBeforeNext);
         return { allowed: false, limit: points, remaining: 0, resetMs: wait, retryAfterMs: wait };
       }
@@ -210,12 +212,12 @@ export class FixedWindow implements Limiter {
   }
 
   close(): void {
-    this.#memory.storage.clear();
+    this.#storage.clear();
   }
 
   /** Keys held in memory (the in-memory store, or the Redis store's insurance). */
   get size(): number {
-    return this.#memory.storage.size;
+    return this.#storage.size;
   }
 
   /** Points per window. */
