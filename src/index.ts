@@ -65,5 +65,22 @@ export type {
   RolloutStatus,
   RolloutStep,
 } from './rollout/rollout.js';
+export type { RouterAdminOptions } from './router/admin.js';
+export { type CompiledRoute, type RouteMatch, RouteTable, requestHost } from './router/match.js';
+export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './router/options.js';
+export { normalizePath, rewriteTarget } from './router/path.js';
+export {
+  createRouter,
+  type PoolInput,
+  type RoutedRequest,
+  type RouteInfo,
+  type Router,
+  type RouterEventName,
+  type RouterEvents,
+  type RouterListener,
+  type RouterMatch,
+  type RouterOptions,
+  type RouterStats,
+} from './router/router.js';
 export type { StickyOptions } from './sticky/options.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';

@@ -86,6 +86,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   ERR_CONFIG: 400,
   ERR_BACKEND_NOT_FOUND: 404,
   ERR_DUPLICATE_BACKEND: 409,
+  ERR_POOL_NOT_FOUND: 404,
+  ERR_DUPLICATE_POOL: 409,
 };
 
 /**
@@ -359,7 +361,8 @@ const HEADERS = {
   'x-content-type-options': 'nosniff',
 } as const;
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** Writes a JSON admin response (no-store, nosniff). */
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -369,7 +372,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function sendError(res: ServerResponse, error: unknown): void {
+/** Answers an admin request that failed: 400 with `path` for a `ConfigError`, the code's status otherwise. */
+export function sendError(res: ServerResponse, error: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
