@@ -29,6 +29,7 @@ import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
+import { upstreamTls } from './forward/upstream-tls.js';
 import { HealthChecker } from './health/checker.js';
 import { OutlierDetector } from './health/outlier.js';
 import { createMetricsHandler, type MetricsHandler } from './metrics/handler.js';
@@ -298,7 +299,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
-      agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection),
+      agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection, upstreamTls(parsed.tls, path)),
       effectiveWeight,
     });
     backendInputs.set(backend, parsed);
@@ -756,6 +757,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         weight: backend.weight,
         ...(Number.isFinite(backend.maxConnections) ? { maxConnections: backend.maxConnections } : {}),
         ...(input?.createConnection ? { createConnection: input.createConnection } : {}),
+        ...(input?.tls ? { tls: input.tls } : {}),
       };
     },
     add: (input, pending) => join(input, 'rollout.backend', pending),

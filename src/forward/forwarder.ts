@@ -69,8 +69,14 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
 type Connector = (options: object) => Duplex;
 
-function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
-  const options: http.AgentOptions = {
+function createAgent(
+  url: URL,
+  pool: ConnectionPoolOptions,
+  connect: Connector | undefined,
+  tls?: https.AgentOptions,
+): http.Agent {
+  const options: https.AgentOptions = {
+    ...(url.protocol === 'https:' ? tls : undefined),
     keepAlive: true,
     maxSockets: pool.maxSockets,
     maxFreeSockets: pool.maxFreeSockets,
@@ -215,8 +221,13 @@ export class Forwarder {
   }
 
   /** A keep-alive agent for one backend. */
-  createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
-    return createAgent(url, pool, connect);
+  createAgent(
+    url: URL,
+    pool: ConnectionPoolOptions,
+    connect: Connector | undefined,
+    tls?: https.AgentOptions,
+  ): http.Agent {
+    return createAgent(url, pool, connect, tls);
   }
 
   /**
