@@ -35,7 +35,7 @@ describe('switchyard --check', () => {
   it('prints ok and exits 0 for a valid file', async () => {
     const cfg = file(`
 listen: { port: 8080, host: 127.0.0.1 }
-metricsPath: /metrics
+metrics: { port: 9100 }
 backends:
   - url: http://10.0.0.1:8080
   - { url: http://10.0.0.2:8080, weight: 2 }
@@ -180,7 +180,7 @@ describe('switchyard --config (running)', () => {
     await Promise.all(backends.splice(0).map((b) => b.close()));
   });
 
-  it('proxies to the file’s backends, serves admin and metrics, and closes', async () => {
+  it('proxies to the file’s backends, serves admin and metrics on their own listeners, and closes', async () => {
     backends.push(await createLoopbackBackend({ id: 'a' }), await createLoopbackBackend({ id: 'b' }));
     const cfg = file(`
 listen: { port: 8080, host: 127.0.0.1 }
@@ -190,7 +190,9 @@ backends:
 strategy: round-robin
 admin:
   token: \${TOKEN}
-metricsPath: /metrics
+  port: 0
+metrics: { port: 0 }
+log: false
 `);
     const cli = io({ TOKEN });
     const result = await runCli(['--config', cfg, '--port', '0'], cli);
@@ -207,31 +209,34 @@ metricsPath: /metrics
       served.add((reply.json() as { backend: string }).backend);
     }
     expect(served).toEqual(new Set(['a', 'b']));
-    expect(backends[0]!.requests.length + backends[1]!.requests.length).toBe(4);
+    // The application's own /metrics is the backend's, not the proxy's.
+    expect((await request(proxy.port, { path: '/metrics' })).json()).toMatchObject({ url: '/metrics' });
 
-    const metrics = await request(proxy.port, { path: '/metrics' });
+    const metricsPort = proxy.instance.metricsPort as number;
+    const metrics = await request(metricsPort, { path: '/metrics' });
     expect(metrics.status).toBe(200);
-    expect(metrics.text).toContain('# TYPE');
+    expect(metrics.text).toContain('pool="default"');
 
-    const denied = await request(proxy.port, { path: '/_switchyard/backends' });
-    expect(denied.status).toBe(401);
-    const listed = await request(proxy.port, {
-      path: '/_switchyard/backends',
+    const adminPort = proxy.instance.adminPort as number;
+    expect((await request(adminPort, { path: '/pools' })).status).toBe(401);
+    const listed = await request(adminPort, {
+      path: '/pools/default/backends',
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(listed.status).toBe(200);
     expect(listed.text).toContain('"a"');
-    // The admin and metrics paths never reach a backend.
-    expect(backends[0]!.requests.length + backends[1]!.requests.length).toBe(4);
+    expect(backends[0]!.requests.length + backends[1]!.requests.length).toBe(5);
 
     await proxy.close();
-    expect(proxy.server.listening).toBe(false);
+    await expect(request(proxy.port, { path: '/' })).rejects.toThrow();
     proxy = undefined;
   });
 
   it('logs JSON lines to stdout with log: true', async () => {
     backends.push(await createLoopbackBackend({ id: 'a' }));
-    const cfg = file(`backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: true\nlisten: { host: 127.0.0.1 }\n`);
+    const cfg = file(
+      `backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: true\naccessLog: true\nlisten: { host: 127.0.0.1 }\n`,
+    );
     const cli = io();
     proxy = (await runCli(['-c', cfg, '-p', '0'], cli)) as RunningProxy;
     expect((await request(proxy.port, { path: '/x' })).status).toBe(200);
@@ -239,9 +244,18 @@ metricsPath: /metrics
       .out()
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as { level: string; msg: string; path?: string });
+      .map(
+        (line) => JSON.parse(line) as { level?: string; msg?: string; path?: string; target?: string; status?: number },
+      );
     expect(lines[0]!.msg).toContain('listening on');
     expect(lines.some((line) => line.path === '/x')).toBe(true);
+    // The access log line: client, target, status, bytes, backend, route.
+    expect(lines.find((line) => line.target === '/x')).toMatchObject({
+      client: '127.0.0.1',
+      status: 200,
+      backend: 'a',
+      pool: 'default',
+    });
   });
 
   it('exits 1 when the port is taken', async () => {

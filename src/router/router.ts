@@ -38,6 +38,10 @@ export interface RoutedRequest {
   clientAddress: string;
   /** The `User-Agent` header. */
   userAgent: string | undefined;
+  /** The `Referer` header. */
+  referer: string | undefined;
+  /** `'1.1'`, `'1.0'`... */
+  httpVersion: string;
   /** Bytes read from the connection for this request (request line, headers, body), in bytes. */
   bytesIn: number;
   /** Bytes written to the connection for this response (status line, headers, body), in bytes. */
@@ -372,6 +376,8 @@ export function createRouter(options: RouterOptions): Router {
         host: chosen?.host ?? requestHost(req.headers.host, target),
         clientAddress: req.socket?.remoteAddress ?? '',
         userAgent: req.headers['user-agent'],
+        referer: req.headers.referer,
+        httpVersion: req.httpVersion,
         bytesIn: read - (base?.read ?? 0),
         bytesOut: written - (base?.written ?? 0),
       });

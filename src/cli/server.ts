@@ -1,0 +1,557 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { createLoadBalancer, type LoadBalancer } from '../balancer.js';
+import { backendOptionsSchema, type LoadBalancerOptions } from '../config/options.js';
+import { parseOptions } from '../config/zod.js';
+import { ConfigError } from '../errors.js';
+import type { Logger, LogLevel } from '../observability/logger.js';
+import { routesSchema } from '../router/options.js';
+import { createRouter, type Router } from '../router/router.js';
+import { type AccessLog, createAccessLog } from './access-log.js';
+import type { CliSettings, ConfigFile, ListenerSettings } from './config-file.js';
+import { jsonLogger } from './json-logger.js';
+import { ListenerTls, peerSubject } from './tls.js';
+
+/** Where the server writes. */
+export interface ServerIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+/** A bound listener, as reported. */
+export interface BoundListener {
+  readonly name: string;
+  readonly protocol: 'http' | 'https';
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The proxy running in this process. */
+export interface ProxyInstance {
+  readonly router: Router;
+  /** The public listeners, bound. */
+  listeners(): BoundListener[];
+  /** The admin listener's port, if on. */
+  readonly adminPort: number | undefined;
+  /** The metrics listener's port, if on. */
+  readonly metricsPort: number | undefined;
+  /**
+   * Applies a new configuration: listeners opened, closed or updated (TLS,
+   * timeouts), pools added, removed, rebuilt or their backends changed,
+   * routes replaced, the access log reopened. Everything is built and
+   * validated first: on an error (a `ConfigError` naming the option) nothing
+   * changed. In-flight requests finish on the pools they started on.
+   */
+  reload(next: ConfigFile): Promise<void>;
+  /** Re-reads every listener's certificate files (SIGHUP without a config change). */
+  reloadCertificates(): void;
+  /**
+   * Graceful stop: listeners stop accepting, idle keep-alive connections
+   * close, in-flight requests finish (then their connections close), up to
+   * `deadline` ms; then every connection is cut. Idempotent.
+   */
+  close(deadline?: number): Promise<void>;
+}
+
+function levelOf(log: CliSettings['log']): LogLevel | undefined {
+  if (log === false) return undefined;
+  if (log === true) return 'info';
+  return typeof log === 'string' ? log : log.level;
+}
+
+/** Server hardening limits of a listener (also applied again on reload). */
+function applyLimits(server: http.Server, l: ListenerSettings): void {
+  server.headersTimeout = l.timeouts.headers;
+  server.requestTimeout = l.timeouts.request;
+  server.keepAliveTimeout = l.timeouts.keepAlive;
+  server.maxConnections = l.maxConnections;
+  server.maxRequestsPerSocket = l.maxRequestsPerSocket;
+}
+
+function keyOf(l: ListenerSettings): string {
+  const protocol = l.protocol ?? (l.tls ? 'https' : 'http');
+  // Settings a server takes only when it is made: a change opens a new one.
+  const auth = l.tls?.clientAuth ? (l.tls.clientAuth.required ? 'mtls' : 'mtls-optional') : '';
+  return `${protocol}|${l.host ?? '*'}|${l.port}|${l.maxHeaderSize}|${auth}`;
+}
+
+function listenOn(server: http.Server, port: number, host: string | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function stop(server: http.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+interface Frontend {
+  key: string;
+  settings: ListenerSettings;
+  index: number;
+  server: http.Server;
+  tls: ListenerTls | undefined;
+  closing: boolean;
+}
+
+interface Side {
+  key: string;
+  server: http.Server;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+type BackendInput = NonNullable<LoadBalancerOptions['backends']>[number];
+
+function backendId(b: BackendInput): string {
+  if (b.id !== undefined) return b.id;
+  return URL.canParse(b.url) ? new URL(b.url).host : b.url;
+}
+
+/**
+ * Plans an in-place change of a pool whose options differ only in
+ * `backends` (added, removed, re-weighted): the function applying it, or
+ * `undefined` when the pool must be rebuilt.
+ */
+function backendPlan(
+  lb: LoadBalancer,
+  before: LoadBalancerOptions,
+  after: LoadBalancerOptions,
+  at: (path: string) => string,
+): (() => void) | undefined {
+  const { backends: oldList = [], ...oldRest } = before;
+  const { backends: newList = [], ...newRest } = after;
+  if (!same(oldRest, newRest)) return undefined;
+  const old = new Map(oldList.map((b) => [backendId(b), b]));
+  const next = new Map<string, BackendInput>();
+  newList.forEach((b, i) => {
+    parseOptions(backendOptionsSchema, b, at(`backends[${i}]`));
+    const id = backendId(b);
+    if (next.has(id)) throw new ConfigError(at(`backends[${i}].id`), id, 'an id no other backend uses');
+    next.set(id, b);
+  });
+  const steps: (() => void)[] = [];
+  for (const [id, b] of next) {
+    const was = old.get(id);
+    if (!was) {
+      steps.push(() => lb.addBackend(b));
+      continue;
+    }
+    const { weight: w1, maxConnections: m1, ...r1 } = was;
+    const { weight: w2, maxConnections: m2, ...r2 } = b;
+    // Another URL or TLS under the same id: the id stays taken while it drains, so rebuild.
+    if (!same(r1, r2)) return undefined;
+    if (w1 !== w2 || m1 !== m2) {
+      steps.push(() => lb.updateBackend(id, { weight: w2 ?? 1, maxConnections: m2 ?? Number.POSITIVE_INFINITY }));
+    }
+  }
+  for (const id of old.keys()) {
+    if (!next.has(id)) steps.push(() => void lb.removeBackend(id, { drain: true }).catch(() => {}));
+  }
+  return () => {
+    for (const step of steps) step();
+  };
+}
+
+/**
+ * Starts the proxy of a config file in this process: the router over its
+ * pools, every listener, the admin and metrics listeners, the access log.
+ * Throws `ConfigError` for a bad option (nothing stays open), or the
+ * listen error (`EADDRINUSE`...).
+ *
+ * @example
+ * ```ts
+ * const proxy = await startProxy(parseConfigFile(text, process.env), { stdout: process.stdout, stderr: process.stderr });
+ * process.on('SIGTERM', () => proxy.close(30_000).then(() => process.exit(0)));
+ * ```
+ */
+export async function startProxy(
+  initial: ConfigFile,
+  io: ServerIo,
+  options: { worker?: number; listen?: boolean } = {},
+): Promise<ProxyInstance> {
+  let config = initial;
+  let level = levelOf(config.cli.log);
+  let logger: Logger | undefined = level ? jsonLogger((line) => io.stdout.write(line), level) : undefined;
+
+  function buildPool(name: string, poolOptions: LoadBalancerOptions, file: ConfigFile): LoadBalancer {
+    const withLogger = logger ? { ...poolOptions, logger } : poolOptions;
+    try {
+      return createLoadBalancer(withLogger);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        throw new ConfigError(file.poolPath(name, error.path), error.value, error.expected);
+      }
+      throw error;
+    }
+  }
+
+  const built: Record<string, LoadBalancer> = {};
+  let router: Router;
+  try {
+    for (const [name, poolOptions] of Object.entries(config.pools)) built[name] = buildPool(name, poolOptions, config);
+    router = createRouter({ pools: built, routes: config.routes });
+  } catch (error) {
+    await Promise.all(Object.values(built).map((lb) => lb.close()));
+    throw error;
+  }
+
+  let accessLog: AccessLog | undefined = createAccessLog(config.cli.accessLog, options.worker, io.stdout, io.stderr);
+  router.on('request', (entry) => accessLog?.write(entry));
+  const frontends = new Map<string, Frontend>();
+  let admin: Side | undefined;
+  let metrics: Side | undefined;
+  let closing: Promise<void> | undefined;
+
+  const warn = (msg: string, fields: object = {}) => {
+    if (logger) logger.warn(fields, msg);
+    else io.stderr.write(`switchyard: ${msg}\n`);
+  };
+  const info = (msg: string, fields: object = {}) => {
+    if (logger) logger.info(fields, msg);
+  };
+
+  function requestHandler(front: Frontend) {
+    return (req: IncomingMessage, res: ServerResponse) => {
+      // While shutting down, a finished exchange closes its connection.
+      if (front.closing) res.shouldKeepAlive = false;
+      const header = front.tls?.subjectHeader;
+      if (header !== undefined) {
+        // The client may not claim a subject: only a verified certificate sets it.
+        const raw = req.rawHeaders;
+        const kept: string[] = [];
+        for (let i = 0; i < raw.length; i += 2) {
+          if ((raw[i] as string).toLowerCase() !== header) kept.push(raw[i] as string, raw[i + 1] as string);
+        }
+        delete req.headers[header];
+        const subject = peerSubject(req.socket as TLSSocket);
+        if (subject !== undefined) {
+          kept.push(header, subject);
+          req.headers[header] = subject;
+        }
+        req.rawHeaders = kept;
+      }
+      router.handler(req, res).catch(() => res.destroy());
+    };
+  }
+
+  async function openFrontend(l: ListenerSettings, index: number): Promise<Frontend> {
+    const protocol = l.protocol ?? (l.tls ? 'https' : 'http');
+    const tls = protocol === 'https' && l.tls ? new ListenerTls(l.tls, `listeners[${index}].tls`) : undefined;
+    const front: Frontend = { key: keyOf(l), settings: l, index, server: undefined as never, tls, closing: false };
+    const serverOptions = { maxHeaderSize: l.maxHeaderSize, requestTimeout: l.timeouts.request };
+    const server = tls
+      ? https.createServer({ ...serverOptions, ...tls.serverOptions() })
+      : http.createServer(serverOptions);
+    front.server = server;
+    applyLimits(server, l);
+    server.on('request', requestHandler(front));
+    server.on('upgrade', (req, socket, head) => router.upgrade(req, socket, head));
+    server.on('clientError', (_error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    if (tls) {
+      server.on('tlsClientError', () => {});
+      tls.watch(
+        server as https.Server,
+        (error) => warn(`certificate reload failed, keeping the current certificates: ${(error as Error).message}`),
+        () => info('certificates reloaded', { listener: l.name ?? `${protocol}:${l.port}` }),
+      );
+    }
+    if (options.listen !== false) {
+      try {
+        await listenOn(server, l.port, l.host);
+      } catch (error) {
+        tls?.unwatch();
+        throw error;
+      }
+    }
+    return front;
+  }
+
+  async function openSide(port: number, host: string, handle: Side['handle']): Promise<Side> {
+    const side: Side = {
+      key: `${host}|${port}`,
+      server: http.createServer((req, res) => side.handle(req, res)),
+      handle,
+    };
+    side.server.headersTimeout = 10_000;
+    side.server.requestTimeout = 30_000;
+    if (options.listen !== false) await listenOn(side.server, port, host);
+    return side;
+  }
+
+  function adminHandler(file: ConfigFile): Side['handle'] | undefined {
+    const a = file.cli.admin;
+    if (!a) return undefined;
+    const handle = router.admin({
+      token: a.token,
+      ...(a.maxBodyBytes === undefined ? {} : { maxBodyBytes: a.maxBodyBytes }),
+    });
+    return (req, res) => void handle(req, res);
+  }
+
+  function metricsHandler(file: ConfigFile): Side['handle'] | undefined {
+    const m = file.cli.metrics;
+    if (!m) return undefined;
+    const token = m.token === undefined ? undefined : `Bearer ${m.token}`;
+    return (req, res) => {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      if ((q === -1 ? url : url.slice(0, q)) !== m.path) {
+        res.writeHead(404, { 'content-length': 0 }).end();
+        return;
+      }
+      if (token !== undefined && req.headers.authorization !== token) {
+        res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-length': 0 }).end();
+        return;
+      }
+      void router.metricsHandler(req, res);
+    };
+  }
+
+  async function closeAll(): Promise<void> {
+    for (const f of frontends.values()) f.tls?.unwatch();
+    await Promise.all([...frontends.values()].map((f) => stop(f.server)));
+    if (admin) await stop(admin.server);
+    if (metrics) await stop(metrics.server);
+  }
+
+  try {
+    for (const [i, l] of config.cli.listeners.entries()) {
+      const front = await openFrontend(l, i);
+      if (frontends.has(front.key))
+        throw new ConfigError(`listeners[${i}].port`, l.port, 'an address no other listener uses');
+      frontends.set(front.key, front);
+    }
+    const adminHandle = adminHandler(config);
+    if (adminHandle && config.cli.admin)
+      admin = await openSide(config.cli.admin.port, config.cli.admin.host, adminHandle);
+    const metricsHandle = metricsHandler(config);
+    if (metricsHandle && config.cli.metrics)
+      metrics = await openSide(config.cli.metrics.port, config.cli.metrics.host, metricsHandle);
+  } catch (error) {
+    await closeAll();
+    await router.close();
+    await accessLog?.close();
+    throw error;
+  }
+
+  function bound(server: http.Server): number {
+    const address = server.address() as AddressInfo | null;
+    return address?.port ?? 0;
+  }
+
+  async function reload(next: ConfigFile): Promise<void> {
+    if (closing) return;
+    // Phase 1: build and check everything; nothing the running proxy uses changes.
+    const fresh = new Map<string, LoadBalancer>();
+    const plans: (() => void)[] = [];
+    const opened: Frontend[] = [];
+    const kept = new Map<string, ListenerSettings & { index: number }>();
+    let newAdmin: Side | undefined;
+    let newMetrics: Side | undefined;
+    let nextAdmin: Side['handle'] | undefined;
+    let nextMetrics: Side['handle'] | undefined;
+    const nextLevel = levelOf(next.cli.log);
+    const previousLogging = { level, logger };
+    if (nextLevel !== level) {
+      level = nextLevel;
+      logger = level ? jsonLogger((line) => io.stdout.write(line), level) : undefined;
+    }
+    try {
+      for (const [name, poolOptions] of Object.entries(next.pools)) {
+        const before = config.pools[name];
+        const lb = router.pool(name);
+        if (before !== undefined && lb && same(before, poolOptions)) continue;
+        const plan =
+          before !== undefined && lb ? backendPlan(lb, before, poolOptions, (p) => next.poolPath(name, p)) : undefined;
+        if (plan) plans.push(plan);
+        else fresh.set(name, buildPool(name, poolOptions, next));
+      }
+      parseOptions(routesSchema, next.routes, 'routes');
+      for (const [i, l] of next.cli.listeners.entries()) {
+        const key = keyOf(l);
+        const current = frontends.get(key);
+        if (current) {
+          if (kept.has(key)) throw new ConfigError(`listeners[${i}].port`, l.port, 'an address no other listener uses');
+          kept.set(key, { ...l, index: i });
+          // Certificates are read now, so a bad file refuses the whole reload.
+          if (current.tls && l.tls) new ListenerTls(l.tls, `listeners[${i}].tls`);
+        }
+      }
+      // A listener whose address another one frees is opened in phase 2, after the old one closed.
+      const freed = new Set(
+        [...frontends.keys()].filter((k) => !kept.has(k)).map((k) => k.split('|').slice(1, 3).join('|')),
+      );
+      for (const [i, l] of next.cli.listeners.entries()) {
+        const key = keyOf(l);
+        if (frontends.has(key) || freed.has(`${l.host ?? '*'}|${l.port}`)) continue;
+        const front = await openFrontend(l, i);
+        opened.push(front);
+      }
+      nextAdmin = adminHandler(next);
+      nextMetrics = metricsHandler(next);
+      const a = next.cli.admin;
+      if (a && nextAdmin && (!admin || admin.key !== `${a.host}|${a.port}`))
+        newAdmin = await openSide(a.port, a.host, nextAdmin);
+      const m = next.cli.metrics;
+      if (m && nextMetrics && (!metrics || metrics.key !== `${m.host}|${m.port}`)) {
+        newMetrics = await openSide(m.port, m.host, nextMetrics);
+      }
+    } catch (error) {
+      ({ level, logger } = previousLogging);
+      await Promise.all([...fresh.values()].map((lb) => lb.close()));
+      for (const f of opened) f.tls?.unwatch();
+      await Promise.all(opened.map((f) => stop(f.server)));
+      if (newAdmin) await stop(newAdmin.server);
+      if (newMetrics) await stop(newMetrics.server);
+      throw error;
+    }
+    // Phase 2: apply. New pools first, so the new routes find them; removed pools last.
+    for (const [name, lb] of fresh) {
+      if (router.pool(name))
+        router
+          .replacePool(name, lb)
+          .catch((error) => warn(`closing the previous pool ${name} failed: ${String(error)}`));
+      else router.addPool(name, lb);
+    }
+    for (const plan of plans) plan();
+    router.setRoutes(next.routes);
+    for (const name of router.poolNames()) {
+      if (!(name in next.pools))
+        router.removePool(name).catch((error) => warn(`removing pool ${name} failed: ${String(error)}`));
+    }
+    const closingOld: Promise<void>[] = [];
+    for (const [key, front] of frontends) {
+      const settings = kept.get(key);
+      if (settings) {
+        front.settings = settings;
+        front.index = settings.index;
+        applyLimits(front.server, settings);
+        if (front.tls && settings.tls) {
+          front.tls.reload(front.server as https.Server, settings.tls);
+          front.tls.watch(
+            front.server as https.Server,
+            (error) => warn(`certificate reload failed, keeping the current certificates: ${(error as Error).message}`),
+            () => info('certificates reloaded'),
+          );
+        }
+        continue;
+      }
+      frontends.delete(key);
+      front.closing = true;
+      front.tls?.unwatch();
+      closingOld.push(stop(front.server));
+    }
+    for (const front of opened) frontends.set(front.key, front);
+    // Listeners on an address an old one held: open once it is closed (new connections are refused meanwhile).
+    if (closingOld.length > 0) await Promise.all(closingOld);
+    for (const [i, l] of next.cli.listeners.entries()) {
+      const key = keyOf(l);
+      if (frontends.has(key)) continue;
+      try {
+        frontends.set(key, await openFrontend(l, i));
+      } catch (error) {
+        warn(`cannot listen on ${l.host ?? '*'}:${l.port}: ${(error as Error).message}`);
+      }
+    }
+    const adminHandle = nextAdmin;
+    if (newAdmin) {
+      if (admin) void stop(admin.server);
+      admin = newAdmin;
+    }
+    if (admin) {
+      if (adminHandle) admin.handle = adminHandle;
+      else {
+        void stop(admin.server);
+        admin = undefined;
+      }
+    }
+    const metricsHandle = nextMetrics;
+    if (newMetrics) {
+      if (metrics) void stop(metrics.server);
+      metrics = newMetrics;
+    }
+    if (metrics) {
+      if (metricsHandle) metrics.handle = metricsHandle;
+      else {
+        void stop(metrics.server);
+        metrics = undefined;
+      }
+    }
+    if (!same(next.cli.accessLog, config.cli.accessLog)) {
+      const previous = accessLog;
+      accessLog = createAccessLog(next.cli.accessLog, options.worker, io.stdout, io.stderr);
+      void previous?.close();
+    }
+    config = next;
+  }
+
+  const instance: ProxyInstance = {
+    router,
+    listeners: () =>
+      [...frontends.values()].map((f) => {
+        const address = f.server.address() as AddressInfo | null;
+        return {
+          name: f.settings.name ?? `${f.tls ? 'https' : 'http'}:${f.settings.port}`,
+          protocol: f.tls ? 'https' : 'http',
+          host: address?.address ?? f.settings.host ?? '',
+          port: address?.port ?? f.settings.port,
+        };
+      }),
+    get adminPort() {
+      return admin ? bound(admin.server) : undefined;
+    },
+    get metricsPort() {
+      return metrics ? bound(metrics.server) : undefined;
+    },
+    reload,
+    reloadCertificates() {
+      for (const f of frontends.values()) {
+        if (!f.tls) continue;
+        try {
+          f.tls.reload(f.server as https.Server);
+        } catch (error) {
+          warn(`certificate reload failed, keeping the current certificates: ${(error as Error).message}`);
+        }
+      }
+    },
+    close(deadline = config.cli.shutdownTimeout) {
+      closing ??= (async () => {
+        for (const f of frontends.values()) f.closing = true;
+        const stopped = closeAll();
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, deadline);
+        });
+        // In-flight requests finish; new ones on kept-alive sockets get 503 from the closing pools.
+        await Promise.race([Promise.all([router.close(), stopped]), late]);
+        clearTimeout(timer);
+        for (const f of frontends.values()) f.server.closeAllConnections();
+        admin?.server.closeAllConnections();
+        metrics?.server.closeAllConnections();
+        await accessLog?.close();
+      })();
+      return closing;
+    },
+  };
+  return instance;
+}
