@@ -425,8 +425,20 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       return;
     }
   }
+  // Taken over before the proxy listens: Node's default for SIGHUP ends the process.
+  let early: NodeJS.Signals | undefined;
+  const hold = (signal: NodeJS.Signals) => {
+    if (signal === 'SIGHUP') early ??= signal;
+    else early = signal;
+  };
+  process.on('SIGHUP', hold);
+  process.on('SIGINT', hold);
+  process.on('SIGTERM', hold);
   const slot = cluster.isWorker ? Number(process.env.SWITCHYARD_WORKER_INDEX ?? cluster.worker?.id) : undefined;
   const result = await runCli(argv, io, slot === undefined ? {} : { worker: slot });
+  process.off('SIGHUP', hold);
+  process.off('SIGINT', hold);
+  process.off('SIGTERM', hold);
   if (typeof result === 'number') {
     process.exitCode = result;
     if (cluster.isWorker) process.exit(result);
@@ -461,4 +473,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (early === 'SIGHUP') void result.reload();
+  else if (early !== undefined) stop(early);
 }

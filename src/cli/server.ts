@@ -191,7 +191,8 @@ export async function startProxy(
   let logger: Logger | undefined = level ? jsonLogger((line) => io.stdout.write(line), level) : undefined;
 
   function buildPool(name: string, poolOptions: LoadBalancerOptions, file: ConfigFile): LoadBalancer {
-    const withLogger = logger ? { ...poolOptions, logger } : poolOptions;
+    // The access log is the per-request record: the balancer's own request lines go to `debug`.
+    const withLogger = logger ? { logLevel: 'debug' as const, ...poolOptions, logger } : poolOptions;
     try {
       return createLoadBalancer(withLogger);
     } catch (error) {
@@ -223,8 +224,9 @@ export async function startProxy(
     if (logger) logger.warn(fields, msg);
     else io.stderr.write(`switchyard: ${msg}\n`);
   };
-  const info = (msg: string, fields: object = {}) => {
-    if (logger) logger.info(fields, msg);
+  // Operator-facing facts (reloads) are written whatever the log level, as the listening line is.
+  const notice = (msg: string, fields: object = {}) => {
+    io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`);
   };
 
   function requestHandler(front: Frontend) {
@@ -272,7 +274,7 @@ export async function startProxy(
       tls.watch(
         server as https.Server,
         (error) => warn(`certificate reload failed, keeping the current certificates: ${(error as Error).message}`),
-        () => info('certificates reloaded', { listener: l.name ?? `${protocol}:${l.port}` }),
+        () => notice('certificates reloaded', { listener: l.name ?? `${protocol}:${l.port}` }),
       );
     }
     if (options.listen !== false) {
@@ -451,7 +453,7 @@ export async function startProxy(
           front.tls.watch(
             front.server as https.Server,
             (error) => warn(`certificate reload failed, keeping the current certificates: ${(error as Error).message}`),
-            () => info('certificates reloaded'),
+            () => notice('certificates reloaded', { listener: settings.name ?? `https:${settings.port}` }),
           );
         }
         continue;
