@@ -253,7 +253,8 @@ const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$/g;
 
 /**
  * Replaces `${VAR}` (or `${VAR:-default}`) in every string value of a parsed
- * document; `$$` is a literal `$`. Done on values, not on the text, so a
+ * document; `$$` is a literal `$`. A value that is one variable alone
+ * becomes a number or boolean when the variable's text is one. Done on values, not on the text, so a
  * secret holding YAML syntax cannot change the document's shape.
  *
  * @example
@@ -267,7 +268,9 @@ export function interpolate(
   path: PropertyKey[] = [],
 ): unknown {
   if (typeof value === 'string') {
-    return value.replace(VARIABLE, (_match, name: string | undefined, fallback: string | undefined) => {
+    // A value that is one variable alone takes the variable's type: `port: ${PORT}` is a number.
+    const whole = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/.test(value);
+    const replaced = value.replace(VARIABLE, (_match, name: string | undefined, fallback: string | undefined) => {
       if (name === undefined) return '$';
       const found = env[name];
       if (found !== undefined && found !== '') return found;
@@ -278,6 +281,7 @@ export function interpolate(
         `environment variable ${name} to be set and not empty (write \${${name}:-default} for a fallback)`,
       );
     });
+    return whole ? envValue(replaced) : replaced;
   }
   if (Array.isArray(value)) return value.map((item, i) => interpolate(item, env, [...path, i]));
   if (value !== null && typeof value === 'object') {
