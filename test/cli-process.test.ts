@@ -431,6 +431,19 @@ log: info
     await child.waitFor((l) => l.msg === 'worker died, starting another', 10_000, 'replacement');
     await child.waitFor(() => listening().length >= 3, 30_000, 'replacement listening');
     expect((await get(port, '/after')).status).toBe(200);
+    // SIGHUP to the primary reaches every worker: all of them now send to web2.
+    const web2 = await backend('web2');
+    writeFileSync(
+      cfg,
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: web2, url: "${web2.url}" }]\nworkers: 2\nlog: false\n`,
+    );
+    child.proc.kill('SIGHUP');
+    await child.waitFor(
+      () => child.lines().filter((l) => l.msg === 'configuration reloaded').length >= 2,
+      15_000,
+      'two workers reloaded',
+    );
+    for (let i = 0; i < 6; i++) expect(JSON.parse((await get(port, `/r${i}`)).body).backend).toBe('web2');
     child.proc.kill('SIGTERM');
     expect(await child.exited).toBe(0);
   }, 50_000);

@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: config files spell environment variables ${VAR}
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -232,10 +232,10 @@ log: false
     proxy = undefined;
   });
 
-  it('logs JSON lines to stdout with log: true', async () => {
+  it('logs JSON lines to stdout, the balancer request lines at debug', async () => {
     backends.push(await createLoopbackBackend({ id: 'a' }));
     const cfg = file(
-      `backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: true\naccessLog: true\nlisten: { host: 127.0.0.1 }\n`,
+      `backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: debug\naccessLog: true\nlisten: { host: 127.0.0.1 }\n`,
     );
     const cli = io();
     proxy = (await runCli(['-c', cfg, '-p', '0'], cli)) as RunningProxy;
@@ -256,6 +256,62 @@ log: false
       backend: 'a',
       pool: 'default',
     });
+  });
+
+  it('opens, keeps and closes listeners on reload, and refuses a bad file keeping the running ones', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }), await createLoopbackBackend({ id: 'b' }));
+    const body = (extra: string, backend: LoopbackBackend) =>
+      `listeners:\n  - { name: main, port: 0, host: 127.0.0.1 }\n${extra}backends: [{ id: ${backend.id}, url: "${backend.url}" }]\nlog: false\n`;
+    const cfg = file(body('', backends[0]!));
+    const cli = io();
+    proxy = (await runCli(['-c', cfg], cli)) as RunningProxy;
+    const main = proxy.port;
+    writeFileSync(
+      cfg,
+      body('  - { name: extra, port: 0, host: 127.0.0.1, timeouts: { keepAlive: 1s } }\n', backends[1]!),
+    );
+    expect(await proxy.reload()).toBe(true);
+    const ports = proxy.listeners().map((l) => l.port);
+    expect(ports[0]).toBe(main);
+    const extra = ports[1] as number;
+    expect((await request(extra, { path: '/' })).json()).toMatchObject({ backend: 'b' });
+    expect((await request(main, { path: '/' })).json()).toMatchObject({ backend: 'b' });
+    writeFileSync(cfg, `${body('', backends[1]!)}bogus: 1\n`);
+    expect(await proxy.reload()).toBe(false);
+    expect(cli.err()).toMatch(/reload refused.*config-\d+\.yaml:5:8: Invalid option bogus/);
+    expect((await request(extra, { path: '/' })).status).toBe(200);
+    writeFileSync(cfg, body('', backends[0]!));
+    expect(await proxy.reload()).toBe(true);
+    expect(proxy.listeners().map((l) => l.port)).toEqual([main]);
+    await expect(request(extra, { path: '/' })).rejects.toThrow();
+    expect((await request(main, { path: '/' })).json()).toMatchObject({ backend: 'a' });
+  });
+
+  it('writes the access log to a file rotated by size', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }));
+    const logs = mkdtempSync(path.join(dir, 'logs-'));
+    const target = path.join(logs, 'access.log');
+    const cfg = file(
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: false\n` +
+        `accessLog: { format: combined, to: ${target}, rotate: { size: 1K, maxFiles: 3 } }\n`,
+    );
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    for (let i = 0; i < 12; i++) expect((await request(proxy.port, { path: `/item/${i}?token=t0p` })).status).toBe(200);
+    await proxy.close();
+    proxy = undefined;
+    const files = readdirSync(logs);
+    expect(files.length).toBeGreaterThan(1);
+    // rotating-file-stream keeps a history of the rotated files (for maxFiles) beside them.
+    const all = files
+      .filter((f) => f.endsWith('access.log'))
+      .map((f) => readFileSync(path.join(logs, f), 'utf8'))
+      .join('');
+    expect(files.filter((f) => f.endsWith('access.log')).length).toBeGreaterThan(1);
+    expect(all.trim().split('\n')).toHaveLength(12);
+    expect(all).toMatch(
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/item\/0\?token=\*\*\* HTTP\/1\.1" 200 \d+ "-" "-" rt=[\d.]+ backend="a" pool="default" route="routes\[0\]"/m,
+    );
+    expect(all).not.toContain('t0p');
   });
 
   it('exits 1 when the port is taken', async () => {

@@ -1,9 +1,12 @@
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { createLoadBalancer } from '../src/balancer.js';
 import { ConfigError } from '../src/errors.js';
 import { createRouter, type Router, type RouterEvents } from '../src/router/router.js';
-import { createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
+import { createLoopbackBackend, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
 import { type Listening, listen, rawExchange, request } from './helpers.js';
 
 const TOKEN = 'router-admin-token-0123456789abcdef';
@@ -178,6 +181,46 @@ describe('createRouter', () => {
     cleanup.push(() => server.close());
     expect((await request(server.port, { path: '/none' })).status).toBe(418);
     expect((await request(server.port, { path: '/static/x' })).json()).toMatchObject({ backend: 'web1' });
+  });
+});
+
+describe('router surfaces', () => {
+  it('serves as Koa middleware', async () => {
+    const { router } = twoPools();
+    cleanup.push(() => router.close());
+    const app = new Koa();
+    app.use(router.koa());
+    const front = await listen(http.createServer(app.callback()));
+    cleanup.push(() => front.close());
+    expect((await request(front.port, { path: '/static/k?x=1' })).json()).toMatchObject({
+      backend: 'web1',
+      url: '/k?x=1',
+    });
+    expect((await request(front.port, { path: '/none' })).status).toBe(404);
+  });
+
+  it('routes a WebSocket upgrade to its pool, rewriting the path', async () => {
+    const backend = await createLoopbackBackend({ id: 'ws' });
+    const wss = new WebSocketServer({ server: backend.server });
+    wss.on('connection', (socket, req) => socket.send(`hello ${req.url}`));
+    const router = createRouter({
+      pools: { ws: { backends: [backend.config] }, other: { backends: [] } },
+      routes: [{ prefix: '/live', rewrite: { replacePrefix: '/socket' }, pool: 'ws' }, { pool: 'other' }],
+    });
+    cleanup.push(
+      () => backend.close(),
+      async () => {
+        wss.close();
+      },
+    );
+    const front = await serve(router);
+    const client = new WebSocket(`ws://127.0.0.1:${(front.server.address() as AddressInfo).port}/live/chat`);
+    const message = await new Promise<string>((resolve, reject) => {
+      client.on('message', (data) => resolve(data.toString()));
+      client.on('error', reject);
+    });
+    client.close();
+    expect(message).toBe('hello /socket/chat');
   });
 });
 

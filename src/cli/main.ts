@@ -425,20 +425,16 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       return;
     }
   }
-  // Taken over before the proxy listens: Node's default for SIGHUP ends the process.
+  // Taken before the proxy listens (Node's default for SIGHUP ends the process) and never
+  // handed over: removing a signal's last listener would drop a signal already caught.
   let early: NodeJS.Signals | undefined;
-  const hold = (signal: NodeJS.Signals) => {
+  let onSignal = (signal: NodeJS.Signals) => {
     if (signal === 'SIGHUP') early ??= signal;
     else early = signal;
   };
-  process.on('SIGHUP', hold);
-  process.on('SIGINT', hold);
-  process.on('SIGTERM', hold);
+  for (const signal of ['SIGHUP', 'SIGINT', 'SIGTERM'] as const) process.on(signal, (s) => onSignal(s));
   const slot = cluster.isWorker ? Number(process.env.SWITCHYARD_WORKER_INDEX ?? cluster.worker?.id) : undefined;
   const result = await runCli(argv, io, slot === undefined ? {} : { worker: slot });
-  process.off('SIGHUP', hold);
-  process.off('SIGINT', hold);
-  process.off('SIGTERM', hold);
   if (typeof result === 'number') {
     process.exitCode = result;
     if (cluster.isWorker) process.exit(result);
@@ -450,9 +446,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     flags?.config !== undefined && !cluster.isWorker && result.settings().watch
       ? watchFile(flags.config, () => void result.reload())
       : undefined;
-  process.on('SIGHUP', () => {
-    void result.reload();
-  });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -471,8 +464,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       },
     );
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  if (early === 'SIGHUP') void result.reload();
-  else if (early !== undefined) stop(early);
+  onSignal = (signal) => {
+    if (signal === 'SIGHUP') {
+      if (!stopping) void result.reload();
+    } else stop(signal);
+  };
+  if (early !== undefined) onSignal(early);
 }

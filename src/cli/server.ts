@@ -74,7 +74,7 @@ function keyOf(l: ListenerSettings): string {
   const protocol = l.protocol ?? (l.tls ? 'https' : 'http');
   // Settings a server takes only when it is made: a change opens a new one.
   const auth = l.tls?.clientAuth ? (l.tls.clientAuth.required ? 'mtls' : 'mtls-optional') : '';
-  return `${protocol}|${l.host ?? '*'}|${l.port}|${l.maxHeaderSize}|${auth}`;
+  return `${l.name ?? ''}|${protocol}|${l.host ?? '*'}|${l.port}|${l.maxHeaderSize}|${auth}`;
 }
 
 function listenOn(server: http.Server, port: number, host: string | undefined): Promise<void> {
@@ -401,7 +401,9 @@ export async function startProxy(
       }
       // A listener whose address another one frees is opened in phase 2, after the old one closed.
       const freed = new Set(
-        [...frontends.keys()].filter((k) => !kept.has(k)).map((k) => k.split('|').slice(1, 3).join('|')),
+        [...frontends.values()]
+          .filter((f) => !kept.has(f.key))
+          .map((f) => `${f.settings.host ?? '*'}|${f.settings.port}`),
       );
       for (const [i, l] of next.cli.listeners.entries()) {
         const key = keyOf(l);
@@ -441,7 +443,6 @@ export async function startProxy(
       if (!(name in next.pools))
         router.removePool(name).catch((error) => warn(`removing pool ${name} failed: ${String(error)}`));
     }
-    const closingOld: Promise<void>[] = [];
     for (const [key, front] of frontends) {
       const settings = kept.get(key);
       if (settings) {
@@ -461,18 +462,26 @@ export async function startProxy(
       frontends.delete(key);
       front.closing = true;
       front.tls?.unwatch();
-      closingOld.push(stop(front.server));
+      // It stops accepting now; its connections close once their requests finish.
+      void stop(front.server);
     }
     for (const front of opened) frontends.set(front.key, front);
-    // Listeners on an address an old one held: open once it is closed (new connections are refused meanwhile).
-    if (closingOld.length > 0) await Promise.all(closingOld);
+    // Listeners on an address an old one held (new connections are refused meanwhile).
     for (const [i, l] of next.cli.listeners.entries()) {
       const key = keyOf(l);
       if (frontends.has(key)) continue;
-      try {
-        frontends.set(key, await openFrontend(l, i));
-      } catch (error) {
-        warn(`cannot listen on ${l.host ?? '*'}:${l.port}: ${(error as Error).message}`);
+      // The address was just released by a closing listener: the kernel may need a moment.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          frontends.set(key, await openFrontend(l, i));
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 20) {
+            warn(`cannot listen on ${l.host ?? '*'}:${l.port}: ${(error as Error).message}`);
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
       }
     }
     const adminHandle = nextAdmin;
