@@ -259,23 +259,9 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
 
   return async function admin(req, res) {
     try {
-      if (!authorized(req.headers.authorization)) {
-        send(
-          res,
-          401,
-          { error: { code: 'ERR_UNAUTHORIZED', message: 'unauthorized' } },
-          {
-            'www-authenticate': 'Bearer realm="switchyard"',
-          },
-        );
-        return;
-      }
-      const url = new URL(req.url ?? '/', 'http://admin.invalid');
-      let path = url.pathname.replace(/\/+$/, '') || '/';
-      if (options.prefix) {
-        if (path !== options.prefix && !path.startsWith(`${options.prefix}/`)) throw notFound();
-        path = path.slice(options.prefix.length) || '/';
-      }
+      const target = adminTarget(req, res, authorized, options.prefix);
+      if (!target) return;
+      const { url, path } = target;
       let found: ReturnType<typeof match>;
       try {
         found = match(path);
@@ -299,6 +285,36 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
       sendError(res, error);
     }
   };
+}
+
+/**
+ * The first steps of every admin request: checks the bearer token (401
+ * sent, `undefined` returned, when it is wrong), then strips `prefix`
+ * (`ERR_NOT_FOUND` thrown outside it). Returns the parsed URL and the path
+ * below the prefix, without a trailing slash.
+ */
+export function adminTarget(
+  req: IncomingMessage,
+  res: ServerResponse,
+  authorized: (header: string | undefined) => boolean,
+  prefix: string | undefined,
+): { url: URL; path: string } | undefined {
+  if (!authorized(req.headers.authorization)) {
+    send(
+      res,
+      401,
+      { error: { code: 'ERR_UNAUTHORIZED', message: 'unauthorized' } },
+      { 'www-authenticate': 'Bearer realm="switchyard"' },
+    );
+    return undefined;
+  }
+  const url = new URL(req.url ?? '/', 'http://admin.invalid');
+  let path = url.pathname.replace(/\/+$/, '') || '/';
+  if (prefix) {
+    if (path !== prefix && !path.startsWith(`${prefix}/`)) throw notFound();
+    path = path.slice(prefix.length) || '/';
+  }
+  return { url, path };
 }
 
 /** `GET /health`: backends counted by state, `ok` while at least one is available. */

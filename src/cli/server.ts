@@ -111,6 +111,23 @@ interface Frontend {
   closing: boolean;
 }
 
+/** The admin or metrics listener after a reload: the newly opened one, the current one with a new handler, or none. */
+function swapSide(
+  current: Side | undefined,
+  opened: Side | undefined,
+  handle: Side['handle'] | undefined,
+): Side | undefined {
+  const next = opened ?? current;
+  if (opened && current) void stop(current.server);
+  if (!next) return undefined;
+  if (!handle) {
+    void stop(next.server);
+    return undefined;
+  }
+  next.handle = handle;
+  return next;
+}
+
 interface Side {
   key: string;
   server: http.Server;
@@ -484,30 +501,8 @@ export async function startProxy(
         }
       }
     }
-    const adminHandle = nextAdmin;
-    if (newAdmin) {
-      if (admin) void stop(admin.server);
-      admin = newAdmin;
-    }
-    if (admin) {
-      if (adminHandle) admin.handle = adminHandle;
-      else {
-        void stop(admin.server);
-        admin = undefined;
-      }
-    }
-    const metricsHandle = nextMetrics;
-    if (newMetrics) {
-      if (metrics) void stop(metrics.server);
-      metrics = newMetrics;
-    }
-    if (metrics) {
-      if (metricsHandle) metrics.handle = metricsHandle;
-      else {
-        void stop(metrics.server);
-        metrics = undefined;
-      }
-    }
+    admin = swapSide(admin, newAdmin, nextAdmin);
+    metrics = swapSide(metrics, newMetrics, nextMetrics);
     if (!same(next.cli.accessLog, config.cli.accessLog)) {
       const previous = accessLog;
       accessLog = createAccessLog(next.cli.accessLog, options.worker, io.stdout, io.stderr);

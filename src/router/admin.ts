@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerCheck } from '../admin/auth.js';
 import { readJsonBody } from '../admin/body.js';
 import type { AdminOptions } from '../admin/handler.js';
-import { adminOptionsSchema, healthSummary, send, sendError } from '../admin/handler.js';
+import { adminOptionsSchema, adminTarget, healthSummary, send, sendError } from '../admin/handler.js';
 import { parseOptions } from '../config/zod.js';
 import { ConfigError, makeError } from '../errors.js';
 import type { Router } from './router.js';
@@ -75,23 +75,9 @@ export function createRouterAdmin(
 
   return async function routerAdmin(req, res) {
     try {
-      if (!authorized(req.headers.authorization)) {
-        send(
-          res,
-          401,
-          { error: { code: 'ERR_UNAUTHORIZED', message: 'unauthorized' } },
-          {
-            'www-authenticate': 'Bearer realm="switchyard"',
-          },
-        );
-        return;
-      }
-      const url = new URL(req.url ?? '/', 'http://admin.invalid');
-      let path = url.pathname.replace(/\/+$/, '') || '/';
-      if (options.prefix) {
-        if (path !== options.prefix && !path.startsWith(`${options.prefix}/`)) throw notFound();
-        path = path.slice(options.prefix.length) || '/';
-      }
+      const target = adminTarget(req, res, authorized, options.prefix);
+      if (!target) return;
+      const { url, path } = target;
       const method = req.method === 'HEAD' ? 'GET' : req.method;
       const parts = path.split('/');
       if (path === '/routes') {
