@@ -287,6 +287,38 @@ log: false
     expect((await request(main, { path: '/' })).json()).toMatchObject({ backend: 'a' });
   });
 
+  it('changes backends and run-time policies in place on reload, and rebuilds a pool for other options', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }), await createLoopbackBackend({ id: 'b' }));
+    const [a, b] = backends as [LoopbackBackend, LoopbackBackend];
+    const cfg = file(
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: a, url: "${a.url}" }]\nretry: { attempts: 2 }\nlog: false\n`,
+    );
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const first = proxy.instance.router.pool('default');
+    writeFileSync(
+      cfg,
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: a, url: "${a.url}", weight: 3 }, { id: b, url: "${b.url}" }]\n` +
+        'retry: { attempts: 3 }\nstrategy: least-connections\nlog: false\n',
+    );
+    expect(await proxy.reload()).toBe(true);
+    const same = proxy.instance.router.pool('default');
+    expect(same).toBe(first);
+    expect(same?.backends().map((x) => [x.id, x.weight])).toEqual([
+      ['a', 3],
+      ['b', 1],
+    ]);
+    expect(same?.config.retry).toMatchObject({ attempts: 3 });
+    writeFileSync(
+      cfg,
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: b, url: "${b.url}" }]\ntimeouts: { connect: 1s }\nlog: false\n`,
+    );
+    expect(await proxy.reload()).toBe(true);
+    const rebuilt = proxy.instance.router.pool('default');
+    expect(rebuilt).not.toBe(first);
+    expect(rebuilt?.backends().map((x) => x.id)).toEqual(['b']);
+    expect((await request(proxy.port, { path: '/' })).json()).toMatchObject({ backend: 'b' });
+  });
+
   it('writes the access log to a file rotated by size', async () => {
     backends.push(await createLoopbackBackend({ id: 'a' }));
     const logs = mkdtempSync(path.join(dir, 'logs-'));

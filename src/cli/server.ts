@@ -3,7 +3,13 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createLoadBalancer, type LoadBalancer } from '../balancer.js';
-import { backendOptionsSchema, type LoadBalancerOptions } from '../config/options.js';
+import {
+  backendOptionsSchema,
+  type ConfigurePatch,
+  type LoadBalancerOptions,
+  replacedSections,
+  runtimeSections,
+} from '../config/options.js';
 import { parseOptions } from '../config/zod.js';
 import { ConfigError } from '../errors.js';
 import type { Logger, LogLevel } from '../observability/logger.js';
@@ -143,8 +149,11 @@ function backendId(b: BackendInput): string {
 
 /**
  * Plans an in-place change of a pool whose options differ only in
- * `backends` (added, removed, re-weighted): the function applying it, or
- * `undefined` when the pool must be rebuilt.
+ * `backends` (added, removed, re-weighted) and in sections `configure()`
+ * changes at run time (health checks, outlier detection, breakers, panic
+ * threshold, strategy, retry, rate limits): the function applying it, or
+ * `undefined` when the pool must be rebuilt. Health, breaker and outlier
+ * state survive an in-place change.
  */
 function backendPlan(
   lb: LoadBalancer,
@@ -154,7 +163,8 @@ function backendPlan(
 ): (() => void) | undefined {
   const { backends: oldList = [], ...oldRest } = before;
   const { backends: newList = [], ...newRest } = after;
-  if (!same(oldRest, newRest)) return undefined;
+  const patch = sectionPatch(lb, oldRest, newRest, at);
+  if (!patch) return undefined;
   const old = new Map(oldList.map((b) => [backendId(b), b]));
   const next = new Map<string, BackendInput>();
   newList.forEach((b, i) => {
@@ -182,8 +192,45 @@ function backendPlan(
     if (!next.has(id)) steps.push(() => void lb.removeBackend(id, { drain: true }).catch(() => {}));
   }
   return () => {
+    // Validated above: configure() refuses nothing here, and comes first so new backends get the new policies.
+    if (Object.keys(patch).length > 0) lb.configure(patch);
     for (const step of steps) step();
   };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The `configure()` patch turning a pool's options `before` into `after`
+ * (backends aside), validated now; `undefined` when the change needs a new
+ * balancer: an option `configure()` cannot change, a section removed (its
+ * default is not a patch), or a merged section that lost a key (a merge
+ * would keep it).
+ */
+function sectionPatch(
+  lb: LoadBalancer,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  at: (path: string) => string,
+): ConfigurePatch | undefined {
+  const patch: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const was = before[key];
+    const now = after[key];
+    if (same(was, now)) continue;
+    if (!Object.hasOwn(runtimeSections, key) || now === undefined) return undefined;
+    const replaced = (replacedSections as readonly string[]).includes(key);
+    if (!replaced && isObject(was) && isObject(now) && Object.keys(was).some((k) => !(k in now))) return undefined;
+    const input = !replaced && isObject(was) && isObject(now) ? { ...was, ...now } : now;
+    parseOptions(runtimeSections[key as keyof typeof runtimeSections], input, at(key));
+    patch[key] = now;
+  }
+  if (patch.retry === false && lb.config.hedge !== false) {
+    throw new ConfigError(at('retry'), false, 'retry options while hedge is on (hedges are retries)');
+  }
+  return patch as ConfigurePatch;
 }
 
 /**
