@@ -292,7 +292,14 @@ export function interpolate(
   return value;
 }
 
-/** Splits `a.b[0].c` into `['a', 'b', 0, 'c']`. */
+/**
+ * Splits an option path into its parts.
+ *
+ * @example
+ * ```ts
+ * splitPath('pools.api.backends[0].url'); // ['pools', 'api', 'backends', 0, 'url']
+ * ```
+ */
 export function splitPath(path: string): (string | number)[] {
   const out: (string | number)[] = [];
   for (const match of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
@@ -520,7 +527,15 @@ export function parseConfigFile(text: string, env: Readonly<Record<string, strin
   }
 }
 
-/** Where a `ConfigError` thrown by {@link parseConfigFile} points, if known. */
+/**
+ * Where a `ConfigError` thrown by {@link parseConfigFile} points: its line
+ * and column in the file, or the environment variable that set it.
+ *
+ * @example
+ * ```ts
+ * try { parseConfigFile(text, process.env); } catch (e) { console.log(errorLocation(e).location?.line); }
+ * ```
+ */
 export function errorLocation(error: unknown): { location?: Location; env?: string } {
   const e = error as { location?: Location; env?: string };
   return { ...(e.location ? { location: e.location } : {}), ...(e.env ? { env: e.env } : {}) };

@@ -89,6 +89,11 @@ function errorText(error: unknown): string {
 /**
  * One line describing a config problem: `file:line:column: message`, with
  * the environment variable when one set the option.
+ *
+ * @example
+ * ```ts
+ * describeConfigError('switchyard.yaml', error, config); // 'switchyard.yaml:6:14: Invalid option ...'
+ * ```
  */
 export function describeConfigError(file: string, error: unknown, config?: ConfigFile): string {
   if (error instanceof ConfigFileError) {

@@ -36,7 +36,15 @@ interface Loaded {
   readonly files: string[];
 }
 
-/** The verified subject of a client certificate, `CN=alice,O=example`, or `undefined`. */
+/**
+ * The verified subject of a client certificate, `CN=alice,O=example`, or
+ * `undefined` when the peer sent none or it did not verify.
+ *
+ * @example
+ * ```ts
+ * const subject = peerSubject(req.socket as TLSSocket);
+ * ```
+ */
 export function peerSubject(socket: tls.TLSSocket): string | undefined {
   if (!socket.authorized) return undefined;
   const subject = socket.getPeerCertificate()?.subject as Record<string, string | string[]> | undefined;
@@ -51,6 +59,13 @@ export function peerSubject(socket: tls.TLSSocket): string | undefined {
  * The certificates of one HTTPS listener: the default one, the SNI ones
  * (exact names, then `*.example.com` for one label), the client CA, and
  * their reload (`setSecureContext`, on SIGHUP or when a file changes).
+ *
+ * @example
+ * ```ts
+ * const certs = new ListenerTls(settings, 'listeners[0].tls');
+ * const server = https.createServer(certs.serverOptions(), handler);
+ * certs.watch(server, console.error, () => console.log('reloaded'));
+ * ```
  */
 export class ListenerTls {
   #settings: TlsSettings;

@@ -66,7 +66,14 @@ function trimPrefix(prefix: string): string {
   return trimmed === '' ? '/' : trimmed;
 }
 
-/** Compiles one validated route. */
+/**
+ * Compiles one validated route.
+ *
+ * @example
+ * ```ts
+ * compileRoute(routeSchema.parse({ prefix: '/api/', pool: 'api' }), 0).path; // '/api'
+ * ```
+ */
 export function compileRoute(options: ResolvedRoute, index: number): CompiledRoute {
   const kind = options.exact !== undefined ? 'exact' : options.pattern !== undefined ? 'pattern' : 'prefix';
   const path =
