@@ -402,6 +402,9 @@ async function runPrimary(argv: readonly string[], file: string, flags: Flags, c
  * ```
  */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  // A log reader that went away (`switchyard --schema | head`, a dead pipe) costs the lines, never the process.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   const io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
   let flags: Flags | undefined;
   try {
