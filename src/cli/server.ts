@@ -293,26 +293,29 @@ export async function startProxy(
     io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`);
   };
 
+  /** The client may not claim a subject: only a verified certificate sets the header. */
+  function stampSubject(front: Frontend, req: IncomingMessage): void {
+    const header = front.tls?.subjectHeader;
+    if (header === undefined) return;
+    const raw = req.rawHeaders;
+    const kept: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      if ((raw[i] as string).toLowerCase() !== header) kept.push(raw[i] as string, raw[i + 1] as string);
+    }
+    delete req.headers[header];
+    const subject = peerSubject(req.socket as TLSSocket);
+    if (subject !== undefined) {
+      kept.push(header, subject);
+      req.headers[header] = subject;
+    }
+    req.rawHeaders = kept;
+  }
+
   function requestHandler(front: Frontend) {
     return (req: IncomingMessage, res: ServerResponse) => {
       // While shutting down, a finished exchange closes its connection.
       if (front.closing) res.shouldKeepAlive = false;
-      const header = front.tls?.subjectHeader;
-      if (header !== undefined) {
-        // The client may not claim a subject: only a verified certificate sets it.
-        const raw = req.rawHeaders;
-        const kept: string[] = [];
-        for (let i = 0; i < raw.length; i += 2) {
-          if ((raw[i] as string).toLowerCase() !== header) kept.push(raw[i] as string, raw[i + 1] as string);
-        }
-        delete req.headers[header];
-        const subject = peerSubject(req.socket as TLSSocket);
-        if (subject !== undefined) {
-          kept.push(header, subject);
-          req.headers[header] = subject;
-        }
-        req.rawHeaders = kept;
-      }
+      stampSubject(front, req);
       router.handler(req, res).catch(() => res.destroy());
     };
   }
@@ -328,7 +331,10 @@ export async function startProxy(
     front.server = server;
     applyLimits(server, l);
     server.on('request', requestHandler(front));
-    server.on('upgrade', (req, socket, head) => router.upgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => {
+      stampSubject(front, req);
+      router.upgrade(req, socket, head);
+    });
     server.on('clientError', (_error, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
