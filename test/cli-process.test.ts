@@ -186,9 +186,6 @@ describe('switchyard as a process', () => {
     const child = new Child(['--check', '--config', cfg]);
     expect(await child.exited).toBe(2);
     expect(child.err).toContain(`${cfg}:6:14: Invalid option pools.api.backends[0].url`);
-    const routes = new Child(['--check', '-c', file('pools:\n  api: {}\nroutes:\n  - pool: apii\n')]);
-    expect(await routes.exited).toBe(2);
-    expect(routes.err).toMatch(/:4:11: Invalid option routes\[0\]\.pool/);
   });
 
   it('serves HTTP and HTTPS listeners and routes by host and path to two pools', async () => {
