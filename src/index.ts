@@ -68,7 +68,7 @@ export type {
 export type { RouterAdminOptions } from './router/admin.js';
 export { type CompiledRoute, type RouteMatch, RouteTable, requestHost } from './router/match.js';
 export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './router/options.js';
-export { normalizePath, rewriteTarget } from './router/path.js';
+export { rewriteTarget } from './router/path.js';
 export {
   createRouter,
   type PoolInput,

@@ -308,7 +308,9 @@ export function adminTarget(
     );
     return undefined;
   }
-  const url = new URL(req.url ?? '/', 'http://admin.invalid');
+  // Appended to a fixed origin, never resolved against it: `//x` stays a path, not an authority.
+  const raw = req.url ?? '/';
+  const url = new URL(`http://admin.invalid${raw.startsWith('/') ? raw : `/${raw}`}`);
   let path = url.pathname.replace(/\/+$/, '') || '/';
   if (prefix) {
     if (path !== prefix && !path.startsWith(`${prefix}/`)) throw notFound();

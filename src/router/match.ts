@@ -247,26 +247,21 @@ export class RouteTable {
 }
 
 /**
- * The host of a request for matching: the `Host` header (or an absolute
- * target's authority) lower-cased, port and a final dot dropped; `undefined`
- * when missing or not a plausible host name.
+ * The host of a request for matching, from its validated authority
+ * (`resolveTarget`: the `Host` header, or an absolute target's authority,
+ * lower-cased): the port and a final dot dropped; `undefined` without one.
  *
  * @example
  * ```ts
- * requestHost('API.Example.com:8443', '/'); // 'api.example.com'
+ * requestHost('api.example.com:8443'); // 'api.example.com'
  * ```
  */
-export function requestHost(header: string | undefined, target: string): string | undefined {
-  let host = header;
-  if (!target.startsWith('/') && /^https?:\/\//i.test(target) && URL.canParse(target)) host = new URL(target).host;
-  if (host === undefined || host === '' || host.length > 260) return undefined;
-  host = host.toLowerCase();
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end === -1 ? undefined : host.slice(0, end + 1);
-  }
+export function requestHost(authority: string | undefined): string | undefined {
+  if (authority === undefined || authority === '') return undefined;
+  let host = authority;
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
   const colon = host.indexOf(':');
   if (colon !== -1) host = host.slice(0, colon);
   if (host.endsWith('.')) host = host.slice(0, -1);
-  return /^[a-z0-9._-]+$/.test(host) ? host : undefined;
+  return host === '' ? undefined : host;
 }

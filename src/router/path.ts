@@ -1,53 +1,12 @@
 /**
- * Paths as the router sees them. Rules match the normalised path; the
- * backend gets the raw one, changed only by the route's rewrite rule.
+ * Paths as the router sees them. Rules match the normalised path (the
+ * request path's `normalizePath` of `forward/request-target`, as every path
+ * rule does); the backend gets the raw one, changed only by the route's
+ * rewrite rule.
  *
  * @module
  */
-
-const UNRESERVED = /%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])/g;
-
-/**
- * The path of a request target, normalised for matching: query dropped,
- * percent-encoded unreserved characters decoded (`%41` is `A`, `%2E` is `.`),
- * other escapes upper-cased, repeated slashes collapsed, `.` and `..`
- * segments resolved (never above the root). `undefined` for a target that
- * is neither a path nor an absolute http(s) URL.
- *
- * @example
- * ```ts
- * normalizePath('/a//b/./c/../d?x=1'); // '/a/b/d'
- * ```
- */
-export function normalizePath(target: string): string | undefined {
-  let path = target;
-  if (!path.startsWith('/')) {
-    if (!/^https?:\/\//i.test(path) || !URL.canParse(path)) return undefined;
-    path = new URL(path).pathname;
-  }
-  const q = path.indexOf('?');
-  if (q !== -1) path = path.slice(0, q);
-  const hash = path.indexOf('#');
-  if (hash !== -1) path = path.slice(0, hash);
-  if (path.includes('%')) {
-    path = path.replace(UNRESERVED, (m) => String.fromCharCode(Number.parseInt(m.slice(1), 16)));
-    path = path.replace(/%[0-9a-f]{2}/gi, (m) => m.toUpperCase());
-  }
-  if (!path.includes('//') && !path.includes('/.')) return path;
-  const out: string[] = [];
-  const segments = path.split('/');
-  for (let i = 1; i < segments.length; i++) {
-    const segment = segments[i] as string;
-    const last = i === segments.length - 1;
-    if (segment === '..') {
-      out.pop();
-      if (last) out.push('');
-    } else if (segment === '.' || (segment === '' && !last)) {
-      if (last) out.push('');
-    } else out.push(segment);
-  }
-  return `/${out.join('/')}`;
-}
+import { splitAbsoluteForm } from '../forward/request-target.js';
 
 /** True when `path` is `prefix` or lies below it on a segment boundary. */
 export function underPrefix(path: string, prefix: string): boolean {
@@ -71,9 +30,11 @@ export function rewriteTarget(raw: string, normalised: string, matched: string, 
   let origin = raw;
   let authority = '';
   if (!raw.startsWith('/')) {
-    const url = new URL(raw);
-    authority = `${url.protocol}//${url.host}`;
-    origin = `${url.pathname}${url.search}`;
+    const absolute = splitAbsoluteForm(raw);
+    if (absolute) {
+      authority = `${raw.slice(0, raw.indexOf('//') + 2)}${absolute.authority}`;
+      origin = absolute.path;
+    }
   }
   const q = origin.indexOf('?');
   const rawPath = q === -1 ? origin : origin.slice(0, q);

@@ -6,12 +6,13 @@ import type { LoadBalancerOptions } from '../config/options.js';
 import { parseOptions } from '../config/zod.js';
 import { ConfigError, makeError, type SwitchyardError } from '../errors.js';
 import type { EventName, SwitchyardEvents } from '../events.js';
+import { normalizePath, resolveTarget } from '../forward/request-target.js';
 import type { BalancerStats } from '../metrics/stats.js';
 import { createRouterAdmin, type RouterAdminOptions } from './admin.js';
 import { type CompiledRoute, RouteTable, requestHost } from './match.js';
 import { mergeExpositions } from './metrics.js';
 import { poolNameSchema, type ResolvedRoute, type RouteOptions, routesSchema } from './options.js';
-import { normalizePath, rewriteTarget } from './path.js';
+import { rewriteTarget } from './path.js';
 
 /** A pool given to the router: options it builds a balancer from, or a balancer you built. */
 export type PoolInput = LoadBalancerOptions | LoadBalancer;
@@ -159,6 +160,12 @@ function isBalancer(input: PoolInput): input is LoadBalancer {
 /** Per-connection byte counters at the end of its previous response. */
 const baselines = new WeakMap<object, { read: number; written: number }>();
 
+/** The host of a request that was not routed (for its event), if it has a valid one. */
+function hostOf(header: string | undefined, target: string): string | undefined {
+  const resolved = resolveTarget(target, header);
+  return typeof resolved === 'string' ? undefined : requestHost(resolved.authority);
+}
+
 function noRoute(): SwitchyardError {
   return makeError('ERR_NO_ROUTE', 'no route matches this request');
 }
@@ -295,11 +302,10 @@ export function createRouter(options: RouterOptions): Router {
 
   /** Routes a request; `undefined`: no route. Throws `ERR_BAD_REQUEST` for a target that is not a path. */
   function find(target: string, method: string, headers: IncomingMessage['headers']): Found | undefined {
-    const path = normalizePath(target);
-    if (path === undefined) {
-      throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
-    }
-    const host = requestHost(headers.host, target);
+    const resolved = resolveTarget(target, headers.host);
+    if (typeof resolved === 'string') throw makeError('ERR_BAD_REQUEST', resolved);
+    const path = normalizePath(resolved.path);
+    const host = requestHost(resolved.authority);
     const found = table.match(host, path, method, headers);
     if (!found) return undefined;
     const { route } = found;
@@ -373,7 +379,7 @@ export function createRouter(options: RouterOptions): Router {
         pool: chosen?.route.pool,
         route: chosen?.route.name,
         target,
-        host: chosen?.host ?? requestHost(req.headers.host, target),
+        host: chosen?.host ?? hostOf(req.headers.host, target),
         clientAddress: req.socket?.remoteAddress ?? '',
         userAgent: req.headers['user-agent'],
         referer: req.headers.referer,
