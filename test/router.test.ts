@@ -92,11 +92,28 @@ describe('createRouter', () => {
     expect(upgrade).toMatch(/^HTTP\/1\.1 404[\s\S]*ERR_NO_ROUTE/);
   });
 
-  it('answers 400 for a target that is not a path', async () => {
-    const { router } = twoPools();
+  it('answers 400 for a target that is not a path or a Host that is not a host', async () => {
+    const { router, api, web } = twoPools();
     const { port } = await serve(router);
     const raw = await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
     expect(raw).toMatch(/^HTTP\/1\.1 400[\s\S]*ERR_BAD_REQUEST/);
+    const host = await rawExchange(
+      port,
+      'GET /static/x HTTP/1.1\r\nHost: api.example.com@evil\r\nConnection: close\r\n\r\n',
+    );
+    expect(host).toMatch(/^HTTP\/1\.1 400[\s\S]*ERR_BAD_REQUEST/);
+    expect(api.requests.length + web.requests.length).toBe(0);
+  });
+
+  it('routes an absolute-form target by its authority, not the Host header', async () => {
+    const { api, router } = twoPools();
+    const { port } = await serve(router);
+    const raw = await rawExchange(
+      port,
+      'GET http://api.example.com/v HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n',
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 200/);
+    expect(api.requests).toHaveLength(1);
   });
 
   it('emits request events with the route, pool, target and byte counts', async () => {
