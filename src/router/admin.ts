@@ -5,10 +5,31 @@ import type { AdminOptions } from '../admin/handler.js';
 import { adminOptionsSchema, adminTarget, healthSummary, send, sendError } from '../admin/handler.js';
 import { parseOptions } from '../config/zod.js';
 import { ConfigError, makeError } from '../errors.js';
-import type { Router } from './router.js';
+import type { BackendSnapshot } from '../pool/backend.js';
+import type { RouteOptions } from './options.js';
 
 /** Options of `router.admin()`: the same as a balancer's admin API. */
 export type RouterAdminOptions = AdminOptions;
+
+/** What the router's admin API needs of one pool (a balancer). */
+export interface PoolControl {
+  backends(): BackendSnapshot[];
+  readonly pipeline: readonly string[];
+  admin(options: AdminOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}
+
+/**
+ * What the router's admin API drives: a `Router` is one. Declared here so
+ * the API depends on this interface, not on the router's module.
+ */
+export interface RouterControl {
+  routes(): readonly (RouteOptions & { readonly name: string })[];
+  setRoutes(routes: readonly RouteOptions[]): void;
+  poolNames(): string[];
+  pool(name: string): PoolControl | undefined;
+  addPool(name: string, options: never): unknown;
+  removePool(name: string): Promise<void>;
+}
 
 function notFound() {
   return makeError('ERR_NOT_FOUND', 'no such admin route');
@@ -18,7 +39,7 @@ function methodNotAllowed(method: string | undefined, allow: string) {
   return Object.assign(makeError('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`), { allow });
 }
 
-function poolJson(router: Router, name: string): Record<string, unknown> {
+function poolJson(router: RouterControl, name: string): Record<string, unknown> {
   const lb = router.pool(name);
   if (!lb) throw makeError('ERR_POOL_NOT_FOUND', `no pool named ${JSON.stringify(name)}`);
   const backends = lb.backends();
@@ -55,7 +76,7 @@ function poolJson(router: Router, name: string): Record<string, unknown> {
  * ```
  */
 export function createRouterAdmin(
-  router: Router,
+  router: RouterControl,
   input: RouterAdminOptions,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const options = parseOptions(adminOptionsSchema, input ?? {}, 'admin');
