@@ -441,6 +441,13 @@ log: info
       'two workers reloaded',
     );
     for (let i = 0; i < 6; i++) expect(JSON.parse((await get(port, `/r${i}`)).body).backend).toBe('web2');
+    // A bad file is refused once, by the primary, and reaches no worker.
+    writeFileSync(cfg, 'listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ url: "ftp://x" }]\nworkers: 2\n');
+    child.proc.kill('SIGHUP');
+    await child.waitForText('reload refused', 'err');
+    expect(child.err.match(/reload refused/g)).toHaveLength(1);
+    expect(child.err).toMatch(/:2:\d+: Invalid option backends\[0\]\.url/);
+    expect(JSON.parse((await get(port, '/still')).body).backend).toBe('web2');
     child.proc.kill('SIGTERM');
     expect(await child.exited).toBe(0);
   }, 50_000);
