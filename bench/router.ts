@@ -12,8 +12,8 @@
  * on paths normalised beforehand (the routing cost) and with
  * `normalizePath` in the loop (what a request pays).
  */
-const { RouteTable } = await import('../src/router/match.ts');
-const { routesSchema } = await import('../src/router/options.ts');
+const { RouteTable } = await import('../src/surfaces/router/match.ts');
+const { routesSchema } = await import('../src/surfaces/router/options.ts');
 const { normalizePath } = await import('../src/forward/request-target.ts');
 
 const SIZES = [10, 1_000, 10_000] as const;

@@ -65,10 +65,6 @@ export type {
   RolloutStatus,
   RolloutStep,
 } from './rollout/rollout.js';
-export type { RouterAdminOptions } from './router/admin.js';
-export { type CompiledRoute, type RouteMatch, RouteTable, requestHost } from './router/match.js';
-export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './router/options.js';
-export { rewriteTarget } from './router/path.js';
 export {
   createRouter,
   type PoolInput,
@@ -81,6 +77,10 @@ export {
   type RouterMatch,
   type RouterOptions,
   type RouterStats,
-} from './router/router.js';
+} from './router.js';
 export type { StickyOptions } from './sticky/options.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';
+export type { RouterAdminOptions } from './surfaces/router/admin.js';
+export { type CompiledRoute, type RouteMatch, RouteTable, requestHost } from './surfaces/router/match.js';
+export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './surfaces/router/options.js';
+export { rewriteTarget } from './surfaces/router/path.js';

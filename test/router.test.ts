@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createLoadBalancer } from '../src/balancer.js';
 import { ConfigError } from '../src/errors.js';
-import { createRouter, type Router, type RouterEvents } from '../src/router/router.js';
+import { createRouter, type Router, type RouterEvents } from '../src/router.js';
 import { createLoopbackBackend, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
 import { type Listening, listen, rawExchange, request } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { createStream, type RotatingFileStream } from 'rotating-file-stream';
-import type { RouterEvents } from '../router/router.js';
+import type { RouterEvents } from '../router.js';
 import type { CliSettings } from './config-file.js';
 
 /** Query parameters whose values the access log hides unless told otherwise. */

@@ -4,7 +4,7 @@ import type { LoadBalancerOptions } from '../config/options.js';
 import { duration, formatPath, parseOptions, positiveInt } from '../config/zod.js';
 import { ConfigError } from '../errors.js';
 import { logLevelSchema } from '../observability/options.js';
-import { poolNameSchema, type RouteOptions, routesSchema } from '../router/options.js';
+import { poolNameSchema, type RouteOptions, routesSchema } from '../surfaces/router/options.js';
 
 const port = z.number().int().min(0).max(65535);
 const file = z.string().min(1).max(4096);

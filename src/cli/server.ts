@@ -13,8 +13,8 @@ import {
 import { parseOptions } from '../config/zod.js';
 import { ConfigError } from '../errors.js';
 import type { Logger, LogLevel } from '../observability/logger.js';
-import { routesSchema } from '../router/options.js';
-import { createRouter, type Router } from '../router/router.js';
+import { createRouter, type Router } from '../router.js';
+import { routesSchema } from '../surfaces/router/options.js';
 import { type AccessLog, createAccessLog } from './access-log.js';
 import type { CliSettings, ConfigFile, ListenerSettings } from './config-file.js';
 import { jsonLogger } from './json-logger.js';

@@ -1,7 +1,21 @@
 import { readFileSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
-import type { UpstreamTlsOptions } from '../config/options.js';
 import { ConfigError } from '../errors.js';
+
+type Pem = string | Buffer;
+
+/** A backend's `tls` setting, validated (see `upstreamTlsSchema` in the options). */
+export interface UpstreamTlsSettings {
+  readonly ca?: Pem | readonly Pem[] | undefined;
+  readonly caFile?: string | undefined;
+  readonly cert?: Pem | undefined;
+  readonly certFile?: string | undefined;
+  readonly key?: Pem | undefined;
+  readonly keyFile?: string | undefined;
+  readonly passphrase?: string | undefined;
+  readonly servername?: string | undefined;
+  readonly rejectUnauthorized?: boolean | undefined;
+}
 
 function read(file: string, path: string): Buffer {
   try {
@@ -21,7 +35,7 @@ function read(file: string, path: string): Buffer {
  * upstreamTls({ caFile: '/etc/ssl/internal-ca.pem', servername: 'api.internal' }, 'backends[0]');
  * ```
  */
-export function upstreamTls(tls: UpstreamTlsOptions | undefined, path: string): AgentOptions | undefined {
+export function upstreamTls(tls: UpstreamTlsSettings | undefined, path: string): AgentOptions | undefined {
   if (!tls) return undefined;
   const at = `${path}.tls`;
   if (tls.ca !== undefined && tls.caFile !== undefined)
@@ -41,7 +55,7 @@ export function upstreamTls(tls: UpstreamTlsOptions | undefined, path: string): 
   }
   const out: AgentOptions = {};
   const ca = tls.caFile === undefined ? tls.ca : read(tls.caFile, `${at}.caFile`);
-  if (ca !== undefined) out.ca = ca;
+  if (ca !== undefined) out.ca = ca as AgentOptions['ca'];
   if (cert !== undefined) out.cert = cert;
   if (key !== undefined) out.key = key;
   if (tls.passphrase !== undefined) out.passphrase = tls.passphrase;

@@ -1,18 +1,18 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createLoadBalancer, type ExpressMiddleware, type KoaMiddleware, type LoadBalancer } from '../balancer.js';
-import type { LoadBalancerOptions } from '../config/options.js';
-import { parseOptions } from '../config/zod.js';
-import { ConfigError, makeError, type SwitchyardError } from '../errors.js';
-import type { EventName, SwitchyardEvents } from '../events.js';
-import { normalizePath, resolveTarget } from '../forward/request-target.js';
-import type { BalancerStats } from '../metrics/stats.js';
-import { createRouterAdmin, type RouterAdminOptions } from './admin.js';
-import { type CompiledRoute, RouteTable, requestHost } from './match.js';
-import { mergeExpositions } from './metrics.js';
-import { poolNameSchema, type ResolvedRoute, type RouteOptions, routesSchema } from './options.js';
-import { rewriteTarget } from './path.js';
+import { createLoadBalancer, type ExpressMiddleware, type KoaMiddleware, type LoadBalancer } from './balancer.js';
+import type { LoadBalancerOptions } from './config/options.js';
+import { parseOptions } from './config/zod.js';
+import { ConfigError, makeError, type SwitchyardError } from './errors.js';
+import type { EventName, SwitchyardEvents } from './events.js';
+import { normalizePath, resolveTarget } from './forward/request-target.js';
+import type { BalancerStats } from './metrics/stats.js';
+import { createRouterAdmin, type RouterAdminOptions } from './surfaces/router/admin.js';
+import { type CompiledRoute, RouteTable, requestHost } from './surfaces/router/match.js';
+import { mergeExpositions } from './surfaces/router/metrics.js';
+import { poolNameSchema, type ResolvedRoute, type RouteOptions, routesSchema } from './surfaces/router/options.js';
+import { rewriteTarget } from './surfaces/router/path.js';
 
 /** A pool given to the router: options it builds a balancer from, or a balancer you built. */
 export type PoolInput = LoadBalancerOptions | LoadBalancer;
