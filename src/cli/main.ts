@@ -317,7 +317,9 @@ async function runPrimary(argv: readonly string[], file: string, flags: Flags, c
   const ready = new Set<number>();
   let stopping = false;
   cluster.setupPrimary({ args: [...argv] });
+  const started = new Map<number, number>();
   const fork = (slot: number) => {
+    started.set(slot, Date.now());
     const worker = cluster.fork({ SWITCHYARD_WORKER_INDEX: String(slot) });
     workers.set(slot, worker);
     worker.on('message', (message: unknown) => {
@@ -343,7 +345,10 @@ async function runPrimary(argv: readonly string[], file: string, flags: Flags, c
       process.stdout.write(
         `${JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: 'worker died, starting another', worker: slot, pid: worker.process.pid, code, signal })}\n`,
       );
-      fork(slot);
+      // A worker that keeps dying right after starting is restarted at most once a second.
+      const lived = Date.now() - (started.get(slot) ?? 0);
+      if (lived >= 1000) fork(slot);
+      else setTimeout(() => !stopping && fork(slot), 1000 - lived);
     });
   };
   for (let slot = 1; slot <= count; slot++) fork(slot);
