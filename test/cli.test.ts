@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type CliIo, type RunningProxy, runCli } from '../src/cli/main.js';
 import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.js';
-import { request } from './helpers.js';
+import { rawExchange, request } from './helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -266,10 +266,7 @@ log: false
     const cli = io();
     proxy = (await runCli(['-c', cfg], cli)) as RunningProxy;
     const main = proxy.port;
-    writeFileSync(
-      cfg,
-      body('  - { name: extra, port: 0, host: 127.0.0.1, timeouts: { keepAlive: 1s } }\n', backends[1]!),
-    );
+    writeFileSync(cfg, body('  - { name: extra, port: 0, host: 127.0.0.1, keepAliveTimeout: 1s }\n', backends[1]!));
     expect(await proxy.reload()).toBe(true);
     const ports = proxy.listeners().map((l) => l.port);
     expect(ports[0]).toBe(main);
@@ -317,6 +314,21 @@ log: false
     expect(rebuilt).not.toBe(first);
     expect(rebuilt?.backends().map((x) => x.id)).toEqual(['b']);
     expect((await request(proxy.port, { path: '/' })).json()).toMatchObject({ backend: 'b' });
+  });
+
+  it('hardens each listener with its own settings: header size, Host required', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }));
+    const cfg = file(
+      `listeners:\n  - { port: 0, host: 127.0.0.1, maxHeaderSize: 1024 }\n  - { name: big, port: 0, host: 127.0.0.1 }\n` +
+        `backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: false\n`,
+    );
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const [small, big] = proxy.listeners().map((l) => l.port) as [number, number];
+    const head = `GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ${'p'.repeat(2000)}\r\nConnection: close\r\n\r\n`;
+    expect(await rawExchange(small, head)).toMatch(/^HTTP\/1\.1 431/);
+    expect(await rawExchange(big, head)).toMatch(/^HTTP\/1\.1 200/);
+    expect(await rawExchange(big, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    expect(backends[0]!.requests).toHaveLength(1);
   });
 
   it('writes the access log to a file rotated by size', async () => {

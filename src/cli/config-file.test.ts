@@ -23,7 +23,7 @@ describe('parseConfigFile', () => {
     expect(config.pools.default).toEqual({ backends: [{ url: 'http://10.0.0.1' }], retry: { attempts: 3 } });
     expect(config.routes).toEqual([{ pool: 'default' }]);
     expect(config.cli.listeners).toMatchObject([
-      { port: 81, timeouts: { headers: 30_000, request: 300_000, keepAlive: 5000 } },
+      { port: 81, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5000, maxConnections: 10_000 },
     ]);
     expect(config.poolPath('default', 'backends[0].url')).toBe('backends[0].url');
   });
@@ -54,6 +54,9 @@ describe('parseConfigFile', () => {
     const https = thrown(() => parseConfigFile('listeners:\n  - { port: 443, protocol: https }\n', {}));
     expect((https as ConfigError).path).toBe('listeners[0].tls');
     expect((thrown(() => parseConfigFile('listen: {}\nlisteners: [{}]\n', {})) as ConfigError).path).toBe('listen');
+    expect((thrown(() => parseConfigFile('listeners:\n  - { headersTimeout: -1 }\n', {})) as ConfigError).path).toBe(
+      'listeners[0].headersTimeout',
+    );
   });
 
   it('applies environment overrides over the file and names the variable of a bad one', () => {

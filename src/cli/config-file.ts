@@ -4,6 +4,7 @@ import type { LoadBalancerOptions } from '../config/options.js';
 import { duration, formatPath, parseOptions, positiveInt } from '../config/zod.js';
 import { ConfigError } from '../errors.js';
 import { logLevelSchema } from '../observability/options.js';
+import { serverHardeningSchema } from '../security/harden-server.js';
 import { poolNameSchema, type RouteOptions, routesSchema } from '../surfaces/router/options.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -101,25 +102,15 @@ export const listenerSchema = z.strictObject({
   /** `https` terminates TLS with `tls`. @default 'https' with `tls`, else 'http' */
   protocol: z.enum(['http', 'https']).optional(),
   tls: tlsSchema.optional(),
-  /** Client-side timeouts (server hardening). */
-  timeouts: z
-    .strictObject({
-      /** Longest wait for the complete request headers (slowloris). @default '30s' */
-      headers: duration().default(30_000),
-      /** Longest wait for the complete request, body included. @default '5m' */
-      request: duration().default(300_000),
-      /** How long an idle keep-alive connection stays open. @default '5s' */
-      keepAlive: duration().default(5000),
-    })
-    .default({ headers: 30_000, request: 300_000, keepAlive: 5000 }),
-  /** Largest request head (request line and headers), in bytes; larger gets 431. @default 16384 */
-  maxHeaderSize: positiveInt()
-    .max(1024 * 1024)
-    .default(16_384),
-  /** Most open client connections; more are refused. @default 10000 */
-  maxConnections: positiveInt().default(10_000),
-  /** Most requests served on one keep-alive connection (0: no limit). @default 1000 */
-  maxRequestsPerSocket: z.number().int().min(0).default(1000),
+  /**
+   * Server hardening, the settings of `serverOptions()`/`hardenServer()`
+   * (docs/security.md): `headersTimeout` @default '10s', `requestTimeout`
+   * @default '60s', `keepAliveTimeout` @default '5s',
+   * `connectionsCheckingInterval` @default '1s', `maxHeaderSize` (bytes)
+   * @default 16384, `maxConnections` @default 10000, `maxRequestsPerSocket`
+   * @default 1000.
+   */
+  ...serverHardeningSchema.shape,
 });
 
 /** Resolved settings of one listener. */

@@ -14,6 +14,7 @@ import { parseOptions } from '../config/zod.js';
 import { ConfigError } from '../errors.js';
 import type { Logger, LogLevel } from '../observability/logger.js';
 import { createRouter, type Router } from '../router.js';
+import { hardenServer, type ServerHardeningOptions, serverOptions } from '../security/harden-server.js';
 import { routesSchema } from '../surfaces/router/options.js';
 import { type AccessLog, createAccessLog } from './access-log.js';
 import type { CliSettings, ConfigFile, ListenerSettings } from './config-file.js';
@@ -67,20 +68,36 @@ function levelOf(log: CliSettings['log']): LogLevel | undefined {
   return typeof log === 'string' ? log : log.level;
 }
 
-/** Server hardening limits of a listener (also applied again on reload). */
-function applyLimits(server: http.Server, l: ListenerSettings): void {
-  server.headersTimeout = l.timeouts.headers;
-  server.requestTimeout = l.timeouts.request;
-  server.keepAliveTimeout = l.timeouts.keepAlive;
-  server.maxConnections = l.maxConnections;
-  server.maxRequestsPerSocket = l.maxRequestsPerSocket;
+/** The hardening settings of a listener, for `serverOptions()` and `hardenServer()`. */
+function hardening(l: ListenerSettings): ServerHardeningOptions {
+  return {
+    headersTimeout: l.headersTimeout,
+    requestTimeout: l.requestTimeout,
+    keepAliveTimeout: l.keepAliveTimeout,
+    connectionsCheckingInterval: l.connectionsCheckingInterval,
+    maxHeaderSize: l.maxHeaderSize,
+    maxConnections: l.maxConnections,
+    maxRequestsPerSocket: l.maxRequestsPerSocket,
+  };
+}
+
+/** Runs a hardening helper, naming the listener's option in its `ConfigError` (`server.x` → `listeners[i].x`). */
+function asListener<T>(index: number, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof ConfigError && error.path.startsWith('server.')) {
+      throw new ConfigError(`listeners[${index}].${error.path.slice('server.'.length)}`, error.value, error.expected);
+    }
+    throw error;
+  }
 }
 
 function keyOf(l: ListenerSettings): string {
   const protocol = l.protocol ?? (l.tls ? 'https' : 'http');
   // Settings a server takes only when it is made: a change opens a new one.
   const auth = l.tls?.clientAuth ? (l.tls.clientAuth.required ? 'mtls' : 'mtls-optional') : '';
-  return `${l.name ?? ''}|${protocol}|${l.host ?? '*'}|${l.port}|${l.maxHeaderSize}|${auth}`;
+  return `${l.name ?? ''}|${protocol}|${l.host ?? '*'}|${l.port}|${l.maxHeaderSize}|${l.connectionsCheckingInterval}|${auth}`;
 }
 
 function listenOn(server: http.Server, port: number, host: string | undefined): Promise<void> {
@@ -324,21 +341,16 @@ export async function startProxy(
     const protocol = l.protocol ?? (l.tls ? 'https' : 'http');
     const tls = protocol === 'https' && l.tls ? new ListenerTls(l.tls, `listeners[${index}].tls`) : undefined;
     const front: Frontend = { key: keyOf(l), settings: l, index, server: undefined as never, tls, closing: false };
-    const serverOptions = { maxHeaderSize: l.maxHeaderSize, requestTimeout: l.timeouts.request };
-    const server = tls
-      ? https.createServer({ ...serverOptions, ...tls.serverOptions() })
-      : http.createServer(serverOptions);
+    const base = asListener(index, () => serverOptions(hardening(l)));
+    const server = tls ? https.createServer({ ...base, ...tls.serverOptions() }) : http.createServer(base);
     front.server = server;
-    applyLimits(server, l);
+    asListener(index, () => hardenServer(server, hardening(l)));
     server.on('request', requestHandler(front));
     server.on('upgrade', (req, socket, head) => {
       stampSubject(front, req);
       router.upgrade(req, socket, head);
     });
-    server.on('clientError', (_error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      else socket.destroy();
-    });
+    // Malformed requests get Node's own answer (400, 431 for an oversized head) and the socket closes.
     if (tls) {
       server.on('tlsClientError', () => {});
       tls.watch(
@@ -359,13 +371,12 @@ export async function startProxy(
   }
 
   async function openSide(port: number, host: string, handle: Side['handle']): Promise<Side> {
+    // The hardening defaults (docs/security.md) apply to the admin and metrics listeners too.
     const side: Side = {
       key: `${host}|${port}`,
-      server: http.createServer((req, res) => side.handle(req, res)),
+      server: hardenServer(http.createServer(serverOptions(), (req, res) => side.handle(req, res))),
       handle,
     };
-    side.server.headersTimeout = 10_000;
-    side.server.requestTimeout = 30_000;
     if (options.listen !== false) await listenOn(side.server, port, host);
     return side;
   }
@@ -465,6 +476,7 @@ export async function startProxy(
         if (current) {
           if (kept.has(key)) throw new ConfigError(`listeners[${i}].port`, l.port, 'an address no other listener uses');
           kept.set(key, { ...l, index: i });
+          asListener(i, () => serverOptions(hardening(l)));
           // Certificates are read now, so a bad file refuses the whole reload.
           if (current.tls && l.tls) new ListenerTls(l.tls, `listeners[${i}].tls`);
         }
@@ -518,7 +530,7 @@ export async function startProxy(
       if (settings) {
         front.settings = settings;
         front.index = settings.index;
-        applyLimits(front.server, settings);
+        asListener(settings.index, () => hardenServer(front.server, hardening(settings)));
         if (front.tls && settings.tls) {
           front.tls.reload(front.server as https.Server, settings.tls);
           front.tls.watch(
