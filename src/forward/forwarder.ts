@@ -85,7 +85,10 @@ function freshAgent(pooled: http.Agent): http.Agent {
   let fresh = freshAgents.get(pooled);
   if (!fresh) {
     fresh =
-      pooled instanceof https.Agent ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+      pooled instanceof https.Agent
+        ? // The twin keeps the backend's TLS settings (CA, client certificate, servername).
+          new https.Agent({ ...(pooled as https.Agent & { options: https.AgentOptions }).options, keepAlive: false })
+        : new http.Agent({ keepAlive: false });
     const connect = (pooled as unknown as { createConnection: Connector }).createConnection.bind(pooled);
     (fresh as unknown as { createConnection: Connector }).createConnection = connect;
     freshAgents.set(pooled, fresh);
