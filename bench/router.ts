@@ -14,7 +14,7 @@
  */
 const { RouteTable } = await import('../src/surfaces/router/match.ts');
 const { routesSchema } = await import('../src/surfaces/router/options.ts');
-const { normalizePath } = await import('../src/forward/request-target.ts');
+const { normalizePath } = await import('../src/core/net/request-target.ts');
 
 const SIZES = [10, 1_000, 10_000] as const;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);

@@ -4,7 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configFileJsonSchema, interpolate, parseConfigFile } from '../src/cli/config-file.js';
-import { optionsSchema } from '../src/config/options.js';
+import { optionsSchema } from '../src/options/options.js';
 
 const root = path.join(import.meta.dirname, '..');
 

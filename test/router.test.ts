@@ -4,7 +4,7 @@ import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createLoadBalancer } from '../src/balancer.js';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from '../src/core/errors.js';
 import { createRouter, type Router, type RouterEvents } from '../src/router.js';
 import { createLoopbackBackend, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
 import { type Listening, listen, rawExchange, request } from './helpers.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../src/balancer.js';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from '../src/core/errors.js';
 import { type CertKit, certKit } from './certs.js';
 import { listen, request } from './helpers.js';
 

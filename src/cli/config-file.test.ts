@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: config files spell environment variables ${VAR}
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { ConfigFileError, errorLocation, interpolate, parseConfigFile, splitPath } from './config-file.js';
 
 function thrown(fn: () => unknown): unknown {

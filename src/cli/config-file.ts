@@ -1,10 +1,10 @@
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
-import type { LoadBalancerOptions } from '../config/options.js';
-import { duration, formatPath, parseOptions, positiveInt } from '../config/zod.js';
-import { ConfigError } from '../errors.js';
-import { logLevelSchema } from '../observability/options.js';
-import { serverHardeningSchema } from '../security/harden-server.js';
+import { ConfigError } from '../core/errors.js';
+import { duration, formatPath, parseOptions, positiveInt } from '../core/zod.js';
+import type { LoadBalancerOptions } from '../options/options.js';
+import { serverHardeningSchema } from '../surfaces/harden-server.js';
+import { logLevelSchema } from '../surfaces/observability/options.js';
 import { poolNameSchema, type RouteOptions, routesSchema } from '../surfaces/router/options.js';
 
 const port = z.number().int().min(0).max(65535);

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { optionsSchema } from '../config/options.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
+import { optionsSchema } from '../options/options.js';
 import {
   type CliSettings,
   type ConfigFile,

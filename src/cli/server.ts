@@ -3,19 +3,19 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createLoadBalancer, type LoadBalancer } from '../balancer.js';
+import { ConfigError } from '../core/errors.js';
+import { parseOptions } from '../core/zod.js';
 import {
-  backendOptionsSchema,
   type ConfigurePatch,
   type LoadBalancerOptions,
   replacedSections,
   runtimeSections,
-} from '../config/options.js';
-import { parseOptions } from '../config/zod.js';
-import { ConfigError } from '../errors.js';
-import type { Logger, LogLevel } from '../observability/logger.js';
+} from '../options/options.js';
 import { createRouter, type Router } from '../router.js';
-import { hardenServer, type ServerHardeningOptions, serverOptions } from '../security/harden-server.js';
+import { hardenServer, type ServerHardeningOptions, serverOptions } from '../surfaces/harden-server.js';
+import type { Logger, LogLevel } from '../surfaces/observability/logger.js';
 import { routesSchema } from '../surfaces/router/options.js';
+import { backendOptionsSchema } from '../upstream/pool/options.js';
 import { type AccessLog, createAccessLog } from './access-log.js';
 import type { CliSettings, ConfigFile, ListenerSettings } from './config-file.js';
 import { jsonLogger } from './json-logger.js';

@@ -2,7 +2,7 @@ import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import type https from 'node:https';
 import path from 'node:path';
 import tls, { type SecureContext, type SecureContextOptions } from 'node:tls';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { TlsSettings } from './config-file.js';
 
 /**

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bearerCheck } from '../../admin/auth.js';
-import { readJsonBody } from '../../admin/body.js';
-import type { AdminOptions } from '../../admin/handler.js';
-import { adminOptionsSchema, adminTarget, healthSummary, send, sendError } from '../../admin/handler.js';
-import { parseOptions } from '../../config/zod.js';
-import { ConfigError, makeError } from '../../errors.js';
-import type { BackendSnapshot } from '../../pool/backend.js';
+import type { BackendSnapshot } from '../../core/backend.js';
+import { ConfigError, makeError } from '../../core/errors.js';
+import { parseOptions } from '../../core/zod.js';
+import { bearerCheck } from '../admin/auth.js';
+import { readJsonBody } from '../admin/body.js';
+import type { AdminOptions } from '../admin/handler.js';
+import { adminOptionsSchema, adminTarget, healthSummary, send, sendError } from '../admin/handler.js';
 import type { RouteOptions } from './options.js';
 
 /** Options of `router.admin()`: the same as a balancer's admin API. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseOptions } from '../../config/zod.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
+import { parseOptions } from '../../core/zod.js';
 import { RouteTable, requestHost } from './match.js';
 import { type RouteOptions, routesSchema } from './options.js';
 import { rewriteTarget } from './path.js';

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { splitAbsoluteForm } from '../../forward/request-target.js';
+import { splitAbsoluteForm } from '../../core/net/request-target.js';
 
 /** True when `path` is `prefix` or lies below it on a segment boundary. */
 export function underPrefix(path: string, prefix: string): boolean {
