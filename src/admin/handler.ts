@@ -9,7 +9,9 @@ import type { RolloutOptions } from '../rollout/options.js';
 import type { RolloutManager } from '../rollout/rollout.js';
 import { bearerCheck } from './auth.js';
 import { readJsonBody } from './body.js';
+import { createDashboard, dashboardOptionsSchema } from './dashboard.js';
 import { jsonSafeConfig } from './json-config.js';
+import { sendJson as send } from './reply.js';
 
 /** Options of `lb.admin()`. */
 export const adminOptionsSchema = z.strictObject({
@@ -38,6 +40,15 @@ export const adminOptionsSchema = z.strictObject({
     .regex(/^\/[\w./~-]*$/, { error: 'a path starting with "/"' })
     .transform((p) => p.replace(/\/+$/, ''))
     .optional(),
+  /**
+   * Serve the web dashboard at `<admin root>/dashboard/`, with cookie
+   * sessions opened by the token, CSRF checks on every mutation, and the
+   * traffic history behind `GET /stats` and `GET /events` (see
+   * docs/dashboard.md). `true` or `{ sessionIdleTimeout, sessionLifetime,
+   * secureCookie, assets }`.
+   * @default false
+   */
+  dashboard: dashboardOptionsSchema.default(false),
 });
 
 /** Options of `lb.admin()`, as given. */
@@ -103,6 +114,15 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
   const options = parseOptions(adminOptionsSchema, input ?? {}, 'admin');
   const authorized = bearerCheck(options.token);
   const { lb, rollouts } = deps;
+  const dashboard = options.dashboard
+    ? createDashboard({
+        token: options.token,
+        prefix: options.prefix,
+        options: options.dashboard,
+        source: lb,
+        backends: () => lb.backends(),
+      })
+    : undefined;
 
   function findBackend(id: string | undefined): BackendSnapshot {
     const found = lb.backends().find((b) => b.id === id);
@@ -241,6 +261,17 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
         },
       },
     },
+    ...(dashboard && {
+      '/stats': { methods: { GET: { body: false, run: ({ res }) => send(res, 200, dashboard.live.stats()) } } },
+      '/events': {
+        methods: {
+          GET: {
+            body: false,
+            run: ({ res, query }) => send(res, 200, dashboard.live.events(Number(query.get('after')) || 0)),
+          },
+        },
+      },
+    }),
   };
 
   function match(path: string): { route: Route; params: Params } | undefined {
@@ -257,7 +288,16 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
 
   return async function admin(req, res) {
     try {
-      if (!authorized(req.headers.authorization)) {
+      const url = new URL(req.url ?? '/', 'http://admin.invalid');
+      let path: string | undefined = url.pathname.replace(/\/+$/, '') || '/';
+      if (options.prefix) {
+        const inside = path === options.prefix || path.startsWith(`${options.prefix}/`);
+        path = inside ? path.slice(options.prefix.length) || '/' : undefined;
+      }
+      // The dashboard serves its page and sessions itself, and may vouch for a session cookie.
+      const decision = dashboard ? await dashboard.intercept(req, res, dashboardPath(url, options.prefix)) : 'pass';
+      if (decision === 'handled') return;
+      if (decision !== 'session' && !authorized(req.headers.authorization)) {
         send(
           res,
           401,
@@ -268,12 +308,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
         );
         return;
       }
-      const url = new URL(req.url ?? '/', 'http://admin.invalid');
-      let path = url.pathname.replace(/\/+$/, '') || '/';
-      if (options.prefix) {
-        if (path !== options.prefix && !path.startsWith(`${options.prefix}/`)) throw notFound();
-        path = path.slice(options.prefix.length) || '/';
-      }
+      if (path === undefined) throw notFound();
       let found: ReturnType<typeof match>;
       try {
         found = match(path);
@@ -345,28 +380,19 @@ function timeoutParam(query: URLSearchParams): number | undefined {
   return parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value, 'timeout');
 }
 
+/** The path below the admin root with its trailing slash kept (`/dashboard/` is the page), or `undefined` outside `prefix`. */
+function dashboardPath(url: URL, prefix: string | undefined): string | undefined {
+  if (!prefix) return url.pathname;
+  if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return undefined;
+  return url.pathname.slice(prefix.length) || '/';
+}
+
 function notFound(): SwitchyardError {
   return makeError('ERR_NOT_FOUND', 'no such admin route');
 }
 
 function noRollout(message: string, status: number): SwitchyardError {
   return new SwitchyardError('ERR_NO_ROLLOUT', message, { status });
-}
-
-const HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-} as const;
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
 }
 
 function sendError(res: ServerResponse, error: unknown): void {
