@@ -16,14 +16,14 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { duration } from '../config/zod.js';
-import { makeError, SwitchyardError } from '../errors.js';
+import { makeError, type SwitchyardError } from '../errors.js';
 import type { BackendSnapshot } from '../pool/backend.js';
 import { sameSecret } from './auth.js';
 import { readJsonBody } from './body.js';
 import { CSRF_HEADER, crossSite, isMutation } from './csrf.js';
 import { LiveStats, type LiveStatsSource } from './live-stats.js';
-import { readCookie, SESSION_COOKIE, SessionStore, sessionCookie } from './session.js';
 import { sendJson } from './reply.js';
+import { readCookie, SESSION_COOKIE, SessionStore, sessionCookie } from './session.js';
 
 /**
  * The `dashboard` option of `lb.admin()`: `true` for the defaults, or an
@@ -167,6 +167,8 @@ export interface DashboardDeps {
   /** Events to chart (the balancer). */
   readonly source: LiveStatsSource;
   readonly backends: () => readonly BackendSnapshot[];
+  /** The admin API's routes (`/backends`, `/routes`...), told to the page so it shows only what exists. */
+  readonly paths: () => readonly string[];
 }
 
 /** The dashboard hook of an admin handler. */
@@ -186,7 +188,9 @@ export interface Dashboard {
  *
  * @example
  * ```ts
- * const dashboard = createDashboard({ token, prefix: undefined, options: true, source: lb, backends: () => lb.backends() });
+ * const dashboard = createDashboard({
+ *   token, prefix: undefined, options: true, source: lb, backends: () => lb.backends(), paths: () => ['/backends'],
+ * });
  * if ((await dashboard.intercept(req, res, '/dashboard/')) === 'handled') return;
  * ```
  */
@@ -250,20 +254,31 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       // A fresh id at each login: a planted cookie never becomes a session.
       sessions.delete(cookie);
       const { id, session } = sessions.create();
-      sendJson(res, 201, sessionJson(session, settings.sessionIdleTimeout), {
-        ...noStore,
-        'set-cookie': sessionCookie(id, { path: cookiePath, secure: secure(req), maxAgeS: settings.sessionLifetime / 1000 }),
-      });
+      sendJson(
+        res,
+        201,
+        { ...sessionJson(session, settings.sessionIdleTimeout), api: deps.paths() },
+        {
+          ...noStore,
+          'set-cookie': sessionCookie(id, {
+            path: cookiePath,
+            secure: secure(req),
+            maxAgeS: settings.sessionLifetime / 1000,
+          }),
+        },
+      );
       return;
     }
     const current = sessions.get(cookie);
     if (req.method === 'GET' || req.method === 'HEAD') {
-      if (!current) throw makeError('ERR_UNAUTHORIZED', 'no session: log in');
-      sendJson(res, 200, sessionJson(current, settings.sessionIdleTimeout));
+      // Not an error for the page: it asks once on load to know whether to show the login form.
+      if (!current) sendJson(res, 200, { session: null });
+      else sendJson(res, 200, { ...sessionJson(current, settings.sessionIdleTimeout), api: deps.paths() });
       return;
     }
     if (req.method === 'DELETE') {
-      if (current && !sameSecret(header(req, CSRF_HEADER), current.csrfToken)) throw csrfError('the CSRF token is missing or wrong');
+      if (current && !sameSecret(header(req, CSRF_HEADER), current.csrfToken))
+        throw csrfError('the CSRF token is missing or wrong');
       sessions.delete(cookie);
       res.writeHead(204, {
         ...noStore,
@@ -272,9 +287,12 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       res.end();
       return;
     }
-    throw Object.assign(makeError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use GET, POST, DELETE`), {
-      allow: 'GET, HEAD, POST, DELETE',
-    });
+    throw Object.assign(
+      makeError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use GET, POST, DELETE`),
+      {
+        allow: 'GET, HEAD, POST, DELETE',
+      },
+    );
   }
 
   return {

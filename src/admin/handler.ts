@@ -121,6 +121,7 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
         options: options.dashboard,
         source: lb,
         backends: () => lb.backends(),
+        paths: () => Object.keys(routes),
       })
     : undefined;
 
@@ -213,6 +214,12 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
             send(res, 202, rolloutBody());
           },
         },
+      },
+    },
+    '/rollout/status': {
+      methods: {
+        // Like GET /rollout, but 200 with `rollout: null` before the first one (for pollers).
+        GET: { body: false, run: ({ res }) => send(res, 200, { rollout: rollouts.status() ?? null }) },
       },
     },
     '/rollout/cancel': {

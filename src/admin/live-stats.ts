@@ -181,7 +181,9 @@ const DESCRIBE: { [E in EventName]?: (p: SwitchyardEvents[E]) => { backend?: str
   'breaker:open': (p) => ({ backend: p.backend, message: 'circuit breaker opened' }),
   'breaker:half-open': (p) => ({ backend: p.backend, message: 'circuit breaker half-open' }),
   'breaker:close': (p) => ({ backend: p.backend, message: 'circuit breaker closed' }),
-  'rollout:started': (p) => ({ message: `rollout ${p.id} started: ${p.to.length} backend(s) in ${p.batches} batch(es)` }),
+  'rollout:started': (p) => ({
+    message: `rollout ${p.id} started: ${p.to.length} backend(s) in ${p.batches} batch(es)`,
+  }),
   'rollout:step': (p) => ({ message: `rollout ${p.id}: batch ${p.batch}/${p.batches} passed` }),
   'rollout:completed': (p) => ({ message: `rollout ${p.id} completed in ${Math.round(p.durationMs / 1000)} s` }),
   'rollout:rolled-back': (p) => ({ message: `rollout ${p.id} rolled back: ${p.reason}` }),
