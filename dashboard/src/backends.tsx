@@ -55,7 +55,7 @@ function Row({ backend: b, figures: f, notify, refresh }: RowProps) {
         {f ? (f.ejected ? `yes (${f.ejections}×)` : f.ejections ? `no (${f.ejections}×)` : 'no') : '–'}
       </td>
       <td data-label="Weight">
-        <form class="inline" onSubmit={setWeightNow}>
+        <form class="inline" noValidate onSubmit={setWeightNow}>
           <label class="visually-hidden" for={weightId}>
             Weight of {b.id}
           </label>
@@ -212,7 +212,7 @@ function AddBackend({ notify, refresh }: { notify: (m: string) => void; refresh:
     });
   };
   return (
-    <form class="add-backend" onSubmit={submit} aria-labelledby="add-title">
+    <form class="add-backend" noValidate onSubmit={submit} aria-labelledby="add-title">
       <h3 id="add-title">Add a backend</h3>
       <div class="row">
         <Field id="add-url" label="URL" error={action.errors.url}>

@@ -53,6 +53,7 @@ export function Policies({
       <h2 id="policies-title">Strategy and policies</h2>
       <form
         class="row"
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
           void strategyAction.run(async () => {
@@ -87,6 +88,7 @@ export function Policies({
         </div>
       </form>
       <form
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
           let value: unknown;
@@ -199,31 +201,33 @@ export function Rollouts({
             to {rollout.to.join(', ') || '–'}
           </p>
           {rollout.steps.length > 0 ? (
-            <table class="steps">
-              <caption class="visually-hidden">Rollout batches</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Batch</th>
-                  <th scope="col">Added</th>
-                  <th scope="col">Removed</th>
-                  <th scope="col">Requests</th>
-                  <th scope="col">Error rate</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rollout.steps.map((s) => (
-                  <tr key={s.batch}>
-                    <td>
-                      {s.batch}/{s.batches}
-                    </td>
-                    <td>{s.added.join(', ') || '–'}</td>
-                    <td>{s.removed.join(', ') || '–'}</td>
-                    <td class="num">{s.requests}</td>
-                    <td class="num">{percent(s.errorRate)}</td>
+            <div class="table-wrap">
+              <table class="steps">
+                <caption class="visually-hidden">Rollout batches</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Batch</th>
+                    <th scope="col">Added</th>
+                    <th scope="col">Removed</th>
+                    <th scope="col">Requests</th>
+                    <th scope="col">Error rate</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {rollout.steps.map((s) => (
+                    <tr key={s.batch}>
+                      <td>
+                        {s.batch}/{s.batches}
+                      </td>
+                      <td>{s.added.join(', ') || '–'}</td>
+                      <td>{s.removed.join(', ') || '–'}</td>
+                      <td class="num">{s.requests}</td>
+                      <td class="num">{percent(s.errorRate)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           ) : null}
         </div>
       ) : (
@@ -258,6 +262,7 @@ export function Rollouts({
       <FieldError id="rollout-control-error" message={control.errors.form} />
       <form
         class="rollout-form"
+        noValidate
         aria-labelledby="rollout-start-title"
         onSubmit={(e) => {
           e.preventDefault();

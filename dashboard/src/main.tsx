@@ -47,6 +47,7 @@ function Login({ onLogin, notice }: { onLogin: (s: SessionAnswer) => void; notic
     <main id="main" class="login">
       <form
         method="post"
+        noValidate
         aria-labelledby="login-title"
         onSubmit={async (e) => {
           e.preventDefault();
