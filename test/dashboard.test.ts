@@ -308,3 +308,11 @@ describe('dashboard: history', () => {
     expect(reply.json()).toEqual({ rollout: null });
   });
 });
+
+describe('dashboard: source', () => {
+  it('offers exactly the library strategies in the strategy picker', async () => {
+    const ui = await import('../dashboard/src/strategies.js');
+    const lib = await import('../src/strategies/create-strategy.js');
+    expect([...ui.STRATEGY_NAMES].sort()).toEqual([...lib.STRATEGY_NAMES].sort());
+  });
+});
