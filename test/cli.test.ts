@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { type CliIo, type RunningProxy, runCli } from '../src/cli/main.js';
 import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.js';
 import { request } from './helpers.js';
@@ -227,6 +227,31 @@ metricsPath: /metrics
     await proxy.close();
     expect(proxy.server.listening).toBe(false);
     proxy = undefined;
+  });
+
+  it('serves the dashboard under the admin path when the file asks for it', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }));
+    const cfg = file(`
+listen: { host: 127.0.0.1 }
+backends: [{ id: a, url: "${backends[0]!.url}" }]
+admin:
+  token: \${TOKEN}
+  dashboard: { assets: "${inject('dashboardAssets')}", sessionIdleTimeout: 10m }
+`);
+    const cli = io({ TOKEN });
+    proxy = (await runCli(['-c', cfg, '-p', '0'], cli)) as RunningProxy;
+    const page = await request(proxy.port, { path: '/_switchyard/dashboard/' });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    const login = await request(proxy.port, {
+      method: 'POST',
+      path: '/_switchyard/session',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: TOKEN }),
+    });
+    expect(login.status).toBe(201);
+    expect(String(login.headers['set-cookie'])).toContain('Path=/_switchyard;');
+    expect(backends[0]!.requests.length).toBe(0);
   });
 
   it('logs JSON lines to stdout with log: true', async () => {

@@ -121,7 +121,7 @@ describe.skipIf(!available)('dashboard in a browser', () => {
   it('logs in with the keyboard and shows three backends', async () => {
     await page.goto(`${admin.url}/dashboard/`);
     // The token field has the focus; the skip link comes before it, the button after.
-    const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent);
+    const focused = () => page.evaluate<string>('document.activeElement?.id || document.activeElement?.textContent');
     await expect.poll(focused, { timeout: WAIT }).toBe('token');
     await page.keyboard.press('Shift+Tab');
     expect(await focused()).toBe('Skip to content');
@@ -219,7 +219,7 @@ describe.skipIf(!available)('dashboard in a browser', () => {
           seen.add(state);
           return state;
         },
-        { timeout: 15_000, intervals: [200] },
+        { timeout: 15_000, interval: 200 },
       )
       .toBe('completed 2');
     expect([...seen]).toEqual(expect.arrayContaining(['running 0', 'running 1']));
@@ -231,21 +231,16 @@ describe.skipIf(!available)('dashboard in a browser', () => {
 
   it('stays readable on a narrow window', async () => {
     await page.setViewportSize({ width: 400, height: 800 });
-    await shot('5-narrow');
-    const wide = await page.evaluate(() =>
-      [...document.querySelectorAll('body *')]
-        // Wide tables scroll inside their own box.
-        .filter(
-          (e) =>
-            !e.closest('.table-wrap') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1,
-        )
-        .slice(0, 5)
-        .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
-    );
+    // Elements sticking out past the window (wide tables scroll inside their own box).
+    const wide = await page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
+      .filter((e) => !e.closest('.table-wrap') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+      .slice(0, 5)
+      .map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`);
     expect(wide).toEqual([]);
     await expect
-      .poll(() => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth))
+      .poll(() => page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth'))
       .toBeLessThanOrEqual(0);
+    await page.screenshot({ path: join(ARTIFACTS, '5-narrow-viewport.png') });
     await shot('5-narrow');
     await page.setViewportSize({ width: 1280, height: 800 });
     await shot('6-wide');

@@ -212,7 +212,7 @@ describe('dashboard: sessions', () => {
   it('refuses cross-site mutations by fetch metadata or Origin, even with a valid token', async () => {
     const { port } = await start();
     const { cookie, csrf } = await login(port);
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'same-site' },
       { origin: 'http://evil.example' },

@@ -1,5 +1,6 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { dashboardOptionsSchema } from '../admin/dashboard.js';
 import type { LoadBalancerOptions } from '../config/options.js';
 import { formatPath, parseOptions, positiveInt } from '../config/zod.js';
 import { ConfigError } from '../errors.js';
@@ -25,6 +26,8 @@ const cliSchema = z.strictObject({
       token: z.string(),
       path: urlPath.default('/_switchyard'),
       maxBodyBytes: positiveInt().optional(),
+      /** The web dashboard at `<path>/dashboard/` (see docs/dashboard.md): `true` or its options. @default false */
+      dashboard: dashboardOptionsSchema.optional(),
     })
     .optional(),
   /** Path serving `lb.metricsHandler` (Prometheus text, `?format=json`). @default off */

@@ -135,6 +135,7 @@ export async function runCli(
         token: adminSettings.token,
         prefix: adminSettings.path,
         ...(adminSettings.maxBodyBytes === undefined ? {} : { maxBodyBytes: adminSettings.maxBodyBytes }),
+        ...(adminSettings.dashboard === undefined ? {} : { dashboard: adminSettings.dashboard }),
       });
     }
   } catch (error) {
