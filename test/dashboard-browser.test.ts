@@ -88,7 +88,7 @@ describe.skipIf(!available)('dashboard in a browser', () => {
     admin = await listen(lb.admin({ token: TOKEN, dashboard: { assets: inject('dashboardAssets') } }));
     proxy = await listen(lb.handler);
     // Another site (localhost is not 127.0.0.1 to a browser) whose page posts to the admin API.
-    attacker = await listen((req, res) => {
+    attacker = await listen((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(`<!doctype html><form id="f" method="post" action="http://127.0.0.1:${admin.port}/backends/b/drain">
         <button>win a prize</button></form>`);

@@ -9,7 +9,11 @@ import { buildDashboard } from '../dashboard/build.js';
  * redis://127.0.0.1:6379). Without it, Redis suites are skipped with a visible
  * notice; under CI (`CI=true`) a missing Redis fails the run instead.
  */
-export default async function setup({ provide }: { provide: <K extends keyof ProvidedKeys>(key: K, value: ProvidedKeys[K]) => void }) {
+export default async function setup({
+  provide,
+}: {
+  provide: <K extends keyof ProvidedKeys>(key: K, value: ProvidedKeys[K]) => void;
+}) {
   // The dashboard's tests serve the current UI source, built once into a private folder.
   const dashboardAssets = mkdtempSync(join(tmpdir(), 'switchyard-dashboard-'));
   await buildDashboard(dashboardAssets);
