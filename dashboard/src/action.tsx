@@ -71,3 +71,35 @@ export function described(id: string, error: string | undefined, hint = false) {
   const ids = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ');
   return { 'aria-describedby': ids || undefined, 'aria-invalid': error ? true : undefined };
 }
+
+/** A labelled one-line input with its error, for the forms' plain fields. */
+export function InputField(props: {
+  id: string;
+  name: string;
+  label: string;
+  error: string | undefined;
+  value: string;
+  onValue: (value: string) => void;
+  type?: 'text' | 'number';
+  placeholder?: string;
+  min?: string;
+  step?: string;
+}) {
+  const { id, name, label, error, value, onValue, type = 'text', placeholder, min, step } = props;
+  return (
+    <Field id={id} label={label} error={error}>
+      <input
+        id={id}
+        name={name}
+        // Preact types each input type separately; both kinds take the same attributes here.
+        type={type as 'text'}
+        value={value}
+        placeholder={placeholder}
+        min={min}
+        step={step}
+        onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)}
+        {...described(id, error)}
+      />
+    </Field>
+  );
+}

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { described, Field, FieldError, useAction } from './action';
+import { described, FieldError, InputField, useAction } from './action';
 import { api } from './api';
 import { ms, percent, rate } from './format';
 import type { Backend, BackendFigures } from './types';
@@ -215,39 +215,26 @@ function AddBackend({ notify, refresh }: { notify: (m: string) => void; refresh:
     <form class="add-backend" noValidate onSubmit={submit} aria-labelledby="add-title">
       <h3 id="add-title">Add a backend</h3>
       <div class="row">
-        <Field id="add-url" label="URL" error={action.errors.url}>
-          <input
-            id="add-url"
-            name="url"
-            type="text"
-            required
-            placeholder="http://10.0.0.5:8080"
-            value={url}
-            onInput={(e) => setUrl((e.currentTarget as HTMLInputElement).value)}
-            {...described('add-url', action.errors.url)}
-          />
-        </Field>
-        <Field id="add-id" label="Id (optional)" error={action.errors.id}>
-          <input
-            id="add-id"
-            name="id"
-            type="text"
-            value={id}
-            onInput={(e) => setId((e.currentTarget as HTMLInputElement).value)}
-            {...described('add-id', action.errors.id)}
-          />
-        </Field>
-        <Field id="add-weight" label="Weight (optional)" error={action.errors.weight}>
-          <input
-            id="add-weight"
-            name="weight"
-            type="number"
-            step="any"
-            value={weight}
-            onInput={(e) => setWeight((e.currentTarget as HTMLInputElement).value)}
-            {...described('add-weight', action.errors.weight)}
-          />
-        </Field>
+        <InputField
+          id="add-url"
+          name="url"
+          label="URL"
+          placeholder="http://10.0.0.5:8080"
+          error={action.errors.url}
+          value={url}
+          onValue={setUrl}
+        />
+        <InputField id="add-id" name="id" label="Id (optional)" error={action.errors.id} value={id} onValue={setId} />
+        <InputField
+          id="add-weight"
+          name="weight"
+          label="Weight (optional)"
+          type="number"
+          step="any"
+          error={action.errors.weight}
+          value={weight}
+          onValue={setWeight}
+        />
         <div class="field submit">
           <button type="submit" disabled={action.busy}>
             Add backend

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { described, Field, FieldError, useAction } from './action';
+import { described, Field, FieldError, InputField, useAction } from './action';
 import { api } from './api';
 import { clock, percent } from './format';
 import { POLICY_SECTIONS, STRATEGY_NAMES } from './strategies';
@@ -298,27 +298,24 @@ export function Rollouts({
           />
         </Field>
         <div class="row">
-          <Field id="rollout-batch" label="Batch size" error={start.errors.batchSize}>
-            <input
-              id="rollout-batch"
-              name="batchSize"
-              type="number"
-              min="1"
-              value={batchSize}
-              onInput={(e) => setBatchSize((e.currentTarget as HTMLInputElement).value)}
-              {...described('rollout-batch', start.errors.batchSize)}
-            />
-          </Field>
-          <Field id="rollout-interval" label="Observe each batch for" error={start.errors.interval}>
-            <input
-              id="rollout-interval"
-              name="interval"
-              type="text"
-              value={interval}
-              onInput={(e) => setIntervalText((e.currentTarget as HTMLInputElement).value)}
-              {...described('rollout-interval', start.errors.interval)}
-            />
-          </Field>
+          <InputField
+            id="rollout-batch"
+            name="batchSize"
+            label="Batch size"
+            type="number"
+            min="1"
+            error={start.errors.batchSize}
+            value={batchSize}
+            onValue={setBatchSize}
+          />
+          <InputField
+            id="rollout-interval"
+            name="interval"
+            label="Observe each batch for"
+            error={start.errors.interval}
+            value={interval}
+            onValue={setIntervalText}
+          />
           <div class="field submit">
             <button type="submit" disabled={start.busy || running}>
               Start rollout
