@@ -232,11 +232,13 @@ describe.skipIf(!available)('dashboard in a browser', () => {
   it('stays readable on a narrow window', async () => {
     await page.setViewportSize({ width: 400, height: 800 });
     // Elements sticking out past the window (wide tables scroll inside their own box).
-    const wide = await page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
-      .filter((e) => !e.closest('.table-wrap') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-      .slice(0, 5)
-      .map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`);
-    expect(wide).toEqual([]);
+    const wide = () =>
+      page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
+        .filter((e) => !e.closest('.table-wrap') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .slice(0, 5)
+        .map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`);
+    // Charts follow their box's width on the next frame.
+    await expect.poll(wide, { timeout: WAIT }).toEqual([]);
     await expect
       .poll(() => page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth'))
       .toBeLessThanOrEqual(0);

@@ -183,9 +183,12 @@ function Dashboard({ onLogout, paths }: { onLogout: () => void; paths: readonly 
   const [message, setMessage] = useState('');
   const lastSeq = useRef(0);
   const timer = useRef<number | undefined>(undefined);
+  // One poll at a time: a refresh asked for meanwhile runs right after it.
+  const running = useRef<Promise<void> | undefined>(undefined);
+  const again = useRef(false);
+  const stopped = useRef(false);
 
-  const poll = useCallback(async () => {
-    window.clearTimeout(timer.current);
+  const fetchAll = useCallback(async () => {
     try {
       const [b, s, c, r, e] = await Promise.all([
         api<{ backends: Backend[] }>('GET', '/backends'),
@@ -194,6 +197,7 @@ function Dashboard({ onLogout, paths }: { onLogout: () => void; paths: readonly 
         optional<{ rollout: Rollout | null }>(paths, '/rollout/status'),
         optional<{ events: LiveEvent[]; last: number }>(paths, '/events', `?after=${lastSeq.current}`),
       ]);
+      if (stopped.current) return;
       setSnapshot({
         backends: b.backends,
         stats: s,
@@ -207,18 +211,38 @@ function Dashboard({ onLogout, paths }: { onLogout: () => void; paths: readonly 
       }
       setProblem(undefined);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) return;
-      setProblem(messageOf(error));
+      if (error instanceof ApiError && error.status === 401) stopped.current = true;
+      else if (!stopped.current) setProblem(messageOf(error));
     }
-    timer.current = window.setTimeout(poll, POLL_MS);
   }, [paths]);
 
+  const poll = useCallback((): Promise<void> => {
+    if (running.current) {
+      again.current = true;
+      return running.current;
+    }
+    window.clearTimeout(timer.current);
+    running.current = (async () => {
+      do {
+        again.current = false;
+        await fetchAll();
+      } while (again.current && !stopped.current);
+      running.current = undefined;
+      if (!stopped.current) timer.current = window.setTimeout(poll, POLL_MS);
+    })();
+    return running.current;
+  }, [fetchAll]);
+
   useEffect(() => {
+    stopped.current = false;
     void poll();
     void Promise.all([optional<Json>(paths, '/routes'), optional<Json>(paths, '/pools')])
       .then(([routes, pools]) => setExtras({ routes, pools }))
       .catch(() => {});
-    return () => window.clearTimeout(timer.current);
+    return () => {
+      stopped.current = true;
+      window.clearTimeout(timer.current);
+    };
   }, [poll, paths]);
 
   const notify = (m: string) => setMessage(`${new Date().toLocaleTimeString([], { hour12: false })} ${m}`);
@@ -235,6 +259,10 @@ function Dashboard({ onLogout, paths }: { onLogout: () => void; paths: readonly 
           type="button"
           class="secondary"
           onClick={async () => {
+            // Stop polling first, so no request goes out with a session that is gone.
+            stopped.current = true;
+            window.clearTimeout(timer.current);
+            await running.current;
             try {
               await api('DELETE', '/session');
             } finally {
