@@ -229,6 +229,37 @@ describe.skipIf(!available)('dashboard in a browser', () => {
     await expect.poll(() => page.locator('.events').textContent(), { timeout: WAIT }).toContain('completed');
   });
 
+  it('switches the strategy, and shows a policy error next to the policy field', async () => {
+    await page.getByLabel(/^Strategy \(now/).selectOption('least-connections');
+    await page.getByRole('button', { name: 'Switch strategy' }).click();
+    await expect.poll(() => lb.config.strategy, { timeout: WAIT }).toBe('least-connections');
+    await expect.poll(() => page.getByLabel(/^Strategy \(now/).inputValue()).toBe('least-connections');
+    await page.getByLabel('Policy', { exact: true }).selectOption('retry');
+    const policy = page.getByLabel(/^retry \(JSON/);
+    await policy.fill('{ "attempts": "many" }');
+    await page.getByRole('button', { name: 'Apply retry' }).click();
+    await expect
+      .poll(() => page.locator('#policy-value-error').textContent(), { timeout: WAIT })
+      .toContain('retry.attempts');
+    expect(await policy.getAttribute('aria-invalid')).toBe('true');
+    await expect
+      .poll(() => consoleErrors.findIndex((m) => m.includes('status of 400')), { timeout: WAIT })
+      .toBeGreaterThan(-1);
+    consoleErrors.splice(
+      consoleErrors.findIndex((m) => m.includes('status of 400')),
+      1,
+    );
+    await policy.fill('{ "attempts": 3 }');
+    await page.getByRole('button', { name: 'Apply retry' }).click();
+    await expect
+      .poll(
+        () => (lb.config.retry as { attempts?: number } | false) && (lb.config.retry as { attempts: number }).attempts,
+        { timeout: WAIT },
+      )
+      .toBe(3);
+    expect(await page.locator('#policy-value-error').count()).toBe(0);
+  });
+
   it('stays readable on a narrow window', async () => {
     await page.setViewportSize({ width: 400, height: 800 });
     // Elements sticking out past the window (wide tables scroll inside their own box).
