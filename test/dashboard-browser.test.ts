@@ -3,7 +3,7 @@
  * playwright-core. Skipped with a notice where Chromium is missing (failed
  * under CI=true). Screenshots land in test-artifacts/dashboard/ (git-ignored).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -79,6 +79,7 @@ const row = (id: string) => page.locator(`tr[data-backend="${id}"]`);
 
 describe.skipIf(!available)('dashboard in a browser', () => {
   beforeAll(async () => {
+    rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
     backends = await Promise.all(['a', 'b', 'c', 'v2-a', 'v2-b'].map((id) => createLoopbackBackend({ id, handler })));
     lb = createLoadBalancer({
@@ -145,6 +146,7 @@ describe.skipIf(!available)('dashboard in a browser', () => {
     const error = row('a').getByRole('alert');
     await expect.poll(() => error.textContent(), { timeout: WAIT }).toMatch(/weight/);
     expect(await weight.getAttribute('aria-invalid')).toBe('true');
+    await shot('1b-weight-error');
     // Chromium logs the refused PATCH; that one is expected, any other message is not.
     await expect
       .poll(() => consoleErrors.findIndex((m) => m.includes('status of 400')), { timeout: WAIT })
@@ -242,6 +244,7 @@ describe.skipIf(!available)('dashboard in a browser', () => {
       .poll(() => page.locator('#policy-value-error').textContent(), { timeout: WAIT })
       .toContain('retry.attempts');
     expect(await policy.getAttribute('aria-invalid')).toBe('true');
+    await shot('5a-policy-error');
     await expect
       .poll(() => consoleErrors.findIndex((m) => m.includes('status of 400')), { timeout: WAIT })
       .toBeGreaterThan(-1);
