@@ -4,7 +4,9 @@
  * @packageDocumentation
  */
 
+export type { DashboardOptions } from './admin/dashboard.js';
 export type { AdminHandler, AdminOptions, HealthSummary } from './admin/handler.js';
+export type { BackendLiveFigures, LiveEvent, LiveFigures, LiveStatsBody } from './admin/live-stats.js';
 export {
   createLoadBalancer,
   type ExpressMiddleware,

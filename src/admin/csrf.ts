@@ -14,7 +14,15 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Header carrying the session's CSRF token. */
 export const CSRF_HEADER = 'x-csrf-token';
 
-/** Whether `method` may change state (and so needs the CSRF checks). */
+/**
+ * Whether `method` may change state (and so needs the CSRF checks).
+ *
+ * @example
+ * ```ts
+ * isMutation('PATCH'); // true
+ * isMutation('GET'); // false
+ * ```
+ */
 export function isMutation(method: string | undefined): boolean {
   return !SAFE.has(method ?? 'GET');
 }

@@ -117,7 +117,14 @@ export class SessionStore {
   }
 }
 
-/** The value of cookie `name` in a `Cookie` header, if present. */
+/**
+ * The value of cookie `name` in a `Cookie` header, if present.
+ *
+ * @example
+ * ```ts
+ * readCookie('a=1; switchyard_session=abc', SESSION_COOKIE); // 'abc'
+ * ```
+ */
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
@@ -128,7 +135,15 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-/** A `Set-Cookie` value for the session cookie; `maxAgeS: 0` clears it. */
+/**
+ * A `Set-Cookie` value for the session cookie (`HttpOnly; SameSite=Strict`,
+ * `Secure` when asked); `maxAgeS` in seconds, `0` clears it.
+ *
+ * @example
+ * ```ts
+ * res.setHeader('set-cookie', sessionCookie(id, { path: '/', secure: true, maxAgeS: 43_200 }));
+ * ```
+ */
 export function sessionCookie(value: string, options: { path: string; secure: boolean; maxAgeS: number }): string {
   return [
     `${SESSION_COOKIE}=${value}`,
