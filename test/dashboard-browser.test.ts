@@ -77,7 +77,8 @@ async function shot(name: string): Promise<void> {
 
 const row = (id: string) => page.locator(`tr[data-backend="${id}"]`);
 
-describe.skipIf(!available)('dashboard in a browser', () => {
+// Each step waits at most WAIT (rollout: 15 s) for the page; the file typically takes about 20 s.
+describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () => {
   beforeAll(async () => {
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
