@@ -163,6 +163,29 @@ describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () =>
     expect(await row('a').getByRole('alert').count()).toBe(0);
   });
 
+  it('adds a backend (its URL error next to the URL field first) and removes it', async () => {
+    const url = page.getByLabel('URL', { exact: true });
+    await url.fill('ftp://nope');
+    await page.getByLabel('Id (optional)').fill('extra');
+    await page.getByRole('button', { name: 'Add backend' }).click();
+    await expect.poll(() => page.locator('#add-url-error').textContent(), { timeout: WAIT }).toContain('url');
+    await expect
+      .poll(() => consoleErrors.findIndex((m) => m.includes('status of 400')), { timeout: WAIT })
+      .toBeGreaterThan(-1);
+    consoleErrors.splice(
+      consoleErrors.findIndex((m) => m.includes('status of 400')),
+      1,
+    );
+    await url.fill(backends[3]?.url as string);
+    await page.getByRole('button', { name: 'Add backend' }).click();
+    await expect.poll(() => row('extra').count(), { timeout: WAIT }).toBe(1);
+    expect(lb.backends().map((b) => b.id)).toContain('extra');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row('extra').getByRole('button', { name: 'Remove extra' }).click();
+    await expect.poll(() => row('extra').count(), { timeout: WAIT }).toBe(0);
+    expect(lb.backends().map((b) => b.id)).toEqual(['a', 'b', 'c']);
+  });
+
   it('drains a backend and shows it draining, then gone', async () => {
     // Hold one request in flight at each backend, so the drain has something to wait for.
     const slow = [hit('/slow?ms=2500'), hit('/slow?ms=2500'), hit('/slow?ms=2500')];
