@@ -18,12 +18,14 @@ interface ChartProps {
   readonly unit: string;
   readonly t: readonly number[];
   readonly lines: readonly Line[];
+  /** Seconds shown: the x axis always spans the server's history, ending at the last sample. */
+  readonly span: number;
   /** Caption for people and screen readers: the latest values. */
   readonly summary: string;
 }
 
 /** One uPlot time-series chart that follows its container's width. */
-function Chart({ id, title, unit, t, lines, summary }: ChartProps) {
+function Chart({ id, title, unit, t, lines, span, summary }: ChartProps) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const shape = lines.map((l) => l.label).join('|');
@@ -45,7 +47,17 @@ function Chart({ id, title, unit, t, lines, summary }: ChartProps) {
         })),
       ],
       axes: [{}, { label: unit, size: 56 }],
-      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: {
+        // A fixed window: with one sample, uPlot would otherwise stretch the axis over years.
+        x: {
+          time: true,
+          range: (_u, _min, max) => {
+            const end = Number.isFinite(max) ? max : Date.now() / 1000;
+            return [end - span, end];
+          },
+        },
+        y: { range: (_u, _min, max) => [0, Math.max(1, (Number.isFinite(max) ? max : 0) * 1.1)] },
+      },
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
     };
@@ -59,7 +71,7 @@ function Chart({ id, title, unit, t, lines, summary }: ChartProps) {
       plot.current = null;
     };
     // Rebuilt only when the set of lines changes; data flows through setData below.
-  }, [shape, unit]);
+  }, [shape, unit, span]);
 
   useEffect(() => {
     plot.current?.setData([[...t], ...lines.map((l) => [...l.values])] as uPlot.AlignedData);
@@ -83,6 +95,7 @@ export function Charts({ stats }: { stats: Stats }) {
   const s = stats.series;
   const ids = Object.keys(s.backends);
   const minutes = Math.round(stats.historyMs / 60_000);
+  const span = stats.historyMs / 1000;
   const last = <T,>(values: readonly T[]): T | undefined => values[values.length - 1];
   return (
     <section aria-labelledby="charts-title" class="panel">
@@ -93,6 +106,7 @@ export function Charts({ stats }: { stats: Stats }) {
           title="Traffic"
           unit="req/s"
           t={s.t}
+          span={span}
           lines={[{ label: 'total', values: s.rps }, ...ids.map((id) => ({ label: id, values: s.backends[id] ?? [] }))]}
           summary={`${rate(last(s.rps) ?? 0)} req/s in the last sample, ${rate(stats.totals.rps)} req/s over ${stats.windowMs / 1000} s`}
         />
@@ -101,6 +115,7 @@ export function Charts({ stats }: { stats: Stats }) {
           title="Errors"
           unit="err/s"
           t={s.t}
+          span={span}
           lines={[{ label: 'errors', values: s.errors }]}
           summary={`${rate(last(s.errors) ?? 0)} errors/s in the last sample`}
         />
@@ -109,6 +124,7 @@ export function Charts({ stats }: { stats: Stats }) {
           title="Latency"
           unit="ms"
           t={s.t}
+          span={span}
           lines={[
             { label: 'p50', values: s.p50 },
             { label: 'p95', values: s.p95 },
