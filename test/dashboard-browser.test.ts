@@ -3,8 +3,9 @@
  * playwright-core. Skipped with a notice where Chromium is missing (failed
  * under CI=true). Screenshots land in test-artifacts/dashboard/ (git-ignored).
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -304,6 +305,23 @@ describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () =>
     await shot('5-narrow');
     await page.setViewportSize({ width: 1280, height: 800 });
     await shot('6-wide');
+  });
+
+  it('has no WCAG 2.1 A/AA violations that axe-core can find', async () => {
+    // DevTools evaluation is not subject to the page's CSP, so axe runs in the page as served.
+    await page.evaluate(readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8'));
+    const { passes, violations } = await page.evaluate<{
+      passes: number;
+      violations: { id: string; impact: string; nodes: string[] }[];
+    }>(
+      `axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }).then((r) => ({
+        passes: r.passes.length,
+        violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })),
+      }))`,
+    );
+    // It checked something (labels, contrast, names...), and found nothing wrong.
+    expect(passes).toBeGreaterThan(10);
+    expect(violations).toEqual([]);
   });
 
   it('logs out: the session no longer works', async () => {

@@ -145,7 +145,8 @@ function Events({ events }: { events: readonly LiveEvent[] }) {
       {events.length === 0 ? (
         <p class="muted">Nothing yet: health transitions, ejections, breaker changes and rollouts show here.</p>
       ) : (
-        <ol class="events" reversed>
+        // Scrolls on its own: focusable so keyboard users can scroll it too.
+        <ol class="events" reversed tabIndex={0} aria-label="Recent events, newest first">
           {[...events].reverse().map((e) => (
             <li key={e.seq} data-type={e.type}>
               <time dateTime={e.time}>{clock(e.time)}</time> <span class="event-type">{e.type}</span>{' '}
