@@ -295,7 +295,9 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
 
   return async function admin(req, res) {
     try {
-      const url = new URL(req.url ?? '/', 'http://admin.invalid');
+      // Appended to a fixed origin, never resolved against it: `//x` stays a path, not an authority.
+      const target = req.url ?? '/';
+      const url = new URL(`http://admin.invalid${target.startsWith('/') ? target : `/${target}`}`);
       let path: string | undefined = url.pathname.replace(/\/+$/, '') || '/';
       if (options.prefix) {
         const inside = path === options.prefix || path.startsWith(`${options.prefix}/`);

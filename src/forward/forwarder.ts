@@ -8,7 +8,9 @@ import { type ErrorCode, SwitchyardError } from '../errors.js';
 import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
+import { clientParseError } from './client-error.js';
 import { clientResponseHeaders } from './headers.js';
+import { CONNECT_ERRORS, tunnel } from './upgrade.js';
 
 /**
  * An upstream attempt that failed before the client got a byte of its
@@ -90,15 +92,6 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   (agent as unknown as { createConnection: Connector }).createConnection = connect;
   return agent;
 }
-
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-]);
 
 /** Per-attempt state; found again from proxy events through the options object. */
 class Attempt {
@@ -204,7 +197,7 @@ export class Forwarder {
     this.timeouts = options.timeouts;
     this.now = options.now;
     this.#via = options.via;
-    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true, ws: true });
+    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true });
     // `deleteLength` rewrites DELETE/OPTIONS framing (it drops Transfer-Encoding),
     // which would change the body a backend reads: the forwarder sets framing itself.
     const passes = (proxy as unknown as { webPasses: Array<{ name: string }> }).webPasses;
@@ -254,10 +247,7 @@ export class Forwarder {
     if (!req.readableEnded) {
       req.once('error', (error: Error) => {
         if (attempt.settled) return;
-        // Node reports a body its parser rejected as 'aborted'; the parser's error is on the socket.
-        const parse = (req.socket as { errored?: Error | null } | null)?.errored;
-        const cause = (parse as { code?: string } | null | undefined)?.code?.startsWith('HPE_') ? parse : error;
-        attempt.clientBodyError = cause ?? error;
+        attempt.clientBodyError = clientParseError(req) ?? error;
         this.failAttempt(attempt, attempt.clientBodyError);
       });
     }
@@ -355,8 +345,10 @@ export class Forwarder {
     const reused = attempt.proxyReq?.reusedSocket === true;
     const res = attempt.ctx.res;
     let failure: UpstreamError;
-    const bodyError = attempt.clientBodyError;
+    // However the failure reached us (the request's error, the response's close...).
+    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
     if (bodyError !== undefined) {
+      attempt.clientBodyError = bodyError;
       failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
         ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
         : new UpstreamError(
@@ -449,6 +441,7 @@ export class Forwarder {
     head: Buffer,
     backend: Backend,
     headers: Record<string, string | string[]>,
+    path: string,
     onDone: (error?: Error) => void,
   ): void {
     let done = false;
@@ -460,17 +453,17 @@ export class Forwarder {
     };
     backend.begin();
     socket.once('close', () => finish());
-    const original = req.headers;
-    req.headers = headers;
-    try {
-      this.#proxy.ws(req, socket, head, { target: backend.target, agent: backend.agent }, (error: Error) => {
+    tunnel(req, socket, head, {
+      backend,
+      headers,
+      path,
+      via: this.#via,
+      timeoutMs: this.timeouts.connect + this.timeouts.response,
+      onError: (error) => {
         backend.record(false, -1);
-        if (!socket.destroyed) socket.destroy();
         finish(error);
-      });
-    } finally {
-      req.headers = original;
-    }
+      },
+    });
   }
 
   close(): void {
@@ -486,7 +479,17 @@ export function sendResponse(
   onBodyError: (error: Error) => void,
 ): void {
   if (response.statusMessage) res.statusMessage = response.statusMessage;
-  res.writeHead(response.status, response.headers);
+  let headers = response.headers;
+  if (
+    (response.status === 204 || response.status === 304) &&
+    (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
+  ) {
+    // No body, so no framing to announce (RFC 9110 §8.6), whoever made the response.
+    headers = { ...headers };
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+  }
+  res.writeHead(response.status, headers);
   const body = response.body;
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);

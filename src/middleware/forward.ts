@@ -33,11 +33,14 @@ export function forward(
         if (error.code !== 'ERR_CLIENT_ABORTED' && error.code !== 'ERR_BAD_REQUEST' && error.code !== 'ERR_CANCELLED') {
           observe?.(backend, { latencyMs: now() - started, ok: false, now: now() });
           observer?.failure(backend, error);
+          const cause = error.cause as { code?: unknown; syscall?: unknown } | undefined;
           events.emit('upstream:error', {
             backend: backend.id,
             attempt: ctx.attempt,
             code: error.code,
             message: error.message,
+            ...(typeof cause?.code === 'string' ? { cause: cause.code } : {}),
+            ...(typeof cause?.syscall === 'string' ? { syscall: cause.syscall } : {}),
           });
         }
       }
