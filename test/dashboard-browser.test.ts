@@ -307,6 +307,43 @@ describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () =>
     await shot('6-wide');
   });
 
+  it('shows routes and pools from an admin API that offers them (as a router admin would), reading only that API', async () => {
+    // A stand-in admin: the built page plus JSON answers, the way a router's admin would give them.
+    const dir = inject('dashboardAssets');
+    const json: Record<string, unknown> = {
+      '/session': {
+        session: { csrfToken: 't', expiresAt: new Date(Date.now() + 60_000).toISOString(), idleTimeoutMs: 60_000 },
+        api: ['/backends', '/routes', '/pools'],
+      },
+      '/backends': { backends: [] },
+      '/routes': { routes: [{ name: 'api', pool: 'api-pool', match: { path: '/api' } }] },
+      '/pools': { pools: [{ name: 'api-pool', routes: ['api'], health: { status: 'ok' }, backends: [] }] },
+    };
+    const fake = await listen((req, res) => {
+      const path = (req.url ?? '/').split('?')[0] as string;
+      if (path.startsWith('/dashboard/')) {
+        const file = join(dir, path === '/dashboard/' ? 'index.html' : path.slice('/dashboard/'.length));
+        if (!existsSync(file)) return void res.writeHead(404).end();
+        const type = file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'text/html';
+        return void res.writeHead(200, { 'content-type': type }).end(readFileSync(file));
+      }
+      if (!(path in json)) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(json[path]));
+    });
+    const other = await context.newPage();
+    try {
+      await other.goto(`${fake.url}/dashboard/`);
+      const routes = other.getByRole('region', { name: /^Routes/ });
+      await expect.poll(() => routes.textContent(), { timeout: WAIT }).toContain('api-pool');
+      const pools = other.getByRole('region', { name: /^Pools/ });
+      expect(await pools.textContent()).toContain('api-pool');
+      expect(await other.getByRole('region', { name: /^Last 15 minutes/ }).count()).toBe(0);
+    } finally {
+      await other.close();
+      await fake.close();
+    }
+  });
+
   it('has no WCAG 2.1 A/AA violations that axe-core can find', async () => {
     // DevTools evaluation is not subject to the page's CSP, so axe runs in the page as served.
     await page.evaluate(readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8'));

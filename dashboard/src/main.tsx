@@ -159,18 +159,46 @@ function Events({ events }: { events: readonly LiveEvent[] }) {
   );
 }
 
+/** One line for a JSON value: scalars as they are, lists of scalars joined, anything else summarised. */
+function brief(value: Json): string {
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) {
+    return value.every((v) => v === null || typeof v !== 'object') ? value.join(', ') : `${value.length} item(s)`;
+  }
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** A list the API returns (`{ routes: [...] }`, `{ pools: [...] }`): one card per item, its fields as lines. */
 function JsonView({ title, id, value }: { title: string; id: string; value: Json }) {
   const list = value && typeof value === 'object' && !Array.isArray(value) ? Object.values(value)[0] : value;
   const items = Array.isArray(list) ? list : [value];
   return (
     <section aria-labelledby={id} class="panel">
-      <h2 id={id}>{title}</h2>
+      <h2 id={id}>
+        {title} ({items.length})
+      </h2>
       <ul class="json-list">
-        {items.map((item, i) => (
-          <li key={i}>
-            <pre>{JSON.stringify(item, null, 2)}</pre>
-          </li>
-        ))}
+        {items.map((item, i) => {
+          const fields = item && typeof item === 'object' && !Array.isArray(item) ? Object.entries(item) : [];
+          const name = fields.find(([k]) => k === 'name' || k === 'id')?.[1];
+          return (
+            <li key={typeof name === 'string' ? name : i}>
+              {fields.length === 0 ? (
+                <code>{brief(item)}</code>
+              ) : (
+                <dl>
+                  {fields.map(([key, v]) => (
+                    <div key={key}>
+                      <dt>{key}</dt>
+                      <dd>{brief(v)}</dd>
+                    </div>
+                  ))}
+                </dl>
+              )}
+            </li>
+          );
+        })}
       </ul>
     </section>
   );
