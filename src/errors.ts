@@ -125,7 +125,9 @@ export class ConfigError extends SwitchyardError {
   readonly expected: string;
 
   constructor(path: string, value: unknown, expected: string) {
-    super('ERR_CONFIG', `Invalid option ${path || '(root)'}: got ${describe(value)}, expected ${expected}`);
+    // An option that was not given is "missing", never "got undefined".
+    const got = value === undefined ? 'missing' : `got ${describe(value)}`;
+    super('ERR_CONFIG', `Invalid option ${path || '(root)'}: ${got}, expected ${expected}`);
     this.name = 'ConfigError';
     this.path = path;
     this.value = value;

@@ -4,41 +4,15 @@ import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
-import { type ErrorCode, SwitchyardError } from '../errors.js';
-import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
 import { clientParseError } from './client-error.js';
+import { classifyFailure, isIdleRace, onBodyOutcome } from './fault.js';
 import { clientResponseHeaders } from './headers.js';
 import { CONNECT_ERRORS, tunnel } from './upgrade.js';
+import { UpstreamError } from './upstream-error.js';
 
-/**
- * An upstream attempt that failed before the client got a byte of its
- * response. Carries what the retry stage needs to decide.
- */
-export class UpstreamError extends SwitchyardError {
-  /** Why it failed, in retry terms. */
-  readonly reason: RetryReason;
-  /** The request went out on a pooled socket the backend may have been closing. */
-  readonly reusedSocket: boolean;
-  /** Id of the backend that failed. */
-  readonly backend: string;
-
-  constructor(
-    code: ErrorCode,
-    message: string,
-    backend: string,
-    reason: RetryReason,
-    reusedSocket: boolean,
-    cause?: unknown,
-  ) {
-    super(code, message, cause === undefined ? undefined : { cause });
-    this.name = 'UpstreamError';
-    this.reason = reason;
-    this.reusedSocket = reusedSocket;
-    this.backend = backend;
-  }
-}
+export { UpstreamError };
 
 /**
  * Streams `from` (the client request or its buffered replay) into a pass-through
@@ -92,6 +66,29 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   (agent as unknown as { createConnection: Connector }).createConnection = connect;
   return agent;
 }
+
+/**
+ * For each pooled agent, a twin that never reuses a socket, sharing its
+ * transport: the retry after an idle-socket race goes out on it, so it cannot
+ * meet another pooled socket the backend is closing (with LIFO scheduling the
+ * next free socket is the one most likely to race).
+ */
+const freshAgents = new WeakMap<http.Agent, http.Agent>();
+
+function freshAgent(pooled: http.Agent): http.Agent {
+  let fresh = freshAgents.get(pooled);
+  if (!fresh) {
+    fresh =
+      pooled instanceof https.Agent ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+    const connect = (pooled as unknown as { createConnection: Connector }).createConnection.bind(pooled);
+    (fresh as unknown as { createConnection: Connector }).createConnection = connect;
+    freshAgents.set(pooled, fresh);
+  }
+  return fresh;
+}
+
+/** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
+const raced = new WeakSet<IncomingMessage>();
 
 /** Per-attempt state; found again from proxy events through the options object. */
 class Attempt {
@@ -148,7 +145,8 @@ class Attempt {
     if (this.settled) return;
     this.settled = true;
     this.disarm();
-    if (!this.cancelled && this.clientBodyError === undefined) {
+    // Only the backend's own failures count against it: not a client that left, a lost hedge or the idle race.
+    if (classifyFailure(error) === 'backend') {
       this.backend.record(false, -1);
       // A timeout is the one failure that says "overloaded" to an adaptive limit.
       if (error.reason === 'timeout')
@@ -265,7 +263,7 @@ export class Forwarder {
         ctx.res,
         {
           target: backend.target,
-          agent: backend.agent,
+          agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body,
           switchyard: attempt,
         } as ServerOptions,
@@ -310,8 +308,11 @@ export class Forwarder {
     const backend = attempt.backend;
     const status = proxyRes.statusCode ?? 502;
     backend.record(status < 500, this.now() - attempt.started);
-    // Release once the body is over, however it ends.
-    proxyRes.once('close', () => backend.release());
+    // Release once the body is over, however it ends; a body the backend breaks off is its failure.
+    onBodyOutcome(proxyRes, (outcome) => {
+      if (outcome === 'failed') backend.record(false, -1);
+      backend.release();
+    });
     const idle = this.timeouts.idle;
     if (idle > 0 && !proxyRes.complete) {
       // The socket's inactivity timer, not a 'data' listener: reading here would
@@ -427,6 +428,7 @@ export class Forwarder {
         error,
       );
     }
+    if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.proxyReq?.destroy();
     attempt.fail(failure);
   }
