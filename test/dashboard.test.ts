@@ -379,7 +379,7 @@ describe('dashboard: history', () => {
 describe('dashboard: source', () => {
   it('offers exactly the library strategies in the strategy picker', async () => {
     const ui = await import('../dashboard/src/strategies.js');
-    const lib = await import('../src/strategies/create-strategy.js');
+    const lib = await import('../src/upstream/strategies/create-strategy.js');
     expect([...ui.STRATEGY_NAMES].sort()).toEqual([...lib.STRATEGY_NAMES].sort());
   });
 });

@@ -1,10 +1,10 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { dashboardOptionsSchema } from '../admin/dashboard.js';
-import type { LoadBalancerOptions } from '../config/options.js';
-import { formatPath, parseOptions, positiveInt } from '../config/zod.js';
-import { ConfigError } from '../errors.js';
-import { logLevelSchema } from '../observability/options.js';
+import { ConfigError } from '../core/errors.js';
+import { formatPath, parseOptions, positiveInt } from '../core/zod.js';
+import type { LoadBalancerOptions } from '../options/options.js';
+import { dashboardOptionsSchema } from '../surfaces/admin/dashboard.js';
+import { logLevelSchema } from '../surfaces/observability/options.js';
 
 const urlPath = z
   .string()
