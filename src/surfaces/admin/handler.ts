@@ -51,7 +51,11 @@ export const adminOptionsSchema = z.strictObject({
   dashboard: dashboardOptionsSchema.default(false),
 });
 
-/** Options of `lb.admin()`, as given. */
+/**
+ * Options of `lb.admin()`, as given.
+ *
+ * @useDeclaredType
+ */
 export type AdminOptions = z.input<typeof adminOptionsSchema>;
 
 /** The admin API: a Node `(req, res)` handler, also usable as Express middleware. */
