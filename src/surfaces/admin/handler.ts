@@ -11,7 +11,6 @@ import { readJsonBody } from './body.js';
 import { createDashboard, dashboardOptionsSchema } from './dashboard.js';
 import { jsonSafeConfig } from './json-config.js';
 import type { LiveStatsSource } from './live-stats.js';
-import { sendJson as send } from './reply.js';
 
 /** Options of `lb.admin()`. */
 export const adminOptionsSchema = z.strictObject({
@@ -103,6 +102,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   ERR_CONFIG: 400,
   ERR_BACKEND_NOT_FOUND: 404,
   ERR_DUPLICATE_BACKEND: 409,
+  ERR_POOL_NOT_FOUND: 404,
+  ERR_DUPLICATE_POOL: 409,
 };
 
 /**
@@ -350,6 +351,38 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
   };
 }
 
+/**
+ * The first steps of every admin request: checks the bearer token (401
+ * sent, `undefined` returned, when it is wrong), then strips `prefix`
+ * (`ERR_NOT_FOUND` thrown outside it). Returns the parsed URL and the path
+ * below the prefix, without a trailing slash.
+ */
+export function adminTarget(
+  req: IncomingMessage,
+  res: ServerResponse,
+  authorized: (header: string | undefined) => boolean,
+  prefix: string | undefined,
+): { url: URL; path: string } | undefined {
+  if (!authorized(req.headers.authorization)) {
+    send(
+      res,
+      401,
+      { error: { code: 'ERR_UNAUTHORIZED', message: 'unauthorized' } },
+      { 'www-authenticate': 'Bearer realm="switchyard"' },
+    );
+    return undefined;
+  }
+  // Appended to a fixed origin, never resolved against it: `//x` stays a path, not an authority.
+  const raw = req.url ?? '/';
+  const url = new URL(`http://admin.invalid${raw.startsWith('/') ? raw : `/${raw}`}`);
+  let path = url.pathname.replace(/\/+$/, '') || '/';
+  if (prefix) {
+    if (path !== prefix && !path.startsWith(`${prefix}/`)) throw notFound();
+    path = path.slice(prefix.length) || '/';
+  }
+  return { url, path };
+}
+
 /** `GET /health`: backends counted by state, `ok` while at least one is available. */
 export function healthSummary(
   backends: readonly BackendSnapshot[],
@@ -411,7 +444,25 @@ function noRollout(message: string, status: number): SwitchyardError {
   return new SwitchyardError('ERR_NO_ROLLOUT', message, { status });
 }
 
-function sendError(res: ServerResponse, error: unknown): void {
+const HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+} as const;
+
+/** Writes a JSON admin response (no-store, nosniff). */
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Answers an admin request that failed: 400 with `path` for a `ConfigError`, the code's status otherwise. */
+export function sendError(res: ServerResponse, error: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
