@@ -29,6 +29,8 @@ import { type EventName, Events, type Listener } from './events.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
+import { UndiciForwarder } from './forward/undici-forwarder.js';
+import type { UpstreamForwarder } from './forward/upstream-forwarder.js';
 import { HealthChecker } from './health/checker.js';
 import { OutlierDetector } from './health/outlier.js';
 import { createMetricsHandler, type MetricsHandler } from './metrics/handler.js';
@@ -254,7 +256,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const events = new Events();
   const pool = new Pool(strategy, now);
   const trust: TrustFn = compileTrust(config.trustProxy);
-  const forwarder = new Forwarder({ timeouts: config.timeouts, via: config.via, now });
+  const forwarderOptions = { timeouts: config.timeouts, via: config.via, now };
+  const forwarder: UpstreamForwarder =
+    config.forwarder === 'undici' ? new UndiciForwarder(forwarderOptions) : new Forwarder(forwarderOptions);
 
   let closed = false;
   let inflight = 0;
@@ -299,6 +303,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
       agent: forwarder.createAgent(url, config.connectionPool, parsed.createConnection),
+      dispatcher: forwarder.createDispatcher(url, config.connectionPool, parsed.createConnection),
       effectiveWeight,
     });
     backendInputs.set(backend, parsed);
@@ -727,11 +732,17 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     const drained = backend.snapshot();
     events.emit('backend:drained', { backend: drained, timedOut, abandoned });
     forget(backend);
-    backend.agent.destroy();
+    destroyConnections(backend);
     pool.delete(backend);
     const snapshot = backend.snapshot();
     events.emit('backend:removed', { backend: snapshot });
     return { backend: snapshot, timedOut, abandoned };
+  }
+
+  /** Closes a backend's agent and undici pool; resolves when the pool's sockets are gone. */
+  function destroyConnections(backend: Backend): Promise<void> | undefined {
+    backend.agent.destroy();
+    return backend.dispatcher?.destroy().catch(() => {});
   }
 
   /** Stops the per-backend resilience machinery of a backend that leaves. */
@@ -829,10 +840,13 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     breakers.close();
     outliers.close();
+    const pools: Promise<void>[] = [];
     for (const backend of pool.all()) {
-      backend.agent.destroy();
+      const closing = destroyConnections(backend);
+      if (closing) pools.push(closing);
       pool.delete(backend);
     }
+    await Promise.all(pools);
     strategy.close?.();
     forwarder.close();
     await limits?.close();

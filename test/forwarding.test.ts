@@ -97,7 +97,13 @@ describe('the request a backend reads', () => {
       'GET / HTTP/1.1\r\nHost: shop\r\nX-B: 1\r\nX-A: 2\r\nX-B: 3\r\nKeep-Alive: timeout=5\r\nConnection: close, X-Drop\r\nX-Drop: gone\r\nTE: trailers\r\nProxy-Authorization: Basic x\r\n\r\n',
     );
     const seen = only(fx.backends[0]);
-    expect(seen.rawHeaders.slice(0, 8)).toEqual(['host', 'shop', 'x-b', '1', 'x-b', '3', 'x-a', '2']);
+    // Connection is set by each hop: where a client library puts it among the fields is not part of the contract.
+    const lines: string[] = [];
+    for (let i = 0; i < seen.rawHeaders.length; i += 2) {
+      if (seen.rawHeaders[i] !== 'connection')
+        lines.push(seen.rawHeaders[i] as string, seen.rawHeaders[i + 1] as string);
+    }
+    expect(lines.slice(0, 8)).toEqual(['host', 'shop', 'x-b', '1', 'x-b', '3', 'x-a', '2']);
     for (const name of ['keep-alive', 'x-drop', 'te', 'proxy-authorization'])
       expect(seen.headers[name]).toBeUndefined();
     expect(seen.headers.connection).toBe('keep-alive');

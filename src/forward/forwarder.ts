@@ -9,6 +9,7 @@ import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
 import { clientResponseHeaders } from './headers.js';
+import type { UpstreamForwarder } from './upstream-forwarder.js';
 
 /**
  * An upstream attempt that failed before the client got a byte of its
@@ -67,7 +68,7 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
 }
 
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
-type Connector = (options: object) => Duplex;
+export type Connector = (options: object) => Duplex;
 
 function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
   const options: http.AgentOptions = {
@@ -86,7 +87,8 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   return agent;
 }
 
-const CONNECT_ERRORS = new Set([
+/** Socket error codes that mean no connection was made. */
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
   'EHOSTUNREACH',
@@ -187,7 +189,8 @@ function onSocketConnect(this: Socket, attempt: Attempt): void {
  * keep-alive agent, handles responses itself, and watches for an upstream
  * that dies after its headers.
  */
-export class Forwarder {
+export class Forwarder implements UpstreamForwarder {
+  readonly name = 'http-proxy-3';
   readonly timeouts: Timeouts;
   readonly now: () => number;
   readonly #via: string | false;
@@ -217,6 +220,11 @@ export class Forwarder {
   /** A keep-alive agent for one backend. */
   createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
     return createAgent(url, pool, connect);
+  }
+
+  /** None: this forwarder sends everything through the agent. */
+  createDispatcher(): undefined {
+    return undefined;
   }
 
   /**

@@ -165,3 +165,35 @@ export function clientResponseHeaders(res: IncomingMessage, via: string | false)
   }
   return headers;
 }
+
+/**
+ * The same rules as {@link clientResponseHeaders}, applied in place to a
+ * header object that is already lowercased with repeated fields as arrays
+ * (what undici hands a dispatch handler). `httpVersion` is the version the
+ * backend answered with, for `Via`.
+ */
+export function stripResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  via: string | false,
+  httpVersion: string,
+): OutgoingHttpHeaders {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const line of typeof connection === 'string' ? [connection] : connection) {
+      for (const token of line.split(',')) {
+        const name = token.trim().toLowerCase();
+        if (name && !PROTECTED.has(name)) delete headers[name];
+      }
+    }
+  }
+  for (const name of HOP_BY_HOP) {
+    if (name !== 'trailer' && headers[name] !== undefined) delete headers[name];
+  }
+  if (headers['transfer-encoding'] !== undefined) delete headers['transfer-encoding'];
+  if (via) {
+    const value = `${httpVersion} ${via}`;
+    const prior = joined(headers.via);
+    headers.via = prior ? `${prior}, ${value}` : value;
+  }
+  return headers;
+}

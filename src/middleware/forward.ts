@@ -1,5 +1,6 @@
 import type { Events } from '../events.js';
-import { type Forwarder, UpstreamError } from '../forward/forwarder.js';
+import { UpstreamError } from '../forward/forwarder.js';
+import type { UpstreamForwarder } from '../forward/upstream-forwarder.js';
 import type { UpstreamObserver } from '../health/outlier.js';
 import type { Middleware } from '../pipeline/compose.js';
 import type { Backend } from '../pool/backend.js';
@@ -12,7 +13,7 @@ import type { Strategy } from '../strategies/strategy.js';
  * `upstream:error` event.
  */
 export function forward(
-  forwarder: Forwarder,
+  forwarder: UpstreamForwarder,
   strategy: Strategy<Backend>,
   events: Events,
   options: { preserveHost: boolean; now: () => number; observer?: UpstreamObserver | undefined },
