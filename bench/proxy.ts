@@ -169,9 +169,32 @@ async function serveProxy(contender: Contender, ports: number[]): Promise<void> 
     const lb = createLoadBalancer(options as Parameters<typeof createLoadBalancer>[0]);
     handler = lb.handler;
   }
-  const server = http.createServer(handler);
+  // CPU time per request of this process: a figure a loaded machine disturbs far less than req/s.
+  let requests = 0;
+  let cpu = process.cpuUsage();
+  const server = http.createServer((req, res) => {
+    requests++;
+    handler(req, res);
+  });
+  process.on('message', (message) => {
+    if (message === 'mark') {
+      requests = 0;
+      cpu = process.cpuUsage();
+      process.send?.({ marked: true });
+    } else if (message === 'report') {
+      const used = process.cpuUsage(cpu);
+      process.send?.({ cpuUs: used.user + used.system, requests });
+    }
+  });
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
+}
+
+function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    child.once('message', (reply) => resolve(reply as Record<string, unknown>));
+    child.send(message);
+  });
 }
 
 function start(args: string[]): Promise<{ child: ChildProcess; message: Record<string, unknown> }> {
@@ -272,6 +295,8 @@ interface Result {
   p50: number;
   p99: number;
   errors: number;
+  /** CPU time of the proxy process per request, in µs (unset for nginx and the backends). */
+  cpuUs?: number;
 }
 
 function toMs(value: string, unit: string): number {
@@ -362,6 +387,7 @@ async function main(): Promise<void> {
       for (const contender of order) {
         let port: number;
         let stop: () => void;
+        let child: ChildProcess | undefined;
         if (contender.kind === 'direct') {
           port = ports[0] as number;
           stop = () => {};
@@ -370,16 +396,23 @@ async function main(): Promise<void> {
         } else {
           const proxy = await start(['proxy', JSON.stringify(contender), JSON.stringify(ports)]);
           port = proxy.message.port as number;
+          child = proxy.child;
           stop = () => proxy.child.kill();
         }
         try {
           const url = `http://127.0.0.1:${port}${contender.path}`;
           if (warmup > 0) await load(url, warmup, connections);
+          if (child) await ask(child, 'mark');
           const result = await load(url, duration, connections);
+          if (child) {
+            const used = await ask(child, 'report');
+            result.cpuUs = (used.cpuUs as number) / Math.max(used.requests as number, 1);
+          }
           results.get(contender.key)?.push(result);
           console.log(
             `  round ${round + 1} ${contender.key.padEnd(24)} ${result.rps.toFixed(0).padStart(7)} req/s  ` +
-              `p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  errors ${result.errors}`,
+              `p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  errors ${result.errors}` +
+              (result.cpuUs === undefined ? '' : `  ${result.cpuUs.toFixed(1)} µs CPU/req`),
           );
         } finally {
           stop();
@@ -400,6 +433,7 @@ async function main(): Promise<void> {
       p50: median(runs.map((r) => r.p50)),
       p99: median(runs.map((r) => r.p99)),
       errors: runs.reduce((sum, r) => sum + r.errors, 0),
+      cpuUs: runs[0]?.cpuUs === undefined ? null : median(runs.map((r) => r.cpuUs as number)),
       rounds: runs,
     };
   });
@@ -411,11 +445,13 @@ async function main(): Promise<void> {
 
   const fmt = (n: number | null, digits = 2) => (n === null ? '—' : n.toFixed(digits));
   console.log(`\nmedians over ${rounds} round(s):\n`);
-  console.log('| contender | forwarder | req/s | p50 ms | p99 ms | errors | × bare http-proxy-3 | × minimal undici |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    '| contender | forwarder | req/s | p50 ms | p99 ms | errors | µs CPU/req | × bare http-proxy-3 | × minimal undici |',
+  );
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     console.log(
-      `| ${r.label} | ${r.forwarder ?? ''} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${fmt(r.vsBare)} | ${fmt(r.vsUndiciMin)} |`,
+      `| ${r.label} | ${r.forwarder ?? ''} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${fmt(r.cpuUs, 1)} | ${fmt(r.vsBare)} | ${fmt(r.vsUndiciMin)} |`,
     );
   }
   const uptime = (() => {
