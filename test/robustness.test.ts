@@ -107,3 +107,31 @@ describe('robustness', () => {
     }
   });
 });
+
+describe('malformed or aborted request bodies', () => {
+  const bodies = {
+    'a chunk size past 64 bits': 'ffffffffffffffff1\r\nx\r\n0\r\n\r\n',
+    'Content-Length in trailers': '5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n',
+    'a quoted CRLF in a chunk extension': '5;a="\r\n"\r\nhello\r\n0\r\n\r\n',
+    'bare-LF chunk lines': '5\r\nhello\r\n5\nhello\n0\r\n\r\n',
+  };
+  for (const [name, body] of Object.entries(bodies)) {
+    for (const [path, options] of [
+      ['streamed', { retry: false }],
+      ['buffered for retry', {}],
+      ['past maxBufferBytes', { retry: { maxBufferBytes: 4 } }],
+    ] as const) {
+      it(`answers 400 to ${name} (${path}) and frees the backend`, async () => {
+        fx = await setup(['a'], options);
+        const raw = await rawExchange(
+          fx.front.port,
+          `PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+          200,
+        );
+        expect(raw).toMatch(/^HTTP\/1\.1 400/);
+        await until(() => fx?.lb.backends()[0]?.active === 0);
+        expect((await request(fx.front.port)).status).toBe(200);
+      });
+    }
+  }
+});

@@ -48,7 +48,12 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
   const pass = new PassThrough();
   const req = attempt.ctx.req;
   from.pipe(pass, { end: false });
-  from.once('error', (error) => pass.destroy(error));
+  // forward() fails the attempt on the client request's own error; the
+  // pass-through only has to stop, without an 'error' nobody listens to.
+  from.once('error', () => pass.destroy());
+  from.once('close', () => {
+    if (!from.readableEnded) pass.destroy();
+  });
   from.once('end', () => {
     const finish = () => {
       attempt.onProxyReq = undefined;
@@ -115,6 +120,8 @@ class Attempt {
   cancelled = false;
   connected = false;
   settled = false;
+  /** The client's request body failed (aborted, malformed): the client's fault, not the backend's. */
+  clientBodyError: Error | undefined;
   /** Runs once the upstream request exists (trailers wait for it). */
   onProxyReq: (() => void) | undefined;
 
@@ -150,7 +157,7 @@ class Attempt {
     if (this.settled) return;
     this.settled = true;
     this.disarm();
-    if (!this.cancelled) {
+    if (!this.cancelled && this.clientBodyError === undefined) {
       this.backend.record(false, -1);
       // A timeout is the one failure that says "overloaded" to an adaptive limit.
       if (error.reason === 'timeout')
@@ -249,6 +256,19 @@ export class Forwarder implements UpstreamForwarder {
       signal.addEventListener('abort', () => cancelAttempt(attempt), { once: true });
     }
     const req = ctx.req;
+    // A client body that aborts or fails to parse ends this attempt only: the
+    // upstream request is destroyed and the backend is not blamed. Registered
+    // before http-proxy-3's own listener, so the cause is known when it fires.
+    if (!req.readableEnded) {
+      req.once('error', (error: Error) => {
+        if (attempt.settled) return;
+        // Node reports a body its parser rejected as 'aborted'; the parser's error is on the socket.
+        const parse = (req.socket as { errored?: Error | null } | null)?.errored;
+        const cause = (parse as { code?: string } | null | undefined)?.code?.startsWith('HPE_') ? parse : error;
+        attempt.clientBodyError = cause ?? error;
+        this.failAttempt(attempt, attempt.clientBodyError);
+      });
+    }
     // A chunked body may end with trailer fields: forward them (http-proxy-3 would drop them).
     if (req.headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
     const original = req.headers;
@@ -343,7 +363,19 @@ export class Forwarder implements UpstreamForwarder {
     const reused = attempt.proxyReq?.reusedSocket === true;
     const res = attempt.ctx.res;
     let failure: UpstreamError;
-    if (res.destroyed && !res.writableFinished) {
+    const bodyError = attempt.clientBodyError;
+    if (bodyError !== undefined) {
+      failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
+        ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
+        : new UpstreamError(
+            'ERR_CLIENT_ABORTED',
+            'client closed the connection while sending its request body',
+            id,
+            'reset',
+            reused,
+            bodyError,
+          );
+    } else if (res.destroyed && !res.writableFinished) {
       failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
     } else if (attempt.cancelled) {
       failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);

@@ -30,8 +30,8 @@ export function forward(
       await forwarder.forward(ctx, backend, headers, ctx.requestBody?.());
     } catch (error) {
       if (error instanceof UpstreamError) {
-        // Neither a client that left nor a hedge that lost says anything about the backend.
-        if (error.code !== 'ERR_CLIENT_ABORTED' && error.code !== 'ERR_CANCELLED') {
+        // A client that left, a malformed client body or a hedge that lost says nothing about the backend.
+        if (error.code !== 'ERR_CLIENT_ABORTED' && error.code !== 'ERR_BAD_REQUEST' && error.code !== 'ERR_CANCELLED') {
           observe?.(backend, { latencyMs: now() - started, ok: false, now: now() });
           observer?.failure(backend, error);
           events.emit('upstream:error', {

@@ -50,7 +50,10 @@ export async function bufferRequestBody(ctx: Context, limit: number, now: () => 
   // Over the limit mid-body: what was read goes first, then the rest as it comes.
   const stream = new PassThrough();
   for (const chunk of chunks) stream.write(chunk);
-  req.on('error', (error) => stream.destroy(error));
+  // The forwarder listens for the failure on `req` itself; the stream only has
+  // to stop, and must not emit an 'error' nobody may be listening to (no
+  // attempt starts when, say, no backend is available).
+  req.once('error', () => stream.destroy());
   req.pipe(stream);
   ctx.requestBody = () => stream;
   return false;
