@@ -203,9 +203,9 @@ export const optionsSchema = z.strictObject({
    * per backend). Both follow the same header, framing, timeout, error and
    * retry rules; WebSocket upgrades always go through http-proxy-3, and so do
    * chunked request bodies on `'undici'` (it cannot send request trailers).
-   * @default 'http-proxy-3'
+   * @default 'undici'
    */
-  forwarder: z.enum(['undici', 'http-proxy-3']).default('http-proxy-3'),
+  forwarder: z.enum(['undici', 'http-proxy-3']).default('undici'),
   /**
    * Which peers may set `X-Forwarded-*` and `Forwarded`: `false` (none: the
    * socket peer is the client), `true` (all: only behind a proxy that always

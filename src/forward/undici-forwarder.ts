@@ -72,6 +72,8 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   /** The upstream exchange is over (body ended or failed). */
   done = false;
   released = false;
+  /** The client's request body failed (aborted, malformed): the client's fault, not the backend's. */
+  clientBodyError: Error | undefined;
 
   constructor(ctx: Context, backend: Backend, forwarder: UndiciForwarder) {
     this.ctx = ctx;
@@ -115,7 +117,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     this.settled = true;
     this.done = true;
     this.disarm();
-    if (!this.cancelled) {
+    if (!this.cancelled && this.clientBodyError === undefined) {
       this.backend.record(false, -1);
       if (error.reason === 'timeout')
         this.backend.limiter?.sample(this.forwarder.now() - this.started, this.backend.active, true);
@@ -350,7 +352,7 @@ export class UndiciForwarder implements UpstreamForwarder {
     let upload: Readable | null = null;
     const length = req.headers['content-length'];
     if (body !== undefined) upload = body;
-    else if (length !== undefined && length !== '0') upload = guard(req);
+    else if (length !== undefined && length !== '0') upload = guard(req, attempt);
     try {
       dispatcher.dispatch(
         {
@@ -376,7 +378,19 @@ export class UndiciForwarder implements UpstreamForwarder {
     const reused = code === 'UND_ERR_SOCKET' && (error.socket?.bytesRead ?? 0) > 0;
     const res = attempt.ctx.res;
     let failure: UpstreamError;
-    if (res.destroyed && !res.writableFinished) {
+    const bodyError = attempt.clientBodyError;
+    if (bodyError !== undefined) {
+      failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
+        ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
+        : new UpstreamError(
+            'ERR_CLIENT_ABORTED',
+            'client closed the connection while sending its request body',
+            id,
+            'reset',
+            reused,
+            bodyError,
+          );
+    } else if (res.destroyed && !res.writableFinished) {
       failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
     } else if (attempt.cancelled) {
       failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);
@@ -464,13 +478,23 @@ export class UndiciForwarder implements UpstreamForwarder {
  * destroying its body on an upstream failure does not destroy the client's
  * request (and its socket) before the client gets its 502.
  */
-function guard(req: IncomingMessage): Readable {
+function guard(req: IncomingMessage, attempt: UndiciAttempt): Readable {
   const pass = new PassThrough();
-  // undici destroys its upload with the upstream's error; the client's side is handled elsewhere.
+  // undici destroys its upload with the upstream's error; the client's side is handled here.
   pass.on('error', noop);
-  req.once('error', (error) => pass.destroy(error));
+  const clientFailed = (error: Error) => {
+    pass.destroy();
+    if (attempt.settled) return;
+    // Node reports a body its parser rejected as 'aborted'; the parser's error is on the socket.
+    const parse = (req.socket as { errored?: Error | null } | null)?.errored;
+    attempt.clientBodyError = (parse as { code?: string } | null | undefined)?.code?.startsWith('HPE_')
+      ? (parse as Error)
+      : error;
+    attempt.forwarder.failAttempt(attempt, attempt.clientBodyError);
+  };
+  req.once('error', clientFailed);
   req.once('close', () => {
-    if (!req.complete) pass.destroy(new Error('client request aborted'));
+    if (!req.complete) clientFailed(new Error('client request aborted'));
   });
   req.pipe(pass);
   return pass;

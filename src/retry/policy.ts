@@ -67,7 +67,12 @@ export class RetryPolicy {
   retryableError(error: unknown, idempotent: boolean): error is UpstreamError {
     if (!(error instanceof UpstreamError)) return false;
     const code = error.code;
-    if (code === 'ERR_CLIENT_ABORTED' || code === 'ERR_BAD_REQUEST' || code === 'ERR_DEADLINE' || code === 'ERR_CANCELLED')
+    if (
+      code === 'ERR_CLIENT_ABORTED' ||
+      code === 'ERR_BAD_REQUEST' ||
+      code === 'ERR_DEADLINE' ||
+      code === 'ERR_CANCELLED'
+    )
       return false;
     if (!this.#retryOn.has(error.reason)) return false;
     return idempotent || (error.reason === 'connect-failure' && !error.reusedSocket);
