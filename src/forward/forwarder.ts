@@ -9,7 +9,7 @@ import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
 import { clientResponseHeaders } from './headers.js';
-import type { UpstreamForwarder } from './upstream-forwarder.js';
+import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
 /**
  * An upstream attempt that failed before the client got a byte of its
@@ -504,6 +504,11 @@ export function sendResponse(
     // The upstream died between its headers and now: nothing left to stream.
     onBodyError(new Error('upstream closed mid-body'));
     res.destroy();
+    return;
+  }
+  if (kSendTo in body) {
+    // Written straight to the client, without a pipe's listeners per response.
+    (body as Readable & DirectBody)[kSendTo](res, onBodyError);
     return;
   }
   body.on('error', (error) => {

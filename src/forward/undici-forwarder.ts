@@ -8,7 +8,7 @@ import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
 import { CONNECT_ERRORS, type Connector, Forwarder, UpstreamError } from './forwarder.js';
 import { stripResponseHeaders } from './headers.js';
-import type { UpstreamForwarder } from './upstream-forwarder.js';
+import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
 /** The attempt a client response is waiting on, for the one `close` listener per response. */
 const kAttempt = Symbol('switchyard.undiciAttempt');
@@ -24,10 +24,15 @@ const PROTOCOL_ERRORS = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR
  * reading resumes the paused upstream socket (backpressure both ways).
  * `rawTrailers` mirrors `IncomingMessage`'s, so `sendResponse` forwards them.
  */
-class UpstreamBody extends Readable {
+class UpstreamBody extends Readable implements DirectBody {
   /** Trailer fields as `[name, value, ...]`, set before the end is pushed. */
   rawTrailers: string[] = [];
   readonly #attempt: UndiciAttempt;
+  /** The client response this body writes to directly, once `sendResponse` hands it over. */
+  sink: ServerResponse | undefined;
+  onSinkError: ((error: Error) => void) | undefined;
+  /** undici delivered the whole body (and its trailers). */
+  complete = false;
 
   constructor(attempt: UndiciAttempt) {
     super();
@@ -48,6 +53,46 @@ class UpstreamBody extends Readable {
     attempt.finish();
     callback(error);
   }
+
+  /** Writes what is buffered, then every further chunk, straight to `res`. */
+  [kSendTo](res: ServerResponse, onBodyError: (error: Error) => void): void {
+    this.sink = res;
+    this.onSinkError = onBodyError;
+    let chunk: Buffer | null;
+    // biome-ignore lint/suspicious/noAssignInExpressions: drain loop
+    while ((chunk = this.read() as Buffer | null) !== null) res.write(chunk);
+    const attempt = this.#attempt;
+    if (this.complete) {
+      endSink(this, res);
+      return;
+    }
+    // A hedged attempt has no client-close listener of its own (see forward()).
+    if (attempt.ctx.forked) res.once('close', () => onSinkClose(attempt, res));
+    else (res as WatchedResponse)[kAttempt] = attempt;
+  }
+}
+
+function endSink(body: UpstreamBody, res: ServerResponse): void {
+  const raw = body.rawTrailers;
+  if (raw.length > 0) {
+    const trailers: Array<[string, string]> = [];
+    for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
+    res.addTrailers(trailers);
+  }
+  res.end();
+}
+
+/** The client left while the body was streaming to it directly: stop the upstream exchange. */
+function onSinkClose(attempt: UndiciAttempt, res: ServerResponse): void {
+  if (!attempt.done && !res.writableFinished) {
+    attempt.controller?.abort(new Error('client closed the connection'));
+    attempt.finish();
+  }
+}
+
+function onSinkDrain(this: WatchedResponse): void {
+  const attempt = this[kAttempt] ?? undefined;
+  attempt?.controller?.resume();
 }
 
 /** One upstream attempt on undici: the dispatch handler and the state the classification needs. */
@@ -170,7 +215,15 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const body = this.body;
-    if (body && !body.destroyed && !body.push(chunk)) controller.pause();
+    if (!body || body.destroyed) return;
+    const sink = body.sink;
+    if (sink) {
+      if (!sink.write(chunk)) {
+        controller.pause();
+        if (this.ctx.forked) sink.once('drain', () => controller.resume());
+        else sink.once('drain', onSinkDrain);
+      }
+    } else if (!body.push(chunk)) controller.pause();
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController): void {
@@ -183,7 +236,9 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
         for (const item of raw) trailers.push(typeof item === 'string' ? item : item.toString('latin1'));
         body.rawTrailers = trailers;
       }
-      body.push(null);
+      body.complete = true;
+      if (body.sink) endSink(body, body.sink);
+      else body.push(null);
     }
     this.finish();
   }
@@ -195,21 +250,26 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     }
     this.done = true;
     const body = this.body;
-    if (body && !body.destroyed) {
-      const backend = this.backend;
-      body.destroy(
-        error.code === 'UND_ERR_BODY_TIMEOUT'
-          ? new UpstreamError(
-              'ERR_UPSTREAM_TIMEOUT',
-              `backend ${backend.id} stalled for ${this.forwarder.timeouts.idle} ms mid-body`,
-              backend.id,
-              'timeout',
-              false,
-              error,
-            )
-          : error,
-      );
-    }
+    const backend = this.backend;
+    const failure =
+      error.code === 'UND_ERR_BODY_TIMEOUT'
+        ? new UpstreamError(
+            'ERR_UPSTREAM_TIMEOUT',
+            `backend ${backend.id} stalled for ${this.forwarder.timeouts.idle} ms mid-body`,
+            backend.id,
+            'timeout',
+            false,
+            error,
+          )
+        : error;
+    const sink = body?.sink;
+    if (sink) {
+      // Headers are gone: the only honest signal left is to cut the connection.
+      if (!sink.destroyed) {
+        body?.onSinkError?.(failure);
+        sink.destroy();
+      }
+    } else if (body && !body.destroyed) body.destroy(failure);
     this.finish();
   }
 }
@@ -230,9 +290,9 @@ function cancelAttempt(attempt: UndiciAttempt): void {
 function onClientClose(this: WatchedResponse): void {
   const attempt = this[kAttempt];
   this[kAttempt] = undefined;
-  if (attempt && !attempt.settled && !this.writableFinished) {
-    attempt.forwarder.failAttempt(attempt, new Error('client closed the connection'));
-  }
+  if (!attempt || this.writableFinished) return;
+  if (!attempt.settled) attempt.forwarder.failAttempt(attempt, new Error('client closed the connection'));
+  else if (attempt.body?.sink === this) onSinkClose(attempt, this);
 }
 
 /**

@@ -42,3 +42,14 @@ export interface UpstreamForwarder {
   /** Stops the forwarder; per-backend pools are closed by their owner. */
   close(): void;
 }
+
+/**
+ * A response body that can write itself to the client without a `pipe`
+ * (the undici forwarder's): `sendResponse` calls it instead of piping.
+ */
+export const kSendTo: unique symbol = Symbol('switchyard.sendTo');
+
+/** See {@link kSendTo}. */
+export interface DirectBody {
+  [kSendTo](res: import('node:http').ServerResponse, onBodyError: (error: Error) => void): void;
+}
