@@ -1,5 +1,5 @@
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { type AdminHandler, type AdminOptions, createAdminHandler } from './admin/handler.js';
@@ -26,8 +26,11 @@ import { parseOptions } from './config/zod.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, type ErrorCode, makeError, SwitchyardError } from './errors.js';
 import { type EventName, Events, type Listener } from './events.js';
+import { clientParseError } from './forward/client-error.js';
+import { consumedBody } from './forward/consumed-body.js';
 import { Forwarder, sendResponse } from './forward/forwarder.js';
 import { type ForwardingInfo, upstreamRequestHeaders } from './forward/headers.js';
+import { resolveTarget } from './forward/request-target.js';
 import { compileTrust, normalizeAddress, resolveClientAddress, type TrustFn } from './forward/trust-proxy.js';
 import { UndiciForwarder } from './forward/undici-forwarder.js';
 import type { UpstreamForwarder } from './forward/upstream-forwarder.js';
@@ -53,6 +56,7 @@ import { Pool } from './pool/pool.js';
 import { slowStartWeight } from './pool/slow-start.js';
 import { type RateLimitStage, rateLimit } from './rate-limit/middleware.js';
 import { RetryBudget } from './retry/budget.js';
+import { hasBody } from './retry/request-body.js';
 import type { RolloutOptions } from './rollout/options.js';
 import {
   type RollbackResult,
@@ -476,9 +480,10 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
   }
 
-  function forwardingInfo(req: IncomingMessage, upgrade: boolean): ForwardingInfo {
+  function forwardingInfo(req: IncomingMessage, upgrade: boolean, authority: string): ForwardingInfo {
     const peer = normalizeAddress(req.socket.remoteAddress ?? '');
     return {
+      authority,
       peer,
       trusted: trust(peer, 0),
       proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
@@ -493,9 +498,33 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       res.destroy();
       return;
     }
-    ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
+    ctx.reply(error.status ?? 500, error.toClientJSON(), { 'cache-control': 'no-store' });
     tagResponse(ctx);
     sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
+  }
+
+  /**
+   * A middleware before the balancer read the body (`express.json()`): send
+   * the parsed body again, with its own Content-Length, or refuse at once:
+   * the backend must never wait for bytes that will not come.
+   */
+  function replayConsumedBody(ctx: Context, headers: Record<string, string | string[]>): void {
+    const bytes = consumedBody(ctx.req);
+    if (bytes === undefined) {
+      throw makeError(
+        'ERR_BODY_CONSUMED',
+        'the request body was already read by a middleware mounted before the balancer, and is not JSON or form data it could send again: mount body parsers after the balancer, or only on the routes that need them',
+      );
+    }
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(bytes.length);
+    ctx.requestBody = () =>
+      new Readable({
+        read() {
+          this.push(bytes);
+          this.push(null);
+        },
+      });
   }
 
   function toSwitchyardError(error: unknown): SwitchyardError {
@@ -504,21 +533,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     return makeError('ERR_MIDDLEWARE', `a middleware failed: ${name}`, error);
   }
 
-  /** Origin-form target for a request, or undefined when it has none we can forward. */
-  function originForm(url: string): string | undefined {
-    if (url.startsWith('/')) return url;
-    if (/^https?:\/\//i.test(url) && URL.canParse(url)) {
-      const parsed = new URL(url);
-      return `${parsed.pathname}${parsed.search}`;
-    }
-    return undefined;
-  }
-
   async function handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
     const start = now();
     const clientAddress = resolveClientAddress(req, trust);
-    const path = originForm(url);
-    const ctx = new Context(req, res, path ?? '/', clientAddress, start);
+    const target = resolveTarget(url, req.headers.host);
+    const ctx = new Context(req, res, typeof target === 'string' ? '/' : target.path, clientAddress, start);
+    if (typeof target !== 'string') ctx.authority = target.authority;
     if (config.timeouts.total !== undefined) ctx.deadline = start + config.timeouts.total;
     if (idHeader !== undefined) ctx.requestId = requestId(req.headers[idHeader]);
     const trace = tracing ? proxyTrace(req.headers.traceparent) : undefined;
@@ -535,18 +555,21 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         if (events.has('request')) {
           const complete = res.writableFinished;
           const query = ctx.path.indexOf('?');
+          // A body Node's parser rejected: the client got Node's own 400, not an abort.
+          const malformed = !complete && clientParseError(req) !== undefined;
           events.emit('request', {
             method: ctx.method,
+            host: ctx.authority,
             path: query === -1 ? ctx.path : ctx.path.slice(0, query),
             requestId: ctx.requestId,
             traceId: ctx.traceId,
             backend: ctx.backend?.id,
-            status: complete ? res.statusCode : 499,
+            status: complete ? res.statusCode : malformed ? 400 : 499,
             durationMs: now() - start,
             attempts: ctx.attempt,
             ...(errorCode === undefined && ctx.code === undefined && complete
               ? {}
-              : { error: errorCode ?? ctx.code ?? 'ERR_CLIENT_ABORTED' }),
+              : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
           });
         }
         resolve();
@@ -554,14 +577,10 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     });
     try {
       if (closed) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
-      if (path === undefined)
-        throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
-      const headers = upstreamRequestHeaders(req, forwardingInfo(req, false));
+      if (typeof target === 'string') throw makeError('ERR_BAD_REQUEST', target);
+      const headers = upstreamRequestHeaders(req, forwardingInfo(req, false, target.authority));
       if (headers instanceof SwitchyardError) throw headers;
-      if (!url.startsWith('/')) {
-        // Absolute-form target: RFC 9112 §3.2.2 says its authority replaces Host.
-        headers.host = new URL(url).host;
-      }
+      if (req.readableEnded && hasBody(req)) replayConsumedBody(ctx, headers);
       stamp(headers, ctx.requestId, trace);
       ctx.upstreamHeaders = headers;
       await pipeline.run(ctx);
@@ -602,14 +621,25 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     // A socket error before the tunnel is up must not reach the process.
     socket.on('error', () => {});
     const refuse = (status: number, error: SwitchyardError) => {
-      const body = Buffer.from(JSON.stringify(error.toJSON()));
+      const body = Buffer.from(JSON.stringify(error.toClientJSON()));
       refuseUpgrade(socket, { status, headers: { 'content-type': 'application/json' }, body }, error.code);
     };
     if (closed) {
       refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
       return;
     }
-    const headers = upstreamRequestHeaders(req, forwardingInfo(req, true));
+    const target = resolveTarget(req.url ?? '/', req.headers.host);
+    if (typeof target === 'string') {
+      refuse(400, makeError('ERR_BAD_REQUEST', target));
+      return;
+    }
+    if (hasBody(req)) {
+      // Node hands an upgrade request's body to nobody: it would reach the
+      // backend as the start of the next request on that connection.
+      refuse(400, makeError('ERR_BAD_REQUEST', 'an upgrade request may not carry a body'));
+      return;
+    }
+    const headers = upstreamRequestHeaders(req, forwardingInfo(req, true, target.authority));
     if (headers instanceof SwitchyardError) {
       refuse(400, headers);
       return;
@@ -621,7 +651,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
         idHeader === undefined ? undefined : requestId(req.headers[idHeader]),
         tracing ? proxyTrace(req.headers.traceparent) : undefined,
       );
-      forwarder.upgrade(req, socket, head, backend, headers, (error) => {
+      forwarder.upgrade(req, socket, head, backend, headers, target.path, (error) => {
         events.emit(
           'upgrade',
           error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
@@ -645,7 +675,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     }
     // Rate limits and sticky sessions see the upgrade as a request: a WebSocket
     // handshake is no way around a limit, and a session keeps its backend.
-    const ctx = new Context(req, new ServerResponse(req), req.url ?? '/', clientAddress, now());
+    const ctx = new Context(req, new ServerResponse(req), target.path, clientAddress, now());
+    ctx.authority = target.authority;
     ctx.upstreamHeaders = headers;
     ctx.attempt = 1;
     policies(ctx, async () => {

@@ -32,6 +32,7 @@ export {
 export { type Duration, type DurationUnit, parseDuration } from './duration.js';
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './errors.js';
 export type { EventName, Listener, RetryReason, SwitchyardEvents } from './events.js';
+export { classifyFailure, type Fault, isIdleRace } from './forward/fault.js';
 export { UpstreamError } from './forward/forwarder.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './health/options.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './health/phi-accrual.js';
@@ -65,5 +66,6 @@ export type {
   RolloutStatus,
   RolloutStep,
 } from './rollout/rollout.js';
+export { hardenServer, type ServerHardeningOptions, serverOptions } from './security/harden-server.js';
 export type { StickyOptions } from './sticky/options.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';

@@ -4,40 +4,16 @@ import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
-import { type ErrorCode, SwitchyardError } from '../errors.js';
-import type { RetryReason } from '../events.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
+import { clientParseError } from './client-error.js';
+import { classifyFailure, isIdleRace, onBodyOutcome } from './fault.js';
 import { clientResponseHeaders } from './headers.js';
+import { CONNECT_ERRORS, tunnel } from './upgrade.js';
+import { UpstreamError } from './upstream-error.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
-/**
- * An upstream attempt that failed before the client got a byte of its
- * response. Carries what the retry stage needs to decide.
- */
-export class UpstreamError extends SwitchyardError {
-  /** Why it failed, in retry terms. */
-  readonly reason: RetryReason;
-  /** The request went out on a pooled socket the backend may have been closing. */
-  readonly reusedSocket: boolean;
-  /** Id of the backend that failed. */
-  readonly backend: string;
-
-  constructor(
-    code: ErrorCode,
-    message: string,
-    backend: string,
-    reason: RetryReason,
-    reusedSocket: boolean,
-    cause?: unknown,
-  ) {
-    super(code, message, cause === undefined ? undefined : { cause });
-    this.name = 'UpstreamError';
-    this.reason = reason;
-    this.reusedSocket = reusedSocket;
-    this.backend = backend;
-  }
-}
+export { UpstreamError };
 
 /**
  * Streams `from` (the client request or its buffered replay) into a pass-through
@@ -92,15 +68,28 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   return agent;
 }
 
-/** Socket error codes that mean no connection was made. */
-export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-]);
+/**
+ * For each pooled agent, a twin that never reuses a socket, sharing its
+ * transport: the retry after an idle-socket race goes out on it, so it cannot
+ * meet another pooled socket the backend is closing (with LIFO scheduling the
+ * next free socket is the one most likely to race).
+ */
+const freshAgents = new WeakMap<http.Agent, http.Agent>();
+
+function freshAgent(pooled: http.Agent): http.Agent {
+  let fresh = freshAgents.get(pooled);
+  if (!fresh) {
+    fresh =
+      pooled instanceof https.Agent ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+    const connect = (pooled as unknown as { createConnection: Connector }).createConnection.bind(pooled);
+    (fresh as unknown as { createConnection: Connector }).createConnection = connect;
+    freshAgents.set(pooled, fresh);
+  }
+  return fresh;
+}
+
+/** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
+const raced = new WeakSet<IncomingMessage>();
 
 /** Per-attempt state; found again from proxy events through the options object. */
 class Attempt {
@@ -157,7 +146,8 @@ class Attempt {
     if (this.settled) return;
     this.settled = true;
     this.disarm();
-    if (!this.cancelled && this.clientBodyError === undefined) {
+    // Only the backend's own failures count against it: not a client that left, a lost hedge or the idle race.
+    if (classifyFailure(error) === 'backend') {
       this.backend.record(false, -1);
       // A timeout is the one failure that says "overloaded" to an adaptive limit.
       if (error.reason === 'timeout')
@@ -207,7 +197,7 @@ export class Forwarder implements UpstreamForwarder {
     this.timeouts = options.timeouts;
     this.now = options.now;
     this.#via = options.via;
-    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true, ws: true });
+    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true });
     // `deleteLength` rewrites DELETE/OPTIONS framing (it drops Transfer-Encoding),
     // which would change the body a backend reads: the forwarder sets framing itself.
     const passes = (proxy as unknown as { webPasses: Array<{ name: string }> }).webPasses;
@@ -262,10 +252,7 @@ export class Forwarder implements UpstreamForwarder {
     if (!req.readableEnded) {
       req.once('error', (error: Error) => {
         if (attempt.settled) return;
-        // Node reports a body its parser rejected as 'aborted'; the parser's error is on the socket.
-        const parse = (req.socket as { errored?: Error | null } | null)?.errored;
-        const cause = (parse as { code?: string } | null | undefined)?.code?.startsWith('HPE_') ? parse : error;
-        attempt.clientBodyError = cause ?? error;
+        attempt.clientBodyError = clientParseError(req) ?? error;
         this.failAttempt(attempt, attempt.clientBodyError);
       });
     }
@@ -283,7 +270,7 @@ export class Forwarder implements UpstreamForwarder {
         ctx.res,
         {
           target: backend.target,
-          agent: backend.agent,
+          agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body,
           switchyard: attempt,
         } as ServerOptions,
@@ -328,8 +315,11 @@ export class Forwarder implements UpstreamForwarder {
     const backend = attempt.backend;
     const status = proxyRes.statusCode ?? 502;
     backend.record(status < 500, this.now() - attempt.started);
-    // Release once the body is over, however it ends.
-    proxyRes.once('close', () => backend.release());
+    // Release once the body is over, however it ends; a body the backend breaks off is its failure.
+    onBodyOutcome(proxyRes, (outcome) => {
+      if (outcome === 'failed') backend.record(false, -1);
+      backend.release();
+    });
     const idle = this.timeouts.idle;
     if (idle > 0 && !proxyRes.complete) {
       // The socket's inactivity timer, not a 'data' listener: reading here would
@@ -363,8 +353,10 @@ export class Forwarder implements UpstreamForwarder {
     const reused = attempt.proxyReq?.reusedSocket === true;
     const res = attempt.ctx.res;
     let failure: UpstreamError;
-    const bodyError = attempt.clientBodyError;
+    // However the failure reached us (the request's error, the response's close...).
+    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
     if (bodyError !== undefined) {
+      attempt.clientBodyError = bodyError;
       failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
         ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
         : new UpstreamError(
@@ -443,6 +435,7 @@ export class Forwarder implements UpstreamForwarder {
         error,
       );
     }
+    if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.proxyReq?.destroy();
     attempt.fail(failure);
   }
@@ -457,6 +450,7 @@ export class Forwarder implements UpstreamForwarder {
     head: Buffer,
     backend: Backend,
     headers: Record<string, string | string[]>,
+    path: string,
     onDone: (error?: Error) => void,
   ): void {
     let done = false;
@@ -468,17 +462,17 @@ export class Forwarder implements UpstreamForwarder {
     };
     backend.begin();
     socket.once('close', () => finish());
-    const original = req.headers;
-    req.headers = headers;
-    try {
-      this.#proxy.ws(req, socket, head, { target: backend.target, agent: backend.agent }, (error: Error) => {
+    tunnel(req, socket, head, {
+      backend,
+      headers,
+      path,
+      via: this.#via,
+      timeoutMs: this.timeouts.connect + this.timeouts.response,
+      onError: (error) => {
         backend.record(false, -1);
-        if (!socket.destroyed) socket.destroy();
         finish(error);
-      });
-    } finally {
-      req.headers = original;
-    }
+      },
+    });
   }
 
   close(): void {
@@ -494,7 +488,17 @@ export function sendResponse(
   onBodyError: (error: Error) => void,
 ): void {
   if (response.statusMessage) res.statusMessage = response.statusMessage;
-  res.writeHead(response.status, response.headers);
+  let headers = response.headers;
+  if (
+    (response.status === 204 || response.status === 304) &&
+    (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
+  ) {
+    // No body, so no framing to announce (RFC 9110 §8.6), whoever made the response.
+    headers = { ...headers };
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+  }
+  res.writeHead(response.status, headers);
   const body = response.body;
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);

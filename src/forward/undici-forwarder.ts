@@ -1,13 +1,18 @@
+import diagnostics from 'node:diagnostics_channel';
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, Readable } from 'node:stream';
-import { type Dispatcher, errors, Pool } from 'undici';
+import { Client, type Dispatcher, errors, Pool } from 'undici';
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
-import { CONNECT_ERRORS, type Connector, Forwarder, UpstreamError } from './forwarder.js';
+import { clientParseError } from './client-error.js';
+import { classifyFailure, isIdleRace } from './fault.js';
+import { type Connector, Forwarder } from './forwarder.js';
 import { stripResponseHeaders } from './headers.js';
+import { CONNECT_ERRORS } from './upgrade.js';
+import { UpstreamError } from './upstream-error.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
 /** The attempt a client response is waiting on, for the one `close` listener per response. */
@@ -15,6 +20,32 @@ const kAttempt = Symbol('switchyard.undiciAttempt');
 type WatchedResponse = ServerResponse & { [kAttempt]?: UndiciAttempt | undefined };
 
 function noop(): void {}
+
+/** Marks a socket that has carried a request. */
+const kUsed = Symbol('switchyard.socketUsed');
+
+/** The attempt whose request undici is writing right now (set in onRequestStart, read in sendHeaders). */
+let writing: UndiciAttempt | undefined;
+
+/**
+ * Whether a request goes out on a socket that carried one before: undici
+ * tells no handler which socket it uses, but publishes it on this channel as
+ * it writes the request head, synchronously after `onRequestStart`.
+ */
+diagnostics.subscribe('undici:client:sendHeaders', (message) => {
+  const attempt = writing;
+  writing = undefined;
+  const socket = (message as { socket?: Socket & { [kUsed]?: boolean } }).socket;
+  if (!attempt || !socket) return;
+  attempt.reusedSocket = socket[kUsed] === true;
+  socket[kUsed] = true;
+});
+
+/** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
+const raced = new WeakSet<IncomingMessage>();
+
+/** How each pool was made, for the one-off connection of a retry after an idle-socket race. */
+const poolSettings = new WeakMap<Dispatcher, { origin: string; options: Client.Options }>();
 
 /** Upstream error codes that mean the backend's bytes were not valid HTTP. */
 const PROTOCOL_ERRORS = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_HEADERS_OVERFLOW']);
@@ -49,7 +80,10 @@ class UpstreamBody extends Readable implements DirectBody {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     const attempt = this.#attempt;
     // The reader left (client gone, cache discarded it...): stop the upstream exchange.
-    if (!attempt.done) attempt.controller?.abort(error ?? new Error('response body destroyed'));
+    if (!attempt.done) {
+      attempt.aborted = true;
+      attempt.controller?.abort(error ?? new Error('response body destroyed'));
+    }
     attempt.finish();
     callback(error);
   }
@@ -64,6 +98,7 @@ class UpstreamBody extends Readable implements DirectBody {
     const attempt = this.#attempt;
     if (this.complete) {
       endSink(this, res);
+      this.read(0);
       return;
     }
     // A hedged attempt has no client-close listener of its own (see forward()).
@@ -85,7 +120,10 @@ function endSink(body: UpstreamBody, res: ServerResponse): void {
 /** The client left while the body was streaming to it directly: stop the upstream exchange. */
 function onSinkClose(attempt: UndiciAttempt, res: ServerResponse): void {
   if (!attempt.done && !res.writableFinished) {
+    attempt.aborted = true;
     attempt.controller?.abort(new Error('client closed the connection'));
+    // Abandoned, not failed: nobody's fault (see onBodyOutcome).
+    attempt.body?.destroy();
     attempt.finish();
   }
 }
@@ -119,6 +157,12 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   released = false;
   /** The client's request body failed (aborted, malformed): the client's fault, not the backend's. */
   clientBodyError: Error | undefined;
+  /** The request went out on a pooled socket that carried an earlier request. */
+  reusedSocket = false;
+  /** This side stopped the exchange (the reader left): the error undici reports next is not the backend's. */
+  aborted = false;
+  /** A one-off connection for the retry after an idle-socket race, closed when this attempt is over. */
+  fresh: Client | undefined;
 
   constructor(ctx: Context, backend: Backend, forwarder: UndiciForwarder) {
     this.ctx = ctx;
@@ -155,6 +199,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     if (this.released) return;
     this.released = true;
     this.backend.release();
+    if (this.fresh) void this.fresh.close().catch(noop);
   }
 
   fail(error: UpstreamError): void {
@@ -162,11 +207,13 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     this.settled = true;
     this.done = true;
     this.disarm();
-    if (!this.cancelled && this.clientBodyError === undefined) {
+    // Only the backend's own failures count against it: not a client that left, a lost hedge or the idle race.
+    if (classifyFailure(error) === 'backend') {
       this.backend.record(false, -1);
       if (error.reason === 'timeout')
         this.backend.limiter?.sample(this.forwarder.now() - this.started, this.backend.active, true);
     }
+    this.aborted = true;
     this.controller?.abort(error);
     this.finish();
     this.reject(error);
@@ -179,6 +226,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.connected = true;
+    writing = this;
     this.arm('response');
   }
 
@@ -237,8 +285,12 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
         body.rawTrailers = trailers;
       }
       body.complete = true;
-      if (body.sink) endSink(body, body.sink);
-      else body.push(null);
+      body.push(null);
+      if (body.sink) {
+        endSink(body, body.sink);
+        // Nobody reads the stream itself: let it emit 'end' for those who watch it.
+        body.read(0);
+      }
     }
     this.finish();
   }
@@ -251,6 +303,13 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     this.done = true;
     const body = this.body;
     const backend = this.backend;
+    // Failed before its response (fail() aborted it), or stopped by this side: not a body failure.
+    if (this.aborted || body === undefined) {
+      this.finish();
+      return;
+    }
+    // A body the backend breaks off is its failure (the stats see it; the forward stage reports it).
+    backend.record(false, -1);
     const failure =
       error.code === 'UND_ERR_BODY_TIMEOUT'
         ? new UpstreamError(
@@ -263,13 +322,12 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
           )
         : error;
     const sink = body?.sink;
-    if (sink) {
+    if (sink && !sink.destroyed) {
       // Headers are gone: the only honest signal left is to cut the connection.
-      if (!sink.destroyed) {
-        body?.onSinkError?.(failure);
-        sink.destroy();
-      }
-    } else if (body && !body.destroyed) body.destroy(failure);
+      body?.onSinkError?.(failure);
+      sink.destroy();
+    }
+    if (body && !body.destroyed) body.destroy(failure);
     this.finish();
   }
 }
@@ -366,7 +424,7 @@ export class UndiciForwarder implements UpstreamForwarder {
 
   /** The undici pool for one backend. */
   createDispatcher(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): Pool {
-    return new Pool(url.origin, {
+    const options = {
       connections: pool.maxSockets,
       pipelining: 1,
       // Idle connections close before the backend's keep-alive timeout can race a request.
@@ -376,7 +434,10 @@ export class UndiciForwarder implements UpstreamForwarder {
       headersTimeout: 0,
       bodyTimeout: this.timeouts.idle,
       connect: connect ? toUndiciConnector(connect) : { timeout: this.timeouts.connect },
-    });
+    } satisfies Pool.Options;
+    const created = new Pool(url.origin, options);
+    poolSettings.set(created, { origin: url.origin, options: { ...options, pipelining: 1 } });
+    return created;
   }
 
   forward(ctx: Context, backend: Backend, headers: Record<string, string | string[]>, body?: Readable): Promise<void> {
@@ -413,8 +474,17 @@ export class UndiciForwarder implements UpstreamForwarder {
     const length = req.headers['content-length'];
     if (body !== undefined) upload = body;
     else if (length !== undefined && length !== '0') upload = guard(req, attempt);
+    let target: Dispatcher = dispatcher;
+    if (raced.delete(req)) {
+      // The retry after an idle-socket race goes out on a new connection, never on another pooled one.
+      const settings = poolSettings.get(dispatcher);
+      if (settings) {
+        attempt.fresh = new Client(settings.origin, settings.options);
+        target = attempt.fresh;
+      }
+    }
     try {
-      dispatcher.dispatch(
+      target.dispatch(
         {
           path: upstreamPath(backend.target, ctx.path),
           method: ctx.method,
@@ -434,12 +504,14 @@ export class UndiciForwarder implements UpstreamForwarder {
     if (attempt.settled) return;
     const id = attempt.backend.id;
     const code = error.code;
-    // A pooled connection that already carried a response, closed under this request.
-    const reused = code === 'UND_ERR_SOCKET' && (error.socket?.bytesRead ?? 0) > 0;
+    // A pooled connection that already carried a request, closed under this one.
+    const reused = attempt.reusedSocket;
     const res = attempt.ctx.res;
     let failure: UpstreamError;
-    const bodyError = attempt.clientBodyError;
+    // However the failure reached us (the request's error, undici's abort...).
+    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
     if (bodyError !== undefined) {
+      attempt.clientBodyError = bodyError;
       failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
         ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
         : new UpstreamError(
@@ -514,6 +586,7 @@ export class UndiciForwarder implements UpstreamForwarder {
         error,
       );
     }
+    if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.fail(failure);
   }
 
@@ -523,9 +596,10 @@ export class UndiciForwarder implements UpstreamForwarder {
     head: Buffer,
     backend: Backend,
     headers: Record<string, string | string[]>,
+    path: string,
     onDone: (error?: Error) => void,
   ): void {
-    this.#fallback.upgrade(req, socket, head, backend, headers, onDone);
+    this.#fallback.upgrade(req, socket, head, backend, headers, path, onDone);
   }
 
   close(): void {

@@ -37,6 +37,7 @@ export interface UpstreamForwarder {
     head: Buffer,
     backend: Backend,
     headers: Record<string, string | string[]>,
+    path: string,
     onDone: (error?: Error) => void,
   ): void;
   /** Stops the forwarder; per-backend pools are closed by their owner. */

@@ -1,6 +1,7 @@
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Events } from '../events.js';
+import { onBodyOutcome } from '../forward/fault.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { HealthCheckSettings } from './options.js';
@@ -200,11 +201,26 @@ export class HealthChecker {
     timeout.unref?.();
     request.once('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
-      // Drain the body so the connection goes back to the pool.
-      res.on('error', () => {});
-      res.resume();
       const ok = this.#passes(status);
-      finish(ok ? { ok, status } : { ok, status, reason: `status ${status}` });
+      if (!ok) {
+        res.on('error', () => {});
+        res.resume();
+        finish({ ok, status, reason: `status ${status}` });
+        return;
+      }
+      // A passing status passes once its body is whole: a backend that breaks
+      // its bodies off after the headers is not healthy. Draining also returns
+      // the connection to the pool.
+      onBodyOutcome(res, (outcome, error) => {
+        if (outcome === 'complete') finish({ ok, status });
+        else
+          finish({
+            ok: false,
+            status,
+            reason: `body broken off after status ${status}${error ? `: ${error.message}` : ''}`,
+          });
+      });
+      res.resume();
     });
     request.on('error', (error: NodeJS.ErrnoException) => {
       finish({ ok: false, reason: error.code ? `${error.code}: ${error.message}` : error.message });

@@ -1,5 +1,5 @@
 import { makeError } from '../errors.js';
-import { UpstreamError } from '../forward/forwarder.js';
+import { isIdleRace } from '../forward/fault.js';
 import type { Middleware } from '../pipeline/compose.js';
 import type { Context } from '../pipeline/context.js';
 import { runHedged } from '../retry/hedge.js';
@@ -74,16 +74,7 @@ export function retry(
         await attempt(ctx);
       } catch (error) {
         const backend = ctx.backend;
-        if (
-          !raced &&
-          replayable &&
-          idempotent &&
-          backend &&
-          error instanceof UpstreamError &&
-          error.code === 'ERR_UPSTREAM_RESET' &&
-          error.reusedSocket &&
-          !ctx.res.headersSent
-        ) {
+        if (!raced && replayable && idempotent && backend && isIdleRace(error) && !ctx.res.headersSent) {
           // The idle-socket race: the backend closed a pooled connection as the
           // request went out. Not the backend's failure: one more try, on a fresh
           // connection, the same backend allowed, outside attempts and budget.

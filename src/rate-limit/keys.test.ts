@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
+import { normalizePath } from '../forward/request-target.js';
 import type { Context } from '../pipeline/context.js';
 import { boundKey, compileKey, ipKey, MAX_KEY_LENGTH } from './keys.js';
 
@@ -9,7 +10,7 @@ function ctx(fields: { address?: string; method?: string; path?: string; headers
     clientAddress: fields.address ?? '10.0.0.1',
     method: fields.method ?? 'GET',
     path,
-    url: new URL(path, 'http://lb'),
+    routePath: normalizePath(path),
     req: { headers: fields.headers ?? {} },
   } as unknown as Context;
 }

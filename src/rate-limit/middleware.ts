@@ -56,8 +56,10 @@ export function createLimiter(
   limit: Extract<ResolvedLimit, { kind: 'builtin' }>,
   deps: RateLimitDeps,
   onRedisError: ResolvedRateLimit['onRedisError'],
+  maxKeys?: number,
 ): Limiter {
   const settings = {
+    maxKeys,
     name: limit.name,
     points: limit.points,
     durationMs: limit.durationMs,
@@ -139,7 +141,8 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
     return resolver;
   };
   const entries: Entry[] = options.limits.map((limit) => ({
-    limiter: limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError) : limit.limiter,
+    limiter:
+      limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError, options.maxKeys) : limit.limiter,
     resolve: resolverFor(limit.key),
     builtin: limit.kind === 'builtin',
   }));

@@ -1,6 +1,7 @@
 import { makeError, SwitchyardError } from '../errors.js';
 import type { RetryReason } from '../events.js';
-import { UpstreamError } from '../forward/forwarder.js';
+import { isIdleRace } from '../forward/fault.js';
+import { UpstreamError } from '../forward/upstream-error.js';
 import type { Context } from '../pipeline/context.js';
 import type { HedgeOptions } from './options.js';
 import { discard, type RetryPolicy } from './policy.js';
@@ -154,14 +155,7 @@ class HedgedRequest {
     const ctx = this.#ctx;
     const policy = this.#policy;
     const backend = child.backend;
-    if (
-      !this.#raced &&
-      backend &&
-      error instanceof UpstreamError &&
-      error.code === 'ERR_UPSTREAM_RESET' &&
-      error.reusedSocket &&
-      !ctx.res.headersSent
-    ) {
+    if (!this.#raced && backend && isIdleRace(error) && !ctx.res.headersSent) {
       // The idle keep-alive socket race: once more at once, the same backend allowed, outside attempts and budget.
       this.#raced = true;
       ctx.tried.delete(backend);

@@ -1,5 +1,6 @@
 import type { Events, RetryReason } from '../events.js';
-import { UpstreamError } from '../forward/forwarder.js';
+import { classifyFailure } from '../forward/fault.js';
+import { UpstreamError } from '../forward/upstream-error.js';
 import type { Context, PendingResponse } from '../pipeline/context.js';
 import type { RetryBudget } from './budget.js';
 import type { RetryOptions } from './options.js';
@@ -66,14 +67,9 @@ export class RetryPolicy {
    */
   retryableError(error: unknown, idempotent: boolean): error is UpstreamError {
     if (!(error instanceof UpstreamError)) return false;
+    // A client that left or sent a malformed body is never retried; a lost hedge or a spent deadline has nothing left to retry for.
     const code = error.code;
-    if (
-      code === 'ERR_CLIENT_ABORTED' ||
-      code === 'ERR_BAD_REQUEST' ||
-      code === 'ERR_DEADLINE' ||
-      code === 'ERR_CANCELLED'
-    )
-      return false;
+    if (classifyFailure(error) === 'client' || code === 'ERR_DEADLINE' || code === 'ERR_CANCELLED') return false;
     if (!this.#retryOn.has(error.reason)) return false;
     return idempotent || (error.reason === 'connect-failure' && !error.reusedSocket);
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import { makeError } from '../errors.js';
+import { clientParseError } from '../forward/client-error.js';
 import type { Context } from '../pipeline/context.js';
 
 /**
@@ -38,6 +39,8 @@ export function hasBody(req: IncomingMessage): boolean {
  */
 export async function bufferRequestBody(ctx: Context, limit: number, now: () => number): Promise<boolean> {
   const req = ctx.req;
+  // Already replayable: a body a middleware before the balancer parsed, made again.
+  if (req.readableEnded && ctx.requestBody) return true;
   const declared = req.headers['content-length'];
   if (req.headers['transfer-encoding'] === undefined && declared !== undefined && Number(declared) > limit) {
     return false;
@@ -97,7 +100,12 @@ function read(req: IncomingMessage, limit: number, timeLeft: number): Promise<{ 
     };
     const onGone = () => {
       done();
-      reject(makeError('ERR_CLIENT_ABORTED', 'client closed the connection while sending its request body'));
+      const parse = clientParseError(req);
+      reject(
+        parse
+          ? makeError('ERR_BAD_REQUEST', 'the request body is malformed', parse)
+          : makeError('ERR_CLIENT_ABORTED', 'client closed the connection while sending its request body'),
+      );
     };
     if (timeLeft !== Number.POSITIVE_INFINITY) {
       timer = setTimeout(
