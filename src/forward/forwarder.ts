@@ -6,10 +6,11 @@ import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-pr
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
+import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { clientParseError } from './client-error.js';
 import { classifyFailure, isIdleRace, onBodyOutcome } from './fault.js';
 import { clientResponseHeaders } from './headers.js';
-import { CONNECT_ERRORS, tunnel } from './upgrade.js';
+import { tunnel } from './upgrade.js';
 import { UpstreamError } from './upstream-error.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
@@ -349,92 +350,18 @@ export class Forwarder implements UpstreamForwarder {
   /** Classifies a failure of `attempt` and rejects its promise. */
   failAttempt(attempt: Attempt, error: Error & { code?: string }): void {
     if (attempt.settled) return;
-    const id = attempt.backend.id;
-    const reused = attempt.proxyReq?.reusedSocket === true;
-    const res = attempt.ctx.res;
-    let failure: UpstreamError;
-    // However the failure reached us (the request's error, the response's close...).
-    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
-    if (bodyError !== undefined) {
-      attempt.clientBodyError = bodyError;
-      failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
-        ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
-        : new UpstreamError(
-            'ERR_CLIENT_ABORTED',
-            'client closed the connection while sending its request body',
-            id,
-            'reset',
-            reused,
-            bodyError,
-          );
-    } else if (res.destroyed && !res.writableFinished) {
-      failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
-    } else if (attempt.cancelled) {
-      failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);
-    } else if (attempt.timedOut === 'deadline') {
-      failure = new UpstreamError(
-        'ERR_DEADLINE',
-        `no response within the request deadline (timeouts.total ${this.timeouts.total} ms)`,
-        id,
-        'timeout',
-        reused,
-        error,
-      );
-    } else if (attempt.timedOut === 'connect') {
-      failure = attempt.proxyReq
-        ? new UpstreamError(
-            'ERR_UPSTREAM_CONNECT_TIMEOUT',
-            `no connection to backend ${id} within ${this.timeouts.connect} ms`,
-            id,
-            'connect-failure',
-            reused,
-            error,
-          )
-        : new UpstreamError(
-            'ERR_UPSTREAM_CONNECT_TIMEOUT',
-            `no free connection to backend ${id} within ${this.timeouts.connect} ms`,
-            id,
-            'connect-failure',
-            false,
-            error,
-          );
-    } else if (attempt.timedOut === 'response') {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_TIMEOUT',
-        `backend ${id} sent no response within ${this.timeouts.response} ms`,
-        id,
-        'timeout',
-        reused,
-        error,
-      );
-    } else if ((error.code && CONNECT_ERRORS.has(error.code)) || !attempt.connected) {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_CONNECT',
-        `cannot connect to backend ${id}`,
-        id,
-        'connect-failure',
-        reused,
-        error,
-      );
-    } else if (error.code?.startsWith('HPE_')) {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_PROTOCOL',
-        `backend ${id} sent a malformed response`,
-        id,
-        'reset',
-        reused,
-        error,
-      );
-    } else {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_RESET',
-        `backend ${id} closed the connection before responding`,
-        id,
-        'reset',
-        reused,
-        error,
-      );
-    }
+    const state: FailedAttempt = {
+      backend: attempt.backend.id,
+      req: attempt.ctx.req,
+      res: attempt.ctx.res,
+      reused: attempt.proxyReq?.reusedSocket === true,
+      clientBodyError: attempt.clientBodyError,
+      cancelled: attempt.cancelled,
+      timedOut: attempt.timedOut,
+      connected: attempt.connected,
+    };
+    const failure = attemptFailure(state, error, this.timeouts, { queued: attempt.proxyReq === undefined });
+    attempt.clientBodyError = state.clientBodyError;
     if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.proxyReq?.destroy();
     attempt.fail(failure);

@@ -7,11 +7,10 @@ import { Client, type Dispatcher, errors, Pool } from 'undici';
 import type { ConnectionPoolOptions, Timeouts } from '../config/options.js';
 import type { Context } from '../pipeline/context.js';
 import type { Backend } from '../pool/backend.js';
-import { clientParseError } from './client-error.js';
+import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { classifyFailure, isIdleRace } from './fault.js';
 import { type Connector, Forwarder } from './forwarder.js';
 import { stripResponseHeaders } from './headers.js';
-import { CONNECT_ERRORS } from './upgrade.js';
 import { UpstreamError } from './upstream-error.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
@@ -500,92 +499,27 @@ export class UndiciForwarder implements UpstreamForwarder {
   }
 
   /** Classifies a failure of `attempt` and rejects its promise. */
-  failAttempt(attempt: UndiciAttempt, error: Error & { code?: string; socket?: { bytesRead?: number } }): void {
+  failAttempt(attempt: UndiciAttempt, error: Error & { code?: string }): void {
     if (attempt.settled) return;
-    const id = attempt.backend.id;
     const code = error.code;
-    // A pooled connection that already carried a request, closed under this one.
-    const reused = attempt.reusedSocket;
-    const res = attempt.ctx.res;
-    let failure: UpstreamError;
-    // However the failure reached us (the request's error, undici's abort...).
-    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
-    if (bodyError !== undefined) {
-      attempt.clientBodyError = bodyError;
-      failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
-        ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
-        : new UpstreamError(
-            'ERR_CLIENT_ABORTED',
-            'client closed the connection while sending its request body',
-            id,
-            'reset',
-            reused,
-            bodyError,
-          );
-    } else if (res.destroyed && !res.writableFinished) {
-      failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
-    } else if (attempt.cancelled) {
-      failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);
-    } else if (attempt.timedOut === 'deadline') {
-      failure = new UpstreamError(
-        'ERR_DEADLINE',
-        `no response within the request deadline (timeouts.total ${this.timeouts.total} ms)`,
-        id,
-        'timeout',
-        reused,
-        error,
-      );
-    } else if (attempt.timedOut === 'connect' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_CONNECT_TIMEOUT',
-        `no connection to backend ${id} within ${this.timeouts.connect} ms`,
-        id,
-        'connect-failure',
-        false,
-        error,
-      );
-    } else if (attempt.timedOut === 'response') {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_TIMEOUT',
-        `backend ${id} sent no response within ${this.timeouts.response} ms`,
-        id,
-        'timeout',
-        reused,
-        error,
-      );
-    } else if ((code !== undefined && CONNECT_ERRORS.has(code)) || !attempt.connected) {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_CONNECT',
-        `cannot connect to backend ${id}`,
-        id,
-        'connect-failure',
-        false,
-        error,
-      );
-    } else if (
-      error instanceof errors.HTTPParserError ||
-      code?.startsWith('HPE_') ||
-      (code !== undefined && PROTOCOL_ERRORS.has(code)) ||
-      (code === 'UND_ERR_SOCKET' && error.message.startsWith('bad '))
-    ) {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_PROTOCOL',
-        `backend ${id} sent a malformed response`,
-        id,
-        'reset',
-        reused,
-        error,
-      );
-    } else {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_RESET',
-        `backend ${id} closed the connection before responding`,
-        id,
-        'reset',
-        reused,
-        error,
-      );
-    }
+    const state: FailedAttempt = {
+      backend: attempt.backend.id,
+      req: attempt.ctx.req,
+      res: attempt.ctx.res,
+      reused: attempt.reusedSocket,
+      clientBodyError: attempt.clientBodyError,
+      cancelled: attempt.cancelled,
+      timedOut: attempt.timedOut,
+      connected: attempt.connected,
+    };
+    const failure = attemptFailure(state, error, this.timeouts, {
+      connectTimeout: code === 'UND_ERR_CONNECT_TIMEOUT',
+      protocol:
+        error instanceof errors.HTTPParserError ||
+        (code !== undefined && PROTOCOL_ERRORS.has(code)) ||
+        (code === 'UND_ERR_SOCKET' && error.message.startsWith('bad ')),
+    });
+    attempt.clientBodyError = state.clientBodyError;
     if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.fail(failure);
   }
