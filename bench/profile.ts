@@ -12,7 +12,7 @@
  * PROFILE_DIR (where the .cpuprofile/.heapprofile files go; default a temp dir).
  * Load comes from wrk when installed, autocannon otherwise, in its own process.
  */
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import inspector from 'node:inspector';
@@ -21,27 +21,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { hasCommand, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
 
 if (role === 'backends') {
-  const body = Buffer.from(JSON.stringify({ ok: true, payload: 'x'.repeat(256) }));
-  const ports: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(200, {
-        'content-type': 'application/json',
-        'content-length': body.length,
-        'cache-control': 'no-store',
-      });
-      res.end(body);
-    });
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    ports.push((server.address() as AddressInfo).port);
-  }
-  process.send?.({ ports });
+  process.send?.({ ports: await serveBackends() });
 } else if (role === 'proxy') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const profile = process.argv[4] ?? 'default';
@@ -124,31 +110,8 @@ if (role === 'backends') {
   await main();
 }
 
-function start(
-  args: string[],
-  execArgv?: string[],
-): Promise<{ child: ChildProcess; message: Record<string, unknown> }> {
-  const child = fork(self, args, {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    ...(execArgv ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
-  });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve({ child, message: message as Record<string, unknown> }));
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
-  });
-}
-
-function hasWrk(): boolean {
-  try {
-    execFileSync('which', ['wrk'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function drive(url: string, seconds: number, connections: number): Promise<void> {
-  if (hasWrk()) {
+  if (hasCommand('wrk')) {
     await new Promise<void>((resolve, reject) => {
       const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, url], { stdio: 'ignore' });
       child.once('error', reject);
@@ -193,11 +156,11 @@ async function main(): Promise<void> {
   const profile = process.env.PROFILE ?? 'default';
   const forwarder = process.env.FORWARDER ?? 'undici';
   const dir = process.env.PROFILE_DIR ?? mkdtempSync(join(tmpdir(), 'switchyard-profile-'));
-  const backends = await start(['backends']);
+  const backends = await startRole(self, ['backends']);
   const ports = JSON.stringify(backends.message.ports);
   try {
     process.env.PROFILE_OUT = dir;
-    const proxy = await start(['proxy', ports, profile, forwarder]);
+    const proxy = await startRole(self, ['proxy', ports, profile, forwarder]);
     const url = `http://127.0.0.1:${proxy.message.port as number}/bench`;
     await drive(url, 1, connections); // warm-up: JIT, pools
     await new Promise<void>((resolve) => {

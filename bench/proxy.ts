@@ -16,13 +16,14 @@
  * Loopback only; every run is bounded in time; nginx (when installed) runs as
  * a child with a generated config and is stopped with it.
  */
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, hasCommand, median, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -97,23 +98,7 @@ function switchyardOptions(profile: Profile, forwarder: ForwarderName, targets: 
 }
 
 if (role === 'backends') {
-  const body = Buffer.from(JSON.stringify({ ok: true, payload: 'x'.repeat(256) }));
-  const ports: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const server = http.createServer((req, res) => {
-      const cacheable = req.url === '/cacheable';
-      res.writeHead(200, {
-        'content-type': 'application/json',
-        'content-length': body.length,
-        'cache-control': cacheable ? 'public, max-age=600' : 'no-store',
-      });
-      res.end(body);
-    });
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    ports.push((server.address() as AddressInfo).port);
-  }
-  process.send?.({ ports });
+  process.send?.({ ports: await serveBackends() });
 } else if (role === 'proxy') {
   await serveProxy(JSON.parse(process.argv[3] ?? '{}') as Contender, JSON.parse(process.argv[4] ?? '[]') as number[]);
 } else {
@@ -197,25 +182,6 @@ function ask(child: ChildProcess, message: string): Promise<Record<string, unkno
   });
 }
 
-function start(args: string[]): Promise<{ child: ChildProcess; message: Record<string, unknown> }> {
-  const child = fork(self, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve({ child, message: message as Record<string, unknown> }));
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function waitForPort(port: number, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -230,15 +196,6 @@ async function waitForPort(port: number, deadline: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listens on ${port}`);
-}
-
-function which(command: string): boolean {
-  try {
-    execFileSync('which', [command], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** nginx as a child: one worker, no daemon, upstream keep-alive, a generated config in a temp dir. */
@@ -354,21 +311,15 @@ async function runAutocannon(url: string, duration: number, connections: number)
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 async function main(): Promise<void> {
   const duration = Number(process.env.BENCH_DURATION ?? 4);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const warmup = Number(process.env.BENCH_WARMUP ?? 1);
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
-  const tool = process.env.BENCH_LOAD ?? (which('wrk') ? 'wrk' : 'autocannon');
+  const tool = process.env.BENCH_LOAD ?? (hasCommand('wrk') ? 'wrk' : 'autocannon');
   const out = process.env.BENCH_OUT ?? join(dirname(self), 'results', 'proxy.json');
-  const hasNginx = which('nginx');
+  const hasNginx = hasCommand('nginx');
   const load = tool === 'wrk' ? runWrk : runAutocannon;
   const contenders = CONTENDERS.filter(
     (c) => (c.kind !== 'nginx' || hasNginx) && (only === undefined || only.includes(c.key)),
@@ -378,7 +329,7 @@ async function main(): Promise<void> {
     `proxy bench: ${contenders.length} contenders, ${rounds} round(s) x ${duration} s (+${warmup} s warm-up), ` +
       `${connections} connections, ${tool}, node ${process.version}${hasNginx ? '' : ', nginx not installed'}`,
   );
-  const backends = await start(['backends']);
+  const backends = await startRole(self, ['backends']);
   const ports = backends.message.ports as number[];
   const results = new Map<string, Result[]>(contenders.map((c) => [c.key, []]));
   try {
@@ -394,7 +345,7 @@ async function main(): Promise<void> {
         } else if (contender.kind === 'nginx') {
           ({ port, stop } = await startNginx(ports));
         } else {
-          const proxy = await start(['proxy', JSON.stringify(contender), JSON.stringify(ports)]);
+          const proxy = await startRole(self, ['proxy', JSON.stringify(contender), JSON.stringify(ports)]);
           port = proxy.message.port as number;
           child = proxy.child;
           stop = () => proxy.child.kill();

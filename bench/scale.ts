@@ -18,10 +18,11 @@
  * Backends, the balancer and the load generator (autocannon, in its own
  * process) run in separate processes, on loopback; everything stops by itself.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { median, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -38,25 +39,24 @@ function collect(): number {
   return process.memoryUsage().heapUsed;
 }
 
+function describeSockets(): string[] {
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  return handles
+    .filter((h): h is net.Socket => h instanceof net.Socket && !h.destroyed && typeof h.remotePort === 'number')
+    .map((s) => `${s.localAddress}:${s.localPort} -> ${s.remoteAddress}:${s.remotePort}`);
+}
+
 /** TCP sockets of this process, unref'd ones (idle pooled connections) included. */
 function openSockets(): number {
   const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-  return handles.filter((h) => h instanceof net.Socket && !(h as net.Socket).destroyed && h !== process.channel).length;
+  // Connected TCP sockets only: stdio pipes are net.Sockets too, without a remote port.
+  return handles.filter(
+    (h) => h instanceof net.Socket && !(h as net.Socket).destroyed && typeof (h as net.Socket).remotePort === 'number',
+  ).length;
 }
 
 if (role === 'backends') {
-  const body = Buffer.from(JSON.stringify({ ok: true, payload: 'x'.repeat(256) }));
-  const ports: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-      res.end(body);
-    });
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    ports.push((server.address() as AddressInfo).port);
-  }
-  process.send?.({ ports });
+  process.send?.({ ports: await serveBackends() });
 } else if (role === 'load') {
   // The load generator: autocannon in its own process.
   const { default: autocannon } = await import('autocannon');
@@ -98,7 +98,7 @@ if (role === 'backends') {
       await lb.close();
       // Let closed handles leave the loop before counting.
       await new Promise((resolve) => setTimeout(resolve, 200));
-      process.send?.({ heap: collect(), sockets: openSockets() });
+      process.send?.({ heap: collect(), sockets: openSockets(), detail: describeSockets() });
     }
   });
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
@@ -114,20 +114,6 @@ if (role === 'backends') {
   process.send?.({ perBackend: (after - before) / n, n });
 } else {
   await main();
-}
-
-function start(
-  args: string[],
-  execArgv: string[] = [],
-): Promise<{ child: ChildProcess; message: Record<string, unknown> }> {
-  const child = fork(self, args, {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: [...process.execArgv, ...execArgv],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve({ child, message: message as Record<string, unknown> }));
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
-  });
 }
 
 function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
@@ -151,18 +137,19 @@ async function main(): Promise<void> {
   const rounds = Number(process.env.SCALE_ROUNDS ?? 2);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const began = Date.now();
-  const backends = await start(['backends']);
+  const backends = await startRole(self, ['backends']);
   const ports = JSON.stringify(backends.message.ports);
-  const load = await start(['load']);
+  const load = await startRole(self, ['load']);
   try {
     // 1. A million requests through the default pipeline.
-    const lb = await start(['balancer', ports, 'million'], ['--expose-gc']);
+    const lb = await startRole(self, ['balancer', ports, 'million'], ['--expose-gc']);
     const url = `http://127.0.0.1:${lb.message.port as number}/scale`;
     await ask<LoadResult>(load.child, { url, amount: 20_000, connections });
     const warm = await ask<{ heap: number }>(lb.child, 'heap');
     const run = await ask<LoadResult>(load.child, { url, amount: total, connections });
     const after = await ask<{ heap: number; sockets: number }>(lb.child, 'heap');
-    const closed = await ask<{ heap: number; sockets: number }>(lb.child, 'close');
+    const closed = await ask<{ heap: number; sockets: number; detail: string[] }>(lb.child, 'close');
+    if (closed.sockets > 0) console.log(`   open after close: ${closed.detail.join(', ')}`);
     lb.child.kill();
     const growth = after.heap - warm.heap;
     console.log(
@@ -182,7 +169,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? (['unchecked', 'checked'] as const) : (['checked', 'unchecked'] as const);
       for (const mode of order) {
-        const proxy = await start(['balancer', ports, mode], ['--expose-gc']);
+        const proxy = await startRole(self, ['balancer', ports, mode], ['--expose-gc']);
         const target = `http://127.0.0.1:${proxy.message.port as number}/scale`;
         await ask<LoadResult>(load.child, { url: target, duration: 2, connections });
         const result = await ask<LoadResult>(load.child, { url: target, duration: seconds, connections });
@@ -194,15 +181,14 @@ async function main(): Promise<void> {
         proxy.child.kill();
       }
     }
-    const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1] as number;
-    const moved = med(p99.checked) - med(p99.unchecked);
+    const moved = median(p99.checked) - median(p99.unchecked);
     console.log(
-      `2. ${process.env.SCALE_BACKENDS ?? 1000} backends, default pipeline p99: ${med(p99.unchecked)} ms unchecked, ` +
-        `${med(p99.checked)} ms health-checked every 1 s: moved ${moved.toFixed(2)} ms (${moved <= 1 ? 'within' : 'OVER'} 1 ms)`,
+      `2. ${process.env.SCALE_BACKENDS ?? 1000} backends, default pipeline p99: ${median(p99.unchecked)} ms unchecked, ` +
+        `${median(p99.checked)} ms health-checked every 1 s: moved ${moved.toFixed(2)} ms (${moved <= 1 ? 'within' : 'OVER'} 1 ms)`,
     );
 
     // 3. Memory per idle backend.
-    const idle = await start(['idle'], ['--expose-gc']);
+    const idle = await startRole(self, ['idle'], ['--expose-gc']);
     const { perBackend, n } = idle.message as { perBackend: number; n: number };
     console.log(
       `3. memory per idle backend: ${(perBackend / 1024).toFixed(2)} KiB (heap growth over ${n} backends / ${n})`,

@@ -8,29 +8,18 @@
  *   npm run bench:workers
  *   BENCH_DURATION=5 BENCH_ROUNDS=3 WORKERS=4 npm run bench:workers
  */
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { freePort, hasCommand, median, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
 
 if (role === 'backends') {
-  const body = Buffer.from(JSON.stringify({ ok: true, payload: 'x'.repeat(256) }));
-  const ports: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-      res.end(body);
-    });
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    ports.push((server.address() as AddressInfo).port);
-  }
-  process.send?.({ ports });
+  process.send?.({ ports: await serveBackends() });
 } else if (role === 'cluster') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const workers = Number(process.argv[4] ?? 1);
@@ -57,25 +46,8 @@ if (role === 'backends') {
   await main();
 }
 
-function start(args: string[]): Promise<{ child: ChildProcess; message: Record<string, unknown> }> {
-  const child = fork(self, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve({ child, message: message as Record<string, unknown> }));
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
-  });
-}
-
-function hasWrk(): boolean {
-  try {
-    execFileSync('which', ['wrk'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function load(url: string, seconds: number, connections: number): Promise<{ rps: number; p99: string }> {
-  if (hasWrk()) {
+  if (hasCommand('wrk')) {
     return new Promise((resolve, reject) => {
       const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], {
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -107,16 +79,15 @@ async function main(): Promise<void> {
     `workers bench: 1 vs ${many} cluster workers, ${rounds} round(s) x ${seconds} s, ${connections} connections, ` +
       `${availableParallelism()} cores, node ${process.version}`,
   );
-  const backends = await start(['backends']);
+  const backends = await startRole(self, ['backends']);
   const ports = JSON.stringify(backends.message.ports);
   const results: Record<string, number[]> = { 1: [], [many]: [] };
-  let port = 20_000 + Math.floor(Math.random() * 20_000);
   try {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? [1, many] : [many, 1];
       for (const workers of order) {
-        port++;
-        const proxy = await start(['cluster', ports, String(workers), String(port)]);
+        const port = await freePort();
+        const proxy = await startRole(self, ['cluster', ports, String(workers), String(port)]);
         try {
           const url = `http://127.0.0.1:${port}/bench`;
           await load(url, 1, connections);
@@ -132,9 +103,8 @@ async function main(): Promise<void> {
   } finally {
     backends.child.kill();
   }
-  const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0;
-  const one = med(results[1] ?? []);
-  const two = med(results[many] ?? []);
+  const one = median(results[1] ?? []);
+  const two = median(results[many] ?? []);
   console.log(
     `\nmedian: 1 worker ${one.toFixed(0)} req/s, ${many} workers ${two.toFixed(0)} req/s: ${(two / one).toFixed(2)} x`,
   );
