@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ERROR_STATUS, makeError, SwitchyardError } from './errors.js';
+
+const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+
+function documented(): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const match of doc.matchAll(/^\|\s*`(ERR_[A-Z_]+)`\s*\|\s*([^|]*?)\s*\|/gm)) {
+    rows.set(match[1] as string, (match[2] as string).trim());
+  }
+  return rows;
+}
+
+describe('error codes', () => {
+  it('lists every code in docs/errors.md with its status, and nothing else', () => {
+    const rows = documented();
+    expect([...rows.keys()].sort()).toEqual(Object.keys(ERROR_STATUS).sort());
+    for (const [code, status] of Object.entries(ERROR_STATUS)) {
+      expect(rows.get(code), code).toBe(status === undefined ? '—' : String(status));
+    }
+  });
+
+  it('gives each error its code, mapped status and cause', () => {
+    const cause = new Error('boom');
+    const error = makeError('ERR_UPSTREAM_TIMEOUT', 'slow', cause);
+    expect(error).toBeInstanceOf(SwitchyardError);
+    expect(error.code).toBe('ERR_UPSTREAM_TIMEOUT');
+    expect(error.status).toBe(504);
+    expect(error.cause).toBe(cause);
+    expect(error.toJSON()).toEqual({ error: { code: 'ERR_UPSTREAM_TIMEOUT', message: 'slow' } });
+  });
+
+  it('names the path, the value and the expectation in a ConfigError', () => {
+    const error = new ConfigError('backends[0].weight', -1, 'a positive number');
+    expect(error.code).toBe('ERR_CONFIG');
+    expect(error.message).toBe('Invalid option backends[0].weight: got -1, expected a positive number');
+  });
+});
