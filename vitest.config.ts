@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -15,14 +16,29 @@ const FORWARDER_SUITES = [
   'test/robustness.test.ts',
 ];
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+  // The examples import the package by its name, as users do; inside the repo
+  // the name maps to the sources (tsconfig.json `paths` does the same for tsc and tsx).
+  resolve: {
+    alias: [
+      { find: /^switchyard-lb$/, replacement: src('index.ts') },
+      { find: /^switchyard-lb\/testing$/, replacement: src('testing/index.ts') },
+    ],
+  },
   test: {
+    // node:test files run under node's own runner (test/examples.test.ts), not vitest.
+    exclude: ['**/node_modules/**', 'examples/**/node-test.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 15_000,
     hookTimeout: 15_000,
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'default', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: { name: 'default', include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'] },
+      },
       {
         extends: true,
         test: { name: 'http-proxy-3', include: FORWARDER_SUITES, env: { SWITCHYARD_TEST_FORWARDER: 'http-proxy-3' } },
