@@ -75,3 +75,22 @@ export function median(values: number[]): number {
   if (sorted.length === 0) return 0;
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
+
+/** Options of the `lean` profile: every optional per-request feature off (select + forward only). */
+export const LEAN = {
+  retry: false,
+  circuitBreaker: false,
+  outlierDetection: false,
+  queue: false,
+  metrics: false,
+  requestId: false,
+  tracing: false,
+  via: false,
+} as const;
+
+/** Options of the `policies` profile: rate limit, sticky cookie and cache on top of the defaults. */
+export const POLICIES = {
+  rateLimit: { points: 1_000_000_000, duration: '1s' },
+  sticky: { mode: 'cookie', secret: 'bench-secret-bench-secret-bench-secret-0123' },
+  cache: { ttl: '5m', maxEntries: 1000 },
+} as const;

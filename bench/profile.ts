@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { hasCommand, serveBackends, startRole } from './common.ts';
+import { hasCommand, LEAN, POLICIES, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -34,21 +34,8 @@ if (role === 'backends') {
   const forwarder = process.argv[5] ?? 'undici';
   const { createLoadBalancer } = await import('../src/index.ts');
   const backends = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
-  const lean = {
-    retry: false,
-    circuitBreaker: false,
-    outlierDetection: false,
-    queue: false,
-    metrics: false,
-    requestId: false,
-    tracing: false,
-    via: false,
-  } as const;
-  const policies = {
-    rateLimit: { points: 1_000_000_000, duration: '1s' },
-    sticky: { mode: 'cookie', secret: 'bench-secret-bench-secret-bench-secret-0123' },
-    cache: { ttl: '5m', maxEntries: 1000 },
-  } as const;
+  const lean = LEAN;
+  const policies = POLICIES;
   const options = {
     backends,
     forwarder,

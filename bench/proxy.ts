@@ -23,7 +23,7 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, hasCommand, median, serveBackends, startRole } from './common.ts';
+import { freePort, hasCommand, LEAN, median, POLICIES, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -70,21 +70,8 @@ const CONTENDERS: Contender[] = [
 
 function switchyardOptions(profile: Profile, forwarder: ForwarderName, targets: string[]) {
   const backends = targets.map((url) => ({ url }));
-  const lean = {
-    retry: false,
-    circuitBreaker: false,
-    outlierDetection: false,
-    queue: false,
-    metrics: false,
-    requestId: false,
-    tracing: false,
-    via: false,
-  } as const;
-  const policies = {
-    rateLimit: { points: 1_000_000_000, duration: '1s' },
-    sticky: { mode: 'cookie', secret: 'bench-secret-bench-secret-bench-secret-0123' },
-    cache: { ttl: '5m', maxEntries: 1000 },
-  } as const;
+  const lean = LEAN;
+  const policies = POLICIES;
   switch (profile) {
     case 'lean':
       return { backends, forwarder, ...lean };
