@@ -6,6 +6,7 @@ import { parseOptions } from '../core/zod.js';
 import type { Breakers } from '../stages/circuit-breaker/breakers.js';
 import type { ResolvedConnectionPoolOptions } from '../upstream/forwarder/options.js';
 import type { UpstreamForwarder } from '../upstream/forwarder/upstream-forwarder.js';
+import { upstreamTls } from '../upstream/forwarder/upstream-tls.js';
 import type { HealthChecker } from '../upstream/health/checker.js';
 import type { OutlierDetector } from '../upstream/health/outlier.js';
 import { AdaptiveLimit, createLimiter } from '../upstream/overload/adaptive-limit.js';
@@ -102,13 +103,14 @@ export class Backends {
         'an id no other backend uses (give backends with the same host an explicit id)',
       );
     }
+    const tls = upstreamTls(parsed.tls, path);
     const backend = new Backend({
       id,
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
-      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection),
-      dispatcher: forwarder.createDispatcher(url, connectionPool, parsed.createConnection),
+      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, tls),
+      dispatcher: forwarder.createDispatcher(url, connectionPool, parsed.createConnection, tls),
       effectiveWeight: this.#effectiveWeight,
     });
     this.#inputs.set(backend, parsed);

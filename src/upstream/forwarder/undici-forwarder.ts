@@ -1,6 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type https from 'node:https';
 import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, Readable } from 'node:stream';
 import { Client, type Dispatcher, errors, Pool } from 'undici';
@@ -417,12 +418,22 @@ export class UndiciForwarder implements UpstreamForwarder {
   }
 
   /** The keep-alive agent upgrades and chunked uploads use. */
-  createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
-    return this.#fallback.createAgent(url, pool, connect);
+  createAgent(
+    url: URL,
+    pool: ResolvedConnectionPoolOptions,
+    connect: Connector | undefined,
+    tls?: https.AgentOptions,
+  ): http.Agent {
+    return this.#fallback.createAgent(url, pool, connect, tls);
   }
 
   /** The undici pool for one backend. */
-  createDispatcher(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): Pool {
+  createDispatcher(
+    url: URL,
+    pool: ResolvedConnectionPoolOptions,
+    connect: Connector | undefined,
+    tls?: https.AgentOptions,
+  ): Pool {
     const options = {
       connections: pool.maxSockets,
       pipelining: 1,
@@ -432,7 +443,9 @@ export class UndiciForwarder implements UpstreamForwarder {
       // The forwarder owns the response timeout (deadline included); the idle one is undici's.
       headersTimeout: 0,
       bodyTimeout: this.timeouts.idle,
-      connect: connect ? toUndiciConnector(connect) : { timeout: this.timeouts.connect },
+      connect: connect
+        ? toUndiciConnector(connect)
+        : { timeout: this.timeouts.connect, ...(url.protocol === 'https:' ? tls : undefined) },
     } satisfies Pool.Options;
     const created = new Pool(url.origin, options);
     poolSettings.set(created, { origin: url.origin, options: { ...options, pipelining: 1 } });

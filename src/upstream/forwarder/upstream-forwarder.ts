@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import type https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import type { Pool } from 'undici';
 import type { Backend } from '../../core/backend.js';
@@ -27,12 +28,14 @@ export interface UpstreamForwarder {
     url: URL,
     pool: ResolvedConnectionPoolOptions,
     connect: ((options: object) => Duplex) | undefined,
+    tls?: https.AgentOptions,
   ): http.Agent;
   /** An undici pool for one backend, or undefined when this forwarder needs none. */
   createDispatcher(
     url: URL,
     pool: ResolvedConnectionPoolOptions,
     connect: ((options: object) => Duplex) | undefined,
+    tls?: https.AgentOptions,
   ): Pool | undefined;
   /** Tunnels an upgrade request (WebSocket) to `backend`; `onDone` runs once. */
   upgrade(
