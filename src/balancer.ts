@@ -335,8 +335,14 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   let retryBudget = retryOptions !== false && retryOptions.budget ? new RetryBudget(retryOptions.budget) : undefined;
 
   // --- resilience (issue #4): health checks, outlier detection, panic threshold, breakers ---
-  const health = new HealthChecker({ pool, events, now, random });
   const outliers = new OutlierDetector({ pool, events, now });
+  const health = new HealthChecker({
+    pool,
+    events,
+    now,
+    random,
+    onPass: (backend, startedAt) => outliers.checkPassed(backend, startedAt),
+  });
   const breakers = new Breakers({ pool, events, now });
   pool.panicThreshold = config.panicThreshold;
   outliers.configure(config.outlierDetection);

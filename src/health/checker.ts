@@ -16,6 +16,8 @@ export interface HealthCheckerDeps {
   readonly now: () => number;
   /** Random source in [0, 1) for jitter. */
   readonly random: () => number;
+  /** Told of every passing check and when it started (balancer clock): outlier detection ends an ejection. */
+  readonly onPass?: (backend: Backend, startedAt: number) => void;
 }
 
 /** The outcome of one check. */
@@ -174,7 +176,7 @@ export class HealthChecker {
       if (state.request === request) state.request = undefined;
       // A check cut short by configure/remove/close reports nothing.
       if (this.#states.get(backend) !== state || this.#settings !== settings) return;
-      this.#record(state, settings, result, this.#deps.now() - started);
+      this.#record(state, settings, result, started);
     };
     const send = url.protocol === 'https:' ? https.request : http.request;
     let request: ClientRequest;
@@ -228,10 +230,11 @@ export class HealthChecker {
     request.end();
   }
 
-  #record(state: CheckState, settings: HealthCheckSettings, result: CheckResult, durationMs: number): void {
+  #record(state: CheckState, settings: HealthCheckSettings, result: CheckResult, started: number): void {
     const { backend } = state;
     const { events } = this.#deps;
     const now = this.#deps.now();
+    const durationMs = now - started;
     events.emit('health:check', {
       backend: backend.id,
       ok: result.ok,
@@ -246,6 +249,7 @@ export class HealthChecker {
       if (backend.unhealthy && state.rise >= settings.healthyThreshold) {
         this.#markHealthy(state, `${state.rise} consecutive passing checks`);
       }
+      this.#deps.onPass?.(backend, started);
     } else {
       state.fall++;
       state.rise = 0;
