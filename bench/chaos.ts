@@ -146,6 +146,12 @@ function traceEvents(
   });
   lb.on('breaker:half-open', ({ backend }) => set(backend, 'open', false));
   lb.on('breaker:close', ({ backend }) => set(backend, 'open', false));
+  lb.on('request', ({ method, status, error, attempts, backend }) => {
+    if (status < 500) return;
+    const own = (backend && [...(flags.get(backend) ?? [])].sort().join('+')) || 'in service';
+    const fault = backend ? (faultSince.get(backend)?.kind ?? 'no fault') : 'no backend';
+    bump(trace, `${status} ${error ?? ''}: ${method}, ${attempts} attempt(s), last backend ${own}, ${fault}`);
+  });
   lb.on('upstream:error', ({ backend, message }) => {
     if (!message.includes('mid-body')) return;
     const fault = faultSince.get(backend);
@@ -220,10 +226,12 @@ async function run(name: string, options: Omit<LoadBalancerOptions, 'backends'>)
       });
     } else if (pick < 0.4) {
       bump(result.chaos, 'slow (400 ms)');
+      faultSince.set(b.id, { kind: 'slow', at: Date.now() });
       troubled.add(b);
       b.setLatency(400);
       later(FAULT_MS, () => {
         b.setLatency(0);
+        faultSince.delete(b.id);
         troubled.delete(b);
       });
     } else if (pick < 0.6) {
@@ -238,10 +246,12 @@ async function run(name: string, options: Omit<LoadBalancerOptions, 'backends'>)
       });
     } else if (pick < 0.8) {
       bump(result.chaos, 'reset before headers');
+      faultSince.set(b.id, { kind: 'reset', at: Date.now() });
       troubled.add(b);
       void b.fail('reset');
       later(FAULT_MS, async () => {
         await b.fail(null);
+        faultSince.delete(b.id);
         troubled.delete(b);
       });
     } else {
