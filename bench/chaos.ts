@@ -9,6 +9,7 @@
  *   npm run chaos                          # 2 × 60 s, 32 concurrent
  *   CHAOS_SECONDS=20 CHAOS_CONCURRENCY=16 CHAOS_SEED=7 npm run chaos
  *   CHAOS_ONLY=kill,mid-body npm run chaos   # some kinds only: kill, slow, mid-body, reset, reweight
+ *   CHAOS_TRACE=1 npm run chaos              # and where each failure met its backend (from the events)
  *
  * Loopback only; every phase is bounded in time and the process exits by
  * itself. Exits 1 when a POST reached a backend twice or a response was lost.
@@ -155,7 +156,10 @@ function traceEvents(
   lb.on('upstream:error', ({ backend, message }) => {
     if (!message.includes('mid-body')) return;
     const fault = faultSince.get(backend);
-    const age = fault === undefined ? 'after its fault' : `${Math.min(3000, Math.ceil((Date.now() - fault.at) / 250) * 250)} ms into it`;
+    const age =
+      fault === undefined
+        ? 'after its fault'
+        : `${Math.min(3000, Math.ceil((Date.now() - fault.at) / 250) * 250)} ms into it`;
     const own = [...(flags.get(backend) ?? [])].sort().join('+') || 'in service';
     const others: string[] = [];
     for (const [id, f] of flags) if (id !== backend && f.size > 0) others.push([...f].sort().join('+'));

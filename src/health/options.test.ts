@@ -113,6 +113,7 @@ describe('resilience options', () => {
       baseEjectionTime: 30_000,
       maxEjectionTime: 300_000,
       maxEjectionPercent: 10,
+      unejectOnPassingCheck: true,
       interval: 10_000,
     });
     expect(config.panicThreshold).toBe(50);

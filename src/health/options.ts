@@ -137,7 +137,9 @@ export const outlierDetectionSchema = z
      * passes ends it at once (Envoy's `successful_active_health_check_uneject_host`):
      * a backend that was ejected while down is back as soon as it answers its
      * checks again. A backend that breaks bodies off fails its checks, so it
-     * stays out. @default true
+     * stays out. Set `false` when the check path does not exercise what fails
+     * (a backend answering 5xx on real routes but 200 on `/health` would
+     * otherwise be back after one check interval). @default true
      */
     unejectOnPassingCheck: z.boolean().default(true),
     /** The ejection count (the multiplier) drops by one for each interval a backend stays in service. > 0. @default '10s' */
