@@ -336,14 +336,18 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
 
   // --- resilience (issue #4): health checks, outlier detection, panic threshold, breakers ---
   const outliers = new OutlierDetector({ pool, events, now });
+  const breakers = new Breakers({ pool, events, now });
+  // A passing check is evidence of recovery: it ends an ejection and an open breaker's wait (Envoy, HAProxy).
   const health = new HealthChecker({
     pool,
     events,
     now,
     random,
-    onPass: (backend, startedAt) => outliers.checkPassed(backend, startedAt),
+    onPass: (backend, startedAt) => {
+      outliers.checkPassed(backend, startedAt);
+      breakers.checkPassed(backend, startedAt);
+    },
   });
-  const breakers = new Breakers({ pool, events, now });
   pool.panicThreshold = config.panicThreshold;
   outliers.configure(config.outlierDetection);
   breakers.configure(config.circuitBreaker);

@@ -105,12 +105,17 @@ export class BackendBreaker {
   #period = 0;
   /** Set while a breaker is rebuilt with new settings: transitions are not news. */
   #quiet = false;
+  /** The shared bucket clock, for rebuilding the opossum breaker. */
+  #clock: EventEmitter;
+  /** When the breaker last opened (balancer clock); never, without a clock. */
+  #openedAt = Number.POSITIVE_INFINITY;
 
   constructor(backend: Backend, settings: CircuitBreakerSettings, clock: EventEmitter, deps: BreakerDeps) {
     this.backend = backend;
     this.#deps = deps;
     this.#settings = settings;
     this.#isFailure = statusMatcher(settings.failureStatuses);
+    this.#clock = clock;
     this.#breaker = this.#create(settings, clock);
   }
 
@@ -123,8 +128,11 @@ export class BackendBreaker {
     return this.#probes;
   }
 
-  #create(settings: CircuitBreakerSettings, clock: EventEmitter): GatedBreaker {
+  /** A fresh opossum breaker (a fresh window), closed, or half-open with `halfOpen`. */
+  #create(settings: CircuitBreakerSettings, clock: EventEmitter, halfOpen = false): GatedBreaker {
     const breaker = new GatedBreaker(attempt, {
+      // opossum's documented way to start in a given state (meant for restoring one).
+      ...(halfOpen ? { state: { closed: false, halfOpen: true } } : {}),
       name: this.backend.id,
       // The forwarder owns timeouts; opossum's would add a timer per request.
       timeout: false,
@@ -243,8 +251,23 @@ export class BackendBreaker {
     this.#deps.pool.changed();
   }
 
+  /**
+   * An active health check that started at `startedAt` (balancer clock)
+   * passed: an open breaker stops waiting for `resetTimeout` and goes
+   * half-open now, so its probes decide (`halfOpenOnPassingCheck`), as
+   * HAProxy brings a server that `on-error mark-down` took out back on its
+   * checks. A check sent before the breaker opened proves nothing.
+   */
+  checkPassed(startedAt: number): void {
+    if (this.#state !== 'open' || !this.#settings.halfOpenOnPassingCheck || startedAt < this.#openedAt) return;
+    this.#breaker.shutdown();
+    this.#breaker = this.#create(this.#settings, this.#clock, true);
+    this.#onHalfOpen();
+  }
+
   #onOpen(): void {
     this.#state = 'open';
+    this.#openedAt = this.#deps.now?.() ?? Number.POSITIVE_INFINITY;
     this.#period++;
     this.#probes = 0;
     this.#setEligible(false);
@@ -287,6 +310,7 @@ export class BackendBreaker {
     this.#state = 'closed';
     this.#period++;
     this.#probes = 0;
+    this.#clock = clock;
     this.#breaker = this.#create(settings, clock);
     if (previous !== 'closed') {
       // Still open is no news; half-open to open is.
@@ -372,6 +396,11 @@ export class Breakers {
     if (!breaker) return;
     this.#byBackend.delete(backend);
     breaker.shutdown(false);
+  }
+
+  /** An active health check of `backend` that started at `startedAt` passed (see {@link BackendBreaker.checkPassed}). */
+  checkPassed(backend: Backend, startedAt: number): void {
+    this.#byBackend.get(backend)?.checkPassed(startedAt);
   }
 
   /** The breaker of `backend`, if it has one. */

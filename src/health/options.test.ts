@@ -125,6 +125,7 @@ describe('resilience options', () => {
       resetTimeout: 30_000,
       halfOpenProbes: 1,
       successThreshold: 1,
+      halfOpenOnPassingCheck: true,
       failureStatuses: [[500, 599]],
     });
   });
