@@ -129,7 +129,10 @@ function traceEvents(
   const flags = new Map<string, Set<string>>();
   const set = (id: string, flag: string, on: boolean) => {
     let f = flags.get(id);
-    if (!f) flags.set(id, (f = new Set()));
+    if (!f) {
+      f = new Set();
+      flags.set(id, f);
+    }
     if (on) f.add(flag);
     else f.delete(flag);
   };
