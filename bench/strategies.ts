@@ -12,11 +12,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-const { createStrategy, seededRandom } = await import('../src/strategies/index.ts');
-type Candidate = import('../src/strategies/index.ts').Candidate;
-type SelectionContext = import('../src/strategies/index.ts').SelectionContext;
-type StrategyOption = import('../src/strategies/index.ts').StrategyOption;
-type Strategy = import('../src/strategies/index.ts').Strategy;
+const { createStrategy, seededRandom } = await import('../src/upstream/strategies/index.ts');
+type Candidate = import('../src/upstream/strategies/index.ts').Candidate;
+type SelectionContext = import('../src/upstream/strategies/index.ts').SelectionContext;
+type StrategyOption = import('../src/upstream/strategies/index.ts').StrategyOption;
+type Strategy = import('../src/upstream/strategies/index.ts').Strategy;
 
 const SIZES = [10, 1_000, 10_000] as const;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);

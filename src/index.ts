@@ -4,7 +4,6 @@
  * @packageDocumentation
  */
 
-export type { AdminHandler, AdminOptions, HealthSummary } from './admin/handler.js';
 export {
   createLoadBalancer,
   type ExpressMiddleware,
@@ -14,50 +13,9 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from './balancer.js';
-export type { CircuitBreakerOptions } from './breaker/options.js';
-export type { CacheKeyFunction, CacheOptions } from './cache/options.js';
-export type { CacheAdmin, CacheStats } from './cache/response-cache.js';
-export type { RedisClient, RedisSettings } from './cluster/redis.js';
-export { optionsJsonSchema } from './config/json-schema.js';
-export {
-  type BackendOptions,
-  type BackendUpdate,
-  type ConfigurePatch,
-  IDEMPOTENT_METHODS,
-  type LoadBalancerOptions,
-  optionsSchema,
-  type ResolvedOptions,
-  type TrustProxy,
-} from './config/options.js';
-export { type Duration, type DurationUnit, parseDuration } from './duration.js';
-export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './errors.js';
-export type { EventName, Listener, RetryReason, SwitchyardEvents } from './events.js';
-export { classifyFailure, type Fault, isIdleRace } from './forward/fault.js';
-export { UpstreamError } from './forward/forwarder.js';
-export type { HealthCheckOptions, OutlierDetectionOptions } from './health/options.js';
-export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './health/phi-accrual.js';
-export type { MetricsHandler } from './metrics/handler.js';
-export type { BackendStats, BalancerStats, BreakerState, LatencySummary } from './metrics/stats.js';
-export type { Logger, LogLevel, RequestLogLine } from './observability/logger.js';
-export { parseTraceparent, type TraceParent } from './observability/traceparent.js';
-export { Gradient2Limiter, type Gradient2Options } from './overload/gradient2.js';
-export type { ConcurrencyLimiter } from './overload/limiter.js';
-export { VegasLimiter, type VegasOptions } from './overload/vegas.js';
-export type { Middleware, NamedMiddleware, Next, StageName } from './pipeline/compose.js';
-export { compose } from './pipeline/compose.js';
-export { Context, type PendingResponse, type SwitchyardState } from './pipeline/context.js';
-export type { Backend, BackendSnapshot, BackendStatus } from './pool/backend.js';
-export { FixedWindow, type FixedWindowOptions } from './rate-limit/fixed-window.js';
-export type { RateLimitKey, RateLimitKeyFunction } from './rate-limit/keys.js';
-export type { Algorithm, LimitDecision, Limiter, LimiterSettings, RedisErrorPolicy } from './rate-limit/limiter.js';
-export type { RateLimitOptions } from './rate-limit/options.js';
-export { MemorySlidingWindow, RedisSlidingWindow } from './rate-limit/sliding-window.js';
-export type { RedisStoreOptions } from './rate-limit/store-fallback.js';
-export { MemoryTokenBucket, RedisTokenBucket } from './rate-limit/token-bucket.js';
-export { RetryBudget } from './retry/budget.js';
-export type { Backoff, HedgeOptions, RetryOptions } from './retry/options.js';
-export { parseRetryAfter } from './retry/retry-after.js';
-export type { RolloutOptions } from './rollout/options.js';
+export type { ClusterOptions } from './control/cluster/options.js';
+export type { ControlPlane, RolloutControl } from './control/control-plane.js';
+export type { RolloutOptions } from './control/rollout/options.js';
 export type {
   RollbackResult,
   RolloutOutcome,
@@ -65,7 +23,66 @@ export type {
   RolloutResult,
   RolloutStatus,
   RolloutStep,
-} from './rollout/rollout.js';
-export { hardenServer, type ServerHardeningOptions, serverOptions } from './security/harden-server.js';
-export type { StickyOptions } from './sticky/options.js';
-export type { Candidate, Sample, SelectionContext, Strategy } from './strategies/strategy.js';
+} from './control/rollout/rollout.js';
+export type { Backend, BackendSnapshot, BackendStatus } from './core/backend.js';
+export type { Middleware, NamedMiddleware, Next } from './core/compose.js';
+export { compose } from './core/compose.js';
+export { Context, type PendingResponse, type SwitchyardState } from './core/context.js';
+export { type Duration, type DurationUnit, parseDuration } from './core/duration.js';
+export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './core/errors.js';
+export type { EventName, Listener, RetryReason, SubscribeOptions, SwitchyardEvents } from './core/events.js';
+export { classifyFailure, type Fault, isIdleRace } from './core/fault.js';
+export type { TrustProxy } from './core/net/trust-proxy-options.js';
+export type { RedisClient, RedisSettings } from './core/redis.js';
+export type { Stage, StageEnv, StageHandle, StageOptions, StageSection } from './core/stage.js';
+export type { Candidate, Sample, SelectionContext, Strategy } from './core/strategy.js';
+export { UpstreamError } from './core/upstream-error.js';
+export { optionsJsonSchema } from './options/json-schema.js';
+export {
+  type ConfigurePatch,
+  IDEMPOTENT_METHODS,
+  type LoadBalancerOptions,
+  optionsSchema,
+  type ResolvedOptions,
+} from './options/options.js';
+export type { CacheKeyFunction, CacheOptions } from './stages/cache/options.js';
+export type { CacheAdmin, CacheStats } from './stages/cache/response-cache.js';
+export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './stages/circuit-breaker/options.js';
+export type { StageName } from './stages/index.js';
+export { FixedWindow, type FixedWindowOptions } from './stages/rate-limit/fixed-window.js';
+export type { RateLimitKey, RateLimitKeyFunction } from './stages/rate-limit/keys.js';
+export type {
+  Algorithm,
+  LimitDecision,
+  Limiter,
+  LimiterSettings,
+  RedisErrorPolicy,
+} from './stages/rate-limit/limiter.js';
+export type { RateLimitOptions } from './stages/rate-limit/options.js';
+export { MemorySlidingWindow, RedisSlidingWindow } from './stages/rate-limit/sliding-window.js';
+export type { RedisStoreOptions } from './stages/rate-limit/store-fallback.js';
+export { MemoryTokenBucket, RedisTokenBucket } from './stages/rate-limit/token-bucket.js';
+export { RetryBudget } from './stages/retry/budget.js';
+export type {
+  Backoff,
+  HedgeOptions,
+  ResolvedHedgeOptions,
+  ResolvedRetryBudgetOptions,
+  ResolvedRetryOptions,
+  RetryBudgetOptions,
+  RetryOptions,
+} from './stages/retry/options.js';
+export { parseRetryAfter } from './stages/retry/retry-after.js';
+export type { StickyOptions } from './stages/sticky-session/options.js';
+export type { AdminHandler, AdminOptions, HealthSummary } from './surfaces/admin/handler.js';
+export { hardenServer, type ServerHardeningOptions, serverOptions } from './surfaces/harden-server.js';
+export type { MetricsHandler } from './surfaces/metrics/handler.js';
+export type { BackendStats, BalancerStats, BreakerState, LatencySummary } from './surfaces/metrics/stats.js';
+export type { Logger, LogLevel, RequestLogLine } from './surfaces/observability/logger.js';
+export { parseTraceparent, type TraceParent } from './surfaces/observability/traceparent.js';
+export type { HealthCheckOptions, OutlierDetectionOptions } from './upstream/health/options.js';
+export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './upstream/health/phi-accrual.js';
+export { Gradient2Limiter, type Gradient2Options } from './upstream/overload/gradient2.js';
+export type { ConcurrencyLimiter } from './upstream/overload/limiter.js';
+export { VegasLimiter, type VegasOptions } from './upstream/overload/vegas.js';
+export type { BackendOptions, BackendUpdate } from './upstream/pool/options.js';

@@ -1,6 +1,6 @@
 import http, { type IncomingHttpHeaders, type RequestListener } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from '../src/core/errors.js';
 
 /** A server on an ephemeral loopback port. */
 export interface Listening {

@@ -27,7 +27,7 @@ describe('natural configurations', () => {
   }
 
   it('defaults the check timeout to the smaller of 2 s and the shortest interval', async () => {
-    const { healthCheckSchema } = await import('../src/health/options.js');
+    const { healthCheckSchema } = await import('../src/upstream/health/options.js');
     expect(healthCheckSchema.parse({ interval: '1s' }).timeout).toBe(1000);
     expect(healthCheckSchema.parse({ interval: '10s' }).timeout).toBe(2000);
     expect(healthCheckSchema.parse({ interval: '10s', unhealthyInterval: '500ms' }).timeout).toBe(500);

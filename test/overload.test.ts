@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { LoadBalancer, LoadBalancerOptions, SwitchyardEvents } from '../src/index.js';
-import type { ConcurrencyLimiter } from '../src/overload/limiter.js';
 import { type BackendHandler, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
+import type { ConcurrencyLimiter } from '../src/upstream/overload/limiter.js';
 import { type Fixture, serve } from './fixture.js';
 import { request, until } from './helpers.js';
 

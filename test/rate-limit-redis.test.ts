@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { LoadBalancerOptions } from '../src/index.js';
-import type { Algorithm } from '../src/rate-limit/limiter.js';
+import type { Algorithm } from '../src/stages/rate-limit/limiter.js';
 import { type Fixture, setup } from './fixture.js';
 import { request } from './helpers.js';
 import { deleteKeys, describeRedis, REDIS_URL, testClient, uniquePrefix } from './redis.js';

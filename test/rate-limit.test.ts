@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadBalancerOptions, SwitchyardEvents } from '../src/index.js';
-import type { LimitDecision, Limiter } from '../src/rate-limit/limiter.js';
-import { MAX_RETRY_AFTER_SECONDS } from '../src/rate-limit/middleware.js';
+import type { LimitDecision, Limiter } from '../src/stages/rate-limit/limiter.js';
+import { MAX_RETRY_AFTER_SECONDS } from '../src/stages/rate-limit/middleware.js';
 import { type Fixture, setup } from './fixture.js';
 import { request } from './helpers.js';
 

@@ -1,9 +1,9 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import type { LoadBalancerOptions } from '../config/options.js';
-import { formatPath, parseOptions, positiveInt } from '../config/zod.js';
-import { ConfigError } from '../errors.js';
-import { logLevelSchema } from '../observability/options.js';
+import { ConfigError } from '../core/errors.js';
+import { formatPath, parseOptions, positiveInt } from '../core/zod.js';
+import type { LoadBalancerOptions } from '../options/options.js';
+import { logLevelSchema } from '../surfaces/observability/options.js';
 
 const urlPath = z
   .string()

@@ -1,4 +1,4 @@
-import type { Logger, LogLevel } from '../observability/logger.js';
+import type { Logger, LogLevel } from '../surfaces/observability/logger.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

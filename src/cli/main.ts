@@ -4,8 +4,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createLoadBalancer, type LoadBalancer } from '../balancer.js';
-import { optionsJsonSchema } from '../config/json-schema.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
+import { optionsJsonSchema } from '../options/json-schema.js';
 import { type ConfigFile, ConfigFileError, parseConfigFile } from './config-file.js';
 import { jsonLogger } from './json-logger.js';
 

@@ -7,8 +7,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Duration, parseDuration } from '../duration.js';
-import { ConfigError } from '../errors.js';
+import { type Duration, parseDuration } from '../core/duration.js';
+import { ConfigError } from '../core/errors.js';
 import type { BackendHandler, FailMode, RecordedRequest, TestBackend, TestBackendOptions } from './test-backend.js';
 
 const FAIL_MODES: ReadonlySet<string> = new Set<FailMode>(['reset', 'refuse', 'hang', 'garbage', 'close-mid-body']);

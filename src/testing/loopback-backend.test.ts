@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { createLoopbackBackend, type LoopbackBackend, type LoopbackBackendOptions } from './index.js';
 
 interface Reply {

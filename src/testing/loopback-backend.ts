@@ -1,6 +1,6 @@
 import { Agent, type AgentOptions } from 'node:http';
 import { createServer as createNetServer, isIP, isIPv6, type Server as NetServer } from 'node:net';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { BackendCore } from './backend-core.js';
 import type { TestBackend, TestBackendOptions } from './test-backend.js';
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { createProxyServer } from 'http-proxy-3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { createMemoryBackend, type MemoryBackend } from './index.js';
 
 interface Reply {

@@ -1,5 +1,5 @@
 import type { Agent, AgentOptions, IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Duration } from '../duration.js';
+import type { Duration } from '../core/duration.js';
 
 /**
  * How a test backend misbehaves, set with {@link TestBackend.fail}:

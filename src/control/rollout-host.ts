@@ -1,0 +1,47 @@
+import type { Backend } from '../core/backend.js';
+import type { BackendOptions } from '../upstream/pool/options.js';
+import type { Backends, BackendsDeps } from './backends.js';
+import { type RolloutHost, RolloutManager } from './rollout/rollout.js';
+
+/** Options that re-create `backend` as it is now: id, URL, transport, current weight and limit. */
+export function optionsOf(backends: Backends, backend: Backend): BackendOptions & { id: string } {
+  const input = backends.inputOf(backend);
+  return {
+    id: backend.id,
+    url: input?.url ?? backend.url.href,
+    weight: backend.weight,
+    ...(Number.isFinite(backend.maxConnections) ? { maxConnections: backend.maxConnections } : {}),
+    ...(input?.createConnection ? { createConnection: input.createConnection } : {}),
+  };
+}
+
+/**
+ * Hosts rollouts: the {@link RolloutManager} driving the balancer's
+ * backends through the backend lifecycle.
+ *
+ * @example
+ * ```ts
+ * const rollouts = hostRollouts({ events, now, random, pool, backends, health });
+ * await rollouts.start({ backends: v2, batchSize: 1 }).done;
+ * ```
+ */
+export function hostRollouts(
+  deps: Pick<BackendsDeps, 'events' | 'now' | 'random' | 'pool' | 'health'> & { readonly backends: Backends },
+): RolloutManager {
+  const { events, now, random, pool, backends, health } = deps;
+  const host: RolloutHost = {
+    events,
+    now,
+    random,
+    backends: () => pool.all(),
+    get: (id) => pool.get(id),
+    optionsOf: (backend) => optionsOf(backends, backend),
+    add: (input, pending) => backends.join(input, 'rollout.backend', pending),
+    update: (id, update) => {
+      backends.update(id, update);
+    },
+    remove: (id, timeout) => backends.remove(id, { drain: true, timeout }),
+    healthChecks: () => health.settings !== false,
+  };
+  return new RolloutManager(host);
+}

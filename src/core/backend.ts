@@ -1,0 +1,206 @@
+import type { Agent } from 'node:http';
+import type { Candidate } from './strategy.js';
+
+/** Where a backend stands, as shown in snapshots and metrics. */
+export type BackendStatus = 'healthy' | 'unhealthy' | 'ejected' | 'open' | 'draining';
+
+/**
+ * A read-only picture of a backend at one moment, with its live stats.
+ * Returned by `lb.backends()` and carried by backend events.
+ */
+export interface BackendSnapshot {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  /** Weight after slow start. */
+  readonly effectiveWeight: number;
+  /** Concurrent request limit; `Infinity` when unlimited. */
+  readonly maxConnections: number;
+  readonly status: BackendStatus;
+  /** Requests in flight now. */
+  readonly active: number;
+  /** Requests sent since the backend joined. */
+  readonly requests: number;
+  /** Attempts that failed (connect failure, reset, timeout, 5xx). */
+  readonly failures: number;
+  /** Exponentially weighted moving average of time to response headers, ms (0 before the first response). */
+  readonly latencyMs: number;
+}
+
+const EWMA_ALPHA = 0.3;
+
+/** A change of a backend's eligibility: each field given is set. */
+export interface EligibilityChange {
+  /** Active health checks say it is down. */
+  readonly unhealthy?: boolean;
+  /** Ejected until this balancer-clock time (ms); 0 lifts the ejection. */
+  readonly ejectedUntil?: number;
+  /** Its circuit breaker is open. */
+  readonly breakerOpen?: boolean;
+  /** Being removed. */
+  readonly draining?: boolean;
+}
+
+let writer: (backend: Backend, change: EligibilityChange) => void;
+
+/**
+ * Writes a backend's eligibility flags. Only the pool calls this (`Pool.mark`,
+ * which also refreshes the views derived from them); test/architecture.test.ts
+ * keeps it that way.
+ *
+ * @internal
+ */
+export function writeEligibility(backend: Backend, change: EligibilityChange): void {
+  writer(backend, change);
+}
+
+/** A concurrency limit learnt at run time (`adaptiveConcurrency`), fed one sample per exchange. */
+export interface ConcurrencyLimit {
+  /** Current limit, a whole number >= 1. */
+  readonly limit: number;
+  /** An exchange finished after `rttMs` with `inflight` requests in flight; `dropped` when it timed out. */
+  sample(rttMs: number, inflight: number, dropped: boolean): void;
+}
+
+/**
+ * One upstream server and its live state. Owned by the pool; middleware reads
+ * and updates its counters. Implements the strategies' `Candidate` view.
+ */
+export class Backend implements Candidate {
+  readonly id: string;
+  readonly url: URL;
+  /** `url` without a trailing slash, the form handed to the forwarder. */
+  readonly target: URL;
+  weight: number;
+  maxConnections: number;
+  /** Keep-alive agent owned by this backend; replaced only on removal. */
+  agent: Agent;
+
+  active = 0;
+  requests = 0;
+  failures = 0;
+  latencyMs = 0;
+
+  // Eligibility: read by anyone, written only by the pool (through writeEligibility), which keeps its views current.
+  #unhealthy = false;
+  #ejectedUntil = 0;
+  #breakerOpen = false;
+  #draining = false;
+  /** Balancer clock time it joined or last recovered, for slow start. */
+  warmingSince = 0;
+
+  /** Called by the pool when `active` drops to zero while draining. */
+  onIdle: (() => void) | undefined;
+  /** Called after every release (the wait queue hands the freed slot on). */
+  onRelease: ((backend: Backend) => void) | undefined;
+  /** Adaptive concurrency limit, when `adaptiveConcurrency` is on; caps {@link capacity}. */
+  limiter: ConcurrencyLimit | undefined;
+
+  #effectiveWeight: (backend: Backend) => number;
+
+  constructor(init: {
+    id: string;
+    url: URL;
+    weight: number;
+    maxConnections: number;
+    agent: Agent;
+    effectiveWeight?: (backend: Backend) => number;
+  }) {
+    this.id = init.id;
+    this.url = init.url;
+    this.target = init.url;
+    this.weight = init.weight;
+    this.maxConnections = init.maxConnections;
+    this.agent = init.agent;
+    this.#effectiveWeight = init.effectiveWeight ?? ((b) => b.weight);
+  }
+
+  /** Active health checks say it is down. */
+  get unhealthy(): boolean {
+    return this.#unhealthy;
+  }
+
+  /** Outlier detection ejected it until this time (balancer clock, ms); 0 when not ejected. */
+  get ejectedUntil(): number {
+    return this.#ejectedUntil;
+  }
+
+  /** Its circuit breaker is open. */
+  get breakerOpen(): boolean {
+    return this.#breakerOpen;
+  }
+
+  /** Being removed: no new requests. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  static {
+    writer = (backend, change) => {
+      if (change.unhealthy !== undefined) backend.#unhealthy = change.unhealthy;
+      if (change.ejectedUntil !== undefined) backend.#ejectedUntil = change.ejectedUntil;
+      if (change.breakerOpen !== undefined) backend.#breakerOpen = change.breakerOpen;
+      if (change.draining !== undefined) backend.#draining = change.draining;
+    };
+  }
+
+  get effectiveWeight(): number {
+    return this.#effectiveWeight(this);
+  }
+
+  /** Most requests in flight at once: `maxConnections`, lowered by the adaptive limit. */
+  get capacity(): number {
+    const limiter = this.limiter;
+    return limiter === undefined ? this.maxConnections : Math.min(this.maxConnections, limiter.limit);
+  }
+
+  /** Healthy, not ejected, breaker closed or half-open, not draining. Ignores `maxConnections`. */
+  isAvailable(now: number): boolean {
+    return !this.draining && !this.unhealthy && !this.breakerOpen && this.ejectedUntil <= now;
+  }
+
+  get status(): BackendStatus {
+    if (this.draining) return 'draining';
+    if (this.unhealthy) return 'unhealthy';
+    if (this.breakerOpen) return 'open';
+    if (this.ejectedUntil > 0) return 'ejected';
+    return 'healthy';
+  }
+
+  /** An attempt started: it counts as in flight until {@link release}. */
+  begin(): void {
+    this.active++;
+    this.requests++;
+  }
+
+  /** The attempt's outcome is known: headers arrived (`latencyMs` >= 0) or it failed. */
+  record(ok: boolean, latencyMs: number): void {
+    if (!ok) this.failures++;
+    if (latencyMs >= 0) {
+      this.latencyMs = this.latencyMs === 0 ? latencyMs : this.latencyMs + EWMA_ALPHA * (latencyMs - this.latencyMs);
+      this.limiter?.sample(latencyMs, this.active, false);
+    }
+  }
+
+  /** The attempt is over: response body done, aborted or failed. */
+  release(): void {
+    this.active--;
+    this.onRelease?.(this);
+    if (this.active === 0 && this.onIdle) this.onIdle();
+  }
+
+  snapshot(): BackendSnapshot {
+    return Object.freeze({
+      id: this.id,
+      url: this.url.href,
+      weight: this.weight,
+      effectiveWeight: this.effectiveWeight,
+      maxConnections: this.maxConnections,
+      status: this.status,
+      active: this.active,
+      requests: this.requests,
+      failures: this.failures,
+      latencyMs: this.latencyMs,
+    });
+  }
+}

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { compose, type Middleware } from './compose.js';
+import type { Context } from './context.js';
+import { SwitchyardError } from './errors.js';
+
+const ctx = {} as Context;
+const named = (name: string, handle: Middleware) => ({ name, handle });
+
+describe('compose', () => {
+  it('runs middleware in order, onion style', async () => {
+    const log: string[] = [];
+    const run = compose([
+      named('a', async (_c, next) => {
+        log.push('a>');
+        await next();
+        log.push('<a');
+      }),
+      named('b', async (_c, next) => {
+        log.push('b>');
+        await next();
+        log.push('<b');
+      }),
+    ]);
+    await run(ctx, async () => {
+      log.push('end');
+    });
+    expect(log).toEqual(['a>', 'b>', 'end', '<b', '<a']);
+  });
+
+  it('rejects with ERR_NEXT_CALLED_TWICE when next() is called twice', async () => {
+    const run = compose([
+      named('twice', async (_c, next) => {
+        await next();
+        await next();
+      }),
+    ]);
+    await expect(run(ctx)).rejects.toMatchObject({ code: 'ERR_NEXT_CALLED_TWICE' });
+  });
+
+  it('rejects with ERR_MIDDLEWARE naming a middleware that does not await next()', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const run = compose([
+      named('forgetful', async (_c, next) => {
+        void next();
+      }),
+      named('slow', async () => {
+        await gate;
+      }),
+    ]);
+    const result = run(ctx);
+    await expect(result).rejects.toThrow(/'forgetful'/);
+    await expect(result).rejects.toBeInstanceOf(SwitchyardError);
+    release();
+  });
+
+  it('propagates a thrown error to the middleware above', async () => {
+    const seen: unknown[] = [];
+    const run = compose([
+      named('catcher', async (_c, next) => {
+        try {
+          await next();
+        } catch (error) {
+          seen.push(error);
+        }
+      }),
+      named('thrower', () => {
+        throw new Error('sync throw');
+      }),
+    ]);
+    await run(ctx);
+    expect(seen).toHaveLength(1);
+    expect((seen[0] as Error).message).toBe('sync throw');
+  });
+
+  it('lets a middleware end the chain by not calling next()', async () => {
+    let reached = false;
+    const run = compose([
+      named('stop', async () => {}),
+      named('never', async () => {
+        reached = true;
+      }),
+    ]);
+    await run(ctx);
+    expect(reached).toBe(false);
+  });
+});

@@ -1,0 +1,127 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, Readable } from 'node:stream';
+import type { Context } from '../../core/context.js';
+import { makeError } from '../../core/errors.js';
+import { clientParseError } from '../../core/net/client-error.js';
+
+/**
+ * True when the request carries a body (RFC 9112 §6.3: Transfer-Encoding or a non-zero Content-Length).
+ *
+ * @example
+ * ```ts
+ * if (hasBody(req)) await bufferRequestBody(ctx, 65536, now);
+ * ```
+ */
+export function hasBody(req: IncomingMessage): boolean {
+  const headers = req.headers;
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/**
+ * Reads the request body into memory, up to `limit` bytes, so another
+ * attempt can send it again. Returns true when the whole body is buffered:
+ * `ctx.requestBody` then replays it for every attempt. Otherwise the body
+ * streams once: a Content-Length above `limit` is not read at all, and a
+ * chunked body that grows past `limit` is sent as the bytes read so far
+ * followed by the rest from the client. Either way the backend reads the
+ * client's bytes exactly, with the client's framing (Content-Length or
+ * chunked, which the upstream headers keep).
+ *
+ * Rejects with `ERR_CLIENT_ABORTED` when the client goes away first, and with
+ * `ERR_DEADLINE` when the request's deadline passes while reading.
+ *
+ * @example
+ * ```ts
+ * const replayable = await bufferRequestBody(ctx, 64 * 1024, performance.now);
+ * ```
+ */
+export async function bufferRequestBody(ctx: Context, limit: number, now: () => number): Promise<boolean> {
+  const req = ctx.req;
+  // Already replayable: a body a middleware before the balancer parsed, made again.
+  if (req.readableEnded && ctx.requestBody) return true;
+  const declared = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] === undefined && declared !== undefined && Number(declared) > limit) {
+    return false;
+  }
+  const { chunks, complete } = await read(req, limit, ctx.deadline - now());
+  if (complete) {
+    ctx.requestBody = () => replay(chunks);
+    return true;
+  }
+  // Over the limit mid-body: what was read goes first, then the rest as it comes.
+  const stream = new PassThrough();
+  for (const chunk of chunks) stream.write(chunk);
+  // The forwarder listens for the failure on `req` itself; the stream only has
+  // to stop, and must not emit an 'error' nobody may be listening to (no
+  // attempt starts when, say, no backend is available).
+  req.once('error', () => stream.destroy());
+  req.pipe(stream);
+  ctx.requestBody = () => stream;
+  return false;
+}
+
+function replay(chunks: readonly Buffer[]): Readable {
+  let i = 0;
+  return new Readable({
+    read() {
+      if (i < chunks.length) this.push(chunks[i++]);
+      else this.push(null);
+    },
+  });
+}
+
+function read(req: IncomingMessage, limit: number, timeLeft: number): Promise<{ chunks: Buffer[]; complete: boolean }> {
+  const chunks: Buffer[] = [];
+  if (req.readableEnded) return Promise.resolve({ chunks, complete: true });
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('close', onGone);
+      if (timer) clearTimeout(timer);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        req.pause();
+        resolve({ chunks, complete: false });
+      }
+    };
+    const onEnd = () => {
+      done();
+      resolve({ chunks, complete: true });
+    };
+    const onGone = () => {
+      done();
+      const parse = clientParseError(req);
+      reject(
+        parse
+          ? makeError('ERR_BAD_REQUEST', 'the request body is malformed', parse)
+          : makeError('ERR_CLIENT_ABORTED', 'client closed the connection while sending its request body'),
+      );
+    };
+    if (timeLeft !== Number.POSITIVE_INFINITY) {
+      timer = setTimeout(
+        () => {
+          done();
+          req.pause();
+          reject(
+            makeError('ERR_DEADLINE', 'the request deadline (timeouts.total) passed while reading the request body'),
+          );
+        },
+        Math.max(0, timeLeft),
+      );
+    }
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onGone);
+    req.once('close', onGone);
+  });
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors.js';
+import { duration, positiveInt } from '../../core/zod.js';
+
+/** RFC 9110 `token`: what a header or cookie name may be made of. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+const secret = z.string().min(32, { error: 'a secret of at least 32 characters (e.g. 32 random bytes, base64)' });
+
+const stickyObjectSchema = z.strictObject({
+  /**
+   * Where the session comes from: `'cookie'` (the balancer sets a signed
+   * cookie naming the backend), `'header'` (a request header carries a
+   * session id the app assigns), or `'ip'` (the client address, through
+   * `trustProxy`). @default 'cookie'
+   */
+  mode: z.enum(['cookie', 'header', 'ip']).default('cookie'),
+  /**
+   * How long a session lasts without traffic, > 0. Each request served by
+   * the session's backend extends it (cookies are re-issued once half of it
+   * has passed). @default '1h'
+   */
+  ttl: duration()
+    .refine((ms) => ms >= 1000, { error: 'a duration of at least 1s' })
+    .default(3_600_000),
+  /** Cookie name (cookie mode). @default 'switchyard_sticky' */
+  cookieName: z
+    .string()
+    .regex(TOKEN, { error: 'a cookie name: a non-empty token such as lb' })
+    .default('switchyard_sticky'),
+  /**
+   * HMAC-SHA256 key signing the cookie (cookie mode), at least 32
+   * characters; a list rotates keys: the first signs, every one verifies.
+   * Every instance behind the same site needs the same secret. Required when
+   * `redis` is given; without it each process generates one (with a
+   * warning), so cookies do not survive a restart.
+   */
+  secret: z.union([secret, z.array(secret).min(1)]).optional(),
+  /** Cookie `Path`. @default '/' */
+  path: z
+    .string()
+    .regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, { error: 'a path starting with / without ; or spaces' })
+    .default('/'),
+  /** Cookie `Domain`. @default none (host-only cookie) */
+  domain: z
+    .string()
+    .regex(/^\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$/, { error: 'a domain such as example.com' })
+    .optional(),
+  /** Cookie `SameSite`. `'None'` always adds `Secure`, as browsers require. @default 'Lax' */
+  sameSite: z.enum(['Strict', 'Lax', 'None']).default('Lax'),
+  /** Cookie `HttpOnly`. @default true */
+  httpOnly: z.boolean().default(true),
+  /**
+   * Cookie `Secure`: `'auto'` adds it when the client connection is HTTPS,
+   * or a trusted proxy (`trustProxy`) says `X-Forwarded-Proto: https`. @default 'auto'
+   */
+  secure: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+  /**
+   * Request header carrying the session id (header mode). When a request
+   * has none, the same header on the response starts the session (the
+   * backend assigns the id at login). @default 'x-session-id'
+   */
+  header: z
+    .string()
+    .regex(TOKEN, { error: 'a header name such as x-session-id' })
+    .transform((name) => name.toLowerCase())
+    .default('x-session-id'),
+  /** Most sessions kept in memory (header and ip modes); the least recently used go first. @default 100000 */
+  maxEntries: positiveInt().max(10_000_000).default(100_000),
+  /**
+   * Keep the session table in the balancer's `redis` (header and ip modes),
+   * so every instance routes a session alike. @default true when `redis` is given
+   */
+  redis: z.boolean().optional(),
+  /** Key prefix under the balancer's `redis.keyPrefix`. @default 'sticky:' */
+  keyPrefix: z.string().max(128).default('sticky:'),
+});
+
+/** The schema of the `sticky` option: off unless given (`false` is off too). */
+export const stickySchema = z
+  .union([z.literal(false), stickyObjectSchema], {
+    error: "false, or sticky-session options such as { mode: 'cookie', secret }",
+  })
+  .optional();
+
+/** The `sticky` option as written by users. */
+export type StickyOptions = z.input<typeof stickyObjectSchema>;
+/** The `sticky` option after validation and defaults. */
+export type ResolvedStickyOptions = z.output<typeof stickyObjectSchema>;
+
+/**
+ * Checks what the schema cannot see alone: in cookie mode with `redis`
+ * (several instances), a shared `secret` is required; `sticky.redis: true`
+ * needs the balancer's `redis`.
+ */
+export function checkStickyOptions(sticky: ResolvedStickyOptions | false | undefined, hasRedis: boolean): void {
+  if (sticky && sticky.redis === true && !hasRedis) {
+    throw new ConfigError('sticky.redis', true, "false or unset, unless the balancer's redis option is given");
+  }
+  if (sticky && sticky.mode === 'cookie' && sticky.secret === undefined && hasRedis) {
+    throw new ConfigError(
+      'sticky.secret',
+      undefined,
+      'a secret shared by every instance (at least 32 characters) when redis is given in cookie mode',
+    );
+  }
+}

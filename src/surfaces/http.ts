@@ -1,0 +1,177 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { Context } from '../core/context.js';
+import { makeError, SwitchyardError } from '../core/errors.js';
+import type { Events } from '../core/events.js';
+import { clientParseError } from '../core/net/client-error.js';
+import { consumedBody } from '../core/net/consumed-body.js';
+import { resolveTarget } from '../core/net/request-target.js';
+import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
+import { hasBody } from '../stages/retry/request-body.js';
+import { sendResponse } from '../upstream/forwarder/forwarder.js';
+import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
+import { requestId } from './observability/request-id.js';
+import { proxyTrace } from './observability/traceparent.js';
+import type { RequestMeta } from './request-meta.js';
+
+/** What the request entry needs from the balancer. */
+export interface RequestEntryDeps {
+  readonly events: Events;
+  readonly now: () => number;
+  readonly trust: TrustFn;
+  readonly meta: RequestMeta;
+  /** Overall deadline from arrival to response headers, ms (`timeouts.total`). */
+  readonly totalTimeout: number | undefined;
+  /** The pipeline in force (it changes with `configure()`). */
+  readonly run: (ctx: Context) => Promise<void>;
+  /** True once the balancer is closing: new requests get 503 `ERR_CLOSED`. */
+  readonly closed: () => boolean;
+}
+
+/** The request entry: the `(req, res, url)` handler and the count of requests in flight. */
+export interface RequestEntry {
+  /** Serves one request whose target is `url`; resolves when the response is over. */
+  handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void>;
+  /** Requests in flight now. */
+  inflight(): number;
+  /** Resolves when no request is in flight, or after `timeoutMs`. */
+  quiet(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * A middleware before the balancer read the body (`express.json()`): send
+ * the parsed body again, with its own Content-Length, or refuse at once:
+ * the backend must never wait for bytes that will not come.
+ */
+function replayConsumedBody(ctx: Context, headers: Record<string, string | string[]>): void {
+  const bytes = consumedBody(ctx.req);
+  if (bytes === undefined) {
+    throw makeError(
+      'ERR_BODY_CONSUMED',
+      'the request body was already read by a middleware mounted before the balancer, and is not JSON or form data it could send again: mount body parsers after the balancer, or only on the routes that need them',
+    );
+  }
+  delete headers['transfer-encoding'];
+  headers['content-length'] = String(bytes.length);
+  ctx.requestBody = () =>
+    new Readable({
+      read() {
+        this.push(bytes);
+        this.push(null);
+      },
+    });
+}
+
+function toSwitchyardError(error: unknown): SwitchyardError {
+  if (error instanceof SwitchyardError) return error;
+  const name = error instanceof Error ? error.message : String(error);
+  return makeError('ERR_MIDDLEWARE', `a middleware failed: ${name}`, error);
+}
+
+/**
+ * Makes the request entry: builds the request's {@link Context} (client
+ * address, deadline, request id, trace), runs the pipeline, writes the
+ * response or a JSON error, and emits the `request` event when the response
+ * is over.
+ *
+ * @example
+ * ```ts
+ * const entry = createRequestEntry({ events, now, trust, meta, totalTimeout: undefined, run, closed: () => false });
+ * http.createServer((req, res) => entry.handle(req, res, req.url ?? '/'));
+ * ```
+ */
+export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
+  const { events, now, trust, meta, totalTimeout, run } = deps;
+  let inflight = 0;
+  let onQuiet: (() => void) | undefined;
+
+  function sendError(ctx: Context, error: SwitchyardError): void {
+    const res = ctx.res;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    ctx.reply(error.status ?? 500, error.toClientJSON(), { 'cache-control': 'no-store' });
+    meta.tagResponse(ctx);
+    sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
+    const start = now();
+    const clientAddress = resolveClientAddress(req, trust);
+    const target = resolveTarget(url, req.headers.host);
+    const ctx = new Context(req, res, typeof target === 'string' ? '/' : target.path, clientAddress, start);
+    if (typeof target !== 'string') ctx.authority = target.authority;
+    if (totalTimeout !== undefined) ctx.deadline = start + totalTimeout;
+    if (meta.idHeader !== undefined) ctx.requestId = requestId(req.headers[meta.idHeader]);
+    const trace = meta.tracing ? proxyTrace(req.headers.traceparent) : undefined;
+    if (trace) {
+      ctx.traceId = trace.traceId;
+      ctx.spanId = trace.spanId;
+    }
+    inflight++;
+    let errorCode: SwitchyardError['code'] | undefined;
+    const finished = new Promise<void>((resolve) => {
+      res.once('close', () => {
+        inflight--;
+        if (inflight === 0 && onQuiet) onQuiet();
+        if (events.has('request')) {
+          const complete = res.writableFinished;
+          const query = ctx.path.indexOf('?');
+          // A body Node's parser rejected: the client got Node's own 400, not an abort.
+          const malformed = !complete && clientParseError(req) !== undefined;
+          events.emit('request', {
+            method: ctx.method,
+            host: ctx.authority,
+            path: query === -1 ? ctx.path : ctx.path.slice(0, query),
+            requestId: ctx.requestId,
+            traceId: ctx.traceId,
+            backend: ctx.backend?.id,
+            status: complete ? res.statusCode : malformed ? 400 : 499,
+            durationMs: now() - start,
+            attempts: ctx.attempt,
+            ...(errorCode === undefined && ctx.code === undefined && complete
+              ? {}
+              : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
+          });
+        }
+        resolve();
+      });
+    });
+    try {
+      if (deps.closed()) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
+      if (typeof target === 'string') throw makeError('ERR_BAD_REQUEST', target);
+      const headers = upstreamRequestHeaders(req, meta.forwardingInfo(req, false, target.authority));
+      if (headers instanceof SwitchyardError) throw headers;
+      if (req.readableEnded && hasBody(req)) replayConsumedBody(ctx, headers);
+      meta.stamp(headers, ctx.requestId, trace);
+      ctx.upstreamHeaders = headers;
+      await run(ctx);
+      if (!ctx.response) throw makeError('ERR_INTERNAL', 'the pipeline finished without a response');
+      meta.tagResponse(ctx);
+      sendResponse(res, ctx.response, (error) => {
+        errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
+      });
+    } catch (error) {
+      const failure = toSwitchyardError(error);
+      errorCode = failure.code;
+      sendError(ctx, failure);
+    }
+    return finished;
+  }
+
+  return {
+    handle,
+    inflight: () => inflight,
+    async quiet(timeoutMs) {
+      if (inflight === 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        onQuiet = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  };
+}

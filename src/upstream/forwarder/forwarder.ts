@@ -1,0 +1,528 @@
+import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { type Duplex, PassThrough, type Readable } from 'node:stream';
+import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
+import type { Backend } from '../../core/backend.js';
+import type { Context } from '../../core/context.js';
+import { classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js';
+import { clientParseError } from '../../core/net/client-error.js';
+import { UpstreamError } from '../../core/upstream-error.js';
+import { dropWebPass } from '../../vendor/http-proxy-3.js';
+import { clientResponseHeaders } from './headers.js';
+import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
+import { CONNECT_ERRORS, tunnel } from './upgrade.js';
+
+/**
+ * Streams `from` (the client request or its buffered replay) into a pass-through
+ * the proxy pipes upstream, holding its end until the upstream request exists,
+ * so the client's trailer fields can be added before the last chunk goes out.
+ */
+function withTrailers(attempt: Attempt, from: Readable): Readable {
+  const pass = new PassThrough();
+  const req = attempt.ctx.req;
+  from.pipe(pass, { end: false });
+  // forward() fails the attempt on the client request's own error; the
+  // pass-through only has to stop, without an 'error' nobody listens to.
+  from.once('error', () => pass.destroy());
+  from.once('close', () => {
+    if (!from.readableEnded) pass.destroy();
+  });
+  from.once('end', () => {
+    const finish = () => {
+      attempt.onProxyReq = undefined;
+      const raw = req.rawTrailers;
+      const proxyReq = attempt.proxyReq;
+      if (raw.length > 0 && proxyReq && !attempt.settled) {
+        const trailers: Array<[string, string]> = [];
+        for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
+        proxyReq.addTrailers(trailers);
+      }
+      pass.end();
+    };
+    if (attempt.proxyReq) finish();
+    else attempt.onProxyReq = finish;
+  });
+  return pass;
+}
+
+/** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
+type Connector = (options: object) => Duplex;
+
+function createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
+  const options: http.AgentOptions = {
+    keepAlive: true,
+    maxSockets: pool.maxSockets,
+    maxFreeSockets: pool.maxFreeSockets,
+    // Idle pooled sockets close before the backend's keep-alive timeout can race a request.
+    timeout: pool.idleTimeout,
+    scheduling: 'lifo',
+  };
+  const Base = url.protocol === 'https:' ? https.Agent : http.Agent;
+  if (!connect) return new Base(options);
+  const agent = new Base(options);
+  // The backend brings its own transport (an in-memory duplex, a unix socket...).
+  (agent as unknown as { createConnection: Connector }).createConnection = connect;
+  return agent;
+}
+
+/**
+ * For each pooled agent, a twin that never reuses a socket, sharing its
+ * transport: the retry after an idle-socket race goes out on it, so it cannot
+ * meet another pooled socket the backend is closing (with LIFO scheduling the
+ * next free socket is the one most likely to race).
+ */
+const freshAgents = new WeakMap<http.Agent, http.Agent>();
+
+function freshAgent(pooled: http.Agent): http.Agent {
+  let fresh = freshAgents.get(pooled);
+  if (!fresh) {
+    fresh =
+      pooled instanceof https.Agent ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+    const connect = (pooled as unknown as { createConnection: Connector }).createConnection.bind(pooled);
+    (fresh as unknown as { createConnection: Connector }).createConnection = connect;
+    freshAgents.set(pooled, fresh);
+  }
+  return fresh;
+}
+
+/** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
+const raced = new WeakSet<IncomingMessage>();
+
+/** Per-attempt state; found again from proxy events through the options object. */
+class Attempt {
+  readonly ctx: Context;
+  readonly backend: Backend;
+  readonly forwarder: Forwarder;
+  readonly started: number;
+  resolve!: () => void;
+  reject!: (error: UpstreamError) => void;
+  proxyReq: ClientRequest | undefined;
+  timer: NodeJS.Timeout | undefined;
+  phase: 'connect' | 'response' = 'connect';
+  timedOut: 'connect' | 'response' | 'deadline' | undefined;
+  /** The current timer is the request's deadline, shorter than the phase's timeout. */
+  byDeadline = false;
+  /** Cancelled by the pipeline (a hedge that lost), not failed. */
+  cancelled = false;
+  connected = false;
+  settled = false;
+  /** The client's request body failed (aborted, malformed): the client's fault, not the backend's. */
+  clientBodyError: Error | undefined;
+  /** Runs once the upstream request exists (trailers wait for it). */
+  onProxyReq: (() => void) | undefined;
+
+  constructor(ctx: Context, backend: Backend, forwarder: Forwarder) {
+    this.ctx = ctx;
+    this.backend = backend;
+    this.forwarder = forwarder;
+    this.started = forwarder.now();
+  }
+
+  arm(phase: 'connect' | 'response'): void {
+    this.phase = phase;
+    if (this.timer) clearTimeout(this.timer);
+    let ms = phase === 'connect' ? this.forwarder.timeouts.connect : this.forwarder.timeouts.response;
+    const deadline = this.ctx.deadline;
+    this.byDeadline = false;
+    if (deadline !== Number.POSITIVE_INFINITY) {
+      const left = deadline - this.forwarder.now();
+      if (left < ms) {
+        ms = Math.max(left, 0);
+        this.byDeadline = true;
+      }
+    }
+    this.timer = setTimeout(onAttemptTimeout, ms, this);
+  }
+
+  disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  fail(error: UpstreamError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.disarm();
+    // Only the backend's own failures count against it: not a client that left, a lost hedge or the idle race.
+    if (classifyFailure(error) === 'backend') {
+      this.backend.record(false, -1);
+      // A timeout is the one failure that says "overloaded" to an adaptive limit.
+      if (error.reason === 'timeout')
+        this.backend.limiter?.sample(this.forwarder.now() - this.started, this.backend.active, true);
+    }
+    this.backend.release();
+    this.reject(error);
+  }
+}
+
+/** A forked (hedged) attempt's signal aborted: the pipeline cancelled it, or the client left. */
+function cancelAttempt(attempt: Attempt): void {
+  if (attempt.settled) return;
+  attempt.cancelled = true;
+  attempt.forwarder.failAttempt(attempt, new Error('attempt cancelled'));
+}
+
+function onAttemptTimeout(attempt: Attempt): void {
+  attempt.timer = undefined;
+  attempt.timedOut = attempt.byDeadline ? 'deadline' : attempt.phase;
+  attempt.proxyReq?.destroy();
+  // Still waiting in the agent's queue for a socket: no request to destroy.
+  if (!attempt.proxyReq) attempt.forwarder.failAttempt(attempt, new Error('timed out waiting for a socket'));
+}
+
+function onSocketConnect(this: Socket, attempt: Attempt): void {
+  attempt.connected = true;
+  if (!attempt.settled) attempt.arm('response');
+}
+
+/**
+ * Sends requests upstream with http-proxy-3 and turns what comes back into a
+ * `ctx.response`, or an {@link UpstreamError}. Works around the proxy's known
+ * gaps: it owns timeouts and connect tracking (the proxy reports refused,
+ * reset and its own timeout all as "socket hang up"), always passes a
+ * keep-alive agent, handles responses itself, and watches for an upstream
+ * that dies after its headers.
+ */
+export class Forwarder {
+  readonly timeouts: Timeouts;
+  readonly now: () => number;
+  readonly #via: string | false;
+  readonly #proxy: ProxyServer;
+
+  constructor(options: { timeouts: Timeouts; via: string | false; now: () => number }) {
+    this.timeouts = options.timeouts;
+    this.now = options.now;
+    this.#via = options.via;
+    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true });
+    // `deleteLength` rewrites DELETE/OPTIONS framing (it drops Transfer-Encoding),
+    // which would change the body a backend reads: the forwarder sets framing itself.
+    dropWebPass(proxy, 'deleteLength');
+    // Errors arrive through per-call callbacks; this listener only keeps a stray
+    // one from being rethrown by the emitter and killing the process.
+    proxy.on('error', () => {});
+    proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
+      const attempt = (options as { switchyard?: Attempt }).switchyard;
+      if (attempt) this.#onProxyReq(attempt, proxyReq);
+    });
+    this.#proxy = proxy;
+  }
+
+  /** A keep-alive agent for one backend. */
+  createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
+    return createAgent(url, pool, connect);
+  }
+
+  /**
+   * Sends `ctx.req` to `backend` with `headers`. Resolves once response
+   * headers arrive, with `ctx.response` set and its body still streaming;
+   * rejects with an {@link UpstreamError} when no response comes.
+   */
+  forward(ctx: Context, backend: Backend, headers: Record<string, string | string[]>, body?: Readable): Promise<void> {
+    const attempt = new Attempt(ctx, backend, this);
+    const promise = new Promise<void>((resolve, reject) => {
+      attempt.resolve = resolve;
+      attempt.reject = reject;
+    });
+    backend.begin();
+    attempt.arm('connect');
+    if (ctx.forked) {
+      const signal = ctx.signal;
+      if (signal.aborted) {
+        cancelAttempt(attempt);
+        return promise;
+      }
+      signal.addEventListener('abort', () => cancelAttempt(attempt), { once: true });
+    }
+    const req = ctx.req;
+    // A client body that aborts or fails to parse ends this attempt only: the
+    // upstream request is destroyed and the backend is not blamed. Registered
+    // before http-proxy-3's own listener, so the cause is known when it fires.
+    if (!req.readableEnded) {
+      req.once('error', (error: Error) => {
+        if (attempt.settled) return;
+        attempt.clientBodyError = clientParseError(req) ?? error;
+        this.failAttempt(attempt, attempt.clientBodyError);
+      });
+    }
+    // A chunked body may end with trailer fields: forward them (http-proxy-3 would drop them).
+    if (req.headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
+    const original = req.headers;
+    const originalUrl = req.url;
+    // http-proxy-3 reads req.headers and req.url synchronously inside web():
+    // swapping them for the call keeps the client's request untouched for the host app.
+    req.headers = headers;
+    req.url = ctx.path;
+    try {
+      this.#proxy.web(
+        req,
+        ctx.res,
+        {
+          target: backend.target,
+          agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
+          buffer: body,
+          switchyard: attempt,
+        } as ServerOptions,
+        (error: Error) => this.failAttempt(attempt, error),
+      );
+    } catch (error) {
+      this.failAttempt(attempt, error as Error);
+    } finally {
+      req.headers = original;
+      req.url = originalUrl;
+    }
+    return promise;
+  }
+
+  #onProxyReq(attempt: Attempt, proxyReq: ClientRequest): void {
+    attempt.proxyReq = proxyReq;
+    attempt.onProxyReq?.();
+    if (attempt.settled) {
+      proxyReq.destroy();
+      return;
+    }
+    const socket = proxyReq.socket as Socket | null;
+    if (socket && (socket as { connecting?: boolean }).connecting) {
+      socket.once('connect', onSocketConnect.bind(socket, attempt));
+    } else {
+      attempt.connected = true;
+      attempt.arm('response');
+    }
+    proxyReq.once('response', (proxyRes: IncomingMessage) => this.#onResponse(attempt, proxyRes));
+    proxyReq.once('close', () => {
+      if (!attempt.settled) this.failAttempt(attempt, new Error('upstream request closed before a response'));
+    });
+  }
+
+  #onResponse(attempt: Attempt, proxyRes: IncomingMessage): void {
+    if (attempt.settled) {
+      proxyRes.destroy();
+      return;
+    }
+    attempt.settled = true;
+    attempt.disarm();
+    const backend = attempt.backend;
+    const status = proxyRes.statusCode ?? 502;
+    backend.record(status < 500, this.now() - attempt.started);
+    // Release once the body is over, however it ends; a body the backend breaks off is its failure.
+    onBodyOutcome(proxyRes, (outcome) => {
+      if (outcome === 'failed') backend.record(false, -1);
+      backend.release();
+    });
+    const idle = this.timeouts.idle;
+    if (idle > 0 && !proxyRes.complete) {
+      // The socket's inactivity timer, not a 'data' listener: reading here would
+      // start the body flowing before anyone pipes it.
+      proxyRes.setTimeout(idle, () => {
+        proxyRes.destroy(
+          new UpstreamError(
+            'ERR_UPSTREAM_TIMEOUT',
+            `backend ${backend.id} stalled for ${idle} ms mid-body`,
+            backend.id,
+            'timeout',
+            false,
+          ),
+        );
+      });
+    }
+    const response = {
+      status,
+      statusMessage: proxyRes.statusMessage,
+      headers: clientResponseHeaders(proxyRes, this.#via),
+      body: proxyRes,
+    };
+    attempt.ctx.response = response;
+    attempt.resolve();
+  }
+
+  /** Classifies a failure of `attempt` and rejects its promise. */
+  failAttempt(attempt: Attempt, error: Error & { code?: string }): void {
+    if (attempt.settled) return;
+    const id = attempt.backend.id;
+    const reused = attempt.proxyReq?.reusedSocket === true;
+    const res = attempt.ctx.res;
+    let failure: UpstreamError;
+    // However the failure reached us (the request's error, the response's close...).
+    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
+    if (bodyError !== undefined) {
+      attempt.clientBodyError = bodyError;
+      failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
+        ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
+        : new UpstreamError(
+            'ERR_CLIENT_ABORTED',
+            'client closed the connection while sending its request body',
+            id,
+            'reset',
+            reused,
+            bodyError,
+          );
+    } else if (res.destroyed && !res.writableFinished) {
+      failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
+    } else if (attempt.cancelled) {
+      failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);
+    } else if (attempt.timedOut === 'deadline') {
+      failure = new UpstreamError(
+        'ERR_DEADLINE',
+        `no response within the request deadline (timeouts.total ${this.timeouts.total} ms)`,
+        id,
+        'timeout',
+        reused,
+        error,
+      );
+    } else if (attempt.timedOut === 'connect') {
+      failure = attempt.proxyReq
+        ? new UpstreamError(
+            'ERR_UPSTREAM_CONNECT_TIMEOUT',
+            `no connection to backend ${id} within ${this.timeouts.connect} ms`,
+            id,
+            'connect-failure',
+            reused,
+            error,
+          )
+        : new UpstreamError(
+            'ERR_UPSTREAM_CONNECT_TIMEOUT',
+            `no free connection to backend ${id} within ${this.timeouts.connect} ms`,
+            id,
+            'connect-failure',
+            false,
+            error,
+          );
+    } else if (attempt.timedOut === 'response') {
+      failure = new UpstreamError(
+        'ERR_UPSTREAM_TIMEOUT',
+        `backend ${id} sent no response within ${this.timeouts.response} ms`,
+        id,
+        'timeout',
+        reused,
+        error,
+      );
+    } else if ((error.code && CONNECT_ERRORS.has(error.code)) || !attempt.connected) {
+      failure = new UpstreamError(
+        'ERR_UPSTREAM_CONNECT',
+        `cannot connect to backend ${id}`,
+        id,
+        'connect-failure',
+        reused,
+        error,
+      );
+    } else if (error.code?.startsWith('HPE_')) {
+      failure = new UpstreamError(
+        'ERR_UPSTREAM_PROTOCOL',
+        `backend ${id} sent a malformed response`,
+        id,
+        'reset',
+        reused,
+        error,
+      );
+    } else {
+      failure = new UpstreamError(
+        'ERR_UPSTREAM_RESET',
+        `backend ${id} closed the connection before responding`,
+        id,
+        'reset',
+        reused,
+        error,
+      );
+    }
+    if (isIdleRace(failure)) raced.add(attempt.ctx.req);
+    attempt.proxyReq?.destroy();
+    attempt.fail(failure);
+  }
+
+  /**
+   * Tunnels an upgrade request (WebSocket) to `backend`. `onDone` runs once,
+   * when the tunnel or the attempt is over.
+   */
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    path: string,
+    onDone: (error?: Error) => void,
+  ): void {
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      backend.release();
+      onDone(error);
+    };
+    backend.begin();
+    socket.once('close', () => finish());
+    tunnel(req, socket, head, {
+      backend,
+      headers,
+      path,
+      via: this.#via,
+      timeoutMs: this.timeouts.connect + this.timeouts.response,
+      onError: (error) => {
+        backend.record(false, -1);
+        finish(error);
+      },
+    });
+  }
+
+  close(): void {
+    this.#proxy.removeAllListeners();
+    this.#proxy.on('error', () => {});
+  }
+}
+
+/** Writes `ctx.response` to the client, streaming a body from upstream. */
+export function sendResponse(
+  res: ServerResponse,
+  response: NonNullable<Context['response']>,
+  onBodyError: (error: Error) => void,
+): void {
+  if (response.statusMessage) res.statusMessage = response.statusMessage;
+  let headers = response.headers;
+  if (
+    (response.status === 204 || response.status === 304) &&
+    (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
+  ) {
+    // No body, so no framing to announce (RFC 9110 §8.6), whoever made the response.
+    headers = { ...headers };
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+  }
+  res.writeHead(response.status, headers);
+  const body = response.body;
+  if (body === undefined || Buffer.isBuffer(body)) {
+    res.end(body);
+    return;
+  }
+  if (body.destroyed && !body.readableEnded) {
+    // The upstream died between its headers and now: nothing left to stream.
+    onBodyError(new Error('upstream closed mid-body'));
+    res.destroy();
+    return;
+  }
+  body.on('error', (error) => {
+    onBodyError(error);
+    // Headers are gone: the only honest signal left is to cut the connection.
+    res.destroy(error);
+  });
+  body.on('close', () => {
+    if (!body.readableEnded && !res.writableEnded) {
+      onBodyError(new Error('upstream closed mid-body'));
+      res.destroy();
+    }
+  });
+  res.once('close', () => {
+    if (!body.destroyed && !body.readableEnded) body.destroy();
+  });
+  // Trailer fields of a chunked upstream body go out before the client's last chunk.
+  if ('rawTrailers' in body) {
+    body.prependOnceListener('end', () => addTrailers(res, (body as IncomingMessage).rawTrailers));
+  }
+  body.pipe(res);
+}
+
+function addTrailers(res: ServerResponse, raw: readonly string[]): void {
+  if (raw.length === 0) return;
+  const trailers: Array<[string, string]> = [];
+  for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
+  res.addTrailers(trailers);
+}

@@ -1,0 +1,203 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
+import { makeError, type SwitchyardError } from '../../core/errors.js';
+
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy-only ones: never
+ * forwarded in either direction. `transfer-encoding` is handled apart: Node
+ * re-frames the body, so the request keeps it as a framing instruction and the
+ * response drops it.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
+
+/** Fields a `Connection` option may not remove: the body's framing and the target host. */
+const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host']);
+
+/**
+ * Fields Node keeps only the first of when repeated. A request repeating one
+ * would reach the backend changed, so it is refused instead.
+ */
+const SINGLETON_REQUEST = new Set([
+  'authorization',
+  'content-length',
+  'content-type',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'max-forwards',
+  'referer',
+  'user-agent',
+]);
+
+const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+
+/** What the forwarder knows about the client side of a request. */
+export interface ForwardingInfo {
+  /**
+   * The request's validated, effective authority (absolute-form target or
+   * `Host`; see `resolveTarget`): sent as `Host` and used for
+   * `X-Forwarded-Host` and `Forwarded: host=`. Empty: keep what the client sent.
+   */
+  readonly authority: string;
+  /** The socket peer. */
+  readonly peer: string;
+  /** True when the peer may set forwarding headers (`trustProxy`). */
+  readonly trusted: boolean;
+  /** `https` when the client connection is TLS. */
+  readonly proto: 'http' | 'https';
+  /** Pseudonym for `Via`, or false. */
+  readonly via: string | false;
+  /** This is an Upgrade (WebSocket) request: keep `Upgrade` and `Connection: upgrade`. */
+  readonly upgrade: boolean;
+}
+
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
+    for (const token of (raw[i + 1] as string).split(',')) {
+      const name = token.trim().toLowerCase();
+      if (!name) continue;
+      tokens ??= new Set();
+      tokens.add(name);
+    }
+  }
+  return tokens;
+}
+
+function add(headers: Record<string, string | string[]>, name: string, value: string): void {
+  const existing = headers[name];
+  if (existing === undefined) headers[name] = value;
+  else if (typeof existing === 'string') headers[name] = [existing, value];
+  else existing.push(value);
+}
+
+function joined(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Transfer codings a request may carry (the IANA registry's, minus trailers-only ones), chunked last. */
+const TRANSFER_CODINGS = new Set(['chunked', 'gzip', 'x-gzip', 'deflate', 'compress', 'x-compress']);
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * A `Forwarded` parameter value (RFC 7239 §4): a token as it is, anything
+ * else (a port's `:`, an IPv6 literal's brackets) as a quoted-string.
+ */
+function forwardedValue(value: string): string {
+  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** A node for `Forwarded` (RFC 7239 §6: IPv6 in brackets, then quoted). */
+function forwardedNode(address: string): string {
+  return forwardedValue(isIP(address) === 6 ? `[${address}]` : address);
+}
+
+/**
+ * Builds the headers sent upstream from the client's raw headers: hop-by-hop
+ * fields and those named by `Connection` removed, repeated fields kept as
+ * repeated lines, `X-Forwarded-*`/`Forwarded` replaced (or extended when the
+ * peer is trusted), `Via` extended. Returns a 400 error for a request that
+ * cannot be forwarded faithfully.
+ */
+export function upstreamRequestHeaders(
+  req: IncomingMessage,
+  info: ForwardingInfo,
+): Record<string, string | string[]> | SwitchyardError {
+  const raw = req.rawHeaders;
+  const tokens = connectionTokens(raw);
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (HOP_BY_HOP.has(name) || name === 'expect') continue;
+    if (tokens?.has(name) && !PROTECTED.has(name)) continue;
+    if (!info.trusted && FORWARDING.has(name)) continue;
+    if (name in headers) {
+      if (SINGLETON_REQUEST.has(name)) {
+        return makeError('ERR_BAD_REQUEST', `repeated ${name} header`);
+      }
+    }
+    add(headers, name, value);
+  }
+  const coding = headers['transfer-encoding'];
+  if (coding !== undefined) {
+    // One clean list the backend cannot read differently from Node: each
+    // coding a token, chunked once and last (RFC 9112 §6.1), written out again.
+    const list = (Array.isArray(coding) ? coding.join(',') : coding).split(',').map((c) => c.trim().toLowerCase());
+    if (list.some((c) => !TOKEN.test(c)) || list.indexOf('chunked') !== list.length - 1)
+      return makeError('ERR_BAD_REQUEST', 'invalid Transfer-Encoding');
+    // RFC 9112 §6.1: a coding nobody here understands is refused with 501, not passed on to be guessed at.
+    if (list.some((c) => !TRANSFER_CODINGS.has(c)))
+      return makeError('ERR_NOT_IMPLEMENTED', 'unsupported transfer coding');
+    headers['transfer-encoding'] = list.join(', ');
+  }
+  if (info.upgrade) {
+    const upgrade = req.headers.upgrade;
+    if (upgrade) {
+      headers.connection = 'upgrade';
+      headers.upgrade = upgrade;
+    }
+  } else {
+    headers.connection = 'keep-alive';
+  }
+
+  const peer = info.peer;
+  const priorFor = info.trusted ? joined(headers['x-forwarded-for']) : undefined;
+  headers['x-forwarded-for'] = priorFor ? `${priorFor}, ${peer}` : peer;
+  if (info.authority !== '') headers.host = info.authority;
+  const host = joined(headers.host) ?? '';
+  if (!info.trusted || headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = info.proto;
+  if (!info.trusted || headers['x-forwarded-host'] === undefined) {
+    if (host) headers['x-forwarded-host'] = host;
+  }
+  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host ? `;host=${forwardedValue(host)}` : ''}`;
+  const priorForwarded = info.trusted ? joined(headers.forwarded) : undefined;
+  headers.forwarded = priorForwarded ? `${priorForwarded}, ${element}` : element;
+  if (info.via) {
+    const via = `${req.httpVersion} ${info.via}`;
+    const prior = joined(headers.via);
+    headers.via = prior ? `${prior}, ${via}` : via;
+  }
+  return headers;
+}
+
+/**
+ * Builds the headers sent to the client from the backend's raw headers:
+ * hop-by-hop fields, those named by `Connection` and `Transfer-Encoding`
+ * removed (Node frames the body again), `Content-Length` of a 204 or 304
+ * removed, repeated fields such as `Set-Cookie`
+ * kept apart, `Via` extended.
+ */
+export function clientResponseHeaders(res: IncomingMessage, via: string | false): OutgoingHttpHeaders {
+  const raw = res.rawHeaders;
+  const tokens = connectionTokens(raw);
+  const headers: Record<string, string | string[]> = {};
+  // RFC 9110 §8.6, §15.3.5, §15.4.5: a 204 or 304 has no body, so no framing to announce.
+  const bodiless = res.statusCode === 204 || res.statusCode === 304;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    // `Trailer` announces trailer fields, which are forwarded: it stays.
+    if ((HOP_BY_HOP.has(name) && name !== 'trailer') || name === 'transfer-encoding') continue;
+    if (bodiless && name === 'content-length') continue;
+    if (tokens?.has(name) && !PROTECTED.has(name)) continue;
+    add(headers, name, raw[i + 1] as string);
+  }
+  if (via) {
+    const value = `${res.httpVersion} ${via}`;
+    const prior = joined(headers.via);
+    headers.via = prior ? `${prior}, ${value}` : value;
+  }
+  return headers;
+}
