@@ -99,16 +99,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const outliers = new OutlierDetector({ pool, events, now });
   const breakers = new Breakers({ pool, events, now });
   // A passing check is evidence of recovery: it ends an ejection and an open breaker's wait (Envoy, HAProxy).
-  const health = new HealthChecker({
-    pool,
-    events,
-    now,
-    random,
-    onPass: (backend, startedAt) => {
-      outliers.checkPassed(backend, startedAt);
-      breakers.checkPassed(backend, startedAt);
-    },
-  });
+  const health = new HealthChecker({ pool, events, now, random, observers: [outliers, breakers] });
   const backends: Backends = new BackendLifecycle({
     ...{ pool, events, now, random, forwarder, health, breakers, outliers, queue },
     ...{ connectionPool: config.connectionPool, slowStart: config.slowStart, adaptive: config.adaptiveConcurrency },

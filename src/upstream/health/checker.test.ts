@@ -34,7 +34,8 @@ function world(options: object, onPass?: (backend: Backend, startedAt: number) =
     agent: target.agent(),
   });
   pool.add(backend);
-  const checker = new HealthChecker({ pool, events, now, random: () => 0.5, ...(onPass ? { onPass } : {}) });
+  const observers = onPass ? [{ checkPassed: onPass }] : [];
+  const checker = new HealthChecker({ pool, events, now, random: () => 0.5, observers });
   checker.configure(healthCheckSchema.parse({ interval: 1000, timeout: 500, jitter: 0, ...options }));
   const checks: SwitchyardEvents['health:check'][] = [];
   const transitions: string[] = [];
@@ -116,7 +117,7 @@ describe('HealthChecker', () => {
     w.checker.close();
   });
 
-  it('tells onPass of each passing check with the time it started, and of no failing one', async () => {
+  it('tells its observers of each passing check with the time it started, and of no failing one', async () => {
     const passes: Array<[string, number]> = [];
     const w = world({}, (backend, startedAt) => passes.push([backend.id, startedAt]));
     w.target.setLatency(120);

@@ -16,8 +16,23 @@ export interface HealthCheckerDeps {
   readonly now: () => number;
   /** Random source in [0, 1) for jitter. */
   readonly random: () => number;
-  /** Told of every passing check and when it started (balancer clock): outlier detection ends an ejection. */
-  readonly onPass?: (backend: Backend, startedAt: number) => void;
+  /** Told of every passing check (outlier detection ends an ejection, a breaker its wait). */
+  readonly observers?: readonly CheckObserver[];
+}
+
+/**
+ * Told of each passing active health check and when it started (balancer
+ * clock, ms): evidence a backend works again, for the passive detectors that
+ * took it out.
+ *
+ * @example
+ * ```ts
+ * const log: CheckObserver = { checkPassed: (backend, startedAt) => console.log(backend.id, startedAt) };
+ * new HealthChecker({ pool, events, now, random, observers: [log] });
+ * ```
+ */
+export interface CheckObserver {
+  checkPassed(backend: Backend, startedAt: number): void;
 }
 
 /** The outcome of one check. */
@@ -249,7 +264,7 @@ export class HealthChecker {
       if (backend.unhealthy && state.rise >= settings.healthyThreshold) {
         this.#markHealthy(state, `${state.rise} consecutive passing checks`);
       }
-      this.#deps.onPass?.(backend, started);
+      if (this.#deps.observers) for (const observer of this.#deps.observers) observer.checkPassed(backend, started);
     } else {
       state.fall++;
       state.rise = 0;
