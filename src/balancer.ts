@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Backends as BackendLifecycle, type Backends } from './control/backends.js';
 import { joinCluster } from './control/cluster-glue.js';
 import { createConfigurator } from './control/configure.js';
@@ -211,7 +212,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   }
 
   const lb: LoadBalancer = {
-    handler: (req, res) => entry.handle(req, res, req.url ?? '/'),
+    // An HTTP/2 compatibility request/response stands in for the HTTP/1 pair
+    // (core/net/http2-compat.ts reads the few places they differ).
+    handler: (req, res) => entry.handle(req as IncomingMessage, res as ServerResponse, req.url ?? '/'),
     upgrade,
     express: (adapterOptions) => expressAdapter(entry.handle, adapterOptions),
     koa: () => koaAdapter(entry.handle),

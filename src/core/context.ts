@@ -2,6 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Backend } from './backend.js';
 import type { ErrorCode } from './errors.js';
+import { clientGone, responseFinished } from './net/http2-compat.js';
 import type { SelectionContext } from './strategy.js';
 
 /**
@@ -152,10 +153,10 @@ export class Context implements SelectionContext {
       if (parent) {
         if (parent.aborted) controller.abort();
         else parent.addEventListener('abort', () => controller.abort(), { once: true });
-      } else if (res.destroyed && !res.writableFinished) controller.abort();
+      } else if (clientGone(res)) controller.abort();
       else
         res.once('close', () => {
-          if (!res.writableFinished) controller.abort();
+          if (!responseFinished(res)) controller.abort();
         });
     }
     return this.#abort.signal;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Context } from '../core/context.js';
 import { makeError, SwitchyardError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
+import { responseClosed, responseFinished } from '../core/net/http2-compat.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
 import { sendResponse } from '../upstream/forwarder/forwarder.js';
 import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
@@ -68,7 +69,7 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
 
   function sendError(ctx: Context, error: SwitchyardError): void {
     const res = ctx.res;
-    if (res.headersSent || res.destroyed) {
+    if (responseClosed(res)) {
       res.destroy();
       return;
     }
@@ -96,7 +97,7 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
         inflight--;
         if (inflight === 0 && onQuiet) onQuiet();
         if (events.has('request')) {
-          const complete = res.writableFinished;
+          const complete = responseFinished(res);
           const query = ctx.path.indexOf('?');
           events.emit('request', {
             method: ctx.method,

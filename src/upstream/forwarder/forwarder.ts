@@ -7,6 +7,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { type ErrorCode, SwitchyardError } from '../../core/errors.js';
 import type { RetryReason } from '../../core/events.js';
+import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { clientResponseHeaders } from './headers.js';
 import type { ConnectionPoolOptions, Timeouts } from './options.js';
@@ -70,6 +71,35 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
     else attempt.onProxyReq = finish;
   });
   return pass;
+}
+
+/**
+ * What http-proxy-3 reads of the request, made apart from the client's own
+ * request: the client's object is never written to (an HTTP/2 compatibility
+ * request's `headers` cannot even be), and HTTP/2 pseudo-headers never reach
+ * the proxy. The body always comes through `buffer`, so the view is never piped.
+ */
+function proxyView(
+  req: IncomingMessage,
+  method: string,
+  url: string,
+  headers: Record<string, string | string[]>,
+): IncomingMessage {
+  const view = {
+    method,
+    url,
+    headers,
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+    httpVersion: '1.1',
+    socket: req.socket,
+    connection: req.socket,
+    on(event: string, listener: (...args: unknown[]) => void) {
+      req.on(event, listener);
+      return view;
+    },
+  };
+  return view as unknown as IncomingMessage;
 }
 
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
@@ -174,6 +204,12 @@ function cancelAttempt(attempt: Attempt): void {
   attempt.forwarder.failAttempt(attempt, new Error('attempt cancelled'));
 }
 
+/** The HTTP/2 client's stream closed: an attempt still waiting for its response is over. */
+function onClientClose(attempt: Attempt): void {
+  if (attempt.settled || !clientGone(attempt.ctx.res)) return;
+  attempt.forwarder.failAttempt(attempt, new Error('client stream closed'));
+}
+
 function onAttemptTimeout(attempt: Attempt): void {
   attempt.timer = undefined;
   attempt.timedOut = attempt.byDeadline ? 'deadline' : attempt.phase;
@@ -259,31 +295,26 @@ export class Forwarder {
         this.failAttempt(attempt, attempt.clientBodyError);
       });
     }
+    // http-proxy-3 tells a client that left by `res.writableFinished`, which an
+    // HTTP/2 compatibility response reports true for a reset stream too.
+    if (isHttp2(req)) ctx.res.once('close', () => onClientClose(attempt));
     // A chunked body may end with trailer fields: forward them (http-proxy-3 would drop them).
-    if (req.headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
-    const original = req.headers;
-    const originalUrl = req.url;
-    // http-proxy-3 reads req.headers and req.url synchronously inside web():
-    // swapping them for the call keeps the client's request untouched for the host app.
-    req.headers = headers;
-    req.url = ctx.path;
+    // An HTTP/2 body is sent chunked too (headers.ts), and may end with trailers the same way.
+    if (headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
     try {
       this.#proxy.web(
-        req,
+        proxyView(req, ctx.method, ctx.path, headers),
         ctx.res,
         {
           target: backend.target,
           agent: backend.agent,
-          buffer: body,
+          buffer: body ?? req,
           switchyard: attempt,
         } as ServerOptions,
         (error: Error) => this.failAttempt(attempt, error),
       );
     } catch (error) {
       this.failAttempt(attempt, error as Error);
-    } finally {
-      req.headers = original;
-      req.url = originalUrl;
     }
     return promise;
   }
@@ -365,7 +396,7 @@ export class Forwarder {
             reused,
             bodyError,
           );
-    } else if (res.destroyed && !res.writableFinished) {
+    } else if (clientGone(res)) {
       failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
     } else if (attempt.cancelled) {
       failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);
@@ -483,7 +514,9 @@ export function sendResponse(
   response: NonNullable<Context['response']>,
   onBodyError: (error: Error) => void,
 ): void {
-  if (response.statusMessage) res.statusMessage = response.statusMessage;
+  const h2 = isHttp2(res.req);
+  // HTTP/2 has no reason phrase (RFC 9113 §8.3.2): Node warns on setting one.
+  if (response.statusMessage && !h2) res.statusMessage = response.statusMessage;
   res.writeHead(response.status, response.headers);
   const body = response.body;
   if (body === undefined || Buffer.isBuffer(body)) {
@@ -519,6 +552,18 @@ export function sendResponse(
 
 function addTrailers(res: ServerResponse, raw: readonly string[]): void {
   if (raw.length === 0) return;
+  if (isHttp2(res.req)) {
+    // The HTTP/2 compatibility response takes an object only; repeated fields become a list.
+    const trailers: Record<string, string | string[]> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      const value = raw[i + 1] as string;
+      const prior = trailers[name];
+      trailers[name] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
+    }
+    res.addTrailers(trailers);
+    return;
+  }
   const trailers: Array<[string, string]> = [];
   for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
   res.addTrailers(trailers);
