@@ -140,6 +140,9 @@ export function upstreamRequestHeaders(
   if (h2) {
     const authority = req.headers[':authority'];
     if (typeof authority === 'string') headers.host = authority;
+    // RFC 9113 §8.2.3: HTTP/2 may split Cookie into several fields; HTTP/1.1 gets one.
+    const cookie = headers.cookie;
+    if (Array.isArray(cookie)) headers.cookie = cookie.join('; ');
     // HTTP/2 frames the body itself (RFC 9113 §8.1): an HTTP/1.1 upstream needs
     // chunked framing for a body of unannounced length (and its trailers).
     if (headers['content-length'] === undefined && http2HasBody(req)) headers['transfer-encoding'] = 'chunked';
