@@ -212,8 +212,6 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   }
 
   const lb: LoadBalancer = {
-    // An HTTP/2 compatibility request/response stands in for the HTTP/1 pair
-    // (core/net/http2-compat.ts reads the few places they differ).
     handler: (req, res) => entry.handle(req as IncomingMessage, res as ServerResponse, req.url ?? '/'),
     upgrade,
     express: (adapterOptions) => expressAdapter(entry.handle, adapterOptions),

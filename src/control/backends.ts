@@ -5,6 +5,7 @@ import type { Events } from '../core/events.js';
 import { parseOptions } from '../core/zod.js';
 import type { Breakers } from '../stages/circuit-breaker/breakers.js';
 import type { Forwarder } from '../upstream/forwarder/forwarder.js';
+import { http2SessionsOf } from '../upstream/forwarder/http2-upstream.js';
 import type { ConnectionPoolOptions } from '../upstream/forwarder/options.js';
 import type { HealthChecker } from '../upstream/health/checker.js';
 import type { OutlierDetector } from '../upstream/health/outlier.js';
@@ -107,9 +108,17 @@ export class Backends {
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
-      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection),
+      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, parsed.protocol),
       effectiveWeight: this.#effectiveWeight,
     });
+    const h2 = http2SessionsOf(backend.agent);
+    if (h2) {
+      // The peer's SETTINGS_MAX_CONCURRENT_STREAMS caps the backend's in-flight requests.
+      h2.onStreamLimit = (limit) => {
+        backend.streamLimit = limit;
+        pool.changed(true);
+      };
+    }
     this.#inputs.set(backend, parsed);
     if (queue) backend.onRelease = (b) => queue.offer(b);
     if (adaptive !== false) {

@@ -5,40 +5,14 @@ import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
-import { type ErrorCode, SwitchyardError } from '../../core/errors.js';
-import type { RetryReason } from '../../core/events.js';
 import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { clientResponseHeaders } from './headers.js';
+import { attachHttp2, forwardHttp2, Http2Sessions, http2SessionsOf, type UpstreamProtocol } from './http2-upstream.js';
 import type { ConnectionPoolOptions, Timeouts } from './options.js';
+import { UpstreamError } from './upstream-error.js';
 
-/**
- * An upstream attempt that failed before the client got a byte of its
- * response. Carries what the retry stage needs to decide.
- */
-export class UpstreamError extends SwitchyardError {
-  /** Why it failed, in retry terms. */
-  readonly reason: RetryReason;
-  /** The request went out on a pooled socket the backend may have been closing. */
-  readonly reusedSocket: boolean;
-  /** Id of the backend that failed. */
-  readonly backend: string;
-
-  constructor(
-    code: ErrorCode,
-    message: string,
-    backend: string,
-    reason: RetryReason,
-    reusedSocket: boolean,
-    cause?: unknown,
-  ) {
-    super(code, message, cause === undefined ? undefined : { cause });
-    this.name = 'UpstreamError';
-    this.reason = reason;
-    this.reusedSocket = reusedSocket;
-    this.backend = backend;
-  }
-}
+export { UpstreamError } from './upstream-error.js';
 
 /**
  * Streams `from` (the client request or its buffered replay) into a pass-through
@@ -255,9 +229,18 @@ export class Forwarder {
     this.#proxy = proxy;
   }
 
-  /** A keep-alive agent for one backend. */
-  createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
-    return createAgent(url, pool, connect);
+  /**
+   * A keep-alive agent for one backend; for `protocol` `h2`, `h2c` or `auto`
+   * it also holds the backend's HTTP/2 session (see `http2-upstream.ts`).
+   */
+  createAgent(
+    url: URL,
+    pool: ConnectionPoolOptions,
+    connect: Connector | undefined,
+    protocol: UpstreamProtocol = 'http/1.1',
+  ): http.Agent {
+    const agent = createAgent(url, pool, connect);
+    return protocol === 'http/1.1' ? agent : attachHttp2(agent, new Http2Sessions(url, protocol, connect));
   }
 
   /**
@@ -266,6 +249,24 @@ export class Forwarder {
    * rejects with an {@link UpstreamError} when no response comes.
    */
   forward(ctx: Context, backend: Backend, headers: Record<string, string | string[]>, body?: Readable): Promise<void> {
+    const h2 = http2SessionsOf(backend.agent);
+    if (h2 !== undefined && !h2.http1) {
+      return forwardHttp2(ctx, backend, h2, headers, body, {
+        timeouts: this.timeouts,
+        now: this.now,
+        via: this.#via,
+        http1: () => this.#forwardHttp1(ctx, backend, headers, body),
+      });
+    }
+    return this.#forwardHttp1(ctx, backend, headers, body);
+  }
+
+  #forwardHttp1(
+    ctx: Context,
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    body: Readable | undefined,
+  ): Promise<void> {
     const attempt = new Attempt(ctx, backend, this);
     const promise = new Promise<void>((resolve, reject) => {
       attempt.resolve = resolve;
