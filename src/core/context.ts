@@ -27,6 +27,17 @@ export interface PendingResponse {
   headers: OutgoingHttpHeaders;
   /** The body: a stream from the backend, or bytes made by the balancer. */
   body: Readable | Buffer | undefined;
+  /**
+   * The `grpc-status` of a trailers-only gRPC answer (the backend failed the
+   * call before any message); unset otherwise.
+   */
+  grpcStatus?: number | undefined;
+  /**
+   * The status the breaker, outlier detection and retry judge, when it is not
+   * {@link status}: a trailers-only gRPC failure's HTTP equivalent
+   * (`UNAVAILABLE` → 503, see `grpcToHttpStatus`), as its HTTP status is 200.
+   */
+  judgedStatus?: number | undefined;
 }
 
 /**

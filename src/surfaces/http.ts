@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Context } from '../core/context.js';
 import { makeError, SwitchyardError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
+import { grpcMessage, httpToGrpcStatus, isGrpc, parseGrpcTimeout } from '../core/net/grpc.js';
 import { responseClosed, responseFinished } from '../core/net/http2-compat.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
 import { sendResponse } from '../upstream/forwarder/forwarder.js';
@@ -44,6 +45,29 @@ function originForm(url: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A balancer error told to a gRPC client the way it reads errors: a
+ * trailers-only answer, HTTP 200 with `grpc-status` and `grpc-message`
+ * (`ERR_DEADLINE` → `DEADLINE_EXCEEDED`, 503 → `UNAVAILABLE`...), the error
+ * code in `x-switchyard-error`.
+ */
+function grpcReply(ctx: Context, error: SwitchyardError): void {
+  const status = error.code === 'ERR_DEADLINE' ? 504 : (error.status ?? 500);
+  ctx.reply(
+    200,
+    Buffer.alloc(0),
+    {
+      'content-type': 'application/grpc',
+      'grpc-status': String(httpToGrpcStatus(status)),
+      'grpc-message': grpcMessage(error.message),
+      'x-switchyard-error': error.code,
+    },
+    error.code,
+  );
+  // Trailers-only: no body, so no content-length either.
+  delete (ctx.response as NonNullable<Context['response']>).headers['content-length'];
+}
+
 function toSwitchyardError(error: unknown): SwitchyardError {
   if (error instanceof SwitchyardError) return error;
   const name = error instanceof Error ? error.message : String(error);
@@ -73,7 +97,8 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
       res.destroy();
       return;
     }
-    ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
+    if (isGrpc(ctx.req.headers)) grpcReply(ctx, error);
+    else ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
     meta.tagResponse(ctx);
     sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
   }
@@ -84,6 +109,9 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     const path = originForm(url);
     const ctx = new Context(req, res, path ?? '/', clientAddress, start);
     if (totalTimeout !== undefined) ctx.deadline = start + totalTimeout;
+    // A gRPC call's own deadline bounds the request like timeouts.total.
+    const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
+    if (grpcTimeout !== undefined) ctx.deadline = Math.min(ctx.deadline, start + grpcTimeout);
     if (meta.idHeader !== undefined) ctx.requestId = requestId(req.headers[meta.idHeader]);
     const trace = meta.tracing ? proxyTrace(req.headers.traceparent) : undefined;
     if (trace) {

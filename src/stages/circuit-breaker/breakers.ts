@@ -26,7 +26,7 @@ const FAILURE_STATUS = new Error('the response status counts as a breaker failur
 async function attempt(ctx: Context, next: Next, isFailure: IsFailure): Promise<void> {
   await next();
   const response = ctx.response;
-  if (response !== undefined && isFailure(response.status)) throw FAILURE_STATUS;
+  if (response !== undefined && isFailure(response.judgedStatus ?? response.status)) throw FAILURE_STATUS;
 }
 
 function swallowFailureStatus(error: unknown): void {
@@ -165,7 +165,7 @@ export class BackendBreaker {
     try {
       await next();
       const response = ctx.response;
-      outcome = response === undefined || !this.#isFailure(response.status);
+      outcome = response === undefined || !this.#isFailure(response.judgedStatus ?? response.status);
     } catch (error) {
       outcome = isUpstreamFailure(error) ? false : undefined;
       throw error;

@@ -43,10 +43,11 @@ export function forward(
       }
       throw error;
     }
-    observer?.response(backend, ctx.response?.status ?? 502);
+    const judged = ctx.response?.judgedStatus ?? ctx.response?.status ?? 502;
+    observer?.response(backend, judged);
     const end = now();
     const status = ctx.response?.status ?? 502;
-    observe?.(backend, { latencyMs: end - started, ok: status < 500, now: end });
+    observe?.(backend, { latencyMs: end - started, ok: judged < 500, now: end });
     if (events.has('upstream:response')) {
       events.emit('upstream:response', {
         backend: backend.id,

@@ -518,8 +518,17 @@ export function sendResponse(
   const h2 = isHttp2(res.req);
   // HTTP/2 has no reason phrase (RFC 9113 §8.3.2): Node warns on setting one.
   if (response.statusMessage && !h2) res.statusMessage = response.statusMessage;
-  res.writeHead(response.status, response.headers);
   const body = response.body;
+  if (h2 && response.headers['grpc-status'] !== undefined) {
+    // A trailers-only gRPC answer must stay one HEADERS frame that ends the
+    // stream: headers set before end() make Node's compatibility layer send it so.
+    res.statusCode = response.status;
+    for (const name in response.headers) res.setHeader(name, response.headers[name] as string | string[]);
+    res.end();
+    if (body !== undefined && !Buffer.isBuffer(body)) body.resume();
+    return;
+  }
+  res.writeHead(response.status, response.headers);
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);
     return;

@@ -18,6 +18,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import type { ErrorCode } from '../../core/errors.js';
 import type { RetryReason } from '../../core/events.js';
+import { formatGrpcTimeout, grpcToHttpStatus, isGrpc, trailersOnlyStatus } from '../../core/net/grpc.js';
 import { clientGone } from '../../core/net/http2-compat.js';
 import type { Timeouts } from './options.js';
 import { UpstreamError } from './upstream-error.js';
@@ -250,6 +251,7 @@ function toHttp2Request(
   ctx: Context,
   backend: Backend,
   headers: Record<string, string | string[]>,
+  now: number,
 ): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {
     ':method': ctx.method,
@@ -264,6 +266,9 @@ function toHttp2Request(
   // gRPC (and any client that reads trailers) asks with `TE: trailers`; the one TE value HTTP/2 allows.
   const te = ctx.req.headers.te;
   if (typeof te === 'string' && te.trim().toLowerCase() === 'trailers') out.te = 'trailers';
+  // The backend gets the deadline that is left, not the one the client started with.
+  if (out['grpc-timeout'] !== undefined && ctx.deadline !== Number.POSITIVE_INFINITY)
+    out['grpc-timeout'] = formatGrpcTimeout(ctx.deadline - now);
   return out;
 }
 
@@ -505,7 +510,7 @@ export function forwardHttp2(
       const source = body ?? (req.readableEnded ? undefined : req);
       let s: ClientHttp2Stream;
       try {
-        s = session.request(toHttp2Request(ctx, backend, headers), {
+        s = session.request(toHttp2Request(ctx, backend, headers, now()), {
           endStream: source === undefined,
           waitForTrailers: source !== undefined,
         });
@@ -536,7 +541,10 @@ export function forwardHttp2(
         if (timer) clearTimeout(timer);
         cleanup();
         const status = Number(responseHeaders[':status']) || 502;
-        backend.record(status < 500, now() - started);
+        // A trailers-only gRPC failure is judged by its gRPC status (200 says nothing).
+        const grpcStatus = isGrpc(responseHeaders) ? trailersOnlyStatus(responseHeaders) : undefined;
+        const judged = grpcStatus === undefined || grpcStatus === 0 ? status : grpcToHttpStatus(grpcStatus);
+        backend.record(judged < 500, now() - started);
         const out = new Http2Body();
         s.once('trailers', (trailers) => {
           out.rawTrailers = rawTrailersOf(trailers);
@@ -565,6 +573,10 @@ export function forwardHttp2(
         }
         s.pipe(out);
         ctx.response = { status, headers: toClientHeaders(responseHeaders, deps.via), body: out };
+        if (grpcStatus !== undefined && grpcStatus !== 0) {
+          ctx.response.grpcStatus = grpcStatus;
+          ctx.response.judgedStatus = judged;
+        }
         resolve();
       });
     };
