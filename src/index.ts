@@ -31,10 +31,12 @@ export { Context, type PendingResponse, type SwitchyardState } from './core/cont
 export { type Duration, type DurationUnit, parseDuration } from './core/duration.js';
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './core/errors.js';
 export type { EventName, Listener, RetryReason, SubscribeOptions, SwitchyardEvents } from './core/events.js';
+export { classifyFailure, type Fault, isIdleRace } from './core/fault.js';
 export type { TrustProxy } from './core/net/trust-proxy-options.js';
 export type { RedisClient, RedisSettings } from './core/redis.js';
 export type { Stage, StageEnv, StageHandle, StageOptions, StageSection } from './core/stage.js';
 export type { Candidate, Sample, SelectionContext, Strategy } from './core/strategy.js';
+export { UpstreamError } from './core/upstream-error.js';
 export { optionsJsonSchema } from './options/json-schema.js';
 export {
   type ConfigurePatch,
@@ -73,11 +75,11 @@ export type {
 export { parseRetryAfter } from './stages/retry/retry-after.js';
 export type { StickyOptions } from './stages/sticky-session/options.js';
 export type { AdminHandler, AdminOptions, HealthSummary } from './surfaces/admin/handler.js';
+export { hardenServer, type ServerHardeningOptions, serverOptions } from './surfaces/harden-server.js';
 export type { MetricsHandler } from './surfaces/metrics/handler.js';
 export type { BackendStats, BalancerStats, BreakerState, LatencySummary } from './surfaces/metrics/stats.js';
 export type { Logger, LogLevel, RequestLogLine } from './surfaces/observability/logger.js';
 export { parseTraceparent, type TraceParent } from './surfaces/observability/traceparent.js';
-export { UpstreamError } from './upstream/forwarder/forwarder.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './upstream/health/options.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './upstream/health/phi-accrual.js';
 export { Gradient2Limiter, type Gradient2Options } from './upstream/overload/gradient2.js';

@@ -117,7 +117,7 @@ describe('the request a backend reads', () => {
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.headers['x-forwarded-proto']).toBe('http');
     expect(seen.headers['x-forwarded-host']).toBe(`127.0.0.1:${fx.front.port}`);
-    expect(seen.headers.forwarded).toBe(`for=127.0.0.1;proto=http;host=127.0.0.1:${fx.front.port}`);
+    expect(seen.headers.forwarded).toBe(`for=127.0.0.1;proto=http;host="127.0.0.1:${fx.front.port}"`);
     expect(seen.headers.via).toBe('1.1 switchyard');
   });
 

@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders, type RequestListener } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { ConfigError } from '../src/core/errors.js';
 
 /** A server on an ephemeral loopback port. */
 export interface Listening {
@@ -114,4 +115,15 @@ export async function until(check: () => boolean, rounds = 10_000): Promise<void
     await new Promise((resolve) => setImmediate(resolve));
   }
   throw new Error('until: condition not met');
+}
+
+/** The ConfigError `fn` throws (any other error is rethrown; no error at all fails the test). */
+export function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
 }

@@ -52,8 +52,8 @@ describe('README code samples', () => {
     const files = new Map<string, string>();
     for (const { line, code } of blocks) {
       const text = code
-        .replaceAll("'switchyard/testing'", "'../src/testing/index.ts'")
-        .replaceAll("'switchyard'", "'../src/index.ts'");
+        .replaceAll(/'switchyard(-lb)?\/testing'/g, "'../src/testing/index.ts'")
+        .replaceAll(/'switchyard(-lb)?'/g, "'../src/index.ts'");
       const declared = (name: string) =>
         new RegExp(`(?:const|let|import)\\s+(?:\\{[^}]*\\b${name}\\b[^}]*\\}|${name}\\b)`).test(text);
       const prelude = Object.entries(PRELUDE)

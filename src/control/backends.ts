@@ -6,11 +6,11 @@ import { parseOptions } from '../core/zod.js';
 import type { Breakers } from '../stages/circuit-breaker/breakers.js';
 import type { Forwarder } from '../upstream/forwarder/forwarder.js';
 import { http2SessionsOf } from '../upstream/forwarder/http2-upstream.js';
-import type { ConnectionPoolOptions } from '../upstream/forwarder/options.js';
+import type { ResolvedConnectionPoolOptions } from '../upstream/forwarder/options.js';
 import type { HealthChecker } from '../upstream/health/checker.js';
 import type { OutlierDetector } from '../upstream/health/outlier.js';
 import { AdaptiveLimit, createLimiter } from '../upstream/overload/adaptive-limit.js';
-import type { AdaptiveConcurrencyOptions } from '../upstream/overload/options.js';
+import type { ResolvedAdaptiveConcurrencyOptions } from '../upstream/overload/options.js';
 import type { WaitQueue } from '../upstream/overload/wait-queue.js';
 import {
   type BackendOptions,
@@ -19,7 +19,7 @@ import {
   backendUpdateSchema,
 } from '../upstream/pool/options.js';
 import type { Pool } from '../upstream/pool/pool.js';
-import { type SlowStartConfig, slowStartWeight } from '../upstream/pool/slow-start.js';
+import { type ResolvedSlowStartOptions, slowStartWeight } from '../upstream/pool/slow-start.js';
 
 /** Options of `removeBackend`. */
 export interface RemoveOptions {
@@ -52,9 +52,9 @@ export interface BackendsDeps {
   readonly breakers: Breakers;
   readonly outliers: OutlierDetector;
   readonly queue: WaitQueue | undefined;
-  readonly connectionPool: ConnectionPoolOptions;
-  readonly slowStart: SlowStartConfig | false;
-  readonly adaptive: AdaptiveConcurrencyOptions | false;
+  readonly connectionPool: ResolvedConnectionPoolOptions;
+  readonly slowStart: ResolvedSlowStartOptions | false;
+  readonly adaptive: ResolvedAdaptiveConcurrencyOptions | false;
   readonly drainTimeout: number;
   /** True once the balancer is closing: no backend may join. */
   readonly closed: () => boolean;

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import { configError } from '../../test/helpers.js';
 import { ConfigError } from '../core/errors.js';
 import { createConfigurator } from './configure.js';
 
@@ -14,16 +15,6 @@ function make(initial: object = {}) {
   const applied = vi.fn();
   const configure = createConfigurator(schemas, { feature, level }, initial, applied);
   return { configure, feature, level, applied };
-}
-
-function thrown(fn: () => void): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('did not throw');
 }
 
 describe('createConfigurator', () => {
@@ -53,7 +44,7 @@ describe('createConfigurator', () => {
 
   it('applies nothing when any section of the patch is bad', () => {
     const { configure, feature, level, applied } = make();
-    const error = thrown(() => configure({ feature: { a: 2 }, level: 11 }));
+    const error = configError(() => configure({ feature: { a: 2 }, level: 11 }));
     expect(error.path).toBe('level');
     expect(feature).not.toHaveBeenCalled();
     expect(level).not.toHaveBeenCalled();
@@ -65,14 +56,14 @@ describe('createConfigurator', () => {
 
   it('names the field inside a section', () => {
     const { configure } = make();
-    expect(thrown(() => configure({ feature: { a: 'two' } as never })).path).toBe('feature.a');
+    expect(configError(() => configure({ feature: { a: 'two' } as never })).path).toBe('feature.a');
   });
 
   it('refuses unknown sections and patches that are not objects', () => {
     const { configure } = make();
-    expect(thrown(() => configure({ nope: 1 } as never)).path).toBe('nope');
-    expect(thrown(() => configure([] as never)).path).toBe('');
-    expect(thrown(() => configure(null as never)).path).toBe('');
+    expect(configError(() => configure({ nope: 1 } as never)).path).toBe('nope');
+    expect(configError(() => configure([] as never)).path).toBe('');
+    expect(configError(() => configure(null as never)).path).toBe('');
   });
 
   it('skips sections given as undefined', () => {
@@ -101,7 +92,7 @@ describe('createConfigurator options', () => {
         if (resolved.feature === false && resolved.level === undefined) throw new ConfigError('feature', false, 'x');
       },
     });
-    expect(thrown(() => configure({ feature: false })).path).toBe('feature');
+    expect(configError(() => configure({ feature: false })).path).toBe('feature');
     expect(feature).not.toHaveBeenCalled();
     configure({ feature: false, level: 1 });
     expect(feature).toHaveBeenCalledWith(false);

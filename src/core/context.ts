@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Backend } from './backend.js';
 import type { ErrorCode } from './errors.js';
 import { clientGone, responseFinished } from './net/http2-compat.js';
+import { normalizePath } from './net/request-target.js';
 import type { SelectionContext } from './strategy.js';
 
 /**
@@ -88,7 +89,17 @@ export class Context implements SelectionContext {
   /** Span id of the proxy hop, the backend's parent span (`tracing` option). */
   spanId: string | undefined;
 
+  /**
+   * The request's one effective authority, lower-cased: the absolute-form
+   * target's when there is one (RFC 9112 §3.2.2), otherwise the validated
+   * `Host`. The backend receives it (unless `preserveHost: false` sets the
+   * backend's own), and the cache key, rate-limit keys, logs and events use it.
+   * Empty when the client sent no Host (HTTP/1.0).
+   */
+  authority = '';
+
   #url: URL | undefined;
+  #routePath: string | undefined;
   #abort: AbortController | undefined;
   readonly #parent: Context | undefined;
 
@@ -114,6 +125,7 @@ export class Context implements SelectionContext {
       this.upstreamHeaders = parent.upstreamHeaders;
       this.requestBody = parent.requestBody;
       this.deadline = parent.deadline;
+      this.authority = parent.authority;
       this.attempt = parent.attempt;
       this.#url = parent.#url;
     } else {
@@ -144,12 +156,29 @@ export class Context implements SelectionContext {
     this.#abort?.abort();
   }
 
-  /** The request URL, parsed on first use (against the Host header). */
+  /**
+   * The normalised path every path rule matches (cache exclusions, rate-limit
+   * routes): no query, dot segments removed, `\` and encoded slashes read as
+   * `/`, slashes merged (see {@link normalizePath}). The backend still gets
+   * {@link path} as the client sent it.
+   */
+  get routePath(): string {
+    this.#routePath ??= normalizePath(this.path);
+    return this.#routePath;
+  }
+
+  /**
+   * The request URL, made on first use from {@link authority} (or
+   * `localhost`), {@link routePath} and the query: never by parsing the raw
+   * path against a base, where `//host/x` would read as an authority.
+   */
   get url(): URL {
     if (!this.#url) {
-      const host = this.req.headers.host;
-      const base = host && URL.canParse(`http://${host}`) ? `http://${host}` : 'http://localhost';
-      this.#url = new URL(this.path, base);
+      const query = this.path.indexOf('?');
+      const search = query === -1 ? '' : this.path.slice(query);
+      const href = `http://${this.authority || 'localhost'}${this.routePath}${search}`;
+      // A valid authority WHATWG still refuses (`a%00b`) falls back to localhost.
+      this.#url = URL.canParse(href) ? new URL(href) : new URL(`http://localhost${this.routePath}${search}`);
     }
     return this.#url;
   }

@@ -26,7 +26,37 @@ export class SwitchyardError extends Error {
   toJSON(): { error: { code: ErrorCode; message: string } } {
     return { error: { code: this.code, message: this.message } };
   }
+
+  /**
+   * The body a client gets for this error: its code and a generic message.
+   * Messages that may name a backend, an address or an internal cause
+   * (upstream failures, a failed middleware) are replaced by a fixed
+   * sentence; the full {@link message}, the backend and the cause go to
+   * events and logs only.
+   *
+   * @example
+   * ```ts
+   * res.end(JSON.stringify(error.toClientJSON())); // {"error":{"code":"ERR_UPSTREAM_CONNECT","message":"the backend could not be reached"}}
+   * ```
+   */
+  toClientJSON(): { error: { code: ErrorCode; message: string } } {
+    return { error: { code: this.code, message: CLIENT_MESSAGES[this.code] ?? this.message } };
+  }
 }
+
+/** Fixed client-facing sentences for the codes whose messages carry internal detail. */
+const CLIENT_MESSAGES: Partial<Record<ErrorCode, string>> = {
+  ERR_UPSTREAM_CONNECT: 'the backend could not be reached',
+  ERR_UPSTREAM_CONNECT_TIMEOUT: 'no connection to a backend could be made in time',
+  ERR_UPSTREAM_RESET: 'the backend closed the connection before responding',
+  ERR_UPSTREAM_TIMEOUT: 'the backend did not respond in time',
+  ERR_UPSTREAM_PROTOCOL: 'the backend sent a malformed response',
+  ERR_UPSTREAM_ABORTED: 'the backend response was cut off',
+  ERR_BREAKER_OPEN: 'the backend is temporarily unavailable',
+  ERR_DEADLINE: 'no response within the request deadline',
+  ERR_MIDDLEWARE: 'the request could not be processed',
+  ERR_INTERNAL: 'the request could not be processed',
+};
 
 /**
  * Every error code, with the HTTP status it maps to (`undefined` when the
@@ -36,6 +66,7 @@ export class SwitchyardError extends Error {
 export const ERROR_STATUS = {
   ERR_CONFIG: undefined,
   ERR_BAD_REQUEST: 400,
+  ERR_BODY_CONSUMED: 500,
   ERR_NO_BACKEND: 503,
   ERR_BACKEND_NOT_FOUND: undefined,
   ERR_DUPLICATE_BACKEND: undefined,
@@ -93,7 +124,9 @@ export class ConfigError extends SwitchyardError {
   readonly expected: string;
 
   constructor(path: string, value: unknown, expected: string) {
-    super('ERR_CONFIG', `Invalid option ${path || '(root)'}: got ${describe(value)}, expected ${expected}`);
+    // An option that was not given is "missing", never "got undefined".
+    const got = value === undefined ? 'missing' : `got ${describe(value)}`;
+    super('ERR_CONFIG', `Invalid option ${path || '(root)'}: ${got}, expected ${expected}`);
     this.name = 'ConfigError';
     this.path = path;
     this.value = value;

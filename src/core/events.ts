@@ -77,7 +77,16 @@ export interface SwitchyardEvents {
   /** A rollout stopped without finishing and without rolling back (cancelled, or `autoRollback: false`). */
   'rollout:failed': { id: string; reason: string };
   /** An attempt to a backend failed (connect failure, reset, timeout, malformed response). */
-  'upstream:error': { backend: string; attempt: number; code: ErrorCode; message: string };
+  'upstream:error': {
+    backend: string;
+    attempt: number;
+    code: ErrorCode;
+    message: string;
+    /** Code of the underlying failure when there is one (`ECONNREFUSED`, `ENOTFOUND`, `ECONNRESET`, `HPE_…`). */
+    cause?: string;
+    /** The system call that failed (`connect`, `getaddrinfo`, `read`...), when known. */
+    syscall?: string;
+  };
   /** An attempt got response headers from a backend (any status; a retried one too). */
   'upstream:response': {
     backend: string;
@@ -94,6 +103,12 @@ export interface SwitchyardEvents {
   request: {
     /** Request method, as the client sent it. */
     method: string;
+    /**
+     * The request's one effective authority (validated `Host`, or an
+     * absolute-form target's), lower-cased: the one the backend and the cache
+     * key saw. Empty when the client sent none (HTTP/1.0) or it was invalid.
+     */
+    host?: string;
     /** Request path without the query string (which may carry secrets). Never use it as a metric label. */
     path: string;
     /** The request id (`requestId` option) sent upstream and returned to the client. */

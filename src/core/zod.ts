@@ -62,6 +62,9 @@ function expectedOf(issue: z.core.$ZodIssue): string {
       return `no unknown keys (unknown: ${issue.keys.join(', ')})`;
     case 'invalid_union':
       return issue.message.startsWith('Invalid input') ? 'one of the documented forms' : issue.message;
+    case 'invalid_type':
+      // zod's own wording ("Invalid input: expected string, received undefined") repeats the value.
+      return issue.message.startsWith('Invalid input') ? `a ${issue.expected}` : issue.message;
     default:
       return issue.message;
   }

@@ -57,6 +57,10 @@ const BAD: Array<[string, unknown, string, string]> = [
   ['options that are not an object', 42, '', 'object'],
 ];
 
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 describe('createLoadBalancer options', () => {
   it.each(BAD)('throws ConfigError for %s', (_what, options, path, fragment) => {
     let caught: unknown;
@@ -69,7 +73,9 @@ describe('createLoadBalancer options', () => {
     const error = caught as ConfigError;
     expect(error.path).toBe(path);
     expect(error.code).toBe('ERR_CONFIG');
-    expect(error.message).toContain(`Invalid option ${path || '(root)'}: got `);
+    // An absent option is "missing"; a bad one is quoted back.
+    expect(error.message).toMatch(new RegExp(`^Invalid option ${escapeRegExp(path || '(root)')}: (got |missing, )`));
+    expect(error.message).not.toContain('got undefined');
     expect(error.message).toContain(fragment);
   });
 

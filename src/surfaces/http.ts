@@ -1,10 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { Context } from '../core/context.js';
 import { makeError, SwitchyardError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
+import { clientParseError } from '../core/net/client-error.js';
+import { consumedBody } from '../core/net/consumed-body.js';
 import { grpcMessage, httpToGrpcStatus, isGrpc, parseGrpcTimeout } from '../core/net/grpc.js';
-import { responseClosed, responseFinished } from '../core/net/http2-compat.js';
+import { requestAuthority, responseClosed, responseFinished } from '../core/net/http2-compat.js';
+import { resolveTarget } from '../core/net/request-target.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
+import { hasBody } from '../stages/retry/request-body.js';
 import { sendResponse } from '../upstream/forwarder/forwarder.js';
 import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
 import { requestId } from './observability/request-id.js';
@@ -35,14 +40,28 @@ export interface RequestEntry {
   quiet(timeoutMs: number): Promise<void>;
 }
 
-/** Origin-form target for a request, or undefined when it has none we can forward. */
-function originForm(url: string): string | undefined {
-  if (url.startsWith('/')) return url;
-  if (/^https?:\/\//i.test(url) && URL.canParse(url)) {
-    const parsed = new URL(url);
-    return `${parsed.pathname}${parsed.search}`;
+/**
+ * A middleware before the balancer read the body (`express.json()`): send
+ * the parsed body again, with its own Content-Length, or refuse at once:
+ * the backend must never wait for bytes that will not come.
+ */
+function replayConsumedBody(ctx: Context, headers: Record<string, string | string[]>): void {
+  const bytes = consumedBody(ctx.req);
+  if (bytes === undefined) {
+    throw makeError(
+      'ERR_BODY_CONSUMED',
+      'the request body was already read by a middleware mounted before the balancer, and is not JSON or form data it could send again: mount body parsers after the balancer, or only on the routes that need them',
+    );
   }
-  return undefined;
+  delete headers['transfer-encoding'];
+  headers['content-length'] = String(bytes.length);
+  ctx.requestBody = () =>
+    new Readable({
+      read() {
+        this.push(bytes);
+        this.push(null);
+      },
+    });
 }
 
 /**
@@ -59,7 +78,7 @@ function grpcReply(ctx: Context, error: SwitchyardError): void {
     {
       'content-type': 'application/grpc',
       'grpc-status': String(httpToGrpcStatus(status)),
-      'grpc-message': grpcMessage(error.message),
+      'grpc-message': grpcMessage(error.toClientJSON().error.message),
       'x-switchyard-error': error.code,
     },
     error.code,
@@ -98,7 +117,7 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
       return;
     }
     if (isGrpc(ctx.req.headers)) grpcReply(ctx, error);
-    else ctx.reply(error.status ?? 500, error.toJSON(), { 'cache-control': 'no-store' });
+    else ctx.reply(error.status ?? 500, error.toClientJSON(), { 'cache-control': 'no-store' });
     meta.tagResponse(ctx);
     sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
   }
@@ -106,8 +125,11 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
   async function handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
     const start = now();
     const clientAddress = resolveClientAddress(req, trust);
-    const path = originForm(url);
-    const ctx = new Context(req, res, path ?? '/', clientAddress, start);
+    // HTTP/2: `:authority` is the Host (RFC 9113 §8.3.1); a differing Host field is refused.
+    const host = requestAuthority(req);
+    const target = host === false ? 'Host differs from :authority' : resolveTarget(url, host);
+    const ctx = new Context(req, res, typeof target === 'string' ? '/' : target.path, clientAddress, start);
+    if (typeof target !== 'string') ctx.authority = target.authority;
     if (totalTimeout !== undefined) ctx.deadline = start + totalTimeout;
     // A gRPC call's own deadline bounds the request like timeouts.total.
     const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
@@ -127,18 +149,21 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
         if (events.has('request')) {
           const complete = responseFinished(res);
           const query = ctx.path.indexOf('?');
+          // A body Node's parser rejected: the client got Node's own 400, not an abort.
+          const malformed = !complete && clientParseError(req) !== undefined;
           events.emit('request', {
             method: ctx.method,
+            host: ctx.authority,
             path: query === -1 ? ctx.path : ctx.path.slice(0, query),
             requestId: ctx.requestId,
             traceId: ctx.traceId,
             backend: ctx.backend?.id,
-            status: complete ? res.statusCode : 499,
+            status: complete ? res.statusCode : malformed ? 400 : 499,
             durationMs: now() - start,
             attempts: ctx.attempt,
             ...(errorCode === undefined && ctx.code === undefined && complete
               ? {}
-              : { error: errorCode ?? ctx.code ?? 'ERR_CLIENT_ABORTED' }),
+              : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
           });
         }
         resolve();
@@ -146,14 +171,10 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     });
     try {
       if (deps.closed()) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
-      if (path === undefined)
-        throw makeError('ERR_BAD_REQUEST', 'the request target must be a path or an absolute http(s) URL');
-      const headers = upstreamRequestHeaders(req, meta.forwardingInfo(req, false));
+      if (typeof target === 'string') throw makeError('ERR_BAD_REQUEST', target);
+      const headers = upstreamRequestHeaders(req, meta.forwardingInfo(req, false, target.authority));
       if (headers instanceof SwitchyardError) throw headers;
-      if (!url.startsWith('/')) {
-        // Absolute-form target: RFC 9112 §3.2.2 says its authority replaces Host.
-        headers.host = new URL(url).host;
-      }
+      if (req.readableEnded && hasBody(req)) replayConsumedBody(ctx, headers);
       meta.stamp(headers, ctx.requestId, trace);
       ctx.upstreamHeaders = headers;
       await run(ctx);

@@ -30,10 +30,11 @@ export class RequestMeta {
     this.#trust = settings.trust;
   }
 
-  /** The peer, whether it is trusted, the scheme and `Via`, for the upstream's forwarding headers. */
-  forwardingInfo(req: IncomingMessage, upgrade: boolean): ForwardingInfo {
+  /** The effective authority, the peer, whether it is trusted, the scheme and `Via`, for the upstream's forwarding headers. */
+  forwardingInfo(req: IncomingMessage, upgrade: boolean, authority: string): ForwardingInfo {
     const peer = normalizeAddress(req.socket.remoteAddress ?? '');
     return {
+      authority,
       peer,
       trusted: this.#trust(peer, 0),
       proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',

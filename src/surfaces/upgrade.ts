@@ -4,7 +4,9 @@ import type { Backend } from '../core/backend.js';
 import { Context, type PendingResponse } from '../core/context.js';
 import { type ErrorCode, makeError, SwitchyardError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
+import { resolveTarget } from '../core/net/request-target.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
+import { hasBody } from '../stages/retry/request-body.js';
 import type { Forwarder } from '../upstream/forwarder/forwarder.js';
 import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
 import { requestId } from './observability/request-id.js';
@@ -61,14 +63,25 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
     // A socket error before the tunnel is up must not reach the process.
     socket.on('error', () => {});
     const refuse = (status: number, error: SwitchyardError) => {
-      const body = Buffer.from(JSON.stringify(error.toJSON()));
+      const body = Buffer.from(JSON.stringify(error.toClientJSON()));
       refuseUpgrade(events, socket, { status, headers: { 'content-type': 'application/json' }, body }, error.code);
     };
     if (deps.closed()) {
       refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
       return;
     }
-    const headers = upstreamRequestHeaders(req, meta.forwardingInfo(req, true));
+    const target = resolveTarget(req.url ?? '/', req.headers.host);
+    if (typeof target === 'string') {
+      refuse(400, makeError('ERR_BAD_REQUEST', target));
+      return;
+    }
+    if (hasBody(req)) {
+      // Node hands an upgrade request's body to nobody: it would reach the
+      // backend as the start of the next request on that connection.
+      refuse(400, makeError('ERR_BAD_REQUEST', 'an upgrade request may not carry a body'));
+      return;
+    }
+    const headers = upstreamRequestHeaders(req, meta.forwardingInfo(req, true, target.authority));
     if (headers instanceof SwitchyardError) {
       refuse(400, headers);
       return;
@@ -79,14 +92,15 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
         meta.idHeader === undefined ? undefined : requestId(req.headers[meta.idHeader]),
         meta.tracing ? proxyTrace(req.headers.traceparent) : undefined,
       );
-      forwarder.upgrade(req, socket, head, backend, headers, (error) => {
+      forwarder.upgrade(req, socket, head, backend, headers, target.path, (error) => {
         events.emit(
           'upgrade',
           error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
         );
       });
     };
-    const ctx = new Context(req, new ServerResponse(req), req.url ?? '/', resolveClientAddress(req, trust), now());
+    const ctx = new Context(req, new ServerResponse(req), target.path, resolveClientAddress(req, trust), now());
+    ctx.authority = target.authority;
     ctx.upstreamHeaders = headers;
     deps
       .chain()(ctx)

@@ -60,6 +60,6 @@ export const rolloutSchema = z.strictObject({
 /** Options of `lb.rollout()`, as given. */
 export type RolloutOptions = z.input<typeof rolloutSchema>;
 /** Options of `lb.rollout()`, validated, with defaults. */
-export type ResolvedRollout = z.output<typeof rolloutSchema>;
+export type ResolvedRolloutOptions = z.output<typeof rolloutSchema>;
 /** The health gate, validated. */
 export type HealthGate = z.output<typeof healthGateSchema>;

@@ -5,7 +5,7 @@ import type { EventName, Events, Listener } from '../../core/events.js';
 import { parseOptions } from '../../core/zod.js';
 import type { BackendOptions, BackendUpdate } from '../../upstream/pool/options.js';
 import { GateWindow } from './gate.js';
-import { type ResolvedRollout, type RolloutOptions, rolloutSchema } from './options.js';
+import { type ResolvedRolloutOptions, type RolloutOptions, rolloutSchema } from './options.js';
 import { type KeptBackend, planRollout, type RolloutPlan, removedAfter } from './plan.js';
 
 /** What the rollout manager needs from the balancer. */
@@ -103,7 +103,7 @@ class GateFailure extends Error {}
 /** The bookkeeping of one rollout. */
 interface Run {
   readonly id: string;
-  readonly options: ResolvedRollout;
+  readonly options: ResolvedRolloutOptions;
   readonly plan: RolloutPlan;
   /** Options re-creating every backend live at the start, for a rollback. */
   readonly previous: readonly (BackendOptions & { id: string })[];

@@ -42,9 +42,10 @@ const cacheObjectSchema = z
     maxBytes: positiveInt().default(64 * 1024 * 1024),
     /**
      * Largest entry, in bytes. A bigger response streams to the client
-     * uncached; it is never buffered whole. Must not exceed `maxBytes`. @default 1 MiB
+     * uncached; it is never buffered whole. Must not exceed `maxBytes`.
+     * @default the smaller of 1 MiB and `maxBytes`
      */
-    maxEntryBytes: positiveInt().default(1024 * 1024),
+    maxEntryBytes: positiveInt().optional(),
     /** Response statuses that may be stored. @default [200, 203, 204, 300, 301, 404, 405, 410, 414, 501] */
     statuses: z
       .array(z.number().int().min(200).max(599))
@@ -87,7 +88,7 @@ const cacheObjectSchema = z
     keyPrefix: z.string().max(128).default('cache:'),
   })
   .superRefine((value, ctx) => {
-    if (value.maxEntryBytes > value.maxBytes) {
+    if (value.maxEntryBytes !== undefined && value.maxEntryBytes > value.maxBytes) {
       ctx.addIssue({
         code: 'custom',
         path: ['maxEntryBytes'],
@@ -95,7 +96,8 @@ const cacheObjectSchema = z
         input: value.maxEntryBytes,
       });
     }
-  });
+  })
+  .transform((value) => ({ ...value, maxEntryBytes: value.maxEntryBytes ?? Math.min(1024 * 1024, value.maxBytes) }));
 
 /** The schema of the `cache` option: off unless given (`false` is off too). */
 export const cacheSchema = z

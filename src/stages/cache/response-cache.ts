@@ -204,7 +204,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
 
   function excluded(ctx: Context): boolean {
     if (prefixes.length === 0 && patterns.length === 0) return false;
-    const path = ctx.url.pathname;
+    const path = ctx.routePath;
     for (const prefix of prefixes) if (path.startsWith(prefix)) return true;
     for (const pattern of patterns) if (pattern.test(path)) return true;
     return false;
@@ -212,8 +212,9 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
 
   /** The key of a request's URL; throws when the user's key function does. */
   function baseKey(ctx: Context): string {
-    const host = ctx.req.headers.host;
-    let key = (host === undefined ? '' : host.toLowerCase()) + ctx.path;
+    // The effective authority, validated (never a '/', space or '@'), then the
+    // raw target, which always starts with '/': the first '/' splits them.
+    let key = ctx.authority + ctx.path;
     if (keyFn) {
       const extra = keyFn(ctx.req, ctx);
       if (typeof extra === 'string' && extra.length > 0) key += `\n${bounded(extra)}`;

@@ -4,7 +4,7 @@ import { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { Events, type SwitchyardEvents } from '../../core/events.js';
 import type { Strategy } from '../../core/strategy.js';
-import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import { Pool } from '../../upstream/pool/pool.js';
 import { roundRobin } from '../../upstream/strategies/round-robin.js';
 import { Breakers } from './breakers.js';

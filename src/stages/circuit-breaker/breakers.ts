@@ -4,7 +4,8 @@ import type { Backend } from '../../core/backend.js';
 import type { Next } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import type { Events } from '../../core/events.js';
-import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
+import { type BodyOutcome, bodyFailure, classifyFailure, onBodyOutcome } from '../../core/fault.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import { statusMatcher } from '../../upstream/health/status-set.js';
 import type { Pool } from '../../upstream/pool/pool.js';
 import type { ResolvedCircuitBreakerOptions } from './options.js';
@@ -13,7 +14,7 @@ import type { ResolvedCircuitBreakerOptions } from './options.js';
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 type IsFailure = (status: number) => boolean;
-type Attempt = (ctx: Context, next: Next, isFailure: IsFailure) => Promise<void>;
+type Attempt = (ctx: Context, next: Next, isFailure: IsFailure, onHeaders: () => void) => Promise<void>;
 
 /**
  * Thrown inside the breaker's action when the answer's status counts as a
@@ -22,25 +23,32 @@ type Attempt = (ctx: Context, next: Next, isFailure: IsFailure) => Promise<void>
  */
 const FAILURE_STATUS = new Error('the response status counts as a breaker failure');
 
-/** The action each breaker guards: the rest of the attempt (forward), judged by its status. */
-async function attempt(ctx: Context, next: Next, isFailure: IsFailure): Promise<void> {
+/**
+ * The action each breaker guards: the rest of the attempt (forward), judged by
+ * its status and then by its body. `onHeaders` lets the pipeline go on once
+ * headers are in while opossum waits for the body: a backend that breaks off
+ * mid-body counts as failed.
+ */
+async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders: () => void): Promise<void> {
   await next();
   const response = ctx.response;
-  if (response !== undefined && isFailure(response.judgedStatus ?? response.status)) throw FAILURE_STATUS;
+  if (response === undefined) return;
+  if (isFailure(response.judgedStatus ?? response.status)) throw FAILURE_STATUS;
+  const body = response.body;
+  if (body === undefined || Buffer.isBuffer(body)) return;
+  const backend = ctx.backend?.id ?? '';
+  onHeaders();
+  await new Promise<void>((resolve, reject) => {
+    onBodyOutcome(body, (outcome, error) => {
+      if (outcome === 'failed') reject(bodyFailure(backend, error));
+      else resolve();
+    });
+  });
 }
 
-function swallowFailureStatus(error: unknown): void {
-  if (error !== FAILURE_STATUS) throw error;
-}
-
-/** An attempt that failed upstream (not the client leaving, not a hedge that lost, not a user middleware's bug). */
+/** Whether an attempt's error counts against the backend (see `classifyFailure`). */
 function isUpstreamFailure(error: unknown): boolean {
-  return (
-    error instanceof UpstreamError &&
-    error.code !== 'ERR_CLIENT_ABORTED' &&
-    error.code !== 'ERR_CANCELLED' &&
-    error.code !== 'ERR_BREAKER_OPEN'
-  );
+  return classifyFailure(error) === 'backend';
 }
 
 /** opossum's errorFilter: `true` means "not a failure" (opossum then counts a success). */
@@ -149,11 +157,28 @@ export class BackendBreaker {
 
   /** Runs the rest of the attempt through the breaker, or rejects with `ERR_BREAKER_OPEN`. */
   run(ctx: Context, next: Next): Promise<void> {
-    if (this.#state === 'closed') {
-      return this.#breaker.fire(ctx, next, this.#isFailure).then(undefined, swallowFailureStatus);
-    }
+    if (this.#state === 'closed') return this.#fire(ctx, next);
     if (this.#state === 'half-open') return this.#probe(ctx, next);
     return Promise.reject(this.#rejection());
+  }
+
+  /** Fires the breaker; settles at response headers, while opossum's call lasts until the body is over. */
+  #fire(ctx: Context, next: Next): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let headers = false;
+      const onHeaders = () => {
+        headers = true;
+        resolve();
+      };
+      this.#breaker.fire(ctx, next, this.#isFailure, onHeaders).then(
+        () => resolve(),
+        (error: unknown) => {
+          // After the headers, a failure is opossum's to count, not the pipeline's to see.
+          if (headers || error === FAILURE_STATUS) resolve();
+          else reject(error);
+        },
+      );
+    });
   }
 
   async #probe(ctx: Context, next: Next): Promise<void> {
@@ -166,12 +191,22 @@ export class BackendBreaker {
       await next();
       const response = ctx.response;
       outcome = response === undefined || !this.#isFailure(response.judgedStatus ?? response.status);
+      const body = response?.body;
+      if (outcome && body !== undefined && !Buffer.isBuffer(body)) {
+        // The probe succeeds only once its body is complete; a client that leaves proves nothing.
+        outcome = undefined;
+        const done = (result: BodyOutcome) => {
+          if (period === this.#period)
+            this.#probeDone(result === 'complete' ? true : result === 'failed' ? false : undefined);
+        };
+        onBodyOutcome(body, done);
+        return;
+      }
     } catch (error) {
-      outcome = isUpstreamFailure(error) ? false : undefined;
+      if (period === this.#period) this.#probeDone(isUpstreamFailure(error) ? false : undefined);
       throw error;
-    } finally {
-      if (period === this.#period) this.#probeDone(outcome);
     }
+    if (period === this.#period) this.#probeDone(outcome);
   }
 
   /** `outcome`: true for a success, false for a failure, undefined when it proves nothing (client left). */

@@ -21,7 +21,7 @@ export const circuitBreakerSchema = z
       .refine((ms) => ms > 0, { error: 'a duration > 0' })
       .default(10_000),
     /** Buckets the window is cut into; `rollingCountTimeout` must divide evenly, into buckets of >= 10 ms. @default 10 */
-    rollingCountBuckets: positiveInt().default(10),
+    rollingCountBuckets: positiveInt().optional(),
     /** How long an open breaker stays open before it lets probes in (half-open). > 0. @default '30s' */
     resetTimeout: duration()
       .refine((ms) => ms > 0, { error: 'a duration > 0' })
@@ -38,15 +38,25 @@ export const circuitBreakerSchema = z
     failureStatuses: statusSet().default([[500, 599]]),
   })
   .superRefine((value, ctx) => {
-    const bucket = value.rollingCountTimeout / value.rollingCountBuckets;
-    if (!Number.isInteger(bucket) || bucket < 10) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['rollingCountBuckets'],
-        message: `a divisor of rollingCountTimeout (${value.rollingCountTimeout} ms) giving buckets of at least 10 ms`,
-      });
-    }
-  });
+    const given = value.rollingCountBuckets;
+    const bucket = value.rollingCountTimeout / (given ?? 10);
+    if (Number.isInteger(bucket) && bucket >= 10) return;
+    // Blame the option the user gave: the bucket count only when they set it.
+    ctx.addIssue(
+      given === undefined
+        ? {
+            code: 'custom',
+            path: ['rollingCountTimeout'],
+            message: 'a multiple of 100 ms (10 buckets of at least 10 ms), or give rollingCountBuckets too',
+          }
+        : {
+            code: 'custom',
+            path: ['rollingCountBuckets'],
+            message: `a divisor of rollingCountTimeout (${value.rollingCountTimeout} ms) giving buckets of at least 10 ms`,
+          },
+    );
+  })
+  .transform((value) => ({ ...value, rollingCountBuckets: value.rollingCountBuckets ?? 10 }));
 
 /** `circuitBreaker` as given: options, or `false` for none. */
 export const circuitBreakerOption = z.union([z.literal(false), circuitBreakerSchema]);
@@ -54,7 +64,7 @@ export const circuitBreakerOption = z.union([z.literal(false), circuitBreakerSch
 /**
  * The `circuitBreaker` option, as you pass it (or `false`): a breaker per
  * backend. Every field is optional. `test/option-types.test.ts` keeps this
- * interface and {@link circuitBreakerSchema} in step.
+ * interface and `circuitBreakerSchema` in step.
  *
  * @example
  * ```ts

@@ -1,15 +1,27 @@
 import type { Backend } from '../../core/backend.js';
 import type { Middleware } from '../../core/compose.js';
 import type { Events } from '../../core/events.js';
+import { bodyFailure, classifyFailure, onBodyOutcome } from '../../core/fault.js';
 import type { Strategy } from '../../core/strategy.js';
-import { type Forwarder, UpstreamError } from '../../upstream/forwarder/forwarder.js';
+import type { UpstreamError } from '../../core/upstream-error.js';
+import type { Forwarder } from '../../upstream/forwarder/forwarder.js';
 import type { UpstreamObserver } from '../../upstream/health/outlier.js';
+
+/** The cause of an upstream failure as events carry it: the socket error's code and syscall. */
+function causeOf(error: UpstreamError): { cause?: string; syscall?: string } {
+  const cause = error.cause as { code?: unknown; syscall?: unknown } | undefined;
+  const out: { cause?: string; syscall?: string } = {};
+  if (typeof cause?.code === 'string') out.cause = cause.code;
+  if (typeof cause?.syscall === 'string') out.syscall = cause.syscall;
+  return out;
+}
 
 /**
  * The `forward` stage: sends the request to `ctx.backend` and sets
  * `ctx.response` once response headers arrive. Reports each exchange to the
- * strategy (and to `observer`, outlier detection), and each failure as an
- * `upstream:error` event.
+ * strategy (and to `observer`, outlier detection) once its body is over, so a
+ * backend that breaks off mid-body counts as failed, and each failure that is
+ * the backend's fault (see `classifyFailure`) as an `upstream:error` event.
  */
 export function forward(
   forwarder: Forwarder,
@@ -19,42 +31,60 @@ export function forward(
 ): Middleware {
   const observe = strategy.observe?.bind(strategy);
   const { preserveHost, now, observer } = options;
+
+  function failed(backend: Backend, attempt: number, latencyMs: number, error: UpstreamError): void {
+    observe?.(backend, { latencyMs, ok: false, now: now() });
+    observer?.failure(backend, error);
+    events.emit('upstream:error', {
+      backend: backend.id,
+      attempt,
+      code: error.code,
+      message: error.message,
+      ...causeOf(error),
+    });
+  }
+
   return async function forward(ctx, next) {
     const backend = ctx.backend;
     if (!backend) throw new Error('forward needs ctx.backend: is select in the chain?');
     let headers = ctx.upstreamHeaders;
     if (!preserveHost) headers = { ...headers, host: backend.url.host };
     const started = now();
+    const attempt = ctx.attempt;
     try {
       await forwarder.forward(ctx, backend, headers, ctx.requestBody?.());
     } catch (error) {
-      if (error instanceof UpstreamError) {
-        // A client that left, a malformed client body or a hedge that lost says nothing about the backend.
-        if (error.code !== 'ERR_CLIENT_ABORTED' && error.code !== 'ERR_BAD_REQUEST' && error.code !== 'ERR_CANCELLED') {
-          observe?.(backend, { latencyMs: now() - started, ok: false, now: now() });
-          observer?.failure(backend, error);
-          events.emit('upstream:error', {
-            backend: backend.id,
-            attempt: ctx.attempt,
-            code: error.code,
-            message: error.message,
-          });
-        }
-      }
+      // Neither a client that left, a hedge that lost nor the idle-socket race says anything about the backend.
+      if (classifyFailure(error) === 'backend') failed(backend, attempt, now() - started, error as UpstreamError);
       throw error;
     }
-    const judged = ctx.response?.judgedStatus ?? ctx.response?.status ?? 502;
-    observer?.response(backend, judged);
     const end = now();
-    const status = ctx.response?.status ?? 502;
-    observe?.(backend, { latencyMs: end - started, ok: judged < 500, now: end });
-    if (events.has('upstream:response')) {
-      events.emit('upstream:response', {
-        backend: backend.id,
-        attempt: ctx.attempt,
-        status,
-        durationMs: end - started,
+    const latencyMs = end - started;
+    const response = ctx.response;
+    const status = response?.status ?? 502;
+    // A trailers-only gRPC failure is judged by its HTTP equivalent (its status is 200).
+    const judged = response?.judgedStatus ?? status;
+    const body = response?.body;
+    if (body === undefined || Buffer.isBuffer(body)) {
+      observer?.response(backend, judged);
+      observe?.(backend, { latencyMs, ok: judged < 500, now: end });
+    } else if (observer || observe) {
+      // Judged when the body is over: headers that come fast followed by a reset are a failure.
+      onBodyOutcome(body, (outcome, error) => {
+        if (outcome === 'failed') {
+          failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
+          return;
+        }
+        observer?.response(backend, judged);
+        observe?.(backend, { latencyMs, ok: judged < 500, now: now() });
       });
+    } else {
+      onBodyOutcome(body, (outcome, error) => {
+        if (outcome === 'failed') failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
+      });
+    }
+    if (events.has('upstream:response')) {
+      events.emit('upstream:response', { backend: backend.id, attempt, status, durationMs: latencyMs });
     }
     await next();
   };

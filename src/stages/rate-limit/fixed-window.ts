@@ -3,7 +3,7 @@ import { type MemoryStorage, replaceMemoryStorage } from '../../vendor/rate-limi
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
 import type { RedisStoreOptions } from './store-fallback.js';
-import { Sweeper } from './sweep.js';
+import { KeyTable } from './sweep.js';
 
 interface Entry {
   value: number;
@@ -17,12 +17,17 @@ interface Entry {
  * and expiring keys lazily instead of with one timer per key.
  */
 class ClockedStorage implements MemoryStorage {
-  readonly #map = new Map<string, Entry>();
-  readonly #sweeper = new Sweeper<Entry>();
+  readonly #map: KeyTable<Entry>;
   readonly #now: Clock;
 
-  constructor(now: Clock) {
+  constructor(now: Clock, maxKeys: number | undefined) {
     this.#now = now;
+    this.#map = new KeyTable<Entry>(maxKeys);
+  }
+
+  /** Keys held. */
+  get size(): number {
+    return this.#map.size;
   }
 
   incrby(key: string, value: number, durationSec: number): RateLimiterRes {
@@ -39,9 +44,7 @@ class ClockedStorage implements MemoryStorage {
   set(key: string, value: number, durationSec: number): RateLimiterRes {
     const now = this.#now();
     const ms = durationSec * 1000;
-    const fresh = !this.#map.has(key);
-    this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY });
-    if (fresh) this.#sweeper.afterInsert(this.#map, now);
+    this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY }, now);
     return new RateLimiterRes(0, ms === 0 ? -1 : ms, value, true);
   }
 
@@ -70,9 +73,9 @@ class ClockedStorage implements MemoryStorage {
 class ClockedRateLimiterMemory extends RateLimiterMemory {
   readonly storage: ClockedStorage;
 
-  constructor(options: ConstructorParameters<typeof RateLimiterMemory>[0], now: Clock) {
+  constructor(options: ConstructorParameters<typeof RateLimiterMemory>[0], now: Clock, maxKeys: number | undefined) {
     super(options);
-    this.storage = new ClockedStorage(now);
+    this.storage = new ClockedStorage(now, maxKeys);
     replaceMemoryStorage(this, this.storage);
   }
 }
@@ -121,7 +124,7 @@ export class FixedWindow implements Limiter {
       duration: seconds(settings.durationMs),
       blockDuration: seconds(settings.blockDurationMs),
     };
-    this.#memory = new ClockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now);
+    this.#memory = new ClockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now, settings.maxKeys);
     const redis = options.redis;
     const policy = redis?.onRedisError ?? 'insurance';
     if (redis) {
@@ -176,6 +179,11 @@ export class FixedWindow implements Limiter {
 
   close(): void {
     this.#memory.storage.clear();
+  }
+
+  /** Keys held in memory (the in-memory store, or the Redis store's insurance). */
+  get size(): number {
+    return this.#memory.storage.size;
   }
 
   /** Points per window. */

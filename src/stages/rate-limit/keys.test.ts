@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import type { Context } from '../../core/context.js';
+import { normalizePath } from '../../core/net/request-target.js';
 import { boundKey, compileKey, ipKey, MAX_KEY_LENGTH } from './keys.js';
 
 function ctx(fields: { address?: string; method?: string; path?: string; headers?: IncomingHttpHeaders }): Context {
@@ -9,7 +10,7 @@ function ctx(fields: { address?: string; method?: string; path?: string; headers
     clientAddress: fields.address ?? '10.0.0.1',
     method: fields.method ?? 'GET',
     path,
-    url: new URL(path, 'http://lb'),
+    routePath: normalizePath(path),
     req: { headers: fields.headers ?? {} },
   } as unknown as Context;
 }

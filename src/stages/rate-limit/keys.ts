@@ -87,7 +87,7 @@ export function compileKey(option: RateLimitKey, ipv6Subnet: number | false, war
   const byIp = (ctx: Context) => `ip:${ipKey(ctx.clientAddress, ipv6Subnet)}`;
   if (option === 'ip') return byIp;
   if (option === 'route') {
-    return (ctx) => boundKey(`r:${ctx.method} ${ctx.url.pathname}`);
+    return (ctx) => boundKey(`r:${ctx.method} ${ctx.routePath}`);
   }
   if (typeof option === 'function') {
     return (ctx) => {
@@ -124,7 +124,7 @@ export function compileKey(option: RateLimitKey, ipv6Subnet: number | false, war
         })(),
   );
   return (ctx) => {
-    const path = ctx.url.pathname;
+    const path = ctx.routePath;
     for (const route of routes) if (route.match(path)) return route.key;
     return undefined;
   };

@@ -80,6 +80,11 @@ export interface LimiterSettings {
   readonly blockDurationMs: number;
   /** Token bucket capacity; the other algorithms ignore it. @default points */
   readonly burst?: number | undefined;
+  /**
+   * Most keys held in memory (the in-memory store, or a Redis store's
+   * insurance); the least recently used key makes way for a new one. @default 100000
+   */
+  readonly maxKeys?: number | undefined;
 }
 
 /** A decision that lets a request through without counting it (store down, policy `allow`). */

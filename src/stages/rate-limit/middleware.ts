@@ -8,7 +8,7 @@ import { FixedWindow } from './fixed-window.js';
 import { compileAddressList } from './ip-list.js';
 import { compileKey, type KeyResolver } from './keys.js';
 import type { Clock, LimitDecision, Limiter } from './limiter.js';
-import type { ResolvedLimit, ResolvedRateLimit } from './options.js';
+import type { ResolvedLimit, ResolvedRateLimitOptions } from './options.js';
 import { MemorySlidingWindow, RedisSlidingWindow } from './sliding-window.js';
 import type { RedisStoreOptions } from './store-fallback.js';
 import { MemoryTokenBucket, RedisTokenBucket } from './token-bucket.js';
@@ -55,9 +55,11 @@ const WARN_INTERVAL_MS = 60_000;
 export function createLimiter(
   limit: Extract<ResolvedLimit, { kind: 'builtin' }>,
   deps: RateLimitDeps,
-  onRedisError: ResolvedRateLimit['onRedisError'],
+  onRedisError: ResolvedRateLimitOptions['onRedisError'],
+  maxKeys?: number,
 ): Limiter {
   const settings = {
+    maxKeys,
     name: limit.name,
     points: limit.points,
     durationMs: limit.durationMs,
@@ -119,7 +121,7 @@ export function retryAfterSeconds(ms: number): number {
  * buildPipeline({ 'rate-limit': stage.middleware, ... }, [], undefined);
  * ```
  */
-export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): RateLimitStage {
+export function rateLimit(options: ResolvedRateLimitOptions, deps: RateLimitDeps): RateLimitStage {
   const { events, now } = deps;
   let lastWarning = Number.NEGATIVE_INFINITY;
   const warn = (message: string) => {
@@ -139,7 +141,8 @@ export function rateLimit(options: ResolvedRateLimit, deps: RateLimitDeps): Rate
     return resolver;
   };
   const entries: Entry[] = options.limits.map((limit) => ({
-    limiter: limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError) : limit.limiter,
+    limiter:
+      limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError, options.maxKeys) : limit.limiter,
     resolve: resolverFor(limit.key),
     builtin: limit.kind === 'builtin',
   }));

@@ -3,6 +3,7 @@ import { duration, fn, positiveInt } from '../../core/zod.js';
 import { isIpOrCidr } from './ip-list.js';
 import type { RateLimitKeyFunction } from './keys.js';
 import type { Algorithm, Limiter } from './limiter.js';
+import { DEFAULT_MAX_KEYS } from './sweep.js';
 
 /** RFC 9110 `token`: what a header name is made of. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -132,6 +133,14 @@ const rateLimitObject = z
      * through) or `'deny'` (503 `ERR_RATE_LIMIT_UNAVAILABLE`). @default 'insurance'
      */
     onRedisError: z.enum(['insurance', 'allow', 'deny']).default('insurance'),
+    /**
+     * Most keys each built-in limit holds in memory (its in-memory store, or
+     * its insurance with `redis`): when full of live keys, the least recently
+     * used one is dropped to make way (it starts afresh if it returns), so
+     * attacker-chosen keys cannot grow memory without bound. About 200 bytes
+     * a key: 100,000 keys are some 20 MB per limit. 1 to 1e8. @default 100000
+     */
+    maxKeys: positiveInt().max(100_000_000).default(DEFAULT_MAX_KEYS),
   })
   .superRefine((value, ctx) => {
     const shorthand = value.points !== undefined || value.duration !== undefined;
@@ -231,6 +240,7 @@ function normalize(value: z.output<typeof rateLimitObject>) {
     deny: value.deny,
     ipv6Subnet: value.ipv6Subnet,
     onRedisError: value.onRedisError,
+    maxKeys: value.maxKeys,
   };
 }
 
@@ -246,11 +256,11 @@ export const rateLimitSchema = z
 /** The `rateLimit` option as users write it (`false` included). */
 export type RateLimitOptions = z.input<typeof rateLimitSchema>;
 /** The `rateLimit` option once validated: every limit spelled out. */
-export type ResolvedRateLimit = ReturnType<typeof normalize>;
+export type ResolvedRateLimitOptions = ReturnType<typeof normalize>;
 /** What a limit counts by, resolved. */
 export type ResolvedKey = z.output<typeof keySchema>;
 
-/** One limit of {@link ResolvedRateLimit}. */
+/** One limit of {@link ResolvedRateLimitOptions}. */
 export type ResolvedLimit =
   | {
       readonly kind: 'builtin';

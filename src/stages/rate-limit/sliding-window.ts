@@ -2,7 +2,7 @@ import type { RedisClient } from '../../core/redis.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { evalScript, SLIDING_WINDOW, SLIDING_WINDOW_REFUND } from './lua.js';
 import { isReady, type RedisStoreOptions, StoreFallback } from './store-fallback.js';
-import { Sweeper } from './sweep.js';
+import { KeyTable } from './sweep.js';
 
 /**
  * Turns a sliding-window state into a decision. Shared by the in-memory
@@ -73,8 +73,7 @@ export class MemorySlidingWindow implements Limiter {
   readonly #window: number;
   readonly #block: number;
   readonly #now: Clock;
-  readonly #map = new Map<string, WindowState>();
-  readonly #sweeper = new Sweeper<WindowState>();
+  readonly #map: KeyTable<WindowState>;
 
   constructor(settings: LimiterSettings, now: Clock = Date.now) {
     this.name = settings.name;
@@ -82,6 +81,7 @@ export class MemorySlidingWindow implements Limiter {
     this.#window = settings.durationMs;
     this.#block = settings.blockDurationMs;
     this.#now = now;
+    this.#map = new KeyTable(settings.maxKeys);
   }
 
   consume(key: string, cost: number): LimitDecision {
@@ -119,8 +119,7 @@ export class MemorySlidingWindow implements Limiter {
       state.expiresAt = expiresAt;
     } else {
       state = { w: idx, c: cur, p: prev, b: blocked, expiresAt };
-      this.#map.set(key, state);
-      this.#sweeper.afterInsert(this.#map, now);
+      this.#map.set(key, state, now);
     }
     return slidingWindowDecision(this.#points, window, cost, allowed, prev, cur, elapsed, Math.max(0, blocked - now));
   }

@@ -2,7 +2,7 @@ import type { RedisClient } from '../../core/redis.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { evalScript, TOKEN_BUCKET, TOKEN_BUCKET_REFUND } from './lua.js';
 import { isReady, type RedisStoreOptions, StoreFallback } from './store-fallback.js';
-import { Sweeper } from './sweep.js';
+import { KeyTable } from './sweep.js';
 
 /**
  * Turns a token-bucket state into a decision; shared by the in-memory and the
@@ -54,8 +54,7 @@ export class MemoryTokenBucket implements Limiter {
   readonly #burst: number;
   readonly #block: number;
   readonly #now: Clock;
-  readonly #map = new Map<string, Bucket>();
-  readonly #sweeper = new Sweeper<Bucket>();
+  readonly #map: KeyTable<Bucket>;
 
   constructor(settings: LimiterSettings, now: Clock = Date.now) {
     this.name = settings.name;
@@ -64,6 +63,7 @@ export class MemoryTokenBucket implements Limiter {
     this.#burst = settings.burst ?? settings.points;
     this.#block = settings.blockDurationMs;
     this.#now = now;
+    this.#map = new KeyTable(settings.maxKeys);
   }
 
   consume(key: string, cost: number): LimitDecision {
@@ -99,8 +99,7 @@ export class MemoryTokenBucket implements Limiter {
       bucket.expiresAt = expiresAt;
     } else {
       bucket = { t: tokens, ts, b: blocked, expiresAt };
-      this.#map.set(key, bucket);
-      this.#sweeper.afterInsert(this.#map, now);
+      this.#map.set(key, bucket, now);
     }
     return tokenBucketDecision(points, this.#duration, this.#burst, cost, allowed, tokens, Math.max(0, blocked - now));
   }

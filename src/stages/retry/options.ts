@@ -120,7 +120,7 @@ export const hedgeSchema = z.union([
 /**
  * The `retry` option, as you pass it: retries of failed idempotent requests
  * on another backend. Every field is optional. `test/option-types.test.ts`
- * keeps this interface and {@link retrySchema} in step.
+ * keeps this interface and `retrySchema` in step.
  *
  * @example
  * ```ts

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { PendingResponse } from '../../core/context.js';
+import type { Backend } from '../../core/backend.js';
+import type { Context, PendingResponse } from '../../core/context.js';
 import { Events } from '../../core/events.js';
-import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import { retrySchema } from './options.js';
-import { RetryPolicy } from './policy.js';
+import { ANSWERED, RetryPolicy } from './policy.js';
 
 function policy(options: object = {}, random = () => 0.999) {
   return new RetryPolicy(retrySchema.parse(options), {
@@ -69,5 +70,47 @@ describe('RetryPolicy', () => {
     // Other statuses and malformed values fall back to the backoff.
     expect(p.waitAfter(response(502, '1'), 1)).toBeCloseTo(24.975);
     expect(p.waitAfter(response(503, 'later'), 1)).toBeCloseTo(24.975);
+  });
+});
+
+describe('RetryPolicy.decide (the one decision of the loop and of hedging)', () => {
+  const ctx = (deadline = Number.POSITIVE_INFINITY, headersSent = false) =>
+    ({ res: { headersSent }, deadline }) as unknown as Context;
+  const backend = { id: 'a' } as Backend;
+
+  it('sends the idle-socket race again at once, outside attempts, only while it may race', () => {
+    const p = policy();
+    const race = failure('reset', true);
+    expect(p.decide(ctx(), backend, race, undefined, 2, 2, true, true)).toMatchObject({
+      go: true,
+      race: true,
+      delayMs: 0,
+    });
+    expect(p.decide(ctx(), backend, race, undefined, 2, 2, true, false)).toEqual({ go: false });
+  });
+
+  it('retries a retryable failure or status with its wait, until attempts run out', () => {
+    const p = policy();
+    expect(p.decide(ctx(), backend, failure('connect-failure'), undefined, 1, 2, true, false)).toMatchObject({
+      go: true,
+      race: false,
+      reason: 'connect-failure',
+      backend: 'a',
+    });
+    expect(p.decide(ctx(), backend, ANSWERED, response(503, '0'), 1, 2, true, false)).toMatchObject({
+      go: true,
+      reason: 'status',
+      status: 503,
+      delayMs: 0,
+    });
+    expect(p.decide(ctx(), backend, failure('connect-failure'), undefined, 2, 2, true, false)).toEqual({ go: false });
+    expect(p.decide(ctx(), backend, ANSWERED, response(200), 1, 2, true, false)).toEqual({ go: false });
+  });
+
+  it('does not retry past the deadline, after bytes reached the client, or a non-idempotent answer', () => {
+    const p = policy();
+    expect(p.decide(ctx(0), backend, failure('connect-failure'), undefined, 1, 2, true, false)).toEqual({ go: false });
+    expect(p.decide(ctx(Infinity, true), backend, ANSWERED, response(502), 1, 2, true, false)).toEqual({ go: false });
+    expect(p.decide(ctx(), backend, ANSWERED, response(502), 1, 2, false, false)).toEqual({ go: false });
   });
 });

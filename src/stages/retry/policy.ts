@@ -1,7 +1,8 @@
 import type { Backend } from '../../core/backend.js';
 import type { Context, PendingResponse } from '../../core/context.js';
 import type { Events, RetryReason } from '../../core/events.js';
-import { UpstreamError } from '../../upstream/forwarder/forwarder.js';
+import { classifyFailure, isIdleRace } from '../../core/fault.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import type { RetryBudget } from './budget.js';
 import type { ResolvedRetryOptions } from './options.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -97,14 +98,9 @@ export class RetryPolicy {
    */
   retryableError(error: unknown, idempotent: boolean): error is UpstreamError {
     if (!(error instanceof UpstreamError)) return false;
+    // A client that left or sent a malformed body is never retried; a lost hedge or a spent deadline has nothing left to retry for.
     const code = error.code;
-    if (
-      code === 'ERR_CLIENT_ABORTED' ||
-      code === 'ERR_BAD_REQUEST' ||
-      code === 'ERR_DEADLINE' ||
-      code === 'ERR_CANCELLED'
-    )
-      return false;
+    if (classifyFailure(error) === 'client' || code === 'ERR_DEADLINE' || code === 'ERR_CANCELLED') return false;
     if (!this.#retryOn.has(error.reason)) return false;
     return idempotent || (error.reason === 'connect-failure' && !error.reusedSocket);
   }
@@ -161,14 +157,7 @@ export class RetryPolicy {
     mayRace: boolean,
   ): RetryDecision {
     if (failure !== ANSWERED) {
-      if (
-        mayRace &&
-        backend &&
-        failure instanceof UpstreamError &&
-        failure.code === 'ERR_UPSTREAM_RESET' &&
-        failure.reusedSocket &&
-        !ctx.res.headersSent
-      ) {
+      if (mayRace && backend && isIdleRace(failure) && !ctx.res.headersSent) {
         return { go: true, race: true, delayMs: 0, reason: 'reset', backend: backend.id };
       }
       if (n >= max || !this.retryableError(failure, idempotent) || !this.deps.canRetry(ctx)) return STOP;

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
+import { clientParseError } from '../../core/net/client-error.js';
 import { http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
 
 /**
@@ -41,6 +42,8 @@ export function hasBody(req: IncomingMessage): boolean {
  */
 export async function bufferRequestBody(ctx: Context, limit: number, now: () => number): Promise<boolean> {
   const req = ctx.req;
+  // Already replayable: a body a middleware before the balancer parsed, made again.
+  if (req.readableEnded && ctx.requestBody) return true;
   const declared = req.headers['content-length'];
   if (req.headers['transfer-encoding'] === undefined && declared !== undefined && Number(declared) > limit) {
     return false;
@@ -155,7 +158,12 @@ function read(req: IncomingMessage, limit: number, timeLeft: number): Promise<{ 
     };
     const onGone = () => {
       done();
-      reject(makeError('ERR_CLIENT_ABORTED', 'client closed the connection while sending its request body'));
+      const parse = clientParseError(req);
+      reject(
+        parse
+          ? makeError('ERR_BAD_REQUEST', 'the request body is malformed', parse)
+          : makeError('ERR_CLIENT_ABORTED', 'client closed the connection while sending its request body'),
+      );
     };
     if (timeLeft !== Number.POSITIVE_INFINITY) {
       timer = setTimeout(

@@ -268,7 +268,9 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
         );
         return;
       }
-      const url = new URL(req.url ?? '/', 'http://admin.invalid');
+      // Appended to a fixed origin, never resolved against it: `//x` stays a path, not an authority.
+      const target = req.url ?? '/';
+      const url = new URL(`http://admin.invalid${target.startsWith('/') ? target : `/${target}`}`);
       let path = url.pathname.replace(/\/+$/, '') || '/';
       if (options.prefix) {
         if (path !== options.prefix && !path.startsWith(`${options.prefix}/`)) throw notFound();

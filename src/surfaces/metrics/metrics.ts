@@ -6,7 +6,7 @@ import { Family } from './family.js';
 import { BoundedLabel, methodLabel, OVERFLOW_LABEL, STATUS_CLASSES, statusClassIndex } from './labels.js';
 import { LatencyWindow } from './latency-window.js';
 import { LeanHistogram } from './lean-histogram.js';
-import type { MetricsOptions } from './options.js';
+import type { ResolvedMetricsOptions } from './options.js';
 import type { BackendStats, BalancerStats, BreakerState, StatusClassCounts } from './stats.js';
 
 /** What the metrics read from the balancer when scraped. */
@@ -136,7 +136,7 @@ export class BalancerMetrics {
   #entries = 0;
   #bytes = 0;
 
-  constructor(options: MetricsOptions, source: MetricsSource) {
+  constructor(options: ResolvedMetricsOptions, source: MetricsSource) {
     this.#owned = options.registry === undefined;
     this.registry = options.registry ?? new Registry();
     this.windowMs = options.window;

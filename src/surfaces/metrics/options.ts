@@ -96,4 +96,4 @@ export const metricsSchema = z.strictObject({
 });
 
 /** Resolved `metrics` settings. */
-export type MetricsOptions = z.output<typeof metricsSchema>;
+export type ResolvedMetricsOptions = z.output<typeof metricsSchema>;

@@ -26,6 +26,8 @@ export interface RequestLogLine {
   requestId: string | undefined;
   traceId: string | undefined;
   method: string;
+  /** The effective authority the backend saw (see the `request` event's `host`). */
+  host: string | undefined;
   /** Path without the query string (which may carry secrets). */
   path: string;
   backend: string | undefined;
@@ -94,6 +96,7 @@ export function logTo(events: Events, logger: Logger, level: LogLevel): () => vo
       requestId: e.requestId,
       traceId: e.traceId,
       method: e.method,
+      host: e.host,
       path: e.path,
       backend: e.backend,
       status: e.status,

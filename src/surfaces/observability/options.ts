@@ -72,6 +72,6 @@ export const tracingSchema = z
   .default(() => tracingObject.parse({}));
 
 /** Resolved `requestId` setting. */
-export type RequestIdOptions = z.output<typeof requestIdSchema>;
+export type ResolvedRequestIdOptions = z.output<typeof requestIdSchema>;
 /** Resolved `tracing` setting. */
-export type TracingOptions = z.output<typeof tracingSchema>;
+export type ResolvedTracingOptions = z.output<typeof tracingSchema>;

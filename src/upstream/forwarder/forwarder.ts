@@ -5,14 +5,15 @@ import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
+import { classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js';
+import { clientParseError } from '../../core/net/client-error.js';
 import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { clientResponseHeaders } from './headers.js';
 import { attachHttp2, forwardHttp2, Http2Sessions, http2SessionsOf, type UpstreamProtocol } from './http2-upstream.js';
-import type { ConnectionPoolOptions, Timeouts } from './options.js';
-import { UpstreamError } from './upstream-error.js';
-
-export { UpstreamError } from './upstream-error.js';
+import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
+import { CONNECT_ERRORS, tunnel } from './upgrade.js';
 
 /**
  * Streams `from` (the client request or its buffered replay) into a pass-through
@@ -79,7 +80,7 @@ function proxyView(
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
 type Connector = (options: object) => Duplex;
 
-function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector | undefined): http.Agent {
+function createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
   const options: http.AgentOptions = {
     keepAlive: true,
     maxSockets: pool.maxSockets,
@@ -96,14 +97,28 @@ function createAgent(url: URL, pool: ConnectionPoolOptions, connect: Connector |
   return agent;
 }
 
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-]);
+/**
+ * For each pooled agent, a twin that never reuses a socket, sharing its
+ * transport: the retry after an idle-socket race goes out on it, so it cannot
+ * meet another pooled socket the backend is closing (with LIFO scheduling the
+ * next free socket is the one most likely to race).
+ */
+const freshAgents = new WeakMap<http.Agent, http.Agent>();
+
+function freshAgent(pooled: http.Agent): http.Agent {
+  let fresh = freshAgents.get(pooled);
+  if (!fresh) {
+    fresh =
+      pooled instanceof https.Agent ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+    const connect = (pooled as unknown as { createConnection: Connector }).createConnection.bind(pooled);
+    (fresh as unknown as { createConnection: Connector }).createConnection = connect;
+    freshAgents.set(pooled, fresh);
+  }
+  return fresh;
+}
+
+/** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
+const raced = new WeakSet<IncomingMessage>();
 
 /** Per-attempt state; found again from proxy events through the options object. */
 class Attempt {
@@ -160,7 +175,8 @@ class Attempt {
     if (this.settled) return;
     this.settled = true;
     this.disarm();
-    if (!this.cancelled && this.clientBodyError === undefined) {
+    // Only the backend's own failures count against it: not a client that left, a lost hedge or the idle race.
+    if (classifyFailure(error) === 'backend') {
       this.backend.record(false, -1);
       // A timeout is the one failure that says "overloaded" to an adaptive limit.
       if (error.reason === 'timeout')
@@ -215,7 +231,7 @@ export class Forwarder {
     this.timeouts = options.timeouts;
     this.now = options.now;
     this.#via = options.via;
-    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true, ws: true });
+    const proxy = createProxyServer({ selfHandleResponse: true, xfwd: false, toProxy: true });
     // `deleteLength` rewrites DELETE/OPTIONS framing (it drops Transfer-Encoding),
     // which would change the body a backend reads: the forwarder sets framing itself.
     dropWebPass(proxy, 'deleteLength');
@@ -235,7 +251,7 @@ export class Forwarder {
    */
   createAgent(
     url: URL,
-    pool: ConnectionPoolOptions,
+    pool: ResolvedConnectionPoolOptions,
     connect: Connector | undefined,
     protocol: UpstreamProtocol = 'http/1.1',
   ): http.Agent {
@@ -289,10 +305,7 @@ export class Forwarder {
     if (!req.readableEnded) {
       req.once('error', (error: Error) => {
         if (attempt.settled) return;
-        // Node reports a body its parser rejected as 'aborted'; the parser's error is on the socket.
-        const parse = (req.socket as { errored?: Error | null } | null)?.errored;
-        const cause = (parse as { code?: string } | null | undefined)?.code?.startsWith('HPE_') ? parse : error;
-        attempt.clientBodyError = cause ?? error;
+        attempt.clientBodyError = clientParseError(req) ?? error;
         this.failAttempt(attempt, attempt.clientBodyError);
       });
     }
@@ -308,7 +321,7 @@ export class Forwarder {
         ctx.res,
         {
           target: backend.target,
-          agent: backend.agent,
+          agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body ?? req,
           switchyard: attempt,
         } as ServerOptions,
@@ -350,8 +363,11 @@ export class Forwarder {
     const backend = attempt.backend;
     const status = proxyRes.statusCode ?? 502;
     backend.record(status < 500, this.now() - attempt.started);
-    // Release once the body is over, however it ends.
-    proxyRes.once('close', () => backend.release());
+    // Release once the body is over, however it ends; a body the backend breaks off is its failure.
+    onBodyOutcome(proxyRes, (outcome) => {
+      if (outcome === 'failed') backend.record(false, -1);
+      backend.release();
+    });
     const idle = this.timeouts.idle;
     if (idle > 0 && !proxyRes.complete) {
       // The socket's inactivity timer, not a 'data' listener: reading here would
@@ -385,8 +401,10 @@ export class Forwarder {
     const reused = attempt.proxyReq?.reusedSocket === true;
     const res = attempt.ctx.res;
     let failure: UpstreamError;
-    const bodyError = attempt.clientBodyError;
+    // However the failure reached us (the request's error, the response's close...).
+    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
     if (bodyError !== undefined) {
+      attempt.clientBodyError = bodyError;
       failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
         ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
         : new UpstreamError(
@@ -465,6 +483,7 @@ export class Forwarder {
         error,
       );
     }
+    if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.proxyReq?.destroy();
     attempt.fail(failure);
   }
@@ -479,6 +498,7 @@ export class Forwarder {
     head: Buffer,
     backend: Backend,
     headers: Record<string, string | string[]>,
+    path: string,
     onDone: (error?: Error) => void,
   ): void {
     let done = false;
@@ -490,17 +510,17 @@ export class Forwarder {
     };
     backend.begin();
     socket.once('close', () => finish());
-    const original = req.headers;
-    req.headers = headers;
-    try {
-      this.#proxy.ws(req, socket, head, { target: backend.target, agent: backend.agent }, (error: Error) => {
+    tunnel(req, socket, head, {
+      backend,
+      headers,
+      path,
+      via: this.#via,
+      timeoutMs: this.timeouts.connect + this.timeouts.response,
+      onError: (error) => {
         backend.record(false, -1);
-        if (!socket.destroyed) socket.destroy();
         finish(error);
-      });
-    } finally {
-      req.headers = original;
-    }
+      },
+    });
   }
 
   close(): void {
@@ -518,17 +538,27 @@ export function sendResponse(
   const h2 = isHttp2(res.req);
   // HTTP/2 has no reason phrase (RFC 9113 §8.3.2): Node warns on setting one.
   if (response.statusMessage && !h2) res.statusMessage = response.statusMessage;
+  let headers = response.headers;
+  if (
+    (response.status === 204 || response.status === 304) &&
+    (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
+  ) {
+    // No body, so no framing to announce (RFC 9110 §8.6), whoever made the response.
+    headers = { ...headers };
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+  }
   const body = response.body;
-  if (h2 && response.headers['grpc-status'] !== undefined) {
+  if (h2 && headers['grpc-status'] !== undefined) {
     // A trailers-only gRPC answer must stay one HEADERS frame that ends the
     // stream: headers set before end() make Node's compatibility layer send it so.
     res.statusCode = response.status;
-    for (const name in response.headers) res.setHeader(name, response.headers[name] as string | string[]);
+    for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
     res.end();
     if (body !== undefined && !Buffer.isBuffer(body)) body.resume();
     return;
   }
-  res.writeHead(response.status, response.headers);
+  res.writeHead(response.status, headers);
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);
     return;

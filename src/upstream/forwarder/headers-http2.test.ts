@@ -20,7 +20,14 @@ function h2message(rawHeaders: string[], endAfterHeaders = true): IncomingMessag
   } as unknown as IncomingMessage;
 }
 
-const info: ForwardingInfo = { peer: '203.0.113.7', trusted: false, proto: 'https', via: 'switchyard', upgrade: false };
+const info: ForwardingInfo = {
+  authority: '',
+  peer: '203.0.113.7',
+  trusted: false,
+  proto: 'https',
+  via: 'switchyard',
+  upgrade: false,
+};
 const BASE = [':method', 'POST', ':path', '/x', ':scheme', 'https', ':authority', 'app.example'];
 
 describe('upstreamRequestHeaders for an HTTP/2 request', () => {

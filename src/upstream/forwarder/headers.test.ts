@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import parseForwarded from 'forwarded-parse';
 import { describe, expect, it } from 'vitest';
 import { SwitchyardError } from '../../core/errors.js';
 import { clientResponseHeaders, type ForwardingInfo, upstreamRequestHeaders } from './headers.js';
@@ -13,6 +14,7 @@ function message(rawHeaders: string[], httpVersion = '1.1'): IncomingMessage {
 }
 
 const untrusted: ForwardingInfo = {
+  authority: '',
   peer: '203.0.113.7',
   trusted: false,
   proto: 'http',
@@ -199,5 +201,28 @@ describe('clientResponseHeaders', () => {
 
   it('adds no Via when via is false', () => {
     expect(clientResponseHeaders(message(['Content-Length', '0']), false)).toEqual({ 'content-length': '0' });
+  });
+});
+
+describe('Forwarded', () => {
+  it('quotes values that are not tokens, so a real parser reads them back', () => {
+    for (const [peer, host] of [
+      ['127.0.0.1', '127.0.0.1:37849'],
+      ['::1', '[::1]:8080'],
+      ['2001:db8::7', 'shop.example'],
+    ] as const) {
+      const h = upstreamRequestHeaders(message(['Host', host]), { ...untrusted, peer, authority: host });
+      if (h instanceof SwitchyardError) throw h;
+      const parsed = parseForwarded(h.forwarded as string);
+      expect(parsed).toEqual([{ for: peer.includes(':') ? `[${peer}]` : peer, proto: 'http', host }]);
+    }
+  });
+
+  it('sends the effective authority as Host, X-Forwarded-Host and Forwarded host', () => {
+    const h = upstreamRequestHeaders(message(['Host', 'victim.example']), { ...untrusted, authority: 'evil.example' });
+    if (h instanceof SwitchyardError) throw h;
+    expect(h.host).toBe('evil.example');
+    expect(h['x-forwarded-host']).toBe('evil.example');
+    expect(h.forwarded).toBe('for=203.0.113.7;proto=http;host=evil.example');
   });
 });

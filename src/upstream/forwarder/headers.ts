@@ -44,6 +44,12 @@ const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded
 
 /** What the forwarder knows about the client side of a request. */
 export interface ForwardingInfo {
+  /**
+   * The request's validated, effective authority (absolute-form target or
+   * `Host`; see `resolveTarget`): sent as `Host` and used for
+   * `X-Forwarded-Host` and `Forwarded: host=`. Empty: keep what the client sent.
+   */
+  readonly authority: string;
   /** The socket peer. */
   readonly peer: string;
   /** True when the peer may set forwarding headers (`trustProxy`). */
@@ -81,9 +87,22 @@ function joined(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** Quotes an address for `Forwarded` (RFC 7239 §6: IPv6 in brackets, quoted). */
+/** Transfer codings a request may carry (the IANA registry's, minus trailers-only ones), chunked last. */
+const TRANSFER_CODINGS = new Set(['chunked', 'gzip', 'x-gzip', 'deflate', 'compress', 'x-compress']);
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * A `Forwarded` parameter value (RFC 7239 §4): a token as it is, anything
+ * else (a port's `:`, an IPv6 literal's brackets) as a quoted-string.
+ */
+function forwardedValue(value: string): string {
+  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** A node for `Forwarded` (RFC 7239 §6: IPv6 in brackets, then quoted). */
 function forwardedNode(address: string): string {
-  return isIP(address) === 6 ? `"[${address}]"` : address;
+  return forwardedValue(isIP(address) === 6 ? `[${address}]` : address);
 }
 
 /**
@@ -137,6 +156,18 @@ export function upstreamRequestHeaders(
     }
     add(headers, name, value);
   }
+  const coding = headers['transfer-encoding'];
+  if (coding !== undefined) {
+    // One clean list the backend cannot read differently from Node: each
+    // coding a token, chunked once and last (RFC 9112 §6.1), written out again.
+    const list = (Array.isArray(coding) ? coding.join(',') : coding).split(',').map((c) => c.trim().toLowerCase());
+    if (list.some((c) => !TOKEN.test(c)) || list.indexOf('chunked') !== list.length - 1)
+      return makeError('ERR_BAD_REQUEST', 'invalid Transfer-Encoding');
+    // RFC 9112 §6.1: a coding nobody here understands is refused with 501, not passed on to be guessed at.
+    if (list.some((c) => !TRANSFER_CODINGS.has(c)))
+      return makeError('ERR_NOT_IMPLEMENTED', 'unsupported transfer coding');
+    headers['transfer-encoding'] = list.join(', ');
+  }
   if (h2) {
     const authority = req.headers[':authority'];
     if (typeof authority === 'string') headers.host = authority;
@@ -160,12 +191,13 @@ export function upstreamRequestHeaders(
   const peer = info.peer;
   const priorFor = info.trusted ? joined(headers['x-forwarded-for']) : undefined;
   headers['x-forwarded-for'] = priorFor ? `${priorFor}, ${peer}` : peer;
+  if (info.authority !== '') headers.host = info.authority;
   const host = joined(headers.host) ?? '';
   if (!info.trusted || headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = info.proto;
   if (!info.trusted || headers['x-forwarded-host'] === undefined) {
     if (host) headers['x-forwarded-host'] = host;
   }
-  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host && /^[\w.:[\]-]+$/.test(host) ? `;host=${host}` : ''}`;
+  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host ? `;host=${forwardedValue(host)}` : ''}`;
   const priorForwarded = info.trusted ? joined(headers.forwarded) : undefined;
   headers.forwarded = priorForwarded ? `${priorForwarded}, ${element}` : element;
   if (info.via) {
@@ -179,17 +211,21 @@ export function upstreamRequestHeaders(
 /**
  * Builds the headers sent to the client from the backend's raw headers:
  * hop-by-hop fields, those named by `Connection` and `Transfer-Encoding`
- * removed (Node frames the body again), repeated fields such as `Set-Cookie`
+ * removed (Node frames the body again), `Content-Length` of a 204 or 304
+ * removed, repeated fields such as `Set-Cookie`
  * kept apart, `Via` extended.
  */
 export function clientResponseHeaders(res: IncomingMessage, via: string | false): OutgoingHttpHeaders {
   const raw = res.rawHeaders;
   const tokens = connectionTokens(raw);
   const headers: Record<string, string | string[]> = {};
+  // RFC 9110 §8.6, §15.3.5, §15.4.5: a 204 or 304 has no body, so no framing to announce.
+  const bodiless = res.statusCode === 204 || res.statusCode === 304;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     // `Trailer` announces trailer fields, which are forwarded: it stays.
     if ((HOP_BY_HOP.has(name) && name !== 'trailer') || name === 'transfer-encoding') continue;
+    if (bodiless && name === 'content-length') continue;
     if (tokens?.has(name) && !PROTECTED.has(name)) continue;
     add(headers, name, raw[i + 1] as string);
   }

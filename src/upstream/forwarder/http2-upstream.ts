@@ -20,8 +20,8 @@ import type { ErrorCode } from '../../core/errors.js';
 import type { RetryReason } from '../../core/events.js';
 import { formatGrpcTimeout, grpcToHttpStatus, isGrpc, trailersOnlyStatus } from '../../core/net/grpc.js';
 import { clientGone } from '../../core/net/http2-compat.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import type { Timeouts } from './options.js';
-import { UpstreamError } from './upstream-error.js';
 
 /**
  * How the balancer talks to a backend: `http/1.1` (default), `h2` (HTTP/2

@@ -37,4 +37,4 @@ export const connectionPoolSchema = z.strictObject({
 /** Resolved timeouts. */
 export type Timeouts = z.output<typeof timeoutsSchema>;
 /** Resolved connection pool settings. */
-export type ConnectionPoolOptions = z.output<typeof connectionPoolSchema>;
+export type ResolvedConnectionPoolOptions = z.output<typeof connectionPoolSchema>;

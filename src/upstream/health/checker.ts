@@ -2,8 +2,9 @@ import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Backend } from '../../core/backend.js';
 import type { Events } from '../../core/events.js';
+import { onBodyOutcome } from '../../core/fault.js';
 import type { Pool } from '../pool/pool.js';
-import type { HealthCheckSettings } from './options.js';
+import type { ResolvedHealthCheckOptions } from './options.js';
 import { type FailureDetector, PhiAccrualDetector } from './phi-accrual.js';
 import { statusMatcher } from './status-set.js';
 
@@ -72,7 +73,7 @@ const USER_AGENT = 'switchyard-health-check';
 export class HealthChecker {
   readonly #deps: HealthCheckerDeps;
   readonly #states = new Map<Backend, CheckState>();
-  #settings: HealthCheckSettings | false = false;
+  #settings: ResolvedHealthCheckOptions | false = false;
   #passes: (status: number) => boolean = () => false;
   #closed = false;
 
@@ -81,7 +82,7 @@ export class HealthChecker {
   }
 
   /** Current settings, or `false` when checks are off. */
-  get settings(): HealthCheckSettings | false {
+  get settings(): ResolvedHealthCheckOptions | false {
     return this.#settings;
   }
 
@@ -90,7 +91,7 @@ export class HealthChecker {
    * the new settings; rise/fall counts and health states are kept. Turning
    * checks off returns every unhealthy backend to rotation.
    */
-  configure(settings: HealthCheckSettings | false): void {
+  configure(settings: ResolvedHealthCheckOptions | false): void {
     this.#settings = settings;
     for (const state of this.#states.values()) state.stop();
     if (settings === false) {
@@ -131,7 +132,7 @@ export class HealthChecker {
     this.#states.clear();
   }
 
-  #makeDetector(backend: Backend, settings: HealthCheckSettings): FailureDetector | undefined {
+  #makeDetector(backend: Backend, settings: ResolvedHealthCheckOptions): FailureDetector | undefined {
     if (settings.detector) return settings.detector(backend.id);
     const phi = settings.phiAccrual;
     if (phi === false) return undefined;
@@ -200,11 +201,26 @@ export class HealthChecker {
     timeout.unref?.();
     request.once('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
-      // Drain the body so the connection goes back to the pool.
-      res.on('error', () => {});
-      res.resume();
       const ok = this.#passes(status);
-      finish(ok ? { ok, status } : { ok, status, reason: `status ${status}` });
+      if (!ok) {
+        res.on('error', () => {});
+        res.resume();
+        finish({ ok, status, reason: `status ${status}` });
+        return;
+      }
+      // A passing status passes once its body is whole: a backend that breaks
+      // its bodies off after the headers is not healthy. Draining also returns
+      // the connection to the pool.
+      onBodyOutcome(res, (outcome, error) => {
+        if (outcome === 'complete') finish({ ok, status });
+        else
+          finish({
+            ok: false,
+            status,
+            reason: `body broken off after status ${status}${error ? `: ${error.message}` : ''}`,
+          });
+      });
+      res.resume();
     });
     request.on('error', (error: NodeJS.ErrnoException) => {
       finish({ ok: false, reason: error.code ? `${error.code}: ${error.message}` : error.message });
@@ -212,7 +228,7 @@ export class HealthChecker {
     request.end();
   }
 
-  #record(state: CheckState, settings: HealthCheckSettings, result: CheckResult, durationMs: number): void {
+  #record(state: CheckState, settings: ResolvedHealthCheckOptions, result: CheckResult, durationMs: number): void {
     const { backend } = state;
     const { events } = this.#deps;
     const now = this.#deps.now();

@@ -19,6 +19,9 @@ const phiAccrualSchema = z.strictObject({
   maxSampleSize: z.number().int().min(1).max(100_000).default(1000),
 });
 
+/** A health check's timeout unless given (HAProxy's `timeout check` is commonly 2 s), ms. */
+const DEFAULT_CHECK_TIMEOUT = 2000;
+
 /** Active health checks, per backend. */
 export const healthCheckSchema = z
   .strictObject({
@@ -37,10 +40,13 @@ export const healthCheckSchema = z
     unhealthyInterval: duration()
       .refine((ms) => ms > 0, { error: 'a duration > 0' })
       .optional(),
-    /** A check with no response headers within this long fails. > 0, at most `interval`. @default '2s' */
+    /**
+     * A check with no complete response (headers and body) within this long fails. > 0, at most
+     * `interval` and `unhealthyInterval`. @default the smaller of '2s' and the shortest interval
+     */
     timeout: duration()
       .refine((ms) => ms > 0, { error: 'a duration > 0' })
-      .default(2000),
+      .optional(),
     /** Statuses that pass: a status, a `[min, max]` range, or a list of both. @default [200, 399] */
     expectedStatus: statusSet().default([[200, 399]]),
     /** Consecutive passing checks that bring an unhealthy backend back (HAProxy's `rise`). >= 1. @default 2 */
@@ -75,15 +81,21 @@ export const healthCheckSchema = z
     detector: fn<(backendId: string) => FailureDetector>().optional(),
   })
   .superRefine((value, ctx) => {
+    // Only a timeout the user gave can be too long: the default fits any interval.
     const shortest = Math.min(value.interval, value.unhealthyInterval ?? value.interval);
-    if (value.timeout > shortest) {
+    if (value.timeout !== undefined && value.timeout > shortest) {
       ctx.addIssue({
         code: 'custom',
         path: ['timeout'],
         message: `a duration no longer than interval and unhealthyInterval (${shortest} ms)`,
       });
     }
-  });
+  })
+  .transform((value) => ({
+    ...value,
+    timeout:
+      value.timeout ?? Math.min(DEFAULT_CHECK_TIMEOUT, value.interval, value.unhealthyInterval ?? value.interval),
+  }));
 
 /** `healthCheck` as given: options, or `false` for none. */
 export const healthCheckOption = z.union([z.literal(false), healthCheckSchema]);
@@ -91,7 +103,7 @@ export const healthCheckOption = z.union([z.literal(false), healthCheckSchema]);
 /** Options of active health checks, as given. */
 export type HealthCheckOptions = z.input<typeof healthCheckSchema>;
 /** Resolved active health check settings. */
-export type HealthCheckSettings = z.output<typeof healthCheckSchema>;
+export type ResolvedHealthCheckOptions = z.output<typeof healthCheckSchema>;
 
 /** Passive outlier detection (Envoy's), fed from every upstream outcome. */
 export const outlierDetectionSchema = z
@@ -111,8 +123,8 @@ export const outlierDetectionSchema = z
     baseEjectionTime: duration()
       .refine((ms) => ms > 0, { error: 'a duration > 0' })
       .default(30_000),
-    /** Longest ejection. >= `baseEjectionTime`. @default '300s' */
-    maxEjectionTime: duration().default(300_000),
+    /** Longest ejection. >= `baseEjectionTime`. @default the larger of '300s' and `baseEjectionTime` */
+    maxEjectionTime: duration().optional(),
     /**
      * Most backends ejected at once, in percent of the pool (0 to 100); one
      * backend may always be ejected, as in Envoy. @default 10
@@ -124,14 +136,18 @@ export const outlierDetectionSchema = z
       .default(10_000),
   })
   .superRefine((value, ctx) => {
-    if (value.maxEjectionTime < value.baseEjectionTime) {
+    if (value.maxEjectionTime !== undefined && value.maxEjectionTime < value.baseEjectionTime) {
       ctx.addIssue({
         code: 'custom',
         path: ['maxEjectionTime'],
         message: `a duration no shorter than baseEjectionTime (${value.baseEjectionTime} ms)`,
       });
     }
-  });
+  })
+  .transform((value) => ({
+    ...value,
+    maxEjectionTime: value.maxEjectionTime ?? Math.max(300_000, value.baseEjectionTime),
+  }));
 
 /** `outlierDetection` as given: options, or `false` for none. */
 export const outlierDetectionOption = z.union([z.literal(false), outlierDetectionSchema]);
@@ -139,7 +155,7 @@ export const outlierDetectionOption = z.union([z.literal(false), outlierDetectio
 /** Options of outlier detection, as given. */
 export type OutlierDetectionOptions = z.input<typeof outlierDetectionSchema>;
 /** Resolved outlier detection settings. */
-export type OutlierDetectionSettings = z.output<typeof outlierDetectionSchema>;
+export type ResolvedOutlierDetectionOptions = z.output<typeof outlierDetectionSchema>;
 
 /**
  * Envoy's healthy panic threshold, in percent (0 to 100; 0 turns it off): when

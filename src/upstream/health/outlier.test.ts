@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Backend } from '../../core/backend.js';
 import { Events, type SwitchyardEvents } from '../../core/events.js';
 import type { Strategy } from '../../core/strategy.js';
-import { UpstreamError } from '../forwarder/forwarder.js';
+import { UpstreamError } from '../../core/upstream-error.js';
 import { Pool } from '../pool/pool.js';
 import { roundRobin } from '../strategies/round-robin.js';
 import { outlierDetectionSchema } from './options.js';

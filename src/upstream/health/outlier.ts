@@ -1,8 +1,8 @@
 import type { Backend } from '../../core/backend.js';
 import type { Events, SwitchyardEvents } from '../../core/events.js';
-import type { UpstreamError } from '../forwarder/forwarder.js';
+import type { UpstreamError } from '../../core/upstream-error.js';
 import type { Pool } from '../pool/pool.js';
-import type { OutlierDetectionSettings } from './options.js';
+import type { ResolvedOutlierDetectionOptions } from './options.js';
 
 /**
  * Receives the outcome of every upstream attempt, from the `forward` stage.
@@ -61,7 +61,7 @@ export class OutlierDetector implements UpstreamObserver {
   readonly #deps: OutlierDeps;
   readonly #states = new Map<Backend, OutlierState>();
   readonly #ejected = new Set<Backend>();
-  #settings: OutlierDetectionSettings | false = false;
+  #settings: ResolvedOutlierDetectionOptions | false = false;
 
   constructor(deps: OutlierDeps) {
     this.#deps = deps;
@@ -72,7 +72,7 @@ export class OutlierDetector implements UpstreamObserver {
   }
 
   /** Applies new settings; `false` turns detection off and restores every ejected backend. */
-  configure(settings: OutlierDetectionSettings | false): void {
+  configure(settings: ResolvedOutlierDetectionOptions | false): void {
     this.#settings = settings;
     if (settings !== false) return;
     for (const backend of [...this.#ejected]) this.#restore(backend);
@@ -139,7 +139,7 @@ export class OutlierDetector implements UpstreamObserver {
     return state;
   }
 
-  #eject(backend: Backend, state: OutlierState, settings: OutlierDetectionSettings, reason: EjectReason): void {
+  #eject(backend: Backend, state: OutlierState, settings: ResolvedOutlierDetectionOptions, reason: EjectReason): void {
     state.consecutive5xx = 0;
     state.consecutiveConnect = 0;
     if (this.#ejected.has(backend) || backend.draining) return;

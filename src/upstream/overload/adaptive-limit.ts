@@ -1,7 +1,7 @@
 import type { ConcurrencyLimit } from '../../core/backend.js';
 import { Gradient2Limiter } from './gradient2.js';
 import type { ConcurrencyLimiter } from './limiter.js';
-import type { AdaptiveConcurrencyOptions } from './options.js';
+import type { ResolvedAdaptiveConcurrencyOptions } from './options.js';
 import { VegasLimiter } from './vegas.js';
 
 /**
@@ -13,7 +13,7 @@ import { VegasLimiter } from './vegas.js';
  * ```
  */
 export function createLimiter(
-  options: AdaptiveConcurrencyOptions,
+  options: ResolvedAdaptiveConcurrencyOptions,
   backend: string,
   random: () => number,
 ): ConcurrencyLimiter {

@@ -59,6 +59,6 @@ const adaptiveObject = z
 export const adaptiveConcurrencySchema = z.union([z.literal(false), adaptiveObject]);
 
 /** Resolved queue settings. */
-export type QueueOptions = z.output<typeof queueObject>;
+export type ResolvedQueueOptions = z.output<typeof queueObject>;
 /** Resolved adaptive concurrency settings. */
-export type AdaptiveConcurrencyOptions = z.output<typeof adaptiveObject>;
+export type ResolvedAdaptiveConcurrencyOptions = z.output<typeof adaptiveObject>;

@@ -3,7 +3,7 @@ import type { Context } from '../../core/context.js';
 import { makeError, type SwitchyardError } from '../../core/errors.js';
 import type { Events } from '../../core/events.js';
 import { clientGone } from '../../core/net/http2-compat.js';
-import type { QueueOptions } from './options.js';
+import type { ResolvedQueueOptions } from './options.js';
 
 /**
  * One request waiting for a slot. Kept across spurious wake-ups so it keeps its place and its deadline.
@@ -53,7 +53,7 @@ function noop(): void {}
  * ```
  */
 export class WaitQueue {
-  readonly #options: QueueOptions;
+  readonly #options: ResolvedQueueOptions;
   readonly #events: Events;
   readonly #now: () => number;
   readonly #available: (now: number) => readonly Backend[];
@@ -62,7 +62,7 @@ export class WaitQueue {
   #seq = 0;
 
   constructor(
-    options: QueueOptions,
+    options: ResolvedQueueOptions,
     deps: { events: Events; now: () => number; available: (now: number) => readonly Backend[] },
   ) {
     this.#options = options;

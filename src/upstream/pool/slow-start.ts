@@ -59,10 +59,10 @@ export type SlowStartOptions = z.input<typeof slowStartOptionSchema>;
  *
  * @example
  * ```ts
- * const config: SlowStartConfig = resolveSlowStart({ window: '30s' });
+ * const config: ResolvedSlowStartOptions = resolveSlowStart({ window: '30s' });
  * ```
  */
-export type SlowStartConfig = Readonly<z.output<typeof slowStartOptionSchema>>;
+export type ResolvedSlowStartOptions = Readonly<z.output<typeof slowStartOptionSchema>>;
 
 /**
  * Validates slow-start options and returns a frozen config. Throws a
@@ -74,7 +74,7 @@ export type SlowStartConfig = Readonly<z.output<typeof slowStartOptionSchema>>;
  * // { window: 30000, aggression: 1, minWeightPercent: 10 }
  * ```
  */
-export function resolveSlowStart(options: SlowStartOptions, path = 'slowStart'): SlowStartConfig {
+export function resolveSlowStart(options: SlowStartOptions, path = 'slowStart'): ResolvedSlowStartOptions {
   return Object.freeze(parseOptions(slowStartOptionSchema, options, path));
 }
 
@@ -91,7 +91,7 @@ export function resolveSlowStart(options: SlowStartOptions, path = 'slowStart'):
  * slowStartFactor(15_000, { window: 30_000, aggression: 1, minWeightPercent: 10 }); // 0.5
  * ```
  */
-export function slowStartFactor(elapsedMs: number, config: SlowStartConfig): number {
+export function slowStartFactor(elapsedMs: number, config: ResolvedSlowStartOptions): number {
   const { window } = config;
   if (elapsedMs >= window) return 1;
   let t = elapsedMs;
@@ -114,6 +114,6 @@ export function slowStartFactor(elapsedMs: number, config: SlowStartConfig): num
  * slowStartWeight(4, 10_000, config); // 4
  * ```
  */
-export function slowStartWeight(weight: number, elapsedMs: number, config: SlowStartConfig): number {
+export function slowStartWeight(weight: number, elapsedMs: number, config: ResolvedSlowStartOptions): number {
   return weight * slowStartFactor(elapsedMs, config);
 }

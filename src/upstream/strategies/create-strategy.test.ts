@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.js';
+import { configError } from '../../../test/helpers.js';
 import type { Candidate, SelectionContext, Strategy } from '../../core/strategy.js';
 import { parseOptions } from '../../core/zod.js';
 import {
@@ -21,16 +21,6 @@ const ctx: SelectionContext = {
   attempt: 1,
 };
 const all: Candidate[] = ['a', 'b', 'c'].map((id) => ({ id, weight: 1, effectiveWeight: 1, active: 0 }));
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('createStrategy', () => {
   it('builds every built-in strategy by name and as { name }', () => {

@@ -1,9 +1,16 @@
-import { type ErrorCode, SwitchyardError } from '../../core/errors.js';
-import type { RetryReason } from '../../core/events.js';
+import { type ErrorCode, SwitchyardError } from './errors.js';
+import type { RetryReason } from './events.js';
 
 /**
- * An upstream attempt that failed before the client got a byte of its
- * response. Carries what the retry stage needs to decide.
+ * An upstream attempt that failed: before the client got a byte of its
+ * response, or (from the response body stream, see `bodyFailure`) after its
+ * headers. Carries what the retry stage needs to decide; whose fault it is
+ * comes from `classifyFailure`.
+ *
+ * @example
+ * ```ts
+ * lb.on('upstream:error', ({ code }) => { if (code === 'ERR_UPSTREAM_RESET') resets++; });
+ * ```
  */
 export class UpstreamError extends SwitchyardError {
   /** Why it failed, in retry terms. */

@@ -1,0 +1,157 @@
+import http, { type IncomingMessage, STATUS_CODES } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Backend } from '../../core/backend.js';
+import { makeError } from '../../core/errors.js';
+import { clientResponseHeaders } from './headers.js';
+
+/** What {@link tunnel} needs beyond the request itself. */
+export interface TunnelOptions {
+  readonly backend: Backend;
+  /** Upstream headers (hop-by-hop removed, `Connection: upgrade` and `Upgrade` set). */
+  readonly headers: Record<string, string | string[]>;
+  /** Validated origin-form target. */
+  readonly path: string;
+  /** `Via` pseudonym for an ordinary (non-101) answer, or false. */
+  readonly via: string | false;
+  /** Longest wait for the backend's answer to the handshake, connection included, in ms (`timeouts.connect` + `timeouts.response`). */
+  readonly timeoutMs: number;
+  /** The upstream attempt failed (no connection, reset, malformed answer, tunnel error). */
+  onError(error: Error): void;
+}
+
+/** Error codes that mean no connection was made. */
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
+
+function tune(socket: Duplex): void {
+  const s = socket as Partial<Socket>;
+  s.setTimeout?.(0);
+  s.setNoDelay?.(true);
+  s.setKeepAlive?.(true, 0);
+}
+
+function headLines(raw: readonly string[]): string {
+  let out = '';
+  for (let i = 0; i < raw.length; i += 2) out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return out;
+}
+
+/**
+ * Relays a backend's ordinary answer to an upgrade request as an ordinary
+ * response on the raw client socket, then closes it: hop-by-hop headers
+ * removed, no body for HEAD/204/304, the body delimited by its
+ * `Content-Length` or by the close.
+ */
+function relay(req: IncomingMessage, socket: Duplex, proxyRes: IncomingMessage, via: string | false): void {
+  const status = proxyRes.statusCode ?? 502;
+  const headers = clientResponseHeaders(proxyRes, via);
+  const bodiless = req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
+  let head = `HTTP/1.1 ${status} ${proxyRes.statusMessage || STATUS_CODES[status] || ''}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
+  }
+  head += 'connection: close\r\n\r\n';
+  proxyRes.on('error', () => socket.destroy());
+  if (bodiless || !socket.writable) {
+    proxyRes.resume();
+    if (socket.writable) socket.end(head);
+    else socket.destroy();
+    return;
+  }
+  socket.write(head);
+  proxyRes.pipe(socket);
+  proxyRes.once('close', () => {
+    if (!proxyRes.complete) socket.destroy();
+  });
+}
+
+/**
+ * Sends an upgrade request (WebSocket) to `options.backend` and, on a 101,
+ * joins the two sockets. Written here rather than with http-proxy-3's `ws`,
+ * which relays a non-101 answer with the backend's hop-by-hop headers and
+ * chunk-frames even a 204. The connection used is never returned to the
+ * keep-alive pool: after an answer that is not a 101 the backend may still
+ * be reading, or hold the state of a switch nobody finished.
+ *
+ * @example
+ * ```ts
+ * tunnel(req, socket, head, { backend, headers, path: '/ws', via: 'switchyard', onError: (e) => log(e) });
+ * ```
+ */
+export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, options: TunnelOptions): void {
+  const { backend, headers, path, via, onError, timeoutMs } = options;
+  const target = backend.target;
+  const secure = target.protocol === 'https:';
+  const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+  let failed = false;
+  let upgraded = false;
+  let answered = false;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proxyReq.destroy(new Error(`no answer to the upgrade within ${timeoutMs} ms`));
+  }, timeoutMs);
+  const fail = (error: Error & { code?: string }) => {
+    if (failed) return;
+    failed = true;
+    clearTimeout(timer);
+    if (!upgraded && !answered && socket.writable) {
+      // Nothing reached the client yet: an ordinary gateway error, generic body.
+      const code = timedOut
+        ? 'ERR_UPSTREAM_TIMEOUT'
+        : error.code !== undefined && CONNECT_ERRORS.has(error.code)
+          ? 'ERR_UPSTREAM_CONNECT'
+          : 'ERR_UPSTREAM_RESET';
+      const body = JSON.stringify(makeError(code, error.message, error).toClientJSON());
+      const status = timedOut ? '504 Gateway Timeout' : '502 Bad Gateway';
+      socket.end(
+        `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    } else if (!socket.destroyed) socket.destroy();
+    onError(error);
+  };
+  const proxyReq = (secure ? https : http).request({
+    hostname: target.hostname.replace(/^\[|\]$/g, ''),
+    port: target.port || (secure ? 443 : 80),
+    method: req.method,
+    path: base + path,
+    headers,
+    agent: backend.agent,
+    setHost: false,
+  });
+  proxyReq.on('error', fail);
+  proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
+    upgraded = true;
+    clearTimeout(timer);
+    proxySocket.on('error', fail);
+    proxySocket.on('close', () => socket.end());
+    socket.on('close', () => proxySocket.end());
+    tune(proxySocket);
+    if (proxyHead.length > 0) proxySocket.unshift(proxyHead);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\n${headLines(proxyRes.rawHeaders)}\r\n`);
+    proxySocket.pipe(socket).pipe(proxySocket);
+  });
+  proxyReq.on('response', (proxyRes: IncomingMessage) => {
+    answered = true;
+    clearTimeout(timer);
+    // Read again when the response ends (Node recomputes it from the Connection header when the head goes out).
+    proxyReq.shouldKeepAlive = false;
+    relay(req, socket, proxyRes, via);
+  });
+  socket.once('close', () => {
+    clearTimeout(timer);
+    if (!upgraded && !proxyReq.destroyed) proxyReq.destroy();
+  });
+  tune(socket);
+  if (head.length > 0) socket.unshift(head);
+  proxyReq.end();
+}
