@@ -22,6 +22,7 @@ import { formatGrpcTimeout, grpcToHttpStatus, isGrpc, trailersOnlyStatus } from 
 import { clientGone } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import type { Timeouts } from './options.js';
+import { CONNECT_ERRORS } from './upgrade.js';
 
 /**
  * How the balancer talks to a backend: `http/1.1` (default), `h2` (HTTP/2
@@ -48,15 +49,6 @@ const CONNECTION_SPECIFIC = new Set([
   'upgrade',
   'host',
   'http2-settings',
-]);
-
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
 ]);
 
 const sessions = new WeakMap<http.Agent, Http2Sessions>();
@@ -156,7 +148,8 @@ export class Http2Sessions {
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     let socket: Duplex | undefined;
     if (this.#connect) {
-      socket = this.#connect({ host, port, servername: secure ? host : undefined, ALPNProtocols: alpn(this.protocol) });
+      const servername = secure && !isIP(host) ? host : undefined;
+      socket = this.#connect({ host, port, servername, ALPNProtocols: alpn(this.protocol) });
     } else if (secure) {
       socket = tls.connect({
         host,
