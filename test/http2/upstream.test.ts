@@ -250,6 +250,29 @@ describe('HTTP/2 upstreams', () => {
     expect(lb.backends()[0]?.active).toBe(0);
   });
 
+  it('runs active health checks over the HTTP/2 session of an h2c-only backend', async () => {
+    let healthy = true;
+    const backend = await h2Backend({
+      handler: (req, res) => {
+        if (req.url !== '/health') return false;
+        res.writeHead(healthy ? 200 : 503);
+        res.end(healthy ? 'ok' : 'down');
+        return true;
+      },
+    });
+    const lb = balancer({
+      backends: [{ url: `http://127.0.0.1:${backend.port}`, protocol: 'h2c' }],
+      healthCheck: { path: '/health', interval: '50ms', timeout: '40ms', unhealthyThreshold: 1, healthyThreshold: 1 },
+    });
+    const checks: Array<{ ok: boolean; status?: number }> = [];
+    lb.on('health:check', (e) => checks.push(e));
+    await until(() => checks.some((c) => c.ok && c.status === 200), 1_000_000);
+    healthy = false;
+    await until(() => lb.backends()[0]?.status === 'unhealthy', 1_000_000);
+    expect(checks.at(-1)).toMatchObject({ ok: false, status: 503 });
+    expect(backend.seen.every((s) => s.headers[':path'] === '/health')).toBe(true);
+  });
+
   it('refuses a protocol that does not fit the URL scheme, naming the path', () => {
     expect(() => createLoadBalancer({ backends: [{ url: 'http://127.0.0.1:1', protocol: 'h2' }] })).toThrow(
       ConfigError,
