@@ -133,7 +133,8 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     if (totalTimeout !== undefined) ctx.deadline = start + totalTimeout;
     // A gRPC call's own deadline bounds the request like timeouts.total.
     const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
-    if (grpcTimeout !== undefined) ctx.deadline = Math.min(ctx.deadline, start + grpcTimeout);
+    // Capped at the longest timer Node keeps (a longer one would fire at once).
+    if (grpcTimeout !== undefined) ctx.deadline = Math.min(ctx.deadline, start + Math.min(grpcTimeout, 2_147_483_647));
     if (meta.idHeader !== undefined) ctx.requestId = requestId(req.headers[meta.idHeader]);
     const trace = meta.tracing ? proxyTrace(req.headers.traceparent) : undefined;
     if (trace) {
