@@ -185,6 +185,30 @@ describe('HTTP/2 downstream (lb.handler on node:http2)', () => {
     ]);
   });
 
+  it('answers an HTTP/2 client without the connection-specific headers an HTTP/1.1 backend sent', async () => {
+    const backend = await echoBackend((_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        connection: 'keep-alive, upgrade, x-hop',
+        'keep-alive': 'timeout=5',
+        upgrade: 'h2c',
+        'http2-settings': 'AAMAAABkAAQAAP__',
+        'x-hop': 'gone',
+        'x-kept': 'yes',
+      });
+      res.end('body');
+      return true;
+    });
+    const lb = balancer({ backends: [{ url: backend.url }] });
+    const { session } = await h2c(lb);
+    const reply = await h2request(session, { path: '/hop' });
+    expect(reply.status).toBe(200);
+    expect(reply.text).toBe('body');
+    for (const name of ['connection', 'keep-alive', 'upgrade', 'http2-settings', 'x-hop', 'transfer-encoding'])
+      expect(reply.headers[name]).toBeUndefined();
+    expect(reply.headers['x-kept']).toBe('yes');
+  });
+
   it('refuses a Host that differs from :authority with 400', async () => {
     const backend = await echoBackend();
     const lb = balancer({ backends: [{ url: backend.url }] });

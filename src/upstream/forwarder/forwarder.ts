@@ -558,7 +558,16 @@ export function sendResponse(
     if (body !== undefined && !Buffer.isBuffer(body)) body.resume();
     return;
   }
-  res.writeHead(response.status, headers);
+  try {
+    res.writeHead(response.status, headers);
+  } catch (error) {
+    // A field the client's protocol refuses (Node's HTTP/2 layer throws on some): cut the
+    // exchange rather than leave the client waiting for headers that never come.
+    if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+    onBodyError(error as Error);
+    res.destroy();
+    return;
+  }
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);
     return;

@@ -18,6 +18,8 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'proxy-authorization',
   'proxy-authenticate',
+  // The h2c upgrade's settings (RFC 7540 §3.2.1): connection-specific, and refused by HTTP/2.
+  'http2-settings',
 ]);
 
 /** Fields a `Connection` option may not remove: the body's framing and the target host. */
