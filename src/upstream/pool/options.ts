@@ -55,7 +55,11 @@ export const backendOptionsSchema = z
       check.addIssue({ code: 'custom', path: ['protocol'], message: "'h2c' needs an http:// url (use 'h2' over TLS)" });
   });
 
-/** Options of one backend, as given to `createLoadBalancer` or `addBackend`. */
+/**
+ * Options of one backend, as given to `createLoadBalancer` or `addBackend`.
+ *
+ * @useDeclaredType
+ */
 export type BackendOptions = z.input<typeof backendOptionsSchema>;
 
 /** Fields `updateBackend` may change. */
@@ -64,5 +68,9 @@ export const backendUpdateSchema = z.strictObject({
   maxConnections: z.union([positiveInt(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
 });
 
-/** Fields `updateBackend` may change. */
+/**
+ * Fields `updateBackend` may change.
+ *
+ * @useDeclaredType
+ */
 export type BackendUpdate = z.input<typeof backendUpdateSchema>;
