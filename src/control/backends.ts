@@ -7,6 +7,7 @@ import type { Breakers } from '../stages/circuit-breaker/breakers.js';
 import type { Forwarder } from '../upstream/forwarder/forwarder.js';
 import { http2SessionsOf } from '../upstream/forwarder/http2-upstream.js';
 import type { ResolvedConnectionPoolOptions } from '../upstream/forwarder/options.js';
+import { upstreamTls } from '../upstream/forwarder/upstream-tls.js';
 import type { HealthChecker } from '../upstream/health/checker.js';
 import type { OutlierDetector } from '../upstream/health/outlier.js';
 import { AdaptiveLimit, createLimiter } from '../upstream/overload/adaptive-limit.js';
@@ -108,7 +109,13 @@ export class Backends {
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
-      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, parsed.protocol),
+      agent: forwarder.createAgent(
+        url,
+        connectionPool,
+        parsed.createConnection,
+        upstreamTls(parsed.tls, path),
+        parsed.protocol,
+      ),
       effectiveWeight: this.#effectiveWeight,
     });
     const h2 = http2SessionsOf(backend.agent);

@@ -12,6 +12,7 @@ export function optionsOf(backends: Backends, backend: Backend): BackendOptions 
     weight: backend.weight,
     ...(Number.isFinite(backend.maxConnections) ? { maxConnections: backend.maxConnections } : {}),
     ...(input?.createConnection ? { createConnection: input.createConnection } : {}),
+    ...(input?.tls ? { tls: input.tls } : {}),
   };
 }
 

@@ -103,13 +103,21 @@ export class Http2Sessions {
   onStreamLimit: ((limit: number) => void) | undefined;
   readonly #url: URL;
   readonly #connect: Connector | undefined;
+  /** The backend's TLS settings (`tls` option): CA, client certificate, servername. */
+  readonly #tls: tls.ConnectionOptions | undefined;
   #session: ClientHttp2Session | undefined;
   #connecting: Promise<ClientHttp2Session | 'http/1.1'> | undefined;
   /** `auto` found the backend speaks HTTP/1.1 only. */
   #http1 = false;
 
-  constructor(url: URL, protocol: Exclude<UpstreamProtocol, 'http/1.1'>, connect: Connector | undefined) {
+  constructor(
+    url: URL,
+    protocol: Exclude<UpstreamProtocol, 'http/1.1'>,
+    connect: Connector | undefined,
+    tlsOptions?: tls.ConnectionOptions,
+  ) {
     this.protocol = protocol;
+    this.#tls = tlsOptions;
     this.#url = url;
     this.#connect = connect;
     // Cleartext HTTP/2 needs prior knowledge (h2c): `auto` on http: is HTTP/1.1.
@@ -152,9 +160,10 @@ export class Http2Sessions {
       socket = this.#connect({ host, port, servername, ALPNProtocols: alpn(this.protocol) });
     } else if (secure) {
       socket = tls.connect({
+        servername: isIP(host) ? undefined : host,
+        ...this.#tls,
         host,
         port,
-        servername: isIP(host) ? undefined : host,
         ALPNProtocols: alpn(this.protocol),
       });
     }
