@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Backends as BackendLifecycle, type Backends } from './control/backends.js';
 import { type ClusterServices, hostControl } from './control/cluster-glue.js';
 import { createConfigurator } from './control/configure.js';
@@ -211,7 +212,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   }
 
   const lb: LoadBalancer = {
-    handler: (req, res) => entry.handle(req, res, req.url ?? '/'),
+    handler: (req, res) => entry.handle(req as IncomingMessage, res as ServerResponse, req.url ?? '/'),
     upgrade: (req, socket, head) => upgrade(req, socket, head),
     upgradeAt: (mountPath, upgradeOptions) => upgradeAtAdapter(upgrade, mountPath, upgradeOptions),
     express: (adapterOptions) => expressAdapter(entry.handle, adapterOptions),

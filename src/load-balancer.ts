@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { RemoveOptions, RemoveResult } from './control/backends.js';
@@ -29,8 +30,15 @@ export type {
  * and {@link close} it when done.
  */
 export interface LoadBalancer {
-  /** `(req, res)` handler for `http.createServer`. Resolves when the response is over. */
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /**
+   * `(req, res)` handler for `http.createServer`, `https.createServer`, and
+   * `http2.createServer`/`http2.createSecureServer` (with or without
+   * `allowHTTP1`; see docs/http2.md). Resolves when the response is over.
+   */
+  readonly handler: (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ) => Promise<void>;
   /** `'upgrade'` listener for WebSocket and other upgrades: `server.on('upgrade', lb.upgrade)`. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /**

@@ -4,6 +4,7 @@ import { ConfigError, makeError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
 import { parseOptions } from '../core/zod.js';
 import type { Breakers } from '../stages/circuit-breaker/breakers.js';
+import { http2SessionsOf } from '../upstream/forwarder/http2-upstream.js';
 import type { ResolvedConnectionPoolOptions } from '../upstream/forwarder/options.js';
 import type { UpstreamForwarder } from '../upstream/forwarder/upstream-forwarder.js';
 import { upstreamTls } from '../upstream/forwarder/upstream-tls.js';
@@ -109,10 +110,18 @@ export class Backends {
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
-      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, tls),
-      dispatcher: forwarder.createDispatcher(url, connectionPool, parsed.createConnection, tls),
+      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, tls, parsed.protocol),
+      dispatcher: forwarder.createDispatcher(url, connectionPool, parsed.createConnection, tls, parsed.protocol),
       effectiveWeight: this.#effectiveWeight,
     });
+    const h2 = http2SessionsOf(backend.agent);
+    if (h2) {
+      // The peer's SETTINGS_MAX_CONCURRENT_STREAMS caps the backend's in-flight requests.
+      h2.onStreamLimit = (limit) => {
+        backend.streamLimit = limit;
+        pool.changed(true);
+      };
+    }
     this.#inputs.set(backend, parsed);
     if (queue) backend.onRelease = (b) => queue.offer(b);
     if (adaptive !== false) {

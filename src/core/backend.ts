@@ -101,6 +101,11 @@ export class Backend implements Candidate {
   onRelease: ((backend: Backend) => void) | undefined;
   /** Adaptive concurrency limit, when `adaptiveConcurrency` is on; caps {@link capacity}. */
   limiter: ConcurrencyLimit | undefined;
+  /**
+   * Most streams the backend's HTTP/2 session takes at once (its
+   * `SETTINGS_MAX_CONCURRENT_STREAMS`); Infinity for HTTP/1.1 backends.
+   */
+  streamLimit = Number.POSITIVE_INFINITY;
 
   #effectiveWeight: (backend: Backend) => number;
 
@@ -178,10 +183,11 @@ export class Backend implements Candidate {
     return this.#effectiveWeight(this);
   }
 
-  /** Most requests in flight at once: `maxConnections`, lowered by the adaptive limit. */
+  /** Most requests in flight at once: `maxConnections`, lowered by the adaptive limit and the HTTP/2 stream limit. */
   get capacity(): number {
     const limiter = this.limiter;
-    return limiter === undefined ? this.maxConnections : Math.min(this.maxConnections, limiter.limit);
+    const limit = Math.min(this.streamLimit, this.maxConnections);
+    return limiter === undefined ? limit : Math.min(limit, limiter.limit);
   }
 
   /** Healthy, not ejected, breaker closed or half-open, not draining. Ignores `maxConnections`. */

@@ -2,6 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Backend } from './backend.js';
 import type { ErrorCode } from './errors.js';
+import { clientGone, responseFinished } from './net/http2-compat.js';
 import { normalizePath } from './net/request-target.js';
 import type { SelectionContext } from './strategy.js';
 
@@ -27,6 +28,17 @@ export interface PendingResponse {
   headers: OutgoingHttpHeaders;
   /** The body: a stream from the backend, or bytes made by the balancer. */
   body: Readable | Buffer | undefined;
+  /**
+   * The `grpc-status` of a trailers-only gRPC answer (the backend failed the
+   * call before any message); unset otherwise.
+   */
+  grpcStatus?: number | undefined;
+  /**
+   * The status the breaker, outlier detection and retry judge, when it is not
+   * {@link status}: a trailers-only gRPC failure's HTTP equivalent
+   * (`UNAVAILABLE` → 503, see `grpcToHttpStatus`), as its HTTP status is 200.
+   */
+  judgedStatus?: number | undefined;
 }
 
 /**
@@ -181,10 +193,10 @@ export class Context implements SelectionContext {
       if (parent) {
         if (parent.aborted) controller.abort();
         else parent.addEventListener('abort', () => controller.abort(), { once: true });
-      } else if (res.destroyed && !res.writableFinished) controller.abort();
+      } else if (clientGone(res)) controller.abort();
       else
         res.once('close', () => {
-          if (!res.writableFinished) controller.abort();
+          if (!responseFinished(res)) controller.abort();
         });
     }
     return this.#abort.signal;

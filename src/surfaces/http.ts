@@ -5,6 +5,8 @@ import { makeError, SwitchyardError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
 import { clientParseError } from '../core/net/client-error.js';
 import { consumedBody } from '../core/net/consumed-body.js';
+import { grpcMessage, httpToGrpcStatus, isGrpc, parseGrpcTimeout } from '../core/net/grpc.js';
+import { requestAuthority, responseClosed, responseFinished } from '../core/net/http2-compat.js';
 import { resolveTarget } from '../core/net/request-target.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
 import { hasBody } from '../stages/retry/request-body.js';
@@ -74,6 +76,29 @@ function replayConsumedBody(ctx: Context, headers: Record<string, string | strin
     });
 }
 
+/**
+ * A balancer error told to a gRPC client the way it reads errors: a
+ * trailers-only answer, HTTP 200 with `grpc-status` and `grpc-message`
+ * (`ERR_DEADLINE` → `DEADLINE_EXCEEDED`, 503 → `UNAVAILABLE`...), the error
+ * code in `x-switchyard-error`.
+ */
+function grpcReply(ctx: Context, error: SwitchyardError): void {
+  const status = error.code === 'ERR_DEADLINE' ? 504 : (error.status ?? 500);
+  ctx.reply(
+    200,
+    Buffer.alloc(0),
+    {
+      'content-type': 'application/grpc',
+      'grpc-status': String(httpToGrpcStatus(status)),
+      'grpc-message': grpcMessage(error.toClientJSON().error.message),
+      'x-switchyard-error': error.code,
+    },
+    error.code,
+  );
+  // Trailers-only: no body, so no content-length either.
+  delete (ctx.response as NonNullable<Context['response']>).headers['content-length'];
+}
+
 function toSwitchyardError(error: unknown): SwitchyardError {
   if (error instanceof SwitchyardError) return error;
   const name = error instanceof Error ? error.message : String(error);
@@ -101,11 +126,12 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
 
   function sendError(ctx: Context, error: SwitchyardError, forward: ForwardError | undefined): void {
     const res = ctx.res;
-    if (res.headersSent || res.destroyed) {
+    if (responseClosed(res)) {
       res.destroy();
       return;
     }
-    ctx.reply(error.status ?? 500, error.toClientJSON(), { 'cache-control': 'no-store' });
+    if (isGrpc(ctx.req.headers)) grpcReply(ctx, error);
+    else ctx.reply(error.status ?? 500, error.toClientJSON(), { 'cache-control': 'no-store' });
     meta.tagResponse(ctx);
     answer(ctx, error, forward);
   }
@@ -135,7 +161,9 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
   async function handle(req: IncomingMessage, res: ServerResponse, url: string, forward?: ForwardError): Promise<void> {
     const start = now();
     const clientAddress = resolveClientAddress(req, trust);
-    const target = resolveTarget(url, req.headers.host);
+    // HTTP/2: `:authority` is the Host (RFC 9113 §8.3.1); a differing Host field is refused.
+    const host = requestAuthority(req);
+    const target = host === false ? 'Host differs from :authority' : resolveTarget(url, host);
     let path = typeof target === 'string' ? '/' : target.path;
     let rewriteFailure: unknown;
     if (rewrite && typeof target !== 'string') {
@@ -148,6 +176,10 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     const ctx = new Context(req, res, path, clientAddress, start);
     if (typeof target !== 'string') ctx.authority = target.authority;
     if (totalTimeout !== undefined) ctx.deadline = start + totalTimeout;
+    // A gRPC call's own deadline bounds the request like timeouts.total.
+    const grpcTimeout = parseGrpcTimeout(req.headers['grpc-timeout']);
+    // Capped at the longest timer Node keeps (a longer one would fire at once).
+    if (grpcTimeout !== undefined) ctx.deadline = Math.min(ctx.deadline, start + Math.min(grpcTimeout, 2_147_483_647));
     if (meta.idHeader !== undefined) ctx.requestId = requestId(req.headers[meta.idHeader]);
     const trace = meta.tracing ? proxyTrace(req.headers.traceparent) : undefined;
     if (trace) {
@@ -161,7 +193,7 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
         inflight--;
         if (inflight === 0 && onQuiet) onQuiet();
         if (events.has('request')) {
-          const complete = res.writableFinished;
+          const complete = responseFinished(res);
           const query = ctx.path.indexOf('?');
           // A body Node's parser rejected: the client got Node's own 400, not an abort.
           const malformed = !complete && clientParseError(req) !== undefined;

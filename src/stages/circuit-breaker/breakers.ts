@@ -34,7 +34,7 @@ async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders
   await next();
   const response = ctx.response;
   if (response === undefined) return;
-  if (isFailure(response.status)) throw FAILURE_STATUS;
+  if (isFailure(response.judgedStatus ?? response.status)) throw FAILURE_STATUS;
   const body = response.body;
   if (body === undefined || Buffer.isBuffer(body)) return;
   const backend = ctx.backend?.id ?? '';
@@ -210,7 +210,7 @@ export class BackendBreaker {
     try {
       await next();
       const response = ctx.response;
-      outcome = response === undefined || !this.#isFailure(response.status);
+      outcome = response === undefined || !this.#isFailure(response.judgedStatus ?? response.status);
       const body = response?.body;
       if (outcome && body !== undefined && !Buffer.isBuffer(body)) {
         // The probe succeeds only once its body is complete; a client that leaves proves nothing.

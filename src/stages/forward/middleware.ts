@@ -62,10 +62,12 @@ export function forward(
     const latencyMs = end - started;
     const response = ctx.response;
     const status = response?.status ?? 502;
+    // A trailers-only gRPC failure is judged by its HTTP equivalent (its status is 200).
+    const judged = response?.judgedStatus ?? status;
     const body = response?.body;
     if (body === undefined || Buffer.isBuffer(body)) {
-      observer?.response(backend, status);
-      observe?.(backend, { latencyMs, ok: status < 500, now: end });
+      observer?.response(backend, judged);
+      observe?.(backend, { latencyMs, ok: judged < 500, now: end });
     } else if (observer || observe) {
       // Judged when the body is over: headers that come fast followed by a reset are a failure.
       onBodyOutcome(body, (outcome, error) => {
@@ -73,8 +75,8 @@ export function forward(
           failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
           return;
         }
-        observer?.response(backend, status);
-        observe?.(backend, { latencyMs, ok: status < 500, now: now() });
+        observer?.response(backend, judged);
+        observe?.(backend, { latencyMs, ok: judged < 500, now: now() });
       });
     } else {
       onBodyOutcome(body, (outcome, error) => {

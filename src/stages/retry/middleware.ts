@@ -1,10 +1,11 @@
 import type { Middleware } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
+import { isGrpc } from '../../core/net/grpc.js';
 import { runHedged } from './hedge.js';
 import type { ResolvedHedgeOptions, ResolvedRetryOptions } from './options.js';
 import { ANSWERED, discard, type RetryDeps, RetryPolicy } from './policy.js';
-import { bufferRequestBody, hasBody } from './request-body.js';
+import { bufferRequestBody, hasBody, recordRequestBody } from './request-body.js';
 
 export { hasBody };
 
@@ -58,7 +59,12 @@ export function retry(
     const idempotent = policy.methods.has(ctx.method);
     let replayable = true;
     if (hasBody(ctx.req)) {
-      replayable = idempotent && options.bufferBody && (await bufferRequestBody(ctx, options.maxBufferBytes, now));
+      if (!idempotent && policy.grpcRetries && isGrpc(ctx.req.headers)) {
+        // A gRPC call (POST) may be retried on a retryable status: its body is recorded as it streams.
+        if (options.bufferBody) recordRequestBody(ctx, options.maxBufferBytes);
+        else replayable = false;
+      } else
+        replayable = idempotent && options.bufferBody && (await bufferRequestBody(ctx, options.maxBufferBytes, now));
     }
     if (hedge && idempotent && replayable) return runHedged(ctx, attempt, policy, hedge);
     const max = replayable ? options.attempts : 1;

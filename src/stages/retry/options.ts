@@ -63,6 +63,13 @@ export const retrySchema = z
     retryOn: z.array(z.enum(RETRY_ON)).default([...RETRY_ON]),
     /** Response statuses that are retried (the response is discarded), 400 to 599. @default [502, 503, 504] */
     statuses: z.array(z.number().int().min(400).max(599)).default([502, 503, 504]),
+    /**
+     * gRPC statuses (0 to 16) of a trailers-only answer that are retried,
+     * whatever the method, as gRPC's own `retryableStatusCodes`: the backend
+     * failed the call before sending any message, and nothing reached the
+     * client yet. @default [14] (`UNAVAILABLE`)
+     */
+    grpcStatuses: z.array(z.number().int().min(0).max(16)).default([14]),
     /** Full-jitter backoff: the wait before retry n is random in [0, min(backoffMax, backoffBase·2^(n-1))). @default '25ms' */
     backoffBase: duration().default(25),
     /** Largest backoff. @default '250ms' */
@@ -134,6 +141,8 @@ export interface RetryOptions {
   retryOn?: ('connect-failure' | 'reset' | 'timeout')[] | undefined;
   /** Response statuses that are retried (the response is discarded), 400 to 599. @default [502, 503, 504] */
   statuses?: number[] | undefined;
+  /** gRPC statuses (0 to 16) of a trailers-only answer that are retried, whatever the method. @default [14] */
+  grpcStatuses?: number[] | undefined;
   /** Full-jitter backoff base: the wait before retry n is random in [0, min(backoffMax, backoffBase·2^(n-1))). Milliseconds or a duration string. @default '25ms' */
   backoffBase?: Duration | undefined;
   /** Largest backoff; milliseconds or a duration string. @default '250ms' */

@@ -69,6 +69,7 @@ export class RetryPolicy {
   readonly deps: RetryDeps;
   readonly methods: ReadonlySet<string>;
   readonly #statuses: ReadonlySet<number>;
+  readonly #grpcStatuses: ReadonlySet<number>;
   readonly #retryOn: ReadonlySet<RetryReason>;
 
   constructor(options: ResolvedRetryOptions, deps: RetryDeps) {
@@ -76,7 +77,13 @@ export class RetryPolicy {
     this.deps = deps;
     this.methods = new Set(options.methods);
     this.#statuses = new Set(options.statuses);
+    this.#grpcStatuses = new Set(options.grpcStatuses);
     this.#retryOn = new Set(options.retryOn);
+  }
+
+  /** True when some gRPC status is retryable (`retry.grpcStatuses` not empty). */
+  get grpcRetries(): boolean {
+    return this.#grpcStatuses.size > 0;
   }
 
   /** A retryable status (the response is discarded if a retry goes). */
@@ -156,10 +163,19 @@ export class RetryPolicy {
       if (n >= max || !this.retryableError(failure, idempotent) || !this.deps.canRetry(ctx)) return STOP;
       return this.#charge(ctx, this.backoff(n), failure.reason, failure.backend, undefined);
     }
-    if (n >= max || !idempotent || !response || !this.retryableStatus(response.status) || !this.deps.canRetry(ctx)) {
+    if (n >= max || !response || !this.deps.canRetry(ctx)) return STOP;
+    const grpc = response.grpcStatus;
+    // A trailers-only gRPC failure: retried for the gRPC statuses marked retryable, whatever the method (gRPC's retry policy).
+    if (grpc !== undefined ? !this.#grpcStatuses.has(grpc) : !idempotent || !this.retryableStatus(response.status)) {
       return STOP;
     }
-    return this.#charge(ctx, this.waitAfter(response, n), 'status', backend?.id ?? '', response.status);
+    return this.#charge(
+      ctx,
+      this.waitAfter(response, n),
+      'status',
+      backend?.id ?? '',
+      response.judgedStatus ?? response.status,
+    );
   }
 
   #charge(

@@ -3,6 +3,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
 import { clientParseError } from '../../core/net/client-error.js';
+import { http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
 
 /**
  * True when the request carries a body (RFC 9112 §6.3: Transfer-Encoding or a non-zero Content-Length).
@@ -13,6 +14,8 @@ import { clientParseError } from '../../core/net/client-error.js';
  * ```
  */
 export function hasBody(req: IncomingMessage): boolean {
+  // HTTP/2 frames the body itself: there is one unless HEADERS ended the stream.
+  if (isHttp2(req)) return http2HasBody(req) && req.headers['content-length'] !== '0';
   const headers = req.headers;
   if (headers['transfer-encoding'] !== undefined) return true;
   const length = headers['content-length'];
@@ -60,6 +63,61 @@ export async function bufferRequestBody(ctx: Context, limit: number, now: () => 
   req.pipe(stream);
   ctx.requestBody = () => stream;
   return false;
+}
+
+/**
+ * Records a streaming request body while it goes upstream, up to `limit`
+ * bytes, so a later attempt can send it again: what was read first, then the
+ * rest as it comes. For gRPC calls, which may stream for their whole life:
+ * they cannot be read to the end before the first attempt as
+ * {@link bufferRequestBody} does. The client is paused between attempts, so
+ * nothing is lost; past `limit` a replay fails the attempt as a client body
+ * error instead of sending a truncated body.
+ *
+ * @example
+ * ```ts
+ * recordRequestBody(ctx, 1 << 20);
+ * await forward(ctx.requestBody?.());
+ * ```
+ */
+export function recordRequestBody(ctx: Context, limit: number): void {
+  const req = ctx.req;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let overflow = false;
+  let current: PassThrough | undefined;
+  req.pause();
+  req.on('data', (chunk: Buffer) => {
+    if (!overflow) {
+      size += chunk.length;
+      if (size > limit) {
+        overflow = true;
+        chunks.length = 0;
+      } else chunks.push(chunk);
+    }
+    if (current && !current.write(chunk)) {
+      req.pause();
+      current.once('drain', () => req.resume());
+    }
+  });
+  req.once('end', () => current?.end());
+  req.once('error', () => current?.destroy());
+  ctx.requestBody = () => {
+    const previous = current;
+    const stream = new PassThrough();
+    current = stream;
+    if (previous && !previous.destroyed) previous.destroy();
+    if (overflow) {
+      stream.destroy(
+        makeError('ERR_BAD_REQUEST', 'the request body outgrew retry.maxBufferBytes and cannot be sent again'),
+      );
+      return stream;
+    }
+    for (const chunk of chunks) stream.write(chunk);
+    if (req.readableEnded) stream.end();
+    else req.resume();
+    return stream;
+  };
 }
 
 function replay(chunks: readonly Buffer[]): Readable {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientParseError } from '../../core/net/client-error.js';
+import { clientGone } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import type { Timeouts } from './options.js';
 import { CONNECT_ERRORS } from './upgrade.js';
@@ -66,8 +67,9 @@ export function attemptFailure(
           bodyError,
         );
   }
-  const res = attempt.res;
-  if (res.destroyed && !res.writableFinished) {
+  // A closed socket (HTTP/1.1) or a reset stream (HTTP/2, whose compatibility
+  // response reports `writableFinished` for a reset stream too).
+  if (clientGone(attempt.res)) {
     return new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
   }
   if (attempt.cancelled) {

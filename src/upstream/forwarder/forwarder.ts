@@ -7,10 +7,12 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js';
 import { clientParseError } from '../../core/net/client-error.js';
+import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { clientResponseHeaders } from './headers.js';
+import { attachHttp2, forwardHttp2, Http2Sessions, http2SessionsOf, type UpstreamProtocol } from './http2-upstream.js';
 import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
 import { tunnel } from './upgrade.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
@@ -46,6 +48,35 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
     else attempt.onProxyReq = finish;
   });
   return pass;
+}
+
+/**
+ * What http-proxy-3 reads of the request, made apart from the client's own
+ * request: the client's object is never written to (an HTTP/2 compatibility
+ * request's `headers` cannot even be), and HTTP/2 pseudo-headers never reach
+ * the proxy. The body always comes through `buffer`, so the view is never piped.
+ */
+function proxyView(
+  req: IncomingMessage,
+  method: string,
+  url: string,
+  headers: Record<string, string | string[]>,
+): IncomingMessage {
+  const view = {
+    method,
+    url,
+    headers,
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+    httpVersion: '1.1',
+    socket: req.socket,
+    connection: req.socket,
+    on(event: string, listener: (...args: unknown[]) => void) {
+      req.on(event, listener);
+      return view;
+    },
+  };
+  return view as unknown as IncomingMessage;
 }
 
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
@@ -174,6 +205,12 @@ function cancelAttempt(attempt: Attempt): void {
   attempt.forwarder.failAttempt(attempt, new Error('attempt cancelled'));
 }
 
+/** The HTTP/2 client's stream closed: an attempt still waiting for its response is over. */
+function onClientClose(attempt: Attempt): void {
+  if (attempt.settled || !clientGone(attempt.ctx.res)) return;
+  attempt.forwarder.failAttempt(attempt, new Error('client stream closed'));
+}
+
 function onAttemptTimeout(attempt: Attempt): void {
   attempt.timer = undefined;
   attempt.timedOut = attempt.byDeadline ? 'deadline' : attempt.phase;
@@ -220,14 +257,19 @@ export class Forwarder implements UpstreamForwarder {
     this.#proxy = proxy;
   }
 
-  /** A keep-alive agent for one backend. */
+  /**
+   * A keep-alive agent for one backend; for `protocol` `h2`, `h2c` or `auto`
+   * it also holds the backend's HTTP/2 session (see `http2-upstream.ts`).
+   */
   createAgent(
     url: URL,
     pool: ResolvedConnectionPoolOptions,
     connect: Connector | undefined,
     tls?: https.AgentOptions,
+    protocol: UpstreamProtocol = 'http/1.1',
   ): http.Agent {
-    return createAgent(url, pool, connect, tls);
+    const agent = createAgent(url, pool, connect, tls);
+    return protocol === 'http/1.1' ? agent : attachHttp2(agent, new Http2Sessions(url, protocol, connect, tls));
   }
 
   /** None: this forwarder sends everything through the agent. */
@@ -241,6 +283,24 @@ export class Forwarder implements UpstreamForwarder {
    * rejects with an {@link UpstreamError} when no response comes.
    */
   forward(ctx: Context, backend: Backend, headers: Record<string, string | string[]>, body?: Readable): Promise<void> {
+    const h2 = http2SessionsOf(backend.agent);
+    if (h2 !== undefined && !h2.http1) {
+      return forwardHttp2(ctx, backend, h2, headers, body, {
+        timeouts: this.timeouts,
+        now: this.now,
+        via: this.#via,
+        http1: () => this.#forwardHttp1(ctx, backend, headers, body),
+      });
+    }
+    return this.#forwardHttp1(ctx, backend, headers, body);
+  }
+
+  #forwardHttp1(
+    ctx: Context,
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    body: Readable | undefined,
+  ): Promise<void> {
     const attempt = new Attempt(ctx, backend, this);
     const promise = new Promise<void>((resolve, reject) => {
       attempt.resolve = resolve;
@@ -267,31 +327,26 @@ export class Forwarder implements UpstreamForwarder {
         this.failAttempt(attempt, attempt.clientBodyError);
       });
     }
+    // http-proxy-3 tells a client that left by `res.writableFinished`, which an
+    // HTTP/2 compatibility response reports true for a reset stream too.
+    if (isHttp2(req)) ctx.res.once('close', () => onClientClose(attempt));
     // A chunked body may end with trailer fields: forward them (http-proxy-3 would drop them).
-    if (req.headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
-    const original = req.headers;
-    const originalUrl = req.url;
-    // http-proxy-3 reads req.headers and req.url synchronously inside web():
-    // swapping them for the call keeps the client's request untouched for the host app.
-    req.headers = headers;
-    req.url = ctx.path;
+    // An HTTP/2 body is sent chunked too (headers.ts), and may end with trailers the same way.
+    if (headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
     try {
       this.#proxy.web(
-        req,
+        proxyView(req, ctx.method, ctx.path, headers),
         ctx.res,
         {
           target: backend.target,
           agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
-          buffer: body,
+          buffer: body ?? req,
           switchyard: attempt,
         } as ServerOptions,
         (error: Error) => this.failAttempt(attempt, error),
       );
     } catch (error) {
       this.failAttempt(attempt, error as Error);
-    } finally {
-      req.headers = original;
-      req.url = originalUrl;
     }
     return promise;
   }
@@ -424,7 +479,9 @@ export function sendResponse(
   response: NonNullable<Context['response']>,
   onBodyError: (error: Error) => void,
 ): void {
-  if (response.statusMessage) res.statusMessage = response.statusMessage;
+  const h2 = isHttp2(res.req);
+  // HTTP/2 has no reason phrase (RFC 9113 §8.3.2): Node warns on setting one.
+  if (response.statusMessage && !h2) res.statusMessage = response.statusMessage;
   let headers = response.headers;
   if (
     (response.status === 204 || response.status === 304) &&
@@ -435,8 +492,26 @@ export function sendResponse(
     delete headers['content-length'];
     delete headers['transfer-encoding'];
   }
-  res.writeHead(response.status, headers);
   const body = response.body;
+  if (h2 && headers['grpc-status'] !== undefined) {
+    // A trailers-only gRPC answer must stay one HEADERS frame that ends the
+    // stream: headers set before end() make Node's compatibility layer send it so.
+    res.statusCode = response.status;
+    for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
+    res.end();
+    if (body !== undefined && !Buffer.isBuffer(body)) body.resume();
+    return;
+  }
+  try {
+    res.writeHead(response.status, headers);
+  } catch (error) {
+    // A field the client's protocol refuses (Node's HTTP/2 layer throws on some): cut the
+    // exchange rather than leave the client waiting for headers that never come.
+    if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+    onBodyError(error as Error);
+    res.destroy();
+    return;
+  }
   if (body === undefined || Buffer.isBuffer(body)) {
     res.end(body);
     return;
@@ -475,6 +550,18 @@ export function sendResponse(
 
 function addTrailers(res: ServerResponse, raw: readonly string[]): void {
   if (raw.length === 0) return;
+  if (isHttp2(res.req)) {
+    // The HTTP/2 compatibility response takes an object only; repeated fields become a list.
+    const trailers: Record<string, string | string[]> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      const value = raw[i + 1] as string;
+      const prior = trailers[name];
+      trailers[name] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
+    }
+    res.addTrailers(trailers);
+    return;
+  }
   const trailers: Array<[string, string]> = [];
   for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
   res.addTrailers(trailers);

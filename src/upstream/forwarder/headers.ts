@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { makeError, type SwitchyardError } from '../../core/errors.js';
+import { HTTP2_CONNECTION_HEADERS, http2HasBody, isHttp2, requestAuthority } from '../../core/net/http2-compat.js';
 
 /**
  * Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy-only ones: never
@@ -17,6 +18,8 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'proxy-authorization',
   'proxy-authenticate',
+  // The h2c upgrade's settings (RFC 7540 §3.2.1): connection-specific, and refused by HTTP/2.
+  'http2-settings',
 ]);
 
 /** Fields a `Connection` option may not remove: the body's framing and the target host. */
@@ -105,6 +108,23 @@ function forwardedNode(address: string): string {
 }
 
 /**
+ * Why an HTTP/2 request cannot be forwarded (RFC 9113 §8.2.2, §8.3.1), or
+ * undefined. nghttp2 already resets most such streams; this is the check that
+ * holds whatever the HTTP/2 implementation in front lets through.
+ */
+function http2Refusal(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (HTTP2_CONNECTION_HEADERS.has(name)) return `connection-specific header ${name} in an HTTP/2 request`;
+    if (name === 'te' && (raw[i + 1] as string).trim().toLowerCase() !== 'trailers')
+      return 'TE other than trailers in an HTTP/2 request';
+  }
+  if (requestAuthority(req) === false) return 'Host differs from :authority';
+  return undefined;
+}
+
+/**
  * Builds the headers sent upstream from the client's raw headers: hop-by-hop
  * fields and those named by `Connection` removed, repeated fields kept as
  * repeated lines, `X-Forwarded-*`/`Forwarded` replaced (or extended when the
@@ -116,11 +136,18 @@ export function upstreamRequestHeaders(
   info: ForwardingInfo,
 ): Record<string, string | string[]> | SwitchyardError {
   const raw = req.rawHeaders;
-  const tokens = connectionTokens(raw);
+  const h2 = isHttp2(req);
+  if (h2) {
+    const refused = http2Refusal(req);
+    if (refused !== undefined) return makeError('ERR_BAD_REQUEST', refused);
+  }
+  const tokens = h2 ? undefined : connectionTokens(raw);
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     const value = raw[i + 1] as string;
+    // HTTP/2 pseudo-headers become the request line and Host, set below.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     if (HOP_BY_HOP.has(name) || name === 'expect') continue;
     if (tokens?.has(name) && !PROTECTED.has(name)) continue;
     if (!info.trusted && FORWARDING.has(name)) continue;
@@ -142,6 +169,16 @@ export function upstreamRequestHeaders(
     if (list.some((c) => !TRANSFER_CODINGS.has(c)))
       return makeError('ERR_NOT_IMPLEMENTED', 'unsupported transfer coding');
     headers['transfer-encoding'] = list.join(', ');
+  }
+  if (h2) {
+    const authority = req.headers[':authority'];
+    if (typeof authority === 'string') headers.host = authority;
+    // RFC 9113 §8.2.3: HTTP/2 may split Cookie into several fields; HTTP/1.1 gets one.
+    const cookie = headers.cookie;
+    if (Array.isArray(cookie)) headers.cookie = cookie.join('; ');
+    // HTTP/2 frames the body itself (RFC 9113 §8.1): an HTTP/1.1 upstream needs
+    // chunked framing for a body of unannounced length (and its trailers).
+    if (headers['content-length'] === undefined && http2HasBody(req)) headers['transfer-encoding'] = 'chunked';
   }
   if (info.upgrade) {
     const upgrade = req.headers.upgrade;
@@ -166,7 +203,7 @@ export function upstreamRequestHeaders(
   const priorForwarded = info.trusted ? joined(headers.forwarded) : undefined;
   headers.forwarded = priorForwarded ? `${priorForwarded}, ${element}` : element;
   if (info.via) {
-    const via = `${req.httpVersion} ${info.via}`;
+    const via = `${h2 ? '2' : req.httpVersion} ${info.via}`;
     const prior = joined(headers.via);
     headers.via = prior ? `${prior}, ${via}` : via;
   }

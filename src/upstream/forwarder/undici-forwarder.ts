@@ -8,10 +8,12 @@ import { Client, type Dispatcher, errors, Pool } from 'undici';
 import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { classifyFailure, isIdleRace } from '../../core/fault.js';
+import { clientGone, http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { type Connector, Forwarder } from './forwarder.js';
 import { stripResponseHeaders } from './headers.js';
+import type { UpstreamProtocol } from './http2-upstream.js';
 import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
@@ -119,7 +121,7 @@ function endSink(body: UpstreamBody, res: ServerResponse): void {
 
 /** The client left while the body was streaming to it directly: stop the upstream exchange. */
 function onSinkClose(attempt: UndiciAttempt, res: ServerResponse): void {
-  if (!attempt.done && !res.writableFinished) {
+  if (!attempt.done && clientGone(res)) {
     attempt.aborted = true;
     attempt.controller?.abort(new Error('client closed the connection'));
     // Abandoned, not failed: nobody's fault (see onBodyOutcome).
@@ -348,7 +350,7 @@ function cancelAttempt(attempt: UndiciAttempt): void {
 function onClientClose(this: WatchedResponse): void {
   const attempt = this[kAttempt];
   this[kAttempt] = undefined;
-  if (!attempt || this.writableFinished) return;
+  if (!attempt || !clientGone(this)) return;
   if (!attempt.settled) attempt.forwarder.failAttempt(attempt, new Error('client closed the connection'));
   else if (attempt.body?.sink === this) onSinkClose(attempt, this);
 }
@@ -417,23 +419,33 @@ export class UndiciForwarder implements UpstreamForwarder {
     this.#fallback = new Forwarder(options);
   }
 
-  /** The keep-alive agent upgrades and chunked uploads use. */
+  /**
+   * The keep-alive agent upgrades and chunked uploads use; for an HTTP/2
+   * backend it holds the backend's HTTP/2 sessions too.
+   */
   createAgent(
     url: URL,
     pool: ResolvedConnectionPoolOptions,
     connect: Connector | undefined,
     tls?: https.AgentOptions,
+    protocol: UpstreamProtocol = 'http/1.1',
   ): http.Agent {
-    return this.#fallback.createAgent(url, pool, connect, tls);
+    return this.#fallback.createAgent(url, pool, connect, tls, protocol);
   }
 
-  /** The undici pool for one backend. */
+  /**
+   * The undici pool for one backend; none for a backend whose `protocol` is
+   * not `http/1.1`: its requests take the HTTP/2 upstream path (`forwardHttp2`,
+   * through the inner forwarder, which also handles `auto` falling back to HTTP/1.1).
+   */
   createDispatcher(
     url: URL,
     pool: ResolvedConnectionPoolOptions,
     connect: Connector | undefined,
     tls?: https.AgentOptions,
-  ): Pool {
+    protocol: UpstreamProtocol = 'http/1.1',
+  ): Pool | undefined {
+    if (protocol !== 'http/1.1') return undefined;
     const options = {
       connections: pool.maxSockets,
       pipelining: 1,
@@ -455,8 +467,16 @@ export class UndiciForwarder implements UpstreamForwarder {
   forward(ctx: Context, backend: Backend, headers: Record<string, string | string[]>, body?: Readable): Promise<void> {
     const req = ctx.req;
     const dispatcher = backend.dispatcher;
-    // Request trailers ride only on Node's client: chunked uploads take the http-proxy-3 path.
-    if (dispatcher === undefined || req.headers['transfer-encoding'] !== undefined) {
+    // Request trailers ride only on Node's client: chunked uploads take the
+    // http-proxy-3 path, and so does an HTTP/2 request with a body (its
+    // trailers come at the stream's end whatever its framing upstream).
+    // HTTP/2 backends have no dispatcher: the HTTP/2 upstream path.
+    if (
+      dispatcher === undefined ||
+      req.headers['transfer-encoding'] !== undefined ||
+      headers['transfer-encoding'] !== undefined ||
+      (isHttp2(req) && http2HasBody(req))
+    ) {
       return this.#fallback.forward(ctx, backend, headers, body);
     }
     const attempt = new UndiciAttempt(ctx, backend, this);
@@ -475,7 +495,7 @@ export class UndiciForwarder implements UpstreamForwarder {
       signal.addEventListener('abort', () => cancelAttempt(attempt), { once: true });
     } else {
       const res = ctx.res as WatchedResponse;
-      if (res.destroyed && !res.writableFinished) {
+      if (clientGone(res)) {
         this.failAttempt(attempt, new Error('client closed the connection'));
         return promise;
       }

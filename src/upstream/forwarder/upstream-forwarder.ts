@@ -5,6 +5,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { Pool } from 'undici';
 import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
+import type { UpstreamProtocol } from './http2-upstream.js';
 import type { ResolvedConnectionPoolOptions } from './options.js';
 
 /** Which HTTP client sends requests upstream (the `forwarder` option). */
@@ -23,19 +24,28 @@ export interface UpstreamForwarder {
    * rejects with an `UpstreamError` when no response comes.
    */
   forward(ctx: Context, backend: Backend, headers: Record<string, string | string[]>, body?: Readable): Promise<void>;
-  /** A keep-alive agent for one backend (upgrades always use it). */
+  /**
+   * A keep-alive agent for one backend (upgrades always use it); for a
+   * `protocol` other than `http/1.1` it also holds the backend's HTTP/2
+   * sessions (`attachHttp2`), which every forwarder sends through.
+   */
   createAgent(
     url: URL,
     pool: ResolvedConnectionPoolOptions,
     connect: ((options: object) => Duplex) | undefined,
     tls?: https.AgentOptions,
+    protocol?: UpstreamProtocol,
   ): http.Agent;
-  /** An undici pool for one backend, or undefined when this forwarder needs none. */
+  /**
+   * An undici pool for one backend, or undefined when this forwarder needs
+   * none (and for HTTP/2 backends, which go through the HTTP/2 upstream path).
+   */
   createDispatcher(
     url: URL,
     pool: ResolvedConnectionPoolOptions,
     connect: ((options: object) => Duplex) | undefined,
     tls?: https.AgentOptions,
+    protocol?: UpstreamProtocol,
   ): Pool | undefined;
   /** Tunnels an upgrade request (WebSocket) to `backend`; `onDone` runs once. */
   upgrade(

@@ -1,8 +1,11 @@
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ClientHttp2Stream } from 'node:http2';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import type { Backend } from '../../core/backend.js';
 import type { Events } from '../../core/events.js';
 import { onBodyOutcome } from '../../core/fault.js';
+import { http2SessionsOf } from '../forwarder/http2-upstream.js';
 import type { Pool } from '../pool/pool.js';
 import type { ResolvedHealthCheckOptions } from './options.js';
 import { type FailureDetector, PhiAccrualDetector } from './phi-accrual.js';
@@ -46,7 +49,8 @@ interface CheckResult {
 class CheckState {
   readonly backend: Backend;
   timer: NodeJS.Timeout | undefined;
-  request: ClientRequest | undefined;
+  /** The check in flight (an HTTP/1.1 request or an HTTP/2 probe). */
+  request: { destroy(): void } | undefined;
   /** Consecutive passes and failures (HAProxy's rise and fall counters). */
   rise = 0;
   fall = 0;
@@ -66,6 +70,17 @@ class CheckState {
 }
 
 const USER_AGENT = 'switchyard-health-check';
+
+/** A health check over an HTTP/2 session: cancellable before its stream exists. */
+class Http2Probe {
+  destroyed = false;
+  stream: ClientHttp2Stream | undefined;
+
+  destroy(): void {
+    this.destroyed = true;
+    if (this.stream && !this.stream.destroyed) this.stream.close(0x8 /* NGHTTP2_CANCEL */);
+  }
+}
 
 /**
  * Active health checks, HAProxy-style: each backend is probed on its own
@@ -184,6 +199,8 @@ export class HealthChecker {
     };
     const started = this.#deps.now();
     let done = false;
+    let timeout: NodeJS.Timeout | undefined;
+    let request: { destroy(): void } | undefined;
     const finish = (result: CheckResult) => {
       if (done) return;
       done = true;
@@ -193,42 +210,21 @@ export class HealthChecker {
       if (this.#states.get(backend) !== state || this.#settings !== settings) return;
       this.#record(state, settings, result, started);
     };
-    const send = url.protocol === 'https:' ? https.request : http.request;
-    let request: ClientRequest;
-    try {
-      request = send({
-        agent: backend.agent,
-        protocol: url.protocol,
-        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-        port: url.port || undefined,
-        method: settings.method,
-        path: `${base}${settings.path}`,
-        headers,
-      });
-    } catch (error) {
-      // Never from validated options, but a throwing timer would take the process down.
-      this.#record(state, settings, { ok: false, reason: (error as Error).message }, 0);
-      return;
-    }
-    state.request = request;
-    const timeout = setTimeout(() => {
-      finish({ ok: false, reason: `no response within ${settings.timeout} ms` });
-      request.destroy();
-    }, settings.timeout);
-    timeout.unref?.();
-    request.once('response', (res: IncomingMessage) => {
-      const status = res.statusCode ?? 0;
+    const failed = (error: NodeJS.ErrnoException) =>
+      finish({ ok: false, reason: error.code ? `${error.code}: ${error.message}` : error.message });
+    /** Judges a response by its status, then by its body being whole. */
+    const judge = (status: number, body: Readable) => {
       const ok = this.#passes(status);
       if (!ok) {
-        res.on('error', () => {});
-        res.resume();
+        body.on('error', () => {});
+        body.resume();
         finish({ ok, status, reason: `status ${status}` });
         return;
       }
       // A passing status passes once its body is whole: a backend that breaks
       // its bodies off after the headers is not healthy. Draining also returns
       // the connection to the pool.
-      onBodyOutcome(res, (outcome, error) => {
+      onBodyOutcome(body, (outcome, error) => {
         if (outcome === 'complete') finish({ ok, status });
         else
           finish({
@@ -237,12 +233,70 @@ export class HealthChecker {
             reason: `body broken off after status ${status}${error ? `: ${error.message}` : ''}`,
           });
       });
-      res.resume();
-    });
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      finish({ ok: false, reason: error.code ? `${error.code}: ${error.message}` : error.message });
-    });
-    request.end();
+      body.resume();
+    };
+    const path = `${base}${settings.path}`;
+    const h2 = http2SessionsOf(backend.agent);
+    if (h2 !== undefined && !h2.http1) {
+      // An HTTP/2 backend (a gRPC server may speak nothing else) is checked over its session.
+      const probe = new Http2Probe();
+      request = probe;
+      h2.session().then((session) => {
+        if (probe.destroyed || done) return;
+        if (session === 'http/1.1') {
+          finish({ ok: false, reason: 'the backend negotiated HTTP/1.1; the next check uses it' });
+          return;
+        }
+        const { host, ...rest } = headers;
+        const scheme = url.protocol === 'https:' ? 'https' : 'http';
+        let stream: ClientHttp2Stream;
+        try {
+          stream = session.request({
+            ':method': settings.method,
+            ':path': path,
+            ':scheme': scheme,
+            ':authority': host,
+            ...rest,
+          });
+        } catch (error) {
+          failed(error as Error);
+          return;
+        }
+        probe.stream = stream;
+        stream.on('error', failed);
+        stream.once('response', (responseHeaders) => judge(Number(responseHeaders[':status']) || 0, stream));
+        stream.end();
+      }, failed);
+    } else {
+      const send = url.protocol === 'https:' ? https.request : http.request;
+      let sent: ClientRequest;
+      try {
+        sent = send({
+          agent: backend.agent,
+          protocol: url.protocol,
+          hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+          port: url.port || undefined,
+          method: settings.method,
+          path,
+          headers,
+        });
+      } catch (error) {
+        // Never from validated options, but a throwing timer would take the process down.
+        this.#record(state, settings, { ok: false, reason: (error as Error).message }, 0);
+        return;
+      }
+      request = sent;
+      sent.once('response', (res: IncomingMessage) => judge(res.statusCode ?? 0, res));
+      sent.on('error', failed);
+      sent.end();
+    }
+    state.request = request;
+    const inFlight = request;
+    timeout = setTimeout(() => {
+      finish({ ok: false, reason: `no response within ${settings.timeout} ms` });
+      inFlight.destroy();
+    }, settings.timeout);
+    timeout.unref?.();
   }
 
   #record(state: CheckState, settings: ResolvedHealthCheckOptions, result: CheckResult, started: number): void {

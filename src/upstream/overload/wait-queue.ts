@@ -2,6 +2,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { makeError, type SwitchyardError } from '../../core/errors.js';
 import type { Events } from '../../core/events.js';
+import { clientGone } from '../../core/net/http2-compat.js';
 import type { ResolvedQueueOptions } from './options.js';
 
 /**
@@ -218,7 +219,7 @@ function onTimeout(queue: WaitQueue, waiter: Waiter): void {
 }
 
 function abortError(ctx: Context): SwitchyardError {
-  return ctx.res.destroyed && !ctx.res.writableFinished
+  return clientGone(ctx.res)
     ? makeError('ERR_CLIENT_ABORTED', 'client closed the connection while the request waited for a backend slot')
     : makeError('ERR_CANCELLED', 'the attempt was cancelled while it waited for a backend slot');
 }

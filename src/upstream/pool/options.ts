@@ -41,32 +41,52 @@ export const upstreamTlsSchema = z.strictObject({
 export type UpstreamTlsOptions = z.input<typeof upstreamTlsSchema>;
 
 /** One upstream server. */
-export const backendOptionsSchema = z.strictObject({
-  /** Stable id, unique within the balancer. @default the URL's host:port */
-  id: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[\w.:@[\]-]+$/, { error: 'letters, digits and . _ - : @ [ ] (at most 128 characters)' })
-    .optional(),
-  /** Base URL of the backend; a path here is prefixed to every request path. */
-  url: httpUrl,
-  /** Relative weight for weighted strategies, a positive number. @default 1 */
-  weight: z.number().finite().positive().max(1_000_000).optional(),
-  /** Most requests in flight at once; beyond it the backend is not eligible. @default unlimited */
-  maxConnections: positiveInt().optional(),
-  /**
-   * Opens a connection to this backend instead of TCP/TLS: for in-memory
-   * backends (`switchyard/testing`) and custom transports.
-   */
-  createConnection: fn<(options: object) => Duplex>().optional(),
-  /**
-   * TLS to an `https:` backend: trusted CAs, a client certificate and the
-   * SNI/verification name. PEM text (`ca`, `cert`, `key`) or files read when
-   * the backend is made (`caFile`, `certFile`, `keyFile`). @default Node's CA store, no client certificate, the URL's host name
-   */
-  tls: upstreamTlsSchema.optional(),
-});
+export const backendOptionsSchema = z
+  .strictObject({
+    /** Stable id, unique within the balancer. @default the URL's host:port */
+    id: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[\w.:@[\]-]+$/, { error: 'letters, digits and . _ - : @ [ ] (at most 128 characters)' })
+      .optional(),
+    /** Base URL of the backend; a path here is prefixed to every request path. */
+    url: httpUrl,
+    /** Relative weight for weighted strategies, a positive number. @default 1 */
+    weight: z.number().finite().positive().max(1_000_000).optional(),
+    /** Most requests in flight at once; beyond it the backend is not eligible. @default unlimited */
+    maxConnections: positiveInt().optional(),
+    /**
+     * Opens a connection to this backend instead of TCP/TLS: for in-memory
+     * backends (`switchyard/testing`) and custom transports.
+     */
+    createConnection: fn<(options: object) => Duplex>().optional(),
+    /**
+     * TLS to an `https:` backend: trusted CAs, a client certificate and the
+     * SNI/verification name. PEM text (`ca`, `cert`, `key`) or files read when
+     * the backend is made (`caFile`, `certFile`, `keyFile`). @default Node's CA store, no client certificate, the URL's host name
+     */
+    tls: upstreamTlsSchema.optional(),
+    /**
+     * How to talk to the backend: `'http/1.1'`; `'h2'`, HTTP/2 over TLS (ALPN
+     * `h2`, an `https:` URL); `'h2c'`, HTTP/2 over cleartext with prior
+     * knowledge (an `http:` URL, e.g. a gRPC server); `'auto'`, ALPN offering
+     * both on an `https:` URL (HTTP/1.1 on `http:`). See docs/http2.md.
+     * @default 'http/1.1'
+     */
+    protocol: z.enum(['http/1.1', 'h2', 'h2c', 'auto']).optional(),
+  })
+  .superRefine((value, check) => {
+    const scheme = URL.canParse(value.url) ? new URL(value.url).protocol : undefined;
+    if (value.protocol === 'h2' && scheme !== 'https:')
+      check.addIssue({
+        code: 'custom',
+        path: ['protocol'],
+        message: "'h2' needs an https:// url (use 'h2c' for cleartext)",
+      });
+    if (value.protocol === 'h2c' && scheme !== 'http:')
+      check.addIssue({ code: 'custom', path: ['protocol'], message: "'h2c' needs an http:// url (use 'h2' over TLS)" });
+  });
 
 /**
  * Options of one backend, as given to `createLoadBalancer` or `addBackend`.

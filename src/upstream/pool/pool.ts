@@ -113,7 +113,9 @@ export class Pool {
     this.#dirty = true;
     if (membership) {
       this.#members = [...this.#byId.values()].filter((b) => !b.draining);
-      this.#anyLimit = this.#members.some((b) => Number.isFinite(b.maxConnections) || b.limiter !== undefined);
+      this.#anyLimit = this.#members.some(
+        (b) => Number.isFinite(b.maxConnections) || Number.isFinite(b.streamLimit) || b.limiter !== undefined,
+      );
       this.#strategy.update?.(this.#members);
     }
     this.onChanged?.();
