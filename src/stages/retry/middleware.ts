@@ -1,12 +1,11 @@
 import type { Middleware } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
+import { hasBody } from '../../core/net/has-body.js';
 import { runHedged } from './hedge.js';
 import type { ResolvedHedgeOptions, ResolvedRetryOptions } from './options.js';
 import { ANSWERED, discard, type RetryDeps, RetryPolicy } from './policy.js';
-import { bufferRequestBody, hasBody } from './request-body.js';
-
-export { hasBody };
+import { bufferRequestBody } from './request-body.js';
 
 /**
  * The `retry` stage: runs the attempt bracket (`select → … → forward`) and,

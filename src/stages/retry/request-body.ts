@@ -5,21 +5,6 @@ import { makeError } from '../../core/errors.js';
 import { clientParseError } from '../../core/net/client-error.js';
 
 /**
- * True when the request carries a body (RFC 9112 §6.3: Transfer-Encoding or a non-zero Content-Length).
- *
- * @example
- * ```ts
- * if (hasBody(req)) await bufferRequestBody(ctx, 65536, now);
- * ```
- */
-export function hasBody(req: IncomingMessage): boolean {
-  const headers = req.headers;
-  if (headers['transfer-encoding'] !== undefined) return true;
-  const length = headers['content-length'];
-  return length !== undefined && length !== '0';
-}
-
-/**
  * Reads the request body into memory, up to `limit` bytes, so another
  * attempt can send it again. Returns true when the whole body is buffered:
  * `ctx.requestBody` then replays it for every attempt. Otherwise the body
