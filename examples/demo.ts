@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLoadBalancer } from '../src/index.ts';
+import { createLoadBalancer } from 'switchyard-lb';
 
 const port = Number(process.env.PORT ?? 8080);
 const names = ['alpha', 'bravo', 'charlie'];

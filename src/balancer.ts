@@ -20,13 +20,14 @@ import {
 } from './options/options.js';
 import { Breakers } from './stages/circuit-breaker/breakers.js';
 import type { StageDeps } from './stages/deps.js';
-import { expressAdapter, koaAdapter } from './surfaces/adapters.js';
+import { expressAdapter, koaAdapter, upgradeAtAdapter } from './surfaces/adapters.js';
 import { createAdminHandler } from './surfaces/admin/handler.js';
 import { createRequestEntry } from './surfaces/http.js';
 import { createMetricsHandler } from './surfaces/metrics/handler.js';
 import { BalancerMetrics, type MetricsSource, poolStats } from './surfaces/metrics/metrics.js';
 import { logTo } from './surfaces/observability/logger.js';
 import { RequestMeta } from './surfaces/request-meta.js';
+import { createRewrite } from './surfaces/rewrite.js';
 import { createUpgradeHandler } from './surfaces/upgrade.js';
 import { Forwarder } from './upstream/forwarder/forwarder.js';
 import { HealthChecker } from './upstream/health/checker.js';
@@ -38,11 +39,13 @@ import { createStrategy } from './upstream/strategies/index.js';
 
 export type {
   ExpressMiddleware,
+  ExpressOptions,
   KoaContextLike,
   KoaMiddleware,
   LoadBalancer,
   RemoveOptions,
   RemoveResult,
+  UpgradeAtOptions,
 } from './load-balancer.js';
 
 const defaultNow = () => performance.now();
@@ -57,7 +60,7 @@ const NO_BACKENDS: ReadonlySet<Backend> = new Set();
  * @example
  * ```ts
  * import http from 'node:http';
- * import { createLoadBalancer } from 'switchyard';
+ * import { createLoadBalancer } from 'switchyard-lb';
  *
  * const lb = createLoadBalancer({
  *   backends: [{ url: 'http://10.0.0.1:8080' }, { url: 'http://10.0.0.2:8080', weight: 2 }],
@@ -151,17 +154,14 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     via: config.via,
     trust,
   });
+  const rewrite = createRewrite(config.rewrite);
   const entry = createRequestEntry({
-    ...{ events, now, trust, meta, totalTimeout: config.timeouts.total },
+    ...{ events, now, trust, meta, rewrite, onError: config.onError, totalTimeout: config.timeouts.total },
     run: (ctx) => host.pipeline.run(ctx),
     closed: () => closed,
   });
   const upgrade = createUpgradeHandler({
-    events,
-    now,
-    trust,
-    meta,
-    forwarder,
+    ...{ events, now, trust, meta, forwarder, rewrite },
     chain: () => host.upgrade,
     closed: () => closed,
   });
@@ -212,7 +212,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
 
   const lb: LoadBalancer = {
     handler: (req, res) => entry.handle(req, res, req.url ?? '/'),
-    upgrade,
+    upgrade: (req, socket, head) => upgrade(req, socket, head),
+    upgradeAt: (mountPath, upgradeOptions) => upgradeAtAdapter(upgrade, mountPath, upgradeOptions),
     express: (adapterOptions) => expressAdapter(entry.handle, adapterOptions),
     koa: () => koaAdapter(entry.handle),
     addBackend: control.addBackend,

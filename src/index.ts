@@ -7,11 +7,13 @@
 export {
   createLoadBalancer,
   type ExpressMiddleware,
+  type ExpressOptions,
   type KoaContextLike,
   type KoaMiddleware,
   type LoadBalancer,
   type RemoveOptions,
   type RemoveResult,
+  type UpgradeAtOptions,
 } from './balancer.js';
 export type { ClusterOptions } from './control/cluster/options.js';
 export type { ControlPlane, RolloutControl } from './control/control-plane.js';
@@ -24,7 +26,7 @@ export type {
   RolloutStatus,
   RolloutStep,
 } from './control/rollout/rollout.js';
-export type { Backend, BackendSnapshot, BackendStatus } from './core/backend.js';
+export type { Backend, BackendSnapshot, BackendStatus, ConcurrencyLimit } from './core/backend.js';
 export type { Middleware, NamedMiddleware, Next } from './core/compose.js';
 export { compose } from './core/compose.js';
 export { Context, type PendingResponse, type SwitchyardState } from './core/context.js';
@@ -53,12 +55,18 @@ export { FixedWindow, type FixedWindowOptions } from './stages/rate-limit/fixed-
 export type { RateLimitKey, RateLimitKeyFunction } from './stages/rate-limit/keys.js';
 export type {
   Algorithm,
+  Clock,
   LimitDecision,
   Limiter,
   LimiterSettings,
   RedisErrorPolicy,
 } from './stages/rate-limit/limiter.js';
-export type { RateLimitOptions } from './stages/rate-limit/options.js';
+export type {
+  RateLimitOptions,
+  ResolvedKey,
+  ResolvedLimit,
+  ResolvedRateLimitOptions,
+} from './stages/rate-limit/options.js';
 export { MemorySlidingWindow, RedisSlidingWindow } from './stages/rate-limit/sliding-window.js';
 export type { RedisStoreOptions } from './stages/rate-limit/store-fallback.js';
 export { MemoryTokenBucket, RedisTokenBucket } from './stages/rate-limit/token-bucket.js';
@@ -75,14 +83,24 @@ export type {
 export { parseRetryAfter } from './stages/retry/retry-after.js';
 export type { StickyOptions } from './stages/sticky-session/options.js';
 export type { AdminHandler, AdminOptions, HealthSummary } from './surfaces/admin/handler.js';
+export type { ErrorHandler } from './surfaces/error-response.js';
 export { hardenServer, type ServerHardeningOptions, serverOptions } from './surfaces/harden-server.js';
 export type { MetricsHandler } from './surfaces/metrics/handler.js';
-export type { BackendStats, BalancerStats, BreakerState, LatencySummary } from './surfaces/metrics/stats.js';
+export type {
+  BackendStats,
+  BalancerStats,
+  BreakerState,
+  LatencySummary,
+  StatusClassCounts,
+} from './surfaces/metrics/stats.js';
 export type { Logger, LogLevel, RequestLogLine } from './surfaces/observability/logger.js';
 export { parseTraceparent, type TraceParent } from './surfaces/observability/traceparent.js';
+export type { RewriteFunction, RewriteOption } from './surfaces/rewrite.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './upstream/health/options.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './upstream/health/phi-accrual.js';
+export type { StatusRanges } from './upstream/health/status-set.js';
 export { Gradient2Limiter, type Gradient2Options } from './upstream/overload/gradient2.js';
 export type { ConcurrencyLimiter } from './upstream/overload/limiter.js';
 export { VegasLimiter, type VegasOptions } from './upstream/overload/vegas.js';
 export type { BackendOptions, BackendUpdate } from './upstream/pool/options.js';
+export type { HashKeyFunction } from './upstream/strategies/hash-key.js';

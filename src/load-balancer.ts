@@ -8,14 +8,20 @@ import type { BackendSnapshot } from './core/backend.js';
 import type { EventName, Listener } from './core/events.js';
 import type { ConfigurePatch, ResolvedOptions } from './options/options.js';
 import type { CacheAdmin } from './stages/cache/response-cache.js';
-import type { ExpressMiddleware, KoaMiddleware } from './surfaces/adapters.js';
+import type { ExpressMiddleware, ExpressOptions, KoaMiddleware, UpgradeAtOptions } from './surfaces/adapters.js';
 import type { AdminHandler, AdminOptions } from './surfaces/admin/handler.js';
 import type { MetricsHandler } from './surfaces/metrics/handler.js';
 import type { BalancerStats } from './surfaces/metrics/stats.js';
 import type { BackendOptions, BackendUpdate } from './upstream/pool/options.js';
 
 export type { RemoveOptions, RemoveResult } from './control/backends.js';
-export type { ExpressMiddleware, KoaContextLike, KoaMiddleware } from './surfaces/adapters.js';
+export type {
+  ExpressMiddleware,
+  ExpressOptions,
+  KoaContextLike,
+  KoaMiddleware,
+  UpgradeAtOptions,
+} from './surfaces/adapters.js';
 
 /**
  * A load balancer: mount {@link handler} on any Node HTTP server (or
@@ -32,7 +38,25 @@ export interface LoadBalancer {
    * the backend sees the path below the mount point; pass
    * `{ keepMountPath: true }` to forward the full original URL.
    */
-  express(options?: { keepMountPath?: boolean }): ExpressMiddleware;
+  express(options?: ExpressOptions): ExpressMiddleware;
+  /**
+   * An `'upgrade'` listener for a balancer mounted under `mountPath`
+   * (`app.use('/api', lb.express())`): Express never sees upgrades, so this
+   * takes the upgrade requests under `mountPath` (whole segments), strips it
+   * as `express()` does, and leaves every other upgrade untouched for the
+   * server's other `'upgrade'` listeners.
+   *
+   * @example
+   * ```ts
+   * app.use('/api', lb.express());
+   * const server = app.listen(8080);
+   * server.on('upgrade', lb.upgradeAt('/api'));
+   * ```
+   */
+  upgradeAt(
+    mountPath: string,
+    options?: UpgradeAtOptions,
+  ): (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Koa middleware: the balancer writes the response itself (`ctx.respond = false`). */
   koa(): KoaMiddleware;
   /** Adds a backend; throws `ConfigError` on bad options, `ERR_DUPLICATE_BACKEND` on a taken id. */

@@ -20,7 +20,7 @@ function build(options: Omit<LoadBalancerOptions, 'backends'>): LoadBalancer {
 }
 
 describe('natural configurations', () => {
-  for (const interval of ['100ms', '1s', '1500ms', '2s', '5s', '1m']) {
+  for (const interval of ['100ms', '1s', '1500ms', '2s', '5s', '1m'] as const) {
     it(`accepts healthCheck { path, interval: '${interval}' } with no timeout`, () => {
       expect(() => build({ healthCheck: { path: '/health', interval } })).not.toThrow();
     });

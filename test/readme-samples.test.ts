@@ -21,6 +21,7 @@ const PRELUDE: Record<string, string> = {
   koaApp: 'declare const koaApp: { use(middleware: unknown): void };',
   log: 'declare const log: { warn(...values: unknown[]): void };',
   token: 'declare const token: string;',
+  server: "declare const server: import('node:http').Server;",
 };
 
 function program(files: Map<string, string>): ts.Program {

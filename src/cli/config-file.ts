@@ -35,7 +35,7 @@ const cliSchema = z.strictObject({
 
 const CLI_KEYS = new Set(Object.keys(cliSchema.shape));
 /** Options only code can give: a file cannot hold a function or a live object. */
-const CODE_ONLY = new Set(['logger', 'middleware', 'now', 'random']);
+const CODE_ONLY = new Set(['logger', 'middleware', 'now', 'random', 'onError']);
 
 /** The CLI's own settings, resolved. */
 export type CliSettings = z.output<typeof cliSchema>;

@@ -1,5 +1,5 @@
 import { Backend, type BackendSnapshot } from '../core/backend.js';
-import { parseDuration } from '../core/duration.js';
+import { type Duration, parseDuration } from '../core/duration.js';
 import { ConfigError, makeError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
 import { parseOptions } from '../core/zod.js';
@@ -25,7 +25,7 @@ export interface RemoveOptions {
   /** Let in-flight requests finish first (new ones go elsewhere at once). @default true */
   drain?: boolean;
   /** Longest wait for in-flight requests; then their connections are closed. @default the balancer's `drainTimeout` */
-  timeout?: number | string;
+  timeout?: Duration;
 }
 
 /** What `removeBackend` reports once the backend is gone. */

@@ -11,7 +11,7 @@ import type { SelectionContext } from './strategy.js';
  *
  * @example
  * ```ts
- * declare module 'switchyard' {
+ * declare module 'switchyard-lb' {
  *   interface SwitchyardState { tenant?: string }
  * }
  * ```
@@ -147,7 +147,7 @@ export class Context implements SelectionContext {
   /**
    * The normalised path every path rule matches (cache exclusions, rate-limit
    * routes): no query, dot segments removed, `\` and encoded slashes read as
-   * `/`, slashes merged (see {@link normalizePath}). The backend still gets
+   * `/`, slashes merged (see `normalizePath` in `core/net/request-target.ts`). The backend still gets
    * {@link path} as the client sent it.
    */
   get routePath(): string {

@@ -4,8 +4,8 @@
  *
  * @example
  * ```ts
- * lb.on('request:error', ({ error }) => {
- *   if (error.code === 'ERR_UPSTREAM_TIMEOUT') timeouts++;
+ * lb.on('request', ({ error }) => {
+ *   if (error === 'ERR_UPSTREAM_TIMEOUT') timeouts++;
  * });
  * ```
  */

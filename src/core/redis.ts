@@ -1,4 +1,5 @@
-import { type Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { ioredis } from '../vendor/dependencies.js';
 import type { Events } from './events.js';
 
 /** An ioredis client (`Redis` or `Cluster`) the user already has. */
@@ -44,7 +45,7 @@ export function connectRedis(settings: RedisSettings, events: Events): SharedRed
   const owned = settings.client === undefined;
   const client: RedisClient =
     settings.client ??
-    new Redis(settings.url ?? 'redis://127.0.0.1:6379', {
+    new (ioredis().Redis)(settings.url ?? 'redis://127.0.0.1:6379', {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,

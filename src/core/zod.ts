@@ -8,7 +8,8 @@ import { ConfigError } from './errors.js';
  * validation and the CLI's JSON Schema all derive from those declarations.
  */
 
-const DURATION_RE = /^\d+(?:\.\d+)?\s*(?:ms|s|m|h)$/;
+// Exactly the strings the `Duration` type admits (no sign, exponent or space).
+const DURATION_RE = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
 const DURATION_EXPECTED = "a duration: milliseconds >= 0 or a string such as '250ms', '5s', '1m'";
 
 /** A duration: milliseconds or `'250ms'`/`'5s'`/`'1m'`/`'1h'`; parsed to milliseconds. */
@@ -20,7 +21,10 @@ export function duration() {
           .number({ error: DURATION_EXPECTED })
           .finite({ error: DURATION_EXPECTED })
           .nonnegative({ error: DURATION_EXPECTED }),
-        z.string({ error: DURATION_EXPECTED }).regex(DURATION_RE, { error: DURATION_EXPECTED }),
+        // A template literal so the input type is `${number}${DurationUnit}`, as `Duration`: '2 seconds' does not compile.
+        z
+          .templateLiteral([z.number(), z.enum(['ms', 's', 'm', 'h'])], { error: DURATION_EXPECTED })
+          .refine((text) => DURATION_RE.test(text), { error: DURATION_EXPECTED }),
       ],
       { error: DURATION_EXPECTED },
     )

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { ClusterOptions } from '../control/cluster/options.js';
+import type { Duration } from '../core/duration.js';
 import type { TrustProxy } from '../core/net/trust-proxy-options.js';
 import type { RedisClient } from '../core/redis.js';
 import type { CacheOptions } from '../stages/cache/options.js';
@@ -8,8 +9,10 @@ import type { MiddlewareEntry } from '../stages/pipeline.js';
 import type { RateLimitOptions } from '../stages/rate-limit/options.js';
 import type { HedgeOptions, RetryOptions } from '../stages/retry/options.js';
 import type { StickyOptions } from '../stages/sticky-session/options.js';
+import type { ErrorHandler } from '../surfaces/error-response.js';
 import type { metricsSchema } from '../surfaces/metrics/options.js';
 import type { Logger, LogLevel } from '../surfaces/observability/logger.js';
+import type { RewriteOption } from '../surfaces/rewrite.js';
 import type { connectionPoolSchema, timeoutsSchema } from '../upstream/forwarder/options.js';
 import type { HealthCheckOptions, OutlierDetectionOptions } from '../upstream/health/options.js';
 import type { adaptiveConcurrencySchema, queueSchema } from '../upstream/overload/options.js';
@@ -65,9 +68,23 @@ export interface LoadBalancerOptions {
   /** Send the client's `Host` upstream (true) or the backend's host (false). @default true */
   preserveHost?: boolean | undefined;
   /** How long `removeBackend(id, { drain: true })` and `close()` wait for in-flight requests. @default '30s' */
-  drainTimeout?: number | string | undefined;
+  drainTimeout?: Duration | undefined;
   /** User middleware, each inserted before or after a named stage (default: before `forward`). @default [] */
   middleware?: MiddlewareEntry[] | undefined;
+  /**
+   * Path rewriting for every request and upgrade: `{ prefix, to }` replaces a
+   * leading path (whole segments; `to: '/'` strips it), or
+   * `(path, req) => string` returns the target the backend gets (a path
+   * starting with `/`; anything else answers 500 `ERR_MIDDLEWARE`). Runs after
+   * an Express mount path is stripped. @default none
+   */
+  rewrite?: RewriteOption | undefined;
+  /**
+   * Renders the responses the balancer makes itself (upstream failures,
+   * refusals, bad requests) in your format; see `ErrorHandler`. Without it, or
+   * when it sends nothing, the client gets `{ "error": { "code", "message" } }`. @default none
+   */
+  onError?: ErrorHandler | undefined;
   /** Shared state across instances: a `redis://` URL, an ioredis client, or `{ url | client, keyPrefix }`. @default none */
   redis?:
     | string

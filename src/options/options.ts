@@ -7,8 +7,10 @@ import { duration, fn, parseOptions } from '../core/zod.js';
 import { replacedStageSections, runtimeStageSections, STAGES, type StageName, stageSections } from '../stages/index.js';
 import { middlewareSchema } from '../stages/pipeline.js';
 import { hedgeSchema } from '../stages/retry/options.js';
+import type { ErrorHandler } from '../surfaces/error-response.js';
 import { metricsSchema } from '../surfaces/metrics/options.js';
 import { loggerSchema, logLevelSchema, requestIdSchema, tracingSchema } from '../surfaces/observability/options.js';
+import { rewriteSchema } from '../surfaces/rewrite.js';
 import { connectionPoolSchema, timeoutsSchema } from '../upstream/forwarder/options.js';
 import {
   healthCheckOption,
@@ -101,6 +103,21 @@ export const optionsSchema = z.strictObject({
   /** User middleware, each inserted before or after a named stage (default: before `forward`). */
   middleware: z.array(middlewareSchema).default([]),
   /**
+   * Path rewriting for every request and upgrade: `{ prefix, to }` replaces a
+   * leading path (whole segments; `to: '/'` strips it), or
+   * `(path, req) => string` returns the target the backend gets (a path
+   * starting with `/`; anything else answers 500 `ERR_MIDDLEWARE`). Runs after
+   * an Express mount path is stripped. @default none
+   */
+  rewrite: rewriteSchema.optional(),
+  /**
+   * Renders the responses the balancer makes itself (upstream failures,
+   * refusals, bad requests) in your format: `(error, req, res)`, see
+   * `ErrorHandler`. Without it, or when it sends nothing, the client gets
+   * `{ "error": { "code", "message" } }` as JSON. @default none
+   */
+  onError: fn<ErrorHandler>().optional(),
+  /**
    * Shared state across balancer instances: rate limits, sticky sessions, the
    * cache and membership. A `redis://` URL, an ioredis client, or
    * `{ url | client, keyPrefix }`. Off unless given: one process needs nothing external.
@@ -164,7 +181,11 @@ export const runtimeSections = {
 /** Sections a `configure()` patch replaces whole rather than merging into (their fields depend on a name or form). */
 export const replacedSections = ['strategy', ...replacedStageSections] as const;
 
-/** A partial update for `lb.configure()`: each section given is merged into its current options. */
+/**
+ * A partial update for `lb.configure()`: each section given is merged into its current options.
+ *
+ * @useDeclaredType
+ */
 export type ConfigurePatch = { [K in keyof typeof runtimeSections]?: z.input<(typeof runtimeSections)[K]> };
 
 export type { LoadBalancerOptions } from './load-balancer-options.js';

@@ -32,7 +32,11 @@ export const STAGES = [
 /** A built-in stage. */
 export type BuiltinStage = (typeof STAGES)[number];
 
-/** The built-in stages' names, in pipeline order (anchors for user middleware's `before`/`after`). */
+/**
+ * The built-in stages' names, in pipeline order (anchors for user middleware's `before`/`after`).
+ *
+ * @useDeclaredType
+ */
 export type StageName = BuiltinStage['name'];
 
 /** {@link StageName} as a list, for validation. */

@@ -76,6 +76,8 @@ export const serverHardeningSchema = z.strictObject({
  * ```ts
  * const options: ServerHardeningOptions = { headersTimeout: '5s', maxConnections: 2000 };
  * ```
+ *
+ * @useDeclaredType
  */
 export type ServerHardeningOptions = z.input<typeof serverHardeningSchema>;
 

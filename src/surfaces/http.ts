@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { Context } from '../core/context.js';
+import { Context, type PendingResponse } from '../core/context.js';
 import { makeError, SwitchyardError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
 import { clientParseError } from '../core/net/client-error.js';
@@ -10,9 +10,11 @@ import { resolveTarget } from '../core/net/request-target.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
 import { sendResponse } from '../upstream/forwarder/forwarder.js';
 import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
+import { type ErrorHandler, refusalError, renderError } from './error-response.js';
 import { requestId } from './observability/request-id.js';
 import { proxyTrace } from './observability/traceparent.js';
 import type { RequestMeta } from './request-meta.js';
+import type { RewriteFunction } from './rewrite.js';
 
 /** What the request entry needs from the balancer. */
 export interface RequestEntryDeps {
@@ -26,12 +28,22 @@ export interface RequestEntryDeps {
   readonly run: (ctx: Context) => Promise<void>;
   /** True once the balancer is closing: new requests get 503 `ERR_CLOSED`. */
   readonly closed: () => boolean;
+  /** The `rewrite` option, made into a step (it may throw `ERR_MIDDLEWARE`). */
+  readonly rewrite?: RewriteFunction | undefined;
+  /** The `onError` option. */
+  readonly onError?: ErrorHandler | undefined;
 }
+
+/** Hands an error the balancer would answer itself to Express's `next()`. */
+export type ForwardError = (error: unknown) => void;
 
 /** The request entry: the `(req, res, url)` handler and the count of requests in flight. */
 export interface RequestEntry {
-  /** Serves one request whose target is `url`; resolves when the response is over. */
-  handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void>;
+  /**
+   * Serves one request whose target is `url`; resolves when the response is
+   * over. With `forward`, the errors the balancer would answer itself go there.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, url: string, forward?: ForwardError): Promise<void>;
   /** Requests in flight now. */
   inflight(): number;
   /** Resolves when no request is in flight, or after `timeoutMs`. */
@@ -85,7 +97,9 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
   let inflight = 0;
   let onQuiet: (() => void) | undefined;
 
-  function sendError(ctx: Context, error: SwitchyardError): void {
+  const { rewrite, onError } = deps;
+
+  function sendError(ctx: Context, error: SwitchyardError, forward: ForwardError | undefined): void {
     const res = ctx.res;
     if (res.headersSent || res.destroyed) {
       res.destroy();
@@ -93,14 +107,45 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     }
     ctx.reply(error.status ?? 500, error.toClientJSON(), { 'cache-control': 'no-store' });
     meta.tagResponse(ctx);
-    sendResponse(res, ctx.response as NonNullable<Context['response']>, () => {});
+    answer(ctx, error, forward);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
+  /** Sends a response the balancer made (ctx.response): to Express's next(), through onError, or as is. */
+  function answer(ctx: Context, error: SwitchyardError, forward: ForwardError | undefined): void {
+    const response = ctx.response as PendingResponse;
+    if (forward) {
+      ctx.res.statusCode = response.status;
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined && name !== 'content-length' && name !== 'content-type') ctx.res.setHeader(name, value);
+      }
+      forward(error);
+      return;
+    }
+    if (onError === undefined) {
+      sendResponse(ctx.res, response, () => {});
+      return;
+    }
+    renderError(onError, error, ctx.req, ctx.res, response)
+      .then((sent) => {
+        if (!sent && !ctx.res.destroyed) sendResponse(ctx.res, response, () => {});
+      })
+      .catch(() => ctx.res.destroy());
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, url: string, forward?: ForwardError): Promise<void> {
     const start = now();
     const clientAddress = resolveClientAddress(req, trust);
     const target = resolveTarget(url, req.headers.host);
-    const ctx = new Context(req, res, typeof target === 'string' ? '/' : target.path, clientAddress, start);
+    let path = typeof target === 'string' ? '/' : target.path;
+    let rewriteFailure: unknown;
+    if (rewrite && typeof target !== 'string') {
+      try {
+        path = rewrite(path, req);
+      } catch (error) {
+        rewriteFailure = error;
+      }
+    }
+    const ctx = new Context(req, res, path, clientAddress, start);
     if (typeof target !== 'string') ctx.authority = target.authority;
     if (totalTimeout !== undefined) ctx.deadline = start + totalTimeout;
     if (meta.idHeader !== undefined) ctx.requestId = requestId(req.headers[meta.idHeader]);
@@ -140,6 +185,7 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     });
     try {
       if (deps.closed()) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');
+      if (rewriteFailure !== undefined) throw rewriteFailure;
       if (typeof target === 'string') throw makeError('ERR_BAD_REQUEST', target);
       const headers = upstreamRequestHeaders(req, meta.forwardingInfo(req, false, target.authority));
       if (headers instanceof SwitchyardError) throw headers;
@@ -149,13 +195,18 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
       await run(ctx);
       if (!ctx.response) throw makeError('ERR_INTERNAL', 'the pipeline finished without a response');
       meta.tagResponse(ctx);
-      sendResponse(res, ctx.response, (error) => {
-        errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
-      });
+      if (ctx.code !== undefined && ctx.response.status >= 400 && (onError || forward)) {
+        // A refusal made by a stage (429, 403...): rendered like any error of the balancer's own.
+        answer(ctx, refusalError(ctx.code, ctx.response), forward);
+      } else {
+        sendResponse(res, ctx.response, (error) => {
+          errorCode = error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_ABORTED';
+        });
+      }
     } catch (error) {
       const failure = toSwitchyardError(error);
       errorCode = failure.code;
-      sendError(ctx, failure);
+      sendError(ctx, failure, forward);
     }
     return finished;
   }

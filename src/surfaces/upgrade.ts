@@ -12,6 +12,7 @@ import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
 import { requestId } from './observability/request-id.js';
 import { proxyTrace } from './observability/traceparent.js';
 import type { RequestMeta } from './request-meta.js';
+import type { RewriteFunction } from './rewrite.js';
 
 /** What the upgrade path needs from the balancer. */
 export interface UpgradeDeps {
@@ -27,7 +28,16 @@ export interface UpgradeDeps {
    */
   readonly chain: () => (ctx: Context) => Promise<void>;
   readonly closed: () => boolean;
+  /** The `rewrite` option, made into a step (it may throw `ERR_MIDDLEWARE`). */
+  readonly rewrite?: RewriteFunction | undefined;
 }
+
+/**
+ * The upgrade listener; `url` (default `req.url`) is the target to forward,
+ * so `upgradeAt` can strip a mount path without changing `req.url` for the
+ * server's other listeners.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url?: string) => void;
 
 /** Answers an upgrade request on its raw socket (no tunnel) and closes it. */
 function refuseUpgrade(events: Events, socket: Duplex, response: PendingResponse, error: ErrorCode | undefined): void {
@@ -57,9 +67,9 @@ function refuseUpgrade(events: Events, socket: Duplex, response: PendingResponse
  * server.on('upgrade', createUpgradeHandler(deps));
  * ```
  */
-export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { events, now, trust, meta, forwarder } = deps;
-  return function upgrade(req, socket, head) {
+export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
+  const { events, now, trust, meta, forwarder, rewrite } = deps;
+  return function upgrade(req, socket, head, url = req.url ?? '/') {
     // A socket error before the tunnel is up must not reach the process.
     socket.on('error', () => {});
     const refuse = (status: number, error: SwitchyardError) => {
@@ -70,7 +80,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
       refuse(503, makeError('ERR_CLOSED', 'the load balancer is shutting down'));
       return;
     }
-    const target = resolveTarget(req.url ?? '/', req.headers.host);
+    const target = resolveTarget(url, req.headers.host);
     if (typeof target === 'string') {
       refuse(400, makeError('ERR_BAD_REQUEST', target));
       return;
@@ -80,6 +90,15 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
       // backend as the start of the next request on that connection.
       refuse(400, makeError('ERR_BAD_REQUEST', 'an upgrade request may not carry a body'));
       return;
+    }
+    let upstreamPath = target.path;
+    if (rewrite) {
+      try {
+        upstreamPath = rewrite(upstreamPath, req);
+      } catch (error) {
+        refuse(500, error instanceof SwitchyardError ? error : makeError('ERR_MIDDLEWARE', String(error)));
+        return;
+      }
     }
     const headers = upstreamRequestHeaders(req, meta.forwardingInfo(req, true, target.authority));
     if (headers instanceof SwitchyardError) {
@@ -92,14 +111,14 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
         meta.idHeader === undefined ? undefined : requestId(req.headers[meta.idHeader]),
         meta.tracing ? proxyTrace(req.headers.traceparent) : undefined,
       );
-      forwarder.upgrade(req, socket, head, backend, headers, target.path, (error) => {
+      forwarder.upgrade(req, socket, head, backend, headers, upstreamPath, (error) => {
         events.emit(
           'upgrade',
           error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
         );
       });
     };
-    const ctx = new Context(req, new ServerResponse(req), target.path, resolveClientAddress(req, trust), now());
+    const ctx = new Context(req, new ServerResponse(req), upstreamPath, resolveClientAddress(req, trust), now());
     ctx.authority = target.authority;
     ctx.upstreamHeaders = headers;
     deps

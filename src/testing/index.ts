@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { createMemoryBackend } from 'switchyard/testing';
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
  *
  * const a = createMemoryBackend({ id: 'a' });
  * const lb = createLoadBalancer({ backends: [a.config] });

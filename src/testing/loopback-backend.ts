@@ -54,7 +54,7 @@ export interface LoopbackBackend extends TestBackend {
  *
  * @example
  * ```ts
- * import { createLoopbackBackend } from 'switchyard/testing';
+ * import { createLoopbackBackend } from 'switchyard-lb/testing';
  *
  * const l = await createLoopbackBackend({ id: 'l' });
  * const res = await fetch(`${l.url}/hello`);

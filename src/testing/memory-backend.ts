@@ -62,7 +62,7 @@ let nextClientPort = FIRST_EPHEMERAL_PORT;
  * @example
  * ```ts
  * import http from 'node:http';
- * import { createMemoryBackend } from 'switchyard/testing';
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
  *
  * const a = createMemoryBackend({ id: 'a' });
  * const b = createMemoryBackend({ id: 'b', handler: (req, res) => res.end('hi') });

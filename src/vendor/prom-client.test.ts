@@ -1,12 +1,12 @@
 import { createRequire } from 'node:module';
 import { Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { type ExportedValue, HistogramWithExtraValues, PROM_CLIENT_VERSION } from './prom-client.js';
+import { type ExportedValue, histogramWithExtraValues, PROM_CLIENT_VERSION } from './prom-client.js';
 
 const { version } = createRequire(import.meta.url)('prom-client/package.json') as { version: string };
 
-class Extra extends HistogramWithExtraValues {
-  protected extraValues(): ExportedValue[] {
+class Extra extends histogramWithExtraValues() {
+  override extraValues(): ExportedValue[] {
     return [{ labels: { le: '+Inf', k: 'v' }, sharedLabels: {}, value: 7, metricName: 'x_seconds_bucket' }];
   }
 }

@@ -57,7 +57,11 @@ export const rolloutSchema = z.strictObject({
   signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { error: 'an AbortSignal' }).optional(),
 });
 
-/** Options of `lb.rollout()`, as given. */
+/**
+ * Options of `lb.rollout()`, as given.
+ *
+ * @useDeclaredType
+ */
 export type RolloutOptions = z.input<typeof rolloutSchema>;
 /** Options of `lb.rollout()`, validated, with defaults. */
 export type ResolvedRolloutOptions = z.output<typeof rolloutSchema>;

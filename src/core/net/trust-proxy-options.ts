@@ -15,5 +15,9 @@ export const trustProxySchema = z.union(
   { error: 'false, true, a hop count (0-64), or a list of IPs/CIDRs' },
 );
 
-/** `trustProxy` as given. */
+/**
+ * `trustProxy` as given.
+ *
+ * @useDeclaredType
+ */
 export type TrustProxy = z.output<typeof trustProxySchema>;

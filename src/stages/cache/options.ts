@@ -106,7 +106,11 @@ export const cacheSchema = z
   })
   .optional();
 
-/** The `cache` option as written by users. */
+/**
+ * The `cache` option as written by users.
+ *
+ * @useDeclaredType
+ */
 export type CacheOptions = z.input<typeof cacheObjectSchema>;
 /** The `cache` option after validation and defaults. */
 export type ResolvedCacheOptions = z.output<typeof cacheObjectSchema>;

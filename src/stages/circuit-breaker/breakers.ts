@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import CircuitBreaker from 'opossum';
+import type CircuitBreaker from 'opossum';
 import type { Backend } from '../../core/backend.js';
 import type { Next } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
@@ -8,6 +8,7 @@ import { type BodyOutcome, bodyFailure, classifyFailure, onBodyOutcome } from '.
 import { UpstreamError } from '../../core/upstream-error.js';
 import { statusMatcher } from '../../upstream/health/status-set.js';
 import type { Pool } from '../../upstream/pool/pool.js';
+import { opossum } from '../../vendor/dependencies.js';
 import type { ResolvedCircuitBreakerOptions } from './options.js';
 
 /** State of one backend's breaker. */
@@ -64,18 +65,29 @@ function notAFailure(error: unknown): boolean {
  * acting on a late result of a request sent before the breaker opened, which
  * would otherwise close the breaker behind the probes' back.
  */
-class GatedBreaker extends CircuitBreaker<Parameters<Attempt>, void> {
+interface GatedBreaker extends CircuitBreaker<Parameters<Attempt>, void> {
   /** True while switchyard itself opens or closes the breaker. */
-  gate = false;
+  gate: boolean;
+}
 
-  override open(): void {
-    // From closed, opossum opens on its own (the threshold); from half-open only probes decide.
-    if (this.gate || !this.halfOpen) super.open();
-  }
+type GatedBreakerClass = new (action: Attempt, options: CircuitBreaker.Options<Parameters<Attempt>>) => GatedBreaker;
+let gatedBreakerClass: GatedBreakerClass | undefined;
 
-  override close(): void {
-    if (this.gate) super.close();
-  }
+/** The class, made when the first breaker is: opossum loads only when breakers are on. */
+function gatedBreaker(): GatedBreakerClass {
+  gatedBreakerClass ??= class extends opossum()<Parameters<Attempt>, void> implements GatedBreaker {
+    gate = false;
+
+    override open(): void {
+      // From closed, opossum opens on its own (the threshold); from half-open only probes decide.
+      if (this.gate || !this.halfOpen) super.open();
+    }
+
+    override close(): void {
+      if (this.gate) super.close();
+    }
+  };
+  return gatedBreakerClass;
 }
 
 /** What the breakers need from the balancer. */
@@ -133,7 +145,7 @@ export class BackendBreaker {
     const tick = () => rotation.emit('rotate');
     clock.on('rotate', tick);
     this.#rotation = { controller: rotation, detach: () => clock.off('rotate', tick) };
-    const breaker = new GatedBreaker(attempt, {
+    const breaker = new (gatedBreaker())(attempt, {
       name: this.backend.id,
       // The forwarder owns timeouts; opossum's would add a timer per request.
       timeout: false,

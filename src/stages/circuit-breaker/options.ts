@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { duration, positiveInt } from '../../core/zod.js';
 import { statusSet } from '../../upstream/health/status-set.js';
 
@@ -77,11 +78,11 @@ export interface CircuitBreakerOptions {
   /** Fewest requests in the rolling window before the breaker may open, >= 0. @default 20 */
   volumeThreshold?: number | undefined;
   /** Length of the rolling window of counts; milliseconds or a duration string, > 0. @default '10s' */
-  rollingCountTimeout?: number | string | undefined;
+  rollingCountTimeout?: Duration | undefined;
   /** Buckets the window is cut into; `rollingCountTimeout` must divide evenly into buckets of >= 10 ms. @default 10 */
   rollingCountBuckets?: number | undefined;
   /** How long an open breaker stays open before it lets probes in (half-open); > 0. @default '30s' */
-  resetTimeout?: number | string | undefined;
+  resetTimeout?: Duration | undefined;
   /** Requests let in at once while half-open, >= 1. @default 1 */
   halfOpenProbes?: number | undefined;
   /** Successful probes that close a half-open breaker, >= 1. @default 1 */
@@ -93,5 +94,9 @@ export interface CircuitBreakerOptions {
   failureStatuses?: number | [number, number] | (number | [number, number])[] | undefined;
 }
 
-/** {@link CircuitBreakerOptions} after validation and defaults. */
+/**
+ * {@link CircuitBreakerOptions} after validation and defaults.
+ *
+ * @useDeclaredType
+ */
 export type ResolvedCircuitBreakerOptions = z.output<typeof circuitBreakerSchema>;

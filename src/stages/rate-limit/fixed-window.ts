@@ -1,4 +1,5 @@
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { rateLimiterFlexible } from '../../vendor/dependencies.js';
 import { type MemoryStorage, replaceMemoryStorage } from '../../vendor/rate-limiter-flexible.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
@@ -36,7 +37,7 @@ class ClockedStorage implements MemoryStorage {
     if (entry && entry.expiresAt > now) {
       entry.value += value;
       const ms = entry.expiresAt === Number.POSITIVE_INFINITY ? -1 : entry.expiresAt - now;
-      return new RateLimiterRes(0, ms, entry.value, false);
+      return new (rateLimiterFlexible().RateLimiterRes)(0, ms, entry.value, false);
     }
     return this.set(key, value, durationSec);
   }
@@ -45,7 +46,7 @@ class ClockedStorage implements MemoryStorage {
     const now = this.#now();
     const ms = durationSec * 1000;
     this.#map.set(key, { value, expiresAt: ms > 0 ? now + ms : Number.POSITIVE_INFINITY }, now);
-    return new RateLimiterRes(0, ms === 0 ? -1 : ms, value, true);
+    return new (rateLimiterFlexible().RateLimiterRes)(0, ms === 0 ? -1 : ms, value, true);
   }
 
   get(key: string): RateLimiterRes | null {
@@ -53,7 +54,7 @@ class ClockedStorage implements MemoryStorage {
     const entry = this.#map.get(key);
     if (!entry || entry.expiresAt <= now) return null;
     const ms = entry.expiresAt === Number.POSITIVE_INFINITY ? -1 : entry.expiresAt - now;
-    return new RateLimiterRes(0, ms, entry.value, false);
+    return new (rateLimiterFlexible().RateLimiterRes)(0, ms, entry.value, false);
   }
 
   delete(key: string): boolean {
@@ -70,14 +71,15 @@ class ClockedStorage implements MemoryStorage {
  * `RateLimiterRes` answers) on a {@link ClockedStorage}, so tests and the
  * balancer's `now` option drive its time.
  */
-class ClockedRateLimiterMemory extends RateLimiterMemory {
-  readonly storage: ClockedStorage;
-
-  constructor(options: ConstructorParameters<typeof RateLimiterMemory>[0], now: Clock, maxKeys: number | undefined) {
-    super(options);
-    this.storage = new ClockedStorage(now, maxKeys);
-    replaceMemoryStorage(this, this.storage);
-  }
+function clockedRateLimiterMemory(
+  options: ConstructorParameters<typeof RateLimiterMemory>[0],
+  now: Clock,
+  maxKeys: number | undefined,
+): { limiter: RateLimiterMemory; storage: ClockedStorage } {
+  const limiter = new (rateLimiterFlexible().RateLimiterMemory)(options);
+  const storage = new ClockedStorage(now, maxKeys);
+  replaceMemoryStorage(limiter, storage);
+  return { limiter, storage };
 }
 
 /** Where a fixed-window limiter keeps its counters. */
@@ -111,7 +113,8 @@ export class FixedWindow implements Limiter {
   readonly name: string;
   readonly #points: number;
   readonly #limiter: RateLimiterMemory | RateLimiterRedis;
-  readonly #memory: ClockedRateLimiterMemory;
+  readonly #memory: RateLimiterMemory;
+  readonly #storage: ClockedStorage;
   readonly #fallback: LimitDecision | undefined;
   readonly #allow: (res: RateLimiterRes) => LimitDecision;
   readonly #deny: (reason: unknown) => LimitDecision;
@@ -124,11 +127,13 @@ export class FixedWindow implements Limiter {
       duration: seconds(settings.durationMs),
       blockDuration: seconds(settings.blockDurationMs),
     };
-    this.#memory = new ClockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now, settings.maxKeys);
+    const memory = clockedRateLimiterMemory({ ...base, keyPrefix: '' }, options.now ?? Date.now, settings.maxKeys);
+    this.#memory = memory.limiter;
+    this.#storage = memory.storage;
     const redis = options.redis;
     const policy = redis?.onRedisError ?? 'insurance';
     if (redis) {
-      this.#limiter = new RateLimiterRedis({
+      this.#limiter = new (rateLimiterFlexible().RateLimiterRedis)({
         ...base,
         storeClient: redis.client,
         // rate-limiter-flexible joins prefix and key with ':'.
@@ -155,7 +160,7 @@ export class FixedWindow implements Limiter {
       retryAfterMs: 0,
     });
     this.#deny = (reason) => {
-      if (reason instanceof RateLimiterRes) {
+      if (reason instanceof rateLimiterFlexible().RateLimiterRes) {
         const wait = Math.max(1, reason.msBeforeNext);
         return { allowed: false, limit: points, remaining: 0, resetMs: wait, retryAfterMs: wait };
       }
@@ -178,12 +183,12 @@ export class FixedWindow implements Limiter {
   }
 
   close(): void {
-    this.#memory.storage.clear();
+    this.#storage.clear();
   }
 
   /** Keys held in memory (the in-memory store, or the Redis store's insurance). */
   get size(): number {
-    return this.#memory.storage.size;
+    return this.#storage.size;
   }
 
   /** Points per window. */

@@ -253,11 +253,23 @@ export const rateLimitSchema = z
   .union([z.literal(false), rateLimitObject])
   .transform((value) => (value === false ? false : normalize(value)));
 
-/** The `rateLimit` option as users write it (`false` included). */
+/**
+ * The `rateLimit` option as users write it (`false` included).
+ *
+ * @useDeclaredType
+ */
 export type RateLimitOptions = z.input<typeof rateLimitSchema>;
-/** The `rateLimit` option once validated: every limit spelled out. */
+/**
+ * The `rateLimit` option once validated: every limit spelled out.
+ *
+ * @useDeclaredType
+ */
 export type ResolvedRateLimitOptions = ReturnType<typeof normalize>;
-/** What a limit counts by, resolved. */
+/**
+ * What a limit counts by, resolved.
+ *
+ * @useDeclaredType
+ */
 export type ResolvedKey = z.output<typeof keySchema>;
 
 /** One limit of {@link ResolvedRateLimitOptions}. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import type { RetryReason } from '../../core/events.js';
 import { duration, fn } from '../../core/zod.js';
 
@@ -134,13 +135,13 @@ export interface RetryOptions {
   /** Response statuses that are retried (the response is discarded), 400 to 599. @default [502, 503, 504] */
   statuses?: number[] | undefined;
   /** Full-jitter backoff base: the wait before retry n is random in [0, min(backoffMax, backoffBase·2^(n-1))). Milliseconds or a duration string. @default '25ms' */
-  backoffBase?: number | string | undefined;
+  backoffBase?: Duration | undefined;
   /** Largest backoff; milliseconds or a duration string. @default '250ms' */
-  backoffMax?: number | string | undefined;
+  backoffMax?: Duration | undefined;
   /** Your own backoff `(retry, random) => ms`, replacing the full-jitter one. @default full jitter */
   backoff?: Backoff | undefined;
   /** Longest `Retry-After` (on a retried 503 or 429) waited before the retry; a longer one makes that response final. @default '1s' */
-  retryAfterMax?: number | string | undefined;
+  retryAfterMax?: Duration | undefined;
   /** Buffer a request body of a retryable method (up to `maxBufferBytes`) so a retry can send it again. @default true */
   bufferBody?: boolean | undefined;
   /** Largest request body buffered for replay, in bytes (0 to 64 MiB). @default 65536 */
@@ -160,20 +161,32 @@ export interface RetryBudgetOptions {
   /** Retries always allowed per second, even with little traffic. @default 10 */
   minRetriesPerSecond?: number | undefined;
   /** How long a request's deposit (and a retry's withdrawal) counts, 1 s to 60 s. @default '10s' */
-  ttl?: number | string | undefined;
+  ttl?: Duration | undefined;
 }
 
 /** The `hedge` option, as you pass it (or `false`, the default): speculative attempts for slow idempotent requests. */
 export interface HedgeOptions {
   /** Wait for response headers this long (milliseconds or a duration string) before another attempt on another backend. Required. */
-  delay: number | string;
+  delay: Duration;
   /** Most hedged attempts per request, 1 to 5 (on top of `retry.attempts`). @default 1 */
   maxHedges?: number | undefined;
 }
 
-/** {@link RetryOptions} after validation and defaults. */
+/**
+ * {@link RetryOptions} after validation and defaults.
+ *
+ * @useDeclaredType
+ */
 export type ResolvedRetryOptions = z.output<typeof retrySchema>;
-/** {@link RetryBudgetOptions} after validation and defaults. */
+/**
+ * {@link RetryBudgetOptions} after validation and defaults.
+ *
+ * @useDeclaredType
+ */
 export type ResolvedRetryBudgetOptions = z.output<typeof budgetSchema>;
-/** {@link HedgeOptions} after validation and defaults. */
+/**
+ * {@link HedgeOptions} after validation and defaults.
+ *
+ * @useDeclaredType
+ */
 export type ResolvedHedgeOptions = Exclude<z.output<typeof hedgeSchema>, false>;

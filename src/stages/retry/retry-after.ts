@@ -68,7 +68,7 @@ export function parseHttpDate(text: string, wallClock: number): number | undefin
 
 /**
  * Parses a `Retry-After` value (RFC 9110 §10.2.3): delay-seconds or an
- * HTTP-date in any of its three forms (see {@link parseHttpDate}). Returns
+ * HTTP-date in any of its three forms (see `parseHttpDate` in this file). Returns
  * milliseconds to wait (0 for a date in the past), or `undefined` when absent
  * or malformed. `wallClock` is the current time in epoch milliseconds, for dates.
  *

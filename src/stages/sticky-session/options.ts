@@ -83,7 +83,11 @@ export const stickySchema = z
   })
   .optional();
 
-/** The `sticky` option as written by users. */
+/**
+ * The `sticky` option as written by users.
+ *
+ * @useDeclaredType
+ */
 export type StickyOptions = z.input<typeof stickyObjectSchema>;
 /** The `sticky` option after validation and defaults. */
 export type ResolvedStickyOptions = z.output<typeof stickyObjectSchema>;

@@ -39,7 +39,11 @@ export const adminOptionsSchema = z.strictObject({
     .optional(),
 });
 
-/** Options of `lb.admin()`, as given. */
+/**
+ * Options of `lb.admin()`, as given.
+ *
+ * @useDeclaredType
+ */
 export type AdminOptions = z.input<typeof adminOptionsSchema>;
 
 /** The admin API: a Node `(req, res)` handler, also usable as Express middleware. */

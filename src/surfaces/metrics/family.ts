@@ -1,5 +1,5 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import { LeanHistogram, type LeanSeries } from './lean-histogram.js';
+import { isLeanHistogram, type LeanHistogram, type LeanSeries } from './lean-histogram.js';
 
 type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
 
@@ -118,7 +118,7 @@ export class Family<M extends AnyMetric> {
     const labels: Record<string, string> = { ...this.#constant };
     for (let i = 0; i < depth; i++) labels[this.#names[i] as string] = values[i] as string;
     let made: unknown;
-    if (this.#metric instanceof LeanHistogram) made = this.#metric.series(labels);
+    if (isLeanHistogram(this.#metric)) made = this.#metric.series(labels);
     else {
       const child = (this.#metric as Counter<string>).labels(labels);
       made = this.#deferred ? new CounterChild(child) : child;

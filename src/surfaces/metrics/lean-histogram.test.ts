@@ -1,6 +1,6 @@
 import { Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { LeanHistogram } from './lean-histogram.js';
+import { createLeanHistogram } from './lean-histogram.js';
 
 const buckets = [0.01, 0.1, 1];
 
@@ -26,7 +26,7 @@ function pair() {
   const lean = new Registry();
   const plain = new Registry();
   const config = { name: 'd_seconds', help: 'd', labelNames: ['backend'], buckets };
-  const a = new LeanHistogram({ ...config, registers: [lean] });
+  const a = createLeanHistogram({ ...config, registers: [lean] });
   const b = new Histogram({ ...config, registers: [plain] });
   return { lean, plain, a, b };
 }

@@ -1,11 +1,12 @@
-import { Counter, Gauge, type Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Backend, BackendStatus } from '../../core/backend.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Events, Listener, SwitchyardEvents } from '../../core/events.js';
+import { promClient } from '../../vendor/dependencies.js';
 import { Family } from './family.js';
 import { BoundedLabel, methodLabel, OVERFLOW_LABEL, STATUS_CLASSES, statusClassIndex } from './labels.js';
 import { LatencyWindow } from './latency-window.js';
-import { LeanHistogram } from './lean-histogram.js';
+import { createLeanHistogram, type LeanHistogram } from './lean-histogram.js';
 import type { ResolvedMetricsOptions } from './options.js';
 import type { BackendStats, BalancerStats, BreakerState, StatusClassCounts } from './stats.js';
 
@@ -137,6 +138,7 @@ export class BalancerMetrics {
   #bytes = 0;
 
   constructor(options: ResolvedMetricsOptions, source: MetricsSource) {
+    const { Counter, Gauge, Registry } = promClient();
     this.#owned = options.registry === undefined;
     this.registry = options.registry ?? new Registry();
     this.windowMs = options.window;
@@ -160,7 +162,7 @@ export class BalancerMetrics {
         true,
       );
       this.#requestDuration = this.#family(
-        new LeanHistogram({
+        createLeanHistogram({
           name: `${p}request_duration_seconds`,
           help: 'Client-facing request duration, from the request arriving to the last byte of the response.',
           labelNames: this.#labels('status_class'),
@@ -183,7 +185,7 @@ export class BalancerMetrics {
         gauge.set(this.#constant, this.#source.inflight());
       });
       this.#upstreamDuration = this.#family(
-        new LeanHistogram({
+        createLeanHistogram({
           name: `${p}upstream_duration_seconds`,
           help: 'Time from sending an attempt to a backend to receiving its response headers.',
           labelNames: this.#labels('backend'),
@@ -483,7 +485,7 @@ export class BalancerMetrics {
   ): Family<M> {
     this.#register(metric);
     const family = new Family(metric, names, this.#constant);
-    if (metric instanceof Counter) PENDING.set(metric, family as unknown as Family<Counter<string>>);
+    if (metric instanceof promClient().Counter) PENDING.set(metric, family as unknown as Family<Counter<string>>);
     if (perBackend) this.#backendFamilies.push(family);
     return family;
   }
@@ -497,7 +499,7 @@ export class BalancerMetrics {
 
   /** A gauge read from the pool on each scrape (its old series are dropped first). */
   #gauge(name: string, help: string, labels: string[], fill: (gauge: Gauge<string>) => void): void {
-    const gauge: Gauge<string> = new Gauge({
+    const gauge: Gauge<string> = new (promClient().Gauge)({
       name,
       help,
       labelNames: this.#labels(...labels),

@@ -100,7 +100,11 @@ export const healthCheckSchema = z
 /** `healthCheck` as given: options, or `false` for none. */
 export const healthCheckOption = z.union([z.literal(false), healthCheckSchema]);
 
-/** Options of active health checks, as given. */
+/**
+ * Options of active health checks, as given.
+ *
+ * @useDeclaredType
+ */
 export type HealthCheckOptions = z.input<typeof healthCheckSchema>;
 /** Resolved active health check settings. */
 export type ResolvedHealthCheckOptions = z.output<typeof healthCheckSchema>;
@@ -152,7 +156,11 @@ export const outlierDetectionSchema = z
 /** `outlierDetection` as given: options, or `false` for none. */
 export const outlierDetectionOption = z.union([z.literal(false), outlierDetectionSchema]);
 
-/** Options of outlier detection, as given. */
+/**
+ * Options of outlier detection, as given.
+ *
+ * @useDeclaredType
+ */
 export type OutlierDetectionOptions = z.input<typeof outlierDetectionSchema>;
 /** Resolved outlier detection settings. */
 export type ResolvedOutlierDetectionOptions = z.output<typeof outlierDetectionSchema>;

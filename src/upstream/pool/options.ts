@@ -35,7 +35,11 @@ export const backendOptionsSchema = z.strictObject({
   createConnection: fn<(options: object) => Duplex>().optional(),
 });
 
-/** Options of one backend, as given to `createLoadBalancer` or `addBackend`. */
+/**
+ * Options of one backend, as given to `createLoadBalancer` or `addBackend`.
+ *
+ * @useDeclaredType
+ */
 export type BackendOptions = z.input<typeof backendOptionsSchema>;
 
 /** Fields `updateBackend` may change. */
@@ -44,5 +48,9 @@ export const backendUpdateSchema = z.strictObject({
   maxConnections: z.union([positiveInt(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
 });
 
-/** Fields `updateBackend` may change. */
+/**
+ * Fields `updateBackend` may change.
+ *
+ * @useDeclaredType
+ */
 export type BackendUpdate = z.input<typeof backendUpdateSchema>;

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { createStrategy, seededRandom } from 'switchyard';
+ * import { createStrategy, seededRandom } from 'switchyard-lb';
  * const strategy = createStrategy({ name: 'maglev', key: { cookie: 'session' } });
  * ```
  */
