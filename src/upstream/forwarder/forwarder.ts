@@ -10,7 +10,7 @@ import { clientParseError } from '../../core/net/client-error.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { clientResponseHeaders } from './headers.js';
-import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
+import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
 import { CONNECT_ERRORS, tunnel } from './upgrade.js';
 
 /**
@@ -185,12 +185,12 @@ function onSocketConnect(this: Socket, attempt: Attempt): void {
  * that dies after its headers.
  */
 export class Forwarder {
-  readonly timeouts: Timeouts;
+  readonly timeouts: ResolvedTimeoutsOptions;
   readonly now: () => number;
   readonly #via: string | false;
   readonly #proxy: ProxyServer;
 
-  constructor(options: { timeouts: Timeouts; via: string | false; now: () => number }) {
+  constructor(options: { timeouts: ResolvedTimeoutsOptions; via: string | false; now: () => number }) {
     this.timeouts = options.timeouts;
     this.now = options.now;
     this.#via = options.via;
