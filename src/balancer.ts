@@ -1,9 +1,8 @@
 import { Backends as BackendLifecycle, type Backends } from './control/backends.js';
-import { joinCluster } from './control/cluster-glue.js';
+import { type ClusterServices, hostControl } from './control/cluster-glue.js';
 import { createConfigurator } from './control/configure.js';
 import type { ControlPlane } from './control/control-plane.js';
 import { PipelineHost } from './control/pipeline-host.js';
-import { hostRollouts } from './control/rollout-host.js';
 import type { Backend } from './core/backend.js';
 import { Events } from './core/events.js';
 import { compileTrust } from './core/net/trust-proxy.js';
@@ -119,8 +118,10 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   health.configure(config.healthCheck);
 
   // The pipeline: every stage of STAGES, built from its section; run-time changes rebuild what they touch.
+  let cluster: ClusterServices | undefined; // made with the control plane, below
+  const instances = () => cluster?.instances() ?? 1;
   const stageDeps = (): StageDeps => ({
-    ...{ events, now, random, redis, trust, pool, strategy, queue, forwarder, breakers, outliers },
+    ...{ events, now, random, redis, trust, pool, strategy, queue, forwarder, breakers, outliers, instances },
     ...{ hedge: config.hedge, preserveHost: config.preserveHost },
   });
   const host = new PipelineHost(config, stageDeps, config.middleware);
@@ -174,9 +175,8 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     : undefined;
 
   // Control: rollouts and shared membership drive the backend lifecycle.
-  const rollouts = hostRollouts({ events, now, random, pool, backends, health });
-  const membership = joinCluster({ redis, cluster: config.cluster, events, pool, backends, health });
-  membership?.start();
+  cluster = hostControl({ redis, cluster: config.cluster, events, now, random, pool, backends, health });
+  const rollouts = cluster.rollouts;
   const control: ControlPlane = {
     backends: () => pool.all().map((b) => b.snapshot()),
     addBackend: (input) => backends.add(input),
@@ -192,8 +192,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
-    await membership?.close();
-    rollouts.close();
+    await cluster?.close();
     queue?.close();
     health.close();
     await entry.quiet(config.drainTimeout);
@@ -223,6 +222,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     configure,
     rollout: async (input) => rollouts.start(input).done,
     rollback: async () => rollouts.startRollback().done,
+    cancelRollout: (reason) => rollouts.cancel(reason),
     rolloutStatus: () => rollouts.status(),
     admin: (adminOptions) => createAdminHandler({ control, metrics: adminMetrics }, adminOptions),
     get pipeline() {

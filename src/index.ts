@@ -47,6 +47,19 @@ export {
   optionsSchema,
   type ResolvedOptions,
 } from './options/options.js';
+export {
+  createRouter,
+  type PoolInput,
+  type RoutedRequest,
+  type RouteInfo,
+  type Router,
+  type RouterEventName,
+  type RouterEvents,
+  type RouterListener,
+  type RouterMatch,
+  type RouterOptions,
+  type RouterStats,
+} from './router.js';
 export type { CacheKeyFunction, CacheOptions } from './stages/cache/options.js';
 export type { CacheAdmin, CacheStats } from './stages/cache/response-cache.js';
 export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './stages/circuit-breaker/options.js';
@@ -103,6 +116,10 @@ export type {
 } from './surfaces/observability/options.js';
 export { parseTraceparent, type TraceParent } from './surfaces/observability/traceparent.js';
 export type { RewriteFunction, RewriteOption } from './surfaces/rewrite.js';
+export type { RouterAdminOptions } from './surfaces/router/admin.js';
+export { type CompiledRoute, type RouteMatch, RouteTable, requestHost } from './surfaces/router/match.js';
+export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './surfaces/router/options.js';
+export { rewriteTarget } from './surfaces/router/path.js';
 export type {
   ConnectionPoolOptions,
   ResolvedConnectionPoolOptions,

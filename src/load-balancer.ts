@@ -118,7 +118,22 @@ export interface LoadBalancer {
    * ```
    */
   rollback(): Promise<RollbackResult>;
-  /** The running rollout, or else the last one (`undefined` before the first). */
+  /**
+   * Cancels the running rollout (it rolls back when `autoRollback`); with
+   * shared rollouts (`cluster`), one driven by another instance too (the
+   * request is sent to it). False when none runs.
+   *
+   * @example
+   * ```ts
+   * if (!lb.cancelRollout('bad canary')) console.log('no rollout running');
+   * ```
+   */
+  cancelRollout(reason?: string): boolean;
+  /**
+   * The running rollout, or else the last one (`undefined` before the first).
+   * With shared rollouts (`cluster`), the same on every instance, whichever
+   * drives it.
+   */
   rolloutStatus(): RolloutStatus | undefined;
   /**
    * The admin API as a `(req, res)` handler: backends, config, rollouts,

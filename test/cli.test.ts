@@ -1,11 +1,11 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: config files spell environment variables ${VAR}
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type CliIo, type RunningProxy, runCli } from '../src/cli/main.js';
 import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.js';
-import { request } from './helpers.js';
+import { rawExchange, request } from './helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,7 +35,7 @@ describe('switchyard --check', () => {
   it('prints ok and exits 0 for a valid file', async () => {
     const cfg = file(`
 listen: { port: 8080, host: 127.0.0.1 }
-metricsPath: /metrics
+metrics: { port: 9100 }
 backends:
   - url: http://10.0.0.1:8080
   - { url: http://10.0.0.2:8080, weight: 2 }
@@ -180,7 +180,7 @@ describe('switchyard --config (running)', () => {
     await Promise.all(backends.splice(0).map((b) => b.close()));
   });
 
-  it('proxies to the file’s backends, serves admin and metrics, and closes', async () => {
+  it('proxies to the file’s backends, serves admin and metrics on their own listeners, and closes', async () => {
     backends.push(await createLoopbackBackend({ id: 'a' }), await createLoopbackBackend({ id: 'b' }));
     const cfg = file(`
 listen: { port: 8080, host: 127.0.0.1 }
@@ -190,7 +190,9 @@ backends:
 strategy: round-robin
 admin:
   token: \${TOKEN}
-metricsPath: /metrics
+  port: 0
+metrics: { port: 0 }
+log: false
 `);
     const cli = io({ TOKEN });
     const result = await runCli(['--config', cfg, '--port', '0'], cli);
@@ -207,31 +209,34 @@ metricsPath: /metrics
       served.add((reply.json() as { backend: string }).backend);
     }
     expect(served).toEqual(new Set(['a', 'b']));
-    expect(backends[0]!.requests.length + backends[1]!.requests.length).toBe(4);
+    // The application's own /metrics is the backend's, not the proxy's.
+    expect((await request(proxy.port, { path: '/metrics' })).json()).toMatchObject({ url: '/metrics' });
 
-    const metrics = await request(proxy.port, { path: '/metrics' });
+    const metricsPort = proxy.instance.metricsPort as number;
+    const metrics = await request(metricsPort, { path: '/metrics' });
     expect(metrics.status).toBe(200);
-    expect(metrics.text).toContain('# TYPE');
+    expect(metrics.text).toContain('pool="default"');
 
-    const denied = await request(proxy.port, { path: '/_switchyard/backends' });
-    expect(denied.status).toBe(401);
-    const listed = await request(proxy.port, {
-      path: '/_switchyard/backends',
+    const adminPort = proxy.instance.adminPort as number;
+    expect((await request(adminPort, { path: '/pools' })).status).toBe(401);
+    const listed = await request(adminPort, {
+      path: '/pools/default/backends',
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(listed.status).toBe(200);
     expect(listed.text).toContain('"a"');
-    // The admin and metrics paths never reach a backend.
-    expect(backends[0]!.requests.length + backends[1]!.requests.length).toBe(4);
+    expect(backends[0]!.requests.length + backends[1]!.requests.length).toBe(5);
 
     await proxy.close();
-    expect(proxy.server.listening).toBe(false);
+    await expect(request(proxy.port, { path: '/' })).rejects.toThrow();
     proxy = undefined;
   });
 
-  it('logs JSON lines to stdout with log: true', async () => {
+  it('logs JSON lines to stdout, the balancer request lines at debug', async () => {
     backends.push(await createLoopbackBackend({ id: 'a' }));
-    const cfg = file(`backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: true\nlisten: { host: 127.0.0.1 }\n`);
+    const cfg = file(
+      `backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: debug\naccessLog: true\nlisten: { host: 127.0.0.1 }\n`,
+    );
     const cli = io();
     proxy = (await runCli(['-c', cfg, '-p', '0'], cli)) as RunningProxy;
     expect((await request(proxy.port, { path: '/x' })).status).toBe(200);
@@ -239,9 +244,118 @@ metricsPath: /metrics
       .out()
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as { level: string; msg: string; path?: string });
+      .map(
+        (line) => JSON.parse(line) as { level?: string; msg?: string; path?: string; target?: string; status?: number },
+      );
     expect(lines[0]!.msg).toContain('listening on');
     expect(lines.some((line) => line.path === '/x')).toBe(true);
+    // The access log line: client, target, status, bytes, backend, route.
+    expect(lines.find((line) => line.target === '/x')).toMatchObject({
+      client: '127.0.0.1',
+      status: 200,
+      backend: 'a',
+      pool: 'default',
+    });
+  });
+
+  it('opens, keeps and closes listeners on reload, and refuses a bad file keeping the running ones', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }), await createLoopbackBackend({ id: 'b' }));
+    const body = (extra: string, backend: LoopbackBackend) =>
+      `listeners:\n  - { name: main, port: 0, host: 127.0.0.1 }\n${extra}backends: [{ id: ${backend.id}, url: "${backend.url}" }]\nlog: false\n`;
+    const cfg = file(body('', backends[0]!));
+    const cli = io();
+    proxy = (await runCli(['-c', cfg], cli)) as RunningProxy;
+    const main = proxy.port;
+    writeFileSync(cfg, body('  - { name: extra, port: 0, host: 127.0.0.1, keepAliveTimeout: 1s }\n', backends[1]!));
+    expect(await proxy.reload()).toBe(true);
+    const ports = proxy.listeners().map((l) => l.port);
+    expect(ports[0]).toBe(main);
+    const extra = ports[1] as number;
+    expect((await request(extra, { path: '/' })).json()).toMatchObject({ backend: 'b' });
+    expect((await request(main, { path: '/' })).json()).toMatchObject({ backend: 'b' });
+    writeFileSync(cfg, `${body('', backends[1]!)}bogus: 1\n`);
+    expect(await proxy.reload()).toBe(false);
+    expect(cli.err()).toMatch(/reload refused.*config-\d+\.yaml:5:8: Invalid option bogus/);
+    expect((await request(extra, { path: '/' })).status).toBe(200);
+    writeFileSync(cfg, body('', backends[0]!));
+    expect(await proxy.reload()).toBe(true);
+    expect(proxy.listeners().map((l) => l.port)).toEqual([main]);
+    await expect(request(extra, { path: '/' })).rejects.toThrow();
+    expect((await request(main, { path: '/' })).json()).toMatchObject({ backend: 'a' });
+  });
+
+  it('changes backends and run-time policies in place on reload, and rebuilds a pool for other options', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }), await createLoopbackBackend({ id: 'b' }));
+    const [a, b] = backends as [LoopbackBackend, LoopbackBackend];
+    const cfg = file(
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: a, url: "${a.url}" }]\nretry: { attempts: 2 }\nlog: false\n`,
+    );
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const first = proxy.instance.router.pool('default');
+    writeFileSync(
+      cfg,
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: a, url: "${a.url}", weight: 3 }, { id: b, url: "${b.url}" }]\n` +
+        'retry: { attempts: 3 }\nstrategy: least-connections\nlog: false\n',
+    );
+    expect(await proxy.reload()).toBe(true);
+    const same = proxy.instance.router.pool('default');
+    expect(same).toBe(first);
+    expect(same?.backends().map((x) => [x.id, x.weight])).toEqual([
+      ['a', 3],
+      ['b', 1],
+    ]);
+    expect(same?.config.retry).toMatchObject({ attempts: 3 });
+    writeFileSync(
+      cfg,
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: b, url: "${b.url}" }]\ntimeouts: { connect: 1s }\nlog: false\n`,
+    );
+    expect(await proxy.reload()).toBe(true);
+    const rebuilt = proxy.instance.router.pool('default');
+    expect(rebuilt).not.toBe(first);
+    expect(rebuilt?.backends().map((x) => x.id)).toEqual(['b']);
+    expect((await request(proxy.port, { path: '/' })).json()).toMatchObject({ backend: 'b' });
+  });
+
+  it('hardens each listener with its own settings: header size, Host required', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }));
+    const cfg = file(
+      `listeners:\n  - { port: 0, host: 127.0.0.1, maxHeaderSize: 1024 }\n  - { name: big, port: 0, host: 127.0.0.1 }\n` +
+        `backends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: false\n`,
+    );
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const [small, big] = proxy.listeners().map((l) => l.port) as [number, number];
+    const head = `GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ${'p'.repeat(2000)}\r\nConnection: close\r\n\r\n`;
+    expect(await rawExchange(small, head)).toMatch(/^HTTP\/1\.1 431/);
+    expect(await rawExchange(big, head)).toMatch(/^HTTP\/1\.1 200/);
+    expect(await rawExchange(big, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    expect(backends[0]!.requests).toHaveLength(1);
+  });
+
+  it('writes the access log to a file rotated by size', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }));
+    const logs = mkdtempSync(path.join(dir, 'logs-'));
+    const target = path.join(logs, 'access.log');
+    const cfg = file(
+      `listen: { port: 0, host: 127.0.0.1 }\nbackends: [{ id: a, url: "${backends[0]!.url}" }]\nlog: false\n` +
+        `accessLog: { format: combined, to: ${target}, rotate: { size: 1K, maxFiles: 3 } }\n`,
+    );
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    for (let i = 0; i < 12; i++) expect((await request(proxy.port, { path: `/item/${i}?token=t0p` })).status).toBe(200);
+    await proxy.close();
+    proxy = undefined;
+    const files = readdirSync(logs);
+    expect(files.length).toBeGreaterThan(1);
+    // rotating-file-stream keeps a history of the rotated files (for maxFiles) beside them.
+    const all = files
+      .filter((f) => f.endsWith('access.log'))
+      .map((f) => readFileSync(path.join(logs, f), 'utf8'))
+      .join('');
+    expect(files.filter((f) => f.endsWith('access.log')).length).toBeGreaterThan(1);
+    expect(all.trim().split('\n')).toHaveLength(12);
+    expect(all).toMatch(
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/item\/0\?token=\*\*\* HTTP\/1\.1" 200 \d+ "-" "-" rt=[\d.]+ backend="a" pool="default" route="routes\[0\]"/m,
+    );
+    expect(all).not.toContain('t0p');
   });
 
   it('exits 1 when the port is taken', async () => {

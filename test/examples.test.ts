@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type RunningProxy, runCli } from '../src/cli/main.ts';
 import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.ts';
+import { certKit } from './certs.js';
 import { request } from './helpers.js';
 import { REDIS_URL, redisAvailable } from './redis.js';
 
@@ -36,12 +37,15 @@ describe('examples/', () => {
       'fastify.ts',
       'grafana-dashboard.json',
       'http.ts',
+      'https-single-pool.yaml', // test/config-schema.test.ts (schema and parser) and below (--check)
       'koa.ts',
+      'redis-cluster.yaml', // test/config-schema.test.ts and below (--check)
       'redis-instances.ts',
       'rollout.ts',
       'testing',
       'testing/node-test.test.ts',
       'testing/vitest.test.ts', // collected by vitest itself (vitest.config.ts)
+      'two-services.yaml', // test/config-schema.test.ts and below (--check)
     ]);
   });
 
@@ -114,6 +118,24 @@ describe('examples/', () => {
     };
     const env = { METRICS_TOKEN: 'metrics-token-0123456789', ADMIN_TOKEN: 'admin-token-0123456789' };
 
+    it.each(['two-services.yaml', 'https-single-pool.yaml', 'redis-cluster.yaml'])(
+      '%s passes --check',
+      async (file) => {
+        // The TLS examples read their certificates from TLS_* / API_* (made here, never committed).
+        const kit = certKit();
+        const site = kit.server('site', ['example.com', '*.example.com']);
+        const api = kit.server('api', ['api.example.com']);
+        const tlsEnv = { TLS_CERT: site.certFile, TLS_KEY: site.keyFile, API_CERT: api.certFile, API_KEY: api.keyFile };
+        try {
+          const cli = io({ ...env, ...tlsEnv, REDIS_URL });
+          expect(await runCli(['--check', '--config', `${examples}${file}`], cli.io), cli.err()).toBe(0);
+          expect(cli.out()).toBe('ok\n');
+        } finally {
+          kit.remove();
+        }
+      },
+    );
+
     it('switchyard.yaml passes --check', async () => {
       const cli = io(env);
       expect(await runCli(['--check', '--config', `${examples}cli/switchyard.yaml`], cli.io)).toBe(0);
@@ -125,7 +147,7 @@ describe('examples/', () => {
       const cli = io({ ...env, APP_1_URL: backends[0]!.url, APP_2_URL: backends[1]!.url });
       const result = await runCli(
         ['--config', `${examples}cli/switchyard.yaml`, '--port', '0', '--host', '127.0.0.1'],
-        cli.io,
+        { ...cli.io, env: { ...cli.io.env, SWITCHYARD_METRICS_PORT: '0', SWITCHYARD_ADMIN_PORT: '0' } },
       );
       expect(typeof result).toBe('object');
       proxy = result as RunningProxy;
@@ -140,15 +162,19 @@ describe('examples/', () => {
       };
       const job = scrape.scrape_configs[0]!;
       const file = parse(await readFile(`${examples}cli/switchyard.yaml`, 'utf8')) as {
-        listen: { port: number };
-        metricsPath: string;
+        metrics: { port: number; path: string };
       };
-      expect(job.metrics_path).toBe(file.metricsPath);
-      expect(job.static_configs[0]!.targets[0]).toMatch(new RegExp(`:${file.listen.port}$`));
+      expect(job.metrics_path).toBe(file.metrics.path);
+      expect(job.static_configs[0]!.targets[0]).toMatch(new RegExp(`:${file.metrics.port}$`));
       expect(job.authorization.type).toBe('Bearer');
 
-      expect((await request(proxy.port, { path: job.metrics_path })).status).toBe(401);
-      const metrics = await request(proxy.port, {
+      // Metrics are not on the public port; they answer on their own listener, behind the token.
+      // (the public port sends /metrics to the application like any path).
+      expect((await request(proxy.port, { path: job.metrics_path })).text).not.toMatch(/switchyard_requests_total/);
+      const metricsPort = proxy.instance.metricsPort;
+      expect(metricsPort).toBeTypeOf('number');
+      expect((await request(metricsPort!, { path: job.metrics_path })).status).toBe(401);
+      const metrics = await request(metricsPort!, {
         path: job.metrics_path,
         headers: { authorization: `Bearer ${env.METRICS_TOKEN}` },
       });

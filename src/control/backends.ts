@@ -6,6 +6,7 @@ import { parseOptions } from '../core/zod.js';
 import type { Breakers } from '../stages/circuit-breaker/breakers.js';
 import type { Forwarder } from '../upstream/forwarder/forwarder.js';
 import type { ResolvedConnectionPoolOptions } from '../upstream/forwarder/options.js';
+import { upstreamTls } from '../upstream/forwarder/upstream-tls.js';
 import type { HealthChecker } from '../upstream/health/checker.js';
 import type { OutlierDetector } from '../upstream/health/outlier.js';
 import { AdaptiveLimit, createLimiter } from '../upstream/overload/adaptive-limit.js';
@@ -107,7 +108,7 @@ export class Backends {
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
-      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection),
+      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, upstreamTls(parsed.tls, path)),
       effectiveWeight: this.#effectiveWeight,
     });
     this.#inputs.set(backend, parsed);

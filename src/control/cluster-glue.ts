@@ -1,9 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import type { Backend } from '../core/backend.js';
+import type { Events } from '../core/events.js';
 import type { SharedRedis } from '../core/redis.js';
+import type { Pool } from '../upstream/pool/pool.js';
 import type { Backends, BackendsDeps } from './backends.js';
+import { InstanceRegistry } from './cluster/instances.js';
 import { type SharedBackend, SharedMembership } from './cluster/membership.js';
 import type { ResolvedClusterOptions } from './cluster/options.js';
-import { optionsOf } from './rollout-host.js';
+import { SharedHealth } from './cluster/shared-health.js';
+import { SharedRollouts } from './cluster/shared-rollouts.js';
+import type { RolloutControl } from './control-plane.js';
+import type { RolloutHost, RolloutManager, RolloutView } from './rollout/rollout.js';
+import { hostRollouts, optionsOf } from './rollout-host.js';
 
 /**
  * Shared membership across instances: local changes of shareable backends
@@ -42,6 +50,7 @@ export function joinCluster(
   const membership = new SharedMembership({
     redis,
     channel: cluster.channel,
+    checkInterval: cluster.checkInterval,
     events,
     host: {
       shared: () => pool.all().flatMap((b) => (b.draining ? [] : (sharedOf(b) ?? []))),
@@ -62,4 +71,124 @@ export function joinCluster(
     if (shared) membership.changed(op, shared, pending);
   };
   return membership;
+}
+
+/** The rest of the cluster next to membership: the instance registry, the shared health view, shared rollouts. */
+export interface ClusterServices {
+  /** Live instances on this Redis and prefix (1 without a registry): `rateLimit.outageInstances: 'live'`. */
+  instances(): number;
+  /** Rollouts: shared across instances when `cluster.rollouts` is on, else the local manager. */
+  readonly rollouts: RolloutControl;
+  /** The local rollout manager changed state: published when rollouts are shared. */
+  changed(view: RolloutView): void;
+  /** Stops publishing first (a rollout stopped by closing is left to a survivor to roll back), then leaves. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the instance registry (`cluster` given), the shared health view
+ * (`cluster.health`) and shared rollouts (`cluster.rollouts`, with
+ * membership) on the shared Redis. Without them `rollouts` is the local
+ * manager and `instances()` is 1.
+ *
+ * @example
+ * ```ts
+ * const services = startClusterServices({ redis, cluster, events, now, pool, membership, manager, host });
+ * services.rollouts.status();
+ * ```
+ */
+export function startClusterServices(deps: {
+  readonly redis: SharedRedis | undefined;
+  readonly cluster: ResolvedClusterOptions;
+  readonly events: Events;
+  readonly now: () => number;
+  readonly pool: Pool;
+  readonly membership: SharedMembership | undefined;
+  readonly manager: RolloutManager;
+  readonly host: RolloutHost;
+}): ClusterServices {
+  const { redis, cluster, events, now, pool, membership, manager, host } = deps;
+  if (!redis || cluster === false) {
+    return { instances: () => 1, rollouts: manager, changed: () => {}, close: async () => {} };
+  }
+  const origin = membership?.origin ?? randomUUID();
+  let health: SharedHealth | undefined;
+  const registry = new InstanceRegistry({
+    redis,
+    id: origin,
+    heartbeat: cluster.heartbeat,
+    onChange: (live) => {
+      events.emit('cluster:instances', { live: live.length });
+      health?.membersChanged();
+    },
+  });
+  if (cluster.health !== false) {
+    health = new SharedHealth({
+      redis,
+      origin,
+      quorum: cluster.health.quorum,
+      registry,
+      events,
+      now,
+      get: (id) => pool.get(id),
+      all: () => pool.all(),
+      markDown: (backend, down) => pool.mark(backend, { clusterDown: down }),
+    });
+    health.open();
+  }
+  registry.start();
+  const shared =
+    membership && cluster.rollouts !== false
+      ? new SharedRollouts({ redis, origin, leaseTtl: cluster.rollouts.leaseTtl, manager, host, events })
+      : undefined;
+  shared?.open();
+  return {
+    instances: () => registry.count(),
+    rollouts: shared ?? manager,
+    changed: (view) => shared?.changed(view),
+    async close() {
+      await shared?.close();
+      await health?.close();
+      await registry.close();
+    },
+  };
+}
+
+/**
+ * The control side of a balancer, in one step: the rollout manager and its
+ * host, shared membership (started), and the cluster's services (registry,
+ * shared health, shared rollouts). Without `redis` or `cluster` only the
+ * local manager runs. `close()` stops all of it: shared rollouts first (a
+ * rollout stopped by closing is left to a survivor to roll back), then
+ * health, registry, membership, and the manager (a running rollout stops
+ * where it is).
+ *
+ * @example
+ * ```ts
+ * const control = hostControl({ redis, cluster, events, now, random, pool, backends, health });
+ * await control.rollouts.start({ backends: v2 }).done;
+ * await control.close();
+ * ```
+ */
+export function hostControl(
+  deps: Pick<BackendsDeps, 'events' | 'now' | 'random' | 'pool' | 'health'> & {
+    readonly redis: SharedRedis | undefined;
+    readonly cluster: ResolvedClusterOptions;
+    readonly backends: Backends;
+  },
+): ClusterServices {
+  let services: ClusterServices | undefined;
+  const { manager, host } = hostRollouts({ ...deps, onChange: (view) => services?.changed(view) });
+  const membership = joinCluster(deps);
+  membership?.start();
+  const started = startClusterServices({ ...deps, membership, manager, host });
+  services = {
+    ...started,
+    async close() {
+      await started.close();
+      await membership?.close();
+      manager.close();
+    },
+  };
+  return services;
 }

@@ -1,7 +1,7 @@
 import type { Backend } from '../core/backend.js';
 import type { BackendOptions } from '../upstream/pool/options.js';
 import type { Backends, BackendsDeps } from './backends.js';
-import { type RolloutHost, RolloutManager } from './rollout/rollout.js';
+import { type RolloutHost, RolloutManager, type RolloutView } from './rollout/rollout.js';
 
 /** Options that re-create `backend` as it is now: id, URL, transport, current weight and limit. */
 export function optionsOf(backends: Backends, backend: Backend): BackendOptions & { id: string } {
@@ -12,23 +12,30 @@ export function optionsOf(backends: Backends, backend: Backend): BackendOptions 
     weight: backend.weight,
     ...(Number.isFinite(backend.maxConnections) ? { maxConnections: backend.maxConnections } : {}),
     ...(input?.createConnection ? { createConnection: input.createConnection } : {}),
+    ...(input?.tls ? { tls: input.tls } : {}),
   };
 }
 
 /**
  * Hosts rollouts: the {@link RolloutManager} driving the balancer's
- * backends through the backend lifecycle.
+ * backends through the backend lifecycle, and the host it drives them
+ * through (shared rollouts restore a recorded set through the same host).
+ * `onChange` hears every change of the rollout's state (shared rollouts
+ * publish it).
  *
  * @example
  * ```ts
- * const rollouts = hostRollouts({ events, now, random, pool, backends, health });
- * await rollouts.start({ backends: v2, batchSize: 1 }).done;
+ * const { manager } = hostRollouts({ events, now, random, pool, backends, health });
+ * await manager.start({ backends: v2, batchSize: 1 }).done;
  * ```
  */
 export function hostRollouts(
-  deps: Pick<BackendsDeps, 'events' | 'now' | 'random' | 'pool' | 'health'> & { readonly backends: Backends },
-): RolloutManager {
-  const { events, now, random, pool, backends, health } = deps;
+  deps: Pick<BackendsDeps, 'events' | 'now' | 'random' | 'pool' | 'health'> & {
+    readonly backends: Backends;
+    readonly onChange?: ((view: RolloutView) => void) | undefined;
+  },
+): { manager: RolloutManager; host: RolloutHost } {
+  const { events, now, random, pool, backends, health, onChange } = deps;
   const host: RolloutHost = {
     events,
     now,
@@ -42,6 +49,7 @@ export function hostRollouts(
     },
     remove: (id, timeout) => backends.remove(id, { drain: true, timeout }),
     healthChecks: () => health.settings !== false,
+    onChange: (view) => onChange?.(view),
   };
-  return new RolloutManager(host);
+  return { manager: new RolloutManager(host), host };
 }

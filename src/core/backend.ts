@@ -39,6 +39,8 @@ export interface EligibilityChange {
   readonly breakerOpen?: boolean;
   /** Being removed. */
   readonly draining?: boolean;
+  /** A quorum of balancer instances sees it down (shared health view). */
+  readonly clusterDown?: boolean;
 }
 
 let writer: (backend: Backend, change: EligibilityChange) => void;
@@ -86,6 +88,7 @@ export class Backend implements Candidate {
   #ejectedUntil = 0;
   #breakerOpen = false;
   #draining = false;
+  #clusterDown = false;
   /** Balancer clock time it joined or last recovered, for slow start. */
   warmingSince = 0;
 
@@ -135,12 +138,22 @@ export class Backend implements Candidate {
     return this.#draining;
   }
 
+  /**
+   * A quorum of balancer instances sees it down (shared health view,
+   * `cluster.health`); shown as `unhealthy`. Never set from this instance's
+   * own evidence alone.
+   */
+  get clusterDown(): boolean {
+    return this.#clusterDown;
+  }
+
   static {
     writer = (backend, change) => {
       if (change.unhealthy !== undefined) backend.#unhealthy = change.unhealthy;
       if (change.ejectedUntil !== undefined) backend.#ejectedUntil = change.ejectedUntil;
       if (change.breakerOpen !== undefined) backend.#breakerOpen = change.breakerOpen;
       if (change.draining !== undefined) backend.#draining = change.draining;
+      if (change.clusterDown !== undefined) backend.#clusterDown = change.clusterDown;
     };
   }
 
@@ -156,12 +169,12 @@ export class Backend implements Candidate {
 
   /** Healthy, not ejected, breaker closed or half-open, not draining. Ignores `maxConnections`. */
   isAvailable(now: number): boolean {
-    return !this.draining && !this.unhealthy && !this.breakerOpen && this.ejectedUntil <= now;
+    return !this.draining && !this.unhealthy && !this.#clusterDown && !this.breakerOpen && this.ejectedUntil <= now;
   }
 
   get status(): BackendStatus {
     if (this.draining) return 'draining';
-    if (this.unhealthy) return 'unhealthy';
+    if (this.unhealthy || this.#clusterDown) return 'unhealthy';
     if (this.breakerOpen) return 'open';
     if (this.ejectedUntil > 0) return 'ejected';
     return 'healthy';

@@ -100,6 +100,10 @@ export const ERROR_STATUS = {
   ERR_PAYLOAD_TOO_LARGE: 413,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ERR_NOT_IMPLEMENTED: 501,
+  // routing
+  ERR_NO_ROUTE: 404,
+  ERR_POOL_NOT_FOUND: undefined,
+  ERR_DUPLICATE_POOL: undefined,
 } as const satisfies Record<string, number | undefined>;
 
 /** A stable error code. */

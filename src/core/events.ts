@@ -130,6 +130,25 @@ export interface SwitchyardEvents {
   upgrade: { backend: string | undefined; ok: boolean; error?: ErrorCode };
   /** The shared Redis connection changed state. Features fall back to memory (or their configured policy) while it is down. */
   redis: { state: 'ready' | 'error' | 'end'; message?: string };
+  /**
+   * This instance loaded a shared membership set other than the one it knew:
+   * Redis lost the set (restart without persistence, FLUSHALL, failover) and
+   * it was re-created, by this instance (`seeded`) or another.
+   */
+  'cluster:resync': { epoch: string; seeded: boolean };
+  /**
+   * Another instance published a change of the shared rollout (shared
+   * rollouts): `rolloutStatus()` here shows it from now on.
+   */
+  'cluster:rollout': { id: string; status: string; phase: string; driver: string };
+  /** The number of live balancer instances on this Redis and prefix changed (the cluster registry). */
+  'cluster:instances': { live: number };
+  /**
+   * The cluster-wide health view of a backend changed: `down` when at least
+   * `quorum` live instances see it down (this instance then treats it as down
+   * too), up again when fewer do.
+   */
+  'cluster:health': { backend: string; down: boolean; votes: number; quorum: number };
   /** The balancer stopped: checks stopped, requests drained, sockets released. */
   closed: Record<string, never>;
 }

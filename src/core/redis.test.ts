@@ -1,7 +1,10 @@
-import { afterEach, expect, it } from 'vitest';
+import { Cluster } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
 import { deleteKeys, describeRedis, REDIS_URL, testClient, uniquePrefix } from '../../test/redis.js';
+import { createLoadBalancer } from '../balancer.js';
+import { ConfigError } from './errors.js';
 import { Events, type SwitchyardEvents } from './events.js';
-import { connectRedis, type SharedRedis } from './redis.js';
+import { checkRedisKeyPrefix, connectRedis, hasHashTag, type SharedRedis } from './redis.js';
 
 let shared: SharedRedis | undefined;
 afterEach(async () => {
@@ -48,5 +51,39 @@ describeRedis('connectRedis without a server', () => {
     await shared.close();
     shared = undefined;
     expect(client.status).not.toBe('ready');
+  });
+});
+
+describe('Redis Cluster key prefixes', () => {
+  it('recognises a hash tag only with something between the braces', () => {
+    expect(hasHashTag('{edge}:')).toBe(true);
+    expect(hasHashTag('lb:{edge}:')).toBe(true);
+    expect(hasHashTag('edge:')).toBe(false);
+    expect(hasHashTag('{}edge:')).toBe(false);
+    expect(hasHashTag('edge}{:')).toBe(false);
+    expect(hasHashTag('{edge:')).toBe(false);
+  });
+
+  it('refuses an untagged prefix with a Cluster client, naming redis.keyPrefix, and accepts it with a plain client', () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+    try {
+      let error: unknown;
+      try {
+        checkRedisKeyPrefix({ client: cluster, keyPrefix: 'edge:' });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error).toMatchObject({ path: 'redis.keyPrefix', value: 'edge:' });
+      expect((error as Error).message).toContain("'{edge}:'");
+      expect(() => checkRedisKeyPrefix({ client: cluster, keyPrefix: '{edge}:' })).not.toThrow();
+      expect(() => checkRedisKeyPrefix({ url: 'redis://x', keyPrefix: 'edge:' })).not.toThrow();
+      // No keyPrefix given: the default carries the tag, so nothing complains about an option not set.
+      const lb = createLoadBalancer({ redis: cluster });
+      expect(lb.config.redis?.keyPrefix).toBe('{switchyard}:');
+      return lb.close();
+    } finally {
+      cluster.disconnect();
+    }
   });
 });

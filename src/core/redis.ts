@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ioredis } from '../vendor/dependencies.js';
+import { ConfigError } from './errors.js';
 import type { Events } from './events.js';
 
 /** An ioredis client (`Redis` or `Cluster`) the user already has. */
@@ -30,7 +31,47 @@ export interface SharedRedis {
 }
 
 /**
- * Opens (or adopts) the shared Redis connection. A URL gets a client with
+ * Whether `prefix` carries a Redis Cluster hash tag: a `{` followed, later,
+ * by a `}` with at least one character between them (Redis hashes only that
+ * part of a key, so every key under the prefix shares one slot).
+ *
+ * @example
+ * ```ts
+ * hasHashTag('{edge}:'); // true
+ * hasHashTag('edge:{}'); // false
+ * ```
+ */
+export function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  if (open < 0) return false;
+  const close = prefix.indexOf('}', open + 1);
+  return close > open + 1;
+}
+
+/**
+ * Throws `ConfigError` on `redis.keyPrefix` when the client is a Redis
+ * Cluster and the prefix has no hash tag.
+ *
+ * @example
+ * ```ts
+ * checkRedisKeyPrefix({ client: cluster, keyPrefix: 'edge:' }); // throws
+ * ```
+ */
+export function checkRedisKeyPrefix(settings: RedisSettings | undefined): void {
+  if (settings?.client?.isCluster !== true || hasHashTag(settings.keyPrefix)) return;
+  const name = settings.keyPrefix.replace(/[{}:]+$/g, '') || 'switchyard';
+  throw new ConfigError(
+    'redis.keyPrefix',
+    settings.keyPrefix,
+    `a prefix with a hash tag, such as '{${name}}:', with a Redis Cluster client (every key must share one slot)`,
+  );
+}
+
+/**
+ * Opens (or adopts) the shared Redis connection. Throws `ConfigError` on
+ * `redis.keyPrefix` when the client is a Redis Cluster and the prefix has no
+ * hash tag: the balancer's scripts touch several keys at once, which a
+ * cluster refuses (CROSSSLOT) unless they share a slot. A URL gets a client with
  * `enableOfflineQueue: false` so commands fail fast while Redis is away
  * instead of piling up, and one retry per request; errors are reported as
  * `redis` events, never thrown at the process.
@@ -42,6 +83,7 @@ export interface SharedRedis {
  * ```
  */
 export function connectRedis(settings: RedisSettings, events: Events): SharedRedis {
+  checkRedisKeyPrefix(settings);
   const owned = settings.client === undefined;
   const client: RedisClient =
     settings.client ??
@@ -97,4 +139,85 @@ export function connectRedis(settings: RedisSettings, events: Events): SharedRed
       client.on('error', () => {});
     },
   };
+}
+
+/**
+ * A connection of its own for pub/sub (a subscribed connection takes no other
+ * command), connecting at once even when `client` is lazy; its errors are
+ * the main client's business and are swallowed here.
+ *
+ * @example
+ * ```ts
+ * const subscriber = subscriberOf(shared.client);
+ * subscriber.on('message', (channel, text) => {});
+ * ```
+ */
+export function subscriberOf(client: RedisClient): Redis | Cluster {
+  const subscriber = client.isCluster
+    ? (client as Cluster).duplicate(undefined, { lazyConnect: false })
+    : (client as Redis).duplicate({ lazyConnect: false });
+  subscriber.on('error', () => {});
+  return subscriber;
+}
+
+/**
+ * Closes a connection made by {@link subscriberOf}; resolves once its socket
+ * is gone (at once when it is between reconnect attempts and has none).
+ *
+ * @example
+ * ```ts
+ * await closeSubscriber(subscriber);
+ * ```
+ */
+export async function closeSubscriber(subscriber: Redis | Cluster | undefined): Promise<void> {
+  if (!subscriber || subscriber.status === 'end') return;
+  // Between reconnect attempts there is no socket: disconnect() only cancels the next attempt, and no 'end' follows.
+  const socketless = subscriber.status === 'reconnecting' || subscriber.status === 'close';
+  const ended = new Promise<void>((resolve) => subscriber.once('end', () => resolve()));
+  subscriber.disconnect();
+  if (!socketless) await ended;
+}
+
+/**
+ * A subscriber ({@link subscriberOf}) on one channel: `onMessage` gets each
+ * message's text; `onSubscribed` runs after each (re)subscription, when a
+ * feature reloads what it may have missed while disconnected.
+ *
+ * @example
+ * ```ts
+ * const subscriber = subscribeTo(shared.client, 'edge:health', (text) => {}, () => reload());
+ * ```
+ */
+export function subscribeTo(
+  client: RedisClient,
+  channel: string,
+  onMessage: (text: string) => void,
+  onSubscribed: () => void,
+): Redis | Cluster {
+  const subscriber = subscriberOf(client);
+  subscriber.on('message', (from: string, text: string) => {
+    if (from === channel) onMessage(text);
+  });
+  subscriber.on('ready', () => {
+    subscriber.subscribe(channel).then(onSubscribed, () => {});
+  });
+  return subscriber;
+}
+
+/**
+ * Parses a message from a channel others also write to: `undefined` for
+ * anything that is not a JSON object (the caller then checks the fields).
+ *
+ * @example
+ * ```ts
+ * const vote = parseJson<Vote>(text);
+ * ```
+ */
+export function parseJson<T>(text: string): T | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as T) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -55,6 +55,30 @@ const BAD: Array<[string, unknown, string, string]> = [
     '',
   ],
   ['options that are not an object', 42, '', 'object'],
+  [
+    'a cluster heartbeat below 50 ms',
+    { redis: 'redis://127.0.0.1:1', cluster: { heartbeat: 10 } },
+    'cluster.heartbeat',
+    '50 ms',
+  ],
+  [
+    'a health quorum that is neither a count nor majority',
+    { redis: 'redis://127.0.0.1:1', cluster: { health: { quorum: 0 } } },
+    'cluster.health.quorum',
+    '',
+  ],
+  [
+    'a rollout lease under 300 ms',
+    { redis: 'redis://127.0.0.1:1', cluster: { rollouts: { leaseTtl: '100ms' } } },
+    'cluster.rollouts.leaseTtl',
+    '300 ms',
+  ],
+  [
+    'outageInstances of zero',
+    { rateLimit: { points: 1, duration: '1s', outageInstances: 0 } },
+    'rateLimit.outageInstances',
+    '',
+  ],
 ];
 
 function escapeRegExp(text: string): string {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { checkClusterOptions, clusterSchema } from '../control/cluster/options.js';
 import { ConfigError } from '../core/errors.js';
 import { trustProxySchema } from '../core/net/trust-proxy-options.js';
-import type { RedisClient, RedisSettings } from '../core/redis.js';
+import { checkRedisKeyPrefix, type RedisClient, type RedisSettings } from '../core/redis.js';
 import { duration, fn, parseOptions } from '../core/zod.js';
 import { replacedStageSections, runtimeStageSections, STAGES, type StageName, stageSections } from '../stages/index.js';
 import { middlewareSchema } from '../stages/pipeline.js';
@@ -34,6 +34,11 @@ function isRedisClient(value: unknown): boolean {
   );
 }
 
+/** With a Redis Cluster client every key must share one slot: the default prefix carries a hash tag. */
+function defaultKeyPrefix(client: RedisClient | undefined): string {
+  return client?.isCluster === true ? '{switchyard}:' : 'switchyard:';
+}
+
 const redisUrl = z.string().refine((value) => URL.canParse(value) && /^rediss?:$/.test(new URL(value).protocol), {
   error: 'a redis:// or rediss:// URL',
 });
@@ -49,7 +54,12 @@ const redisSchema = z
         url: redisUrl.optional(),
         /** An ioredis client the caller owns (use `enableOfflineQueue: false`). */
         client: redisClient.optional(),
-        /** Prefix of every key the balancer writes. @default 'switchyard:' */
+        /**
+         * Prefix of every key the balancer writes. With an ioredis `Cluster`
+         * client it must contain a hash tag (`'{edge}:'`) so every key lands in
+         * one slot (scripts touch several keys); an untagged one is a
+         * `ConfigError`. @default 'switchyard:' ('{switchyard}:' with a `Cluster` client)
+         */
         keyPrefix: z.string().max(128).optional(),
       }),
     ],
@@ -57,9 +67,10 @@ const redisSchema = z
   )
   .transform((value): RedisSettings => {
     if (typeof value === 'string') return { url: value, keyPrefix: 'switchyard:' };
-    if (isRedisClient(value)) return { client: value as RedisClient, keyPrefix: 'switchyard:' };
+    if (isRedisClient(value))
+      return { client: value as RedisClient, keyPrefix: defaultKeyPrefix(value as RedisClient) };
     const object = value as { url?: string; client?: RedisClient; keyPrefix?: string };
-    return { url: object.url, client: object.client, keyPrefix: object.keyPrefix ?? 'switchyard:' };
+    return { url: object.url, client: object.client, keyPrefix: object.keyPrefix ?? defaultKeyPrefix(object.client) };
   });
 
 /** The schema of `createLoadBalancer`'s options. */
@@ -215,6 +226,7 @@ export function checkOptions(config: ResolvedOptions): void {
       (stage.check as (o: unknown, e: typeof env) => void)(config[stage.section.key], env);
   }
   checkClusterOptions(config.cluster, env.redis);
+  checkRedisKeyPrefix(config.redis);
   if (config.hedge !== false && config.retry === false) {
     throw new ConfigError(
       'hedge',

@@ -46,6 +46,8 @@ export interface StageDeps {
   readonly hedge: ResolvedHedgeOptions | false;
   /** Resolved `preserveHost`. */
   readonly preserveHost: boolean;
+  /** Live balancer instances on the shared Redis (the cluster registry; 1 without it). */
+  readonly instances?: (() => number) | undefined;
 }
 
 /**

@@ -6,7 +6,7 @@ function fake(id: string): GateBackend & { requests: number; active: number; fai
   return { id, requests: 0, active: 0, failures: 0, status: 'healthy' };
 }
 
-const gate = { maxErrorRate: 0.1, minRequests: 10 };
+const gate = { maxErrorRate: 0.1, minRequests: 10, lowTraffic: 'fail', trafficWait: 0 } as const;
 
 describe('GateWindow', () => {
   it('counts only what happens after the window opens', () => {

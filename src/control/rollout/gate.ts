@@ -25,8 +25,14 @@ export interface GateStats {
   readonly p99LatencyMs: number | undefined;
 }
 
-/** The gate's answer: still judging, passed, or failed with a reason. */
-export type GateVerdict = { readonly state: 'pending' | 'pass' } | { readonly state: 'fail'; readonly reason: string };
+/**
+ * The gate's answer: still judging, passed, or failed with a reason;
+ * `lowTraffic` when the only fault is too few attempts (and the health-check
+ * evidence, if the policy consults it, did not make up for it).
+ */
+export type GateVerdict =
+  | { readonly state: 'pending' | 'pass' }
+  | { readonly state: 'fail'; readonly reason: string; readonly lowTraffic?: boolean };
 
 const PENDING: GateVerdict = Object.freeze({ state: 'pending' });
 const PASS: GateVerdict = Object.freeze({ state: 'pass' });
@@ -56,6 +62,10 @@ export class GateWindow {
   readonly #baseFailures: number;
   readonly #samples: number[] = [];
   #seen = 0;
+  /** Active health checks of the batch's backends during the window: passed per id, and any failure. */
+  readonly #checksPassed = new Set<string>();
+  #checkFailed: string | undefined;
+  #checksOn = false;
 
   /**
    * @param batch the backends judged by error rate and latency.
@@ -74,6 +84,22 @@ export class GateWindow {
     this.#random = random;
     this.#baseDone = this.#done();
     this.#baseFailures = this.#failures();
+  }
+
+  /**
+   * An active health check of `backend` finished during the window (only the
+   * batch's backends count); tells the window health checks are on.
+   */
+  check(backend: string, ok: boolean, reason?: string): void {
+    if (!this.#batch.some((b) => b.id === backend)) return;
+    this.#checksOn = true;
+    if (ok) this.#checksPassed.add(backend);
+    else this.#checkFailed ??= `${backend}${reason ? ` (${reason})` : ''}`;
+  }
+
+  /** Health checks are on for this window's backends (evidence for `lowTraffic: 'health-checks'`). */
+  healthChecks(on: boolean): void {
+    this.#checksOn = on;
   }
 
   /** A client request served by one of the batch's backends finished after `ms`. */
@@ -119,7 +145,21 @@ export class GateWindow {
     }
     if (!final) return PENDING;
     if (stats.requests < gate.minRequests) {
-      return fail(`insufficient traffic: ${stats.requests} of ${gate.minRequests} attempts needed`);
+      const short = `insufficient traffic: ${stats.requests} of ${gate.minRequests} attempts needed`;
+      if (gate.lowTraffic !== 'health-checks') return { state: 'fail', reason: short, lowTraffic: true };
+      if (!this.#checksOn)
+        return { state: 'fail', reason: `${short}, and no active health checks to judge by`, lowTraffic: true };
+      if (this.#checkFailed !== undefined) {
+        return fail(`${short}, and a health check of ${this.#checkFailed} failed during the window`);
+      }
+      const unchecked = this.#batch.filter((b) => !this.#checksPassed.has(b.id)).map((b) => b.id);
+      if (unchecked.length > 0) {
+        return {
+          state: 'fail',
+          reason: `${short}, and no passed health check of ${unchecked.join(', ')} during the window`,
+          lowTraffic: true,
+        };
+      }
     }
     if (gate.maxLatencyMs !== undefined && stats.p99LatencyMs !== undefined && stats.p99LatencyMs > gate.maxLatencyMs) {
       return fail(`p99 latency ${round(stats.p99LatencyMs)} ms above ${gate.maxLatencyMs} ms`);

@@ -24,6 +24,24 @@ export const healthGateSchema = z.strictObject({
    * 0 accepts a window without traffic. @default 10
    */
   minRequests: z.number().int().min(0).max(1_000_000_000).default(10),
+  /**
+   * What a batch whose window saw fewer than `minRequests` attempts gets
+   * (at night, in staging):
+   * - `'health-checks'`: judged by its active health checks over the window:
+   *   it passes when every backend of the batch passed at least one check
+   *   during the window and none failed (with `healthCheck` off there is no
+   *   evidence, and it fails as `'fail'` does);
+   * - `'wait'`: the window is extended, up to `trafficWait`, until
+   *   `minRequests` attempts have finished (then judged as usual), and fails
+   *   if they never come;
+   * - `'fail'`: the gate fails ("insufficient traffic"), and the rollout
+   *   rolls back with `autoRollback`.
+   * A batch that failed, or turned unhealthy, ejected or open, fails under
+   * every policy. @default 'health-checks'
+   */
+  lowTraffic: z.enum(['health-checks', 'wait', 'fail']).default('health-checks'),
+  /** With `lowTraffic: 'wait'`, longest extension of a window short of traffic. @default '5m' */
+  trafficWait: duration().default(300_000),
 });
 
 /** Options of `lb.rollout()`. */

@@ -7,6 +7,7 @@ import type { BackendOptions, BackendUpdate } from '../../upstream/pool/options.
 import { GateWindow } from './gate.js';
 import { type ResolvedRolloutOptions, type RolloutOptions, rolloutSchema } from './options.js';
 import { type KeptBackend, planRollout, type RolloutPlan, removedAfter } from './plan.js';
+import { readdPrevious, removeAdded } from './restore.js';
 
 /** What the rollout manager needs from the balancer. */
 export interface RolloutHost {
@@ -26,6 +27,25 @@ export interface RolloutHost {
   remove(id: string, timeout: number | undefined): Promise<unknown>;
   /** True while active health checks are on. */
   healthChecks(): boolean;
+  /** Called after every change of the current (or last) rollout's state: shared rollouts publish it. */
+  onChange?(view: RolloutView): void;
+}
+
+/** What another instance needs to show a rollout and to undo it: its status, the set it replaced, what it added. */
+export interface RolloutView {
+  readonly status: RolloutStatus;
+  /** Options re-creating every backend live at the start. */
+  readonly previous: readonly (BackendOptions & { id: string })[];
+  /** New backends added so far. */
+  readonly added: readonly string[];
+  /**
+   * Every new backend the plan adds, in order: an instance undoing the rollout
+   * removes these (a driver that died may have added one it had not recorded yet).
+   */
+  readonly planned: readonly string[];
+  readonly keep: readonly KeptBackend[];
+  /** True once the kept backends' new weights were applied (a rollback restores the old ones). */
+  readonly keptApplied: boolean;
 }
 
 /** One batch that passed its gate. */
@@ -194,6 +214,7 @@ export class RolloutManager {
     this.#busy = true;
     this.#current = run;
     this.#last = run;
+    this.#changed(run);
     host.events.emit('rollout:started', { id: run.id, from: [...plan.from], to: [...plan.to], batches: plan.batches });
     const done = this.#run(run).finally(() => {
       this.#busy = false;
@@ -226,12 +247,15 @@ export class RolloutManager {
     this.#busy = true;
     const phase = run.phase;
     run.phase = 'rolling-back';
+    this.#changed(run);
     const done = (async () => {
       const reason = 'rollback() called';
       const outcome = await this.#restore(run, true);
       run.phase = phase;
+      this.#changed(run);
       if (outcome.errors.length > 0) {
         run.reason = `rollback incomplete: ${outcome.errors.join('; ')}`;
+        this.#changed(run);
         this.#host.events.emit('rollout:failed', { id: run.id, reason: run.reason });
         throw makeError('ERR_INTERNAL', run.reason);
       }
@@ -239,6 +263,7 @@ export class RolloutManager {
       run.rolledBack = true;
       run.reason = reason;
       run.finishedDate = new Date();
+      this.#changed(run);
       this.#host.events.emit('rollout:rolled-back', { id: run.id, reason });
       return Object.freeze({ id: run.id, restored: outcome.restored, removed: outcome.removed });
     })().finally(() => {
@@ -267,10 +292,42 @@ export class RolloutManager {
     });
   }
 
+  /** The running or last rollout with what undoing it needs; `undefined` before the first. */
+  view(): RolloutView | undefined {
+    const run = this.#last;
+    const status = this.status();
+    if (!run || !status) return undefined;
+    return {
+      status,
+      previous: run.previous,
+      added: [...run.added],
+      planned: run.plan.add.map((b) => b.id),
+      keep: run.plan.keep,
+      keptApplied: run.keptApplied,
+    };
+  }
+
+  /** Another instance rolled back rollout `id` (the last one here): a later `rollback()` has nothing to restore. */
+  markRolledBack(id: string, reason: string): void {
+    const run = this.#last;
+    if (!run || run.id !== id || this.#current === run || run.rolledBack) return;
+    run.status = 'rolled-back';
+    run.rolledBack = true;
+    run.reason = reason;
+    run.finishedDate ??= new Date();
+  }
+
   /** The balancer is closing: a running rollout stops where it is (no rollback: the pool is going away). */
   close(): void {
     this.#closed = true;
     this.#current?.controller.abort(new Error('the load balancer closed'));
+  }
+
+  #changed(run: Run): void {
+    const onChange = this.#host.onChange;
+    if (!onChange || run !== this.#last) return;
+    const view = this.view();
+    if (view) onChange.call(this.#host, view);
   }
 
   #refuseWhileBusy(): void {
@@ -290,6 +347,7 @@ export class RolloutManager {
       for (let batch = 1; batch <= plan.batches; batch++) {
         run.batch = batch;
         run.phase = 'adding';
+        this.#changed(run);
         this.#checkAborted(run);
         const pending = host.healthChecks();
         const entries = plan.add.slice((batch - 1) * plan.batchSize, batch * plan.batchSize);
@@ -300,14 +358,17 @@ export class RolloutManager {
         }
         if (pending) {
           run.phase = 'health';
+          this.#changed(run);
           await this.#healthy(run, added, options.healthTimeout);
         }
         run.phase = 'observing';
+        this.#changed(run);
         const watched = run.added.map((id) => host.get(id)).filter((b): b is Backend => b !== undefined);
         const window = new GateWindow(added, watched, options.healthGate, host.random);
         await this.#observe(run, window, added);
         const stats = window.stats();
         run.phase = 'draining';
+        this.#changed(run);
         const removed = plan.remove.slice(
           removedAfter(plan.batches, batch - 1, plan.remove.length),
           removedAfter(plan.batches, batch, plan.remove.length),
@@ -324,6 +385,7 @@ export class RolloutManager {
           ...(stats.p99LatencyMs === undefined ? {} : { p99LatencyMs: stats.p99LatencyMs }),
         });
         run.steps.push(step);
+        this.#changed(run);
         host.events.emit('rollout:step', {
           id: run.id,
           batch,
@@ -336,6 +398,7 @@ export class RolloutManager {
       }
       this.#applyKept(plan.keep, 'next');
       run.keptApplied = true;
+      this.#changed(run);
       return this.#finish(run, 'completed', undefined, false);
     } catch (error) {
       return this.#fail(run, error);
@@ -355,6 +418,7 @@ export class RolloutManager {
       return this.#finish(run, cancelled ? 'cancelled' : 'failed', reason, false);
     }
     run.phase = 'rolling-back';
+    this.#changed(run);
     const outcome = await this.#restore(run, false);
     if (outcome.errors.length > 0) {
       const full = `${reason}; rollback incomplete: ${outcome.errors.join('; ')}`;
@@ -371,6 +435,7 @@ export class RolloutManager {
     run.reason = reason;
     run.rolledBack = rolledBack;
     run.finishedDate = new Date();
+    this.#changed(run);
     if (status === 'completed') {
       this.#host.events.emit('rollout:completed', { id: run.id, durationMs: this.#host.now() - run.startedAt });
     }
@@ -395,21 +460,8 @@ export class RolloutManager {
   async #restore(run: Run, checkFirst: boolean): Promise<{ restored: string[]; removed: string[]; errors: string[] }> {
     const host = this.#host;
     const errors: string[] = [];
-    const restored: Backend[] = [];
     const pending = checkFirst && host.healthChecks();
-    for (const options of run.previous) {
-      const existing = host.get(options.id);
-      if (existing && !existing.draining) continue;
-      if (existing) {
-        errors.push(`${options.id} is being removed and cannot be restored`);
-        continue;
-      }
-      try {
-        restored.push(host.add(options, pending));
-      } catch (error) {
-        errors.push(`${options.id}: ${(error as Error).message}`);
-      }
-    }
+    const restored = readdPrevious(host, run.previous, pending, errors);
     if (pending && restored.length > 0) {
       // Best effort: a backend that stays down is the health checker's business from here on.
       await this.#healthy(run, restored, run.options.healthTimeout, false).catch(() => {});
@@ -417,18 +469,9 @@ export class RolloutManager {
     if (run.keptApplied) {
       this.#applyKept(run.plan.keep, 'previous');
       run.keptApplied = false;
+      this.#changed(run);
     }
-    const removed = run.added.filter((id) => {
-      const backend = host.get(id);
-      return backend !== undefined && !backend.draining && !run.previous.some((p) => p.id === id);
-    });
-    await Promise.all(
-      removed.map((id) =>
-        this.#removeIfPresent(id, run.options.drainTimeout).catch((error: Error) => {
-          errors.push(`${id}: ${error.message}`);
-        }),
-      ),
-    );
+    const removed = await removeAdded(host, run.added, run.previous, run.options.drainTimeout, errors);
     return { restored: restored.map((b) => b.id), removed, errors };
   }
 
@@ -465,30 +508,75 @@ export class RolloutManager {
     });
   }
 
-  /** Resolves when the window passes; rejects with the reason it failed, or on cancellation. */
-  #observe(run: Run, window: GateWindow, batch: readonly Backend[]): Promise<void> {
+  /**
+   * Resolves when the window passes; rejects with the reason it failed, or on
+   * cancellation. With `lowTraffic: 'wait'`, a window that ends short of
+   * `minRequests` is extended (up to `trafficWait`) until they have come.
+   */
+  async #observe(run: Run, window: GateWindow, batch: readonly Backend[]): Promise<void> {
     const ids = new Set(batch.map((b) => b.id));
     const onRequest: Listener<'request'> = (event) => {
       if (event.backend !== undefined && ids.has(event.backend)) window.latency(event.durationMs);
     };
+    const onCheck: Listener<'health:check'> = (event) => window.check(event.backend, event.ok, event.reason);
+    window.healthChecks(this.#host.healthChecks());
+    const gate = run.options.healthGate;
     const verdict = (final: boolean): GateResult => {
       const result = window.verdict(final);
       if (result.state === 'pass') return { pass: true };
       if (result.state === 'fail') return { fail: result.reason };
       return undefined;
     };
-    return this.#wait(
-      run,
-      true,
-      run.options.interval,
-      ['request', 'upstream:error', 'backend:unhealthy', 'backend:ejected', 'breaker:open', 'backend:draining'],
-      () => verdict(false),
-      () => {
-        const result = verdict(true);
-        return result && 'fail' in result ? result.fail : undefined;
-      },
-      onRequest,
-    );
+    const watched: EventName[] = [
+      'request',
+      'upstream:error',
+      'backend:unhealthy',
+      'backend:ejected',
+      'breaker:open',
+      'backend:draining',
+    ];
+    this.#host.events.on('health:check', onCheck);
+    try {
+      let short = false;
+      await this.#wait(
+        run,
+        true,
+        run.options.interval,
+        watched,
+        () => verdict(false),
+        () => {
+          const result = window.verdict(true);
+          if (result.state !== 'fail') return undefined;
+          if (result.lowTraffic === true && gate.lowTraffic === 'wait') {
+            short = true;
+            return undefined;
+          }
+          return result.reason;
+        },
+        onRequest,
+      );
+      if (!short) return;
+      // Extended window: passes as soon as enough attempts came and the full verdict holds.
+      await this.#wait(
+        run,
+        true,
+        gate.trafficWait,
+        watched,
+        () => {
+          const early = verdict(false);
+          if (early !== undefined) return early;
+          return window.stats().requests >= gate.minRequests ? verdict(true) : undefined;
+        },
+        () => {
+          const result = verdict(true);
+          if (result && 'fail' in result) return `${result.fail} (after waiting ${gate.trafficWait} ms more)`;
+          return undefined;
+        },
+        onRequest,
+      );
+    } finally {
+      this.#host.events.off('health:check', onCheck);
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import { rateLimiterFlexible } from '../../vendor/dependencies.js';
 import { type MemoryStorage, replaceMemoryStorage } from '../../vendor/rate-limiter-flexible.js';
 import type { Clock, LimitDecision, Limiter, LimiterSettings } from './limiter.js';
 import { passDecision, unavailableDecision } from './limiter.js';
-import type { RedisStoreOptions } from './store-fallback.js';
+import { outageDivisor, type RedisStoreOptions } from './store-fallback.js';
 import { KeyTable } from './sweep.js';
 
 interface Entry {
@@ -82,6 +82,34 @@ function clockedRateLimiterMemory(
   return { limiter, storage };
 }
 
+/**
+ * Makes `limiter` (the Redis insurance) charge each request `divisor()` times
+ * its cost, so an instance admits `1 / n` of the limit during an outage
+ * (`rateLimit.outageInstances`); answers are given back in the caller's units.
+ */
+function shareOutage(limiter: RateLimiterMemory, divisor: () => number): void {
+  const consume = limiter.consume.bind(limiter);
+  const reward = limiter.reward.bind(limiter);
+  const unscale = (res: RateLimiterRes, k: number) =>
+    new (rateLimiterFlexible().RateLimiterRes)(
+      Math.floor(res.remainingPoints / k),
+      res.msBeforeNext,
+      res.consumedPoints,
+      res.isFirstInDuration,
+    );
+  limiter.consume = (key, points = 1, options) => {
+    const k = divisor();
+    if (k === 1) return consume(key, points, options);
+    return consume(key, points * k, options).then(
+      (res) => unscale(res, k),
+      (reason: unknown) => {
+        throw reason instanceof rateLimiterFlexible().RateLimiterRes ? unscale(reason, k) : reason;
+      },
+    );
+  };
+  limiter.reward = (key, points = 1, options) => reward(key, points * divisor(), options);
+}
+
 /** Where a fixed-window limiter keeps its counters. */
 export interface FixedWindowOptions {
   /** Clock of the in-memory counters (and of the Redis insurance limiter). @default Date.now */
@@ -131,6 +159,7 @@ export class FixedWindow implements Limiter {
     this.#memory = memory.limiter;
     this.#storage = memory.storage;
     const redis = options.redis;
+    if (redis?.outageInstances) shareOutage(this.#memory, outageDivisor(redis.outageInstances));
     const policy = redis?.onRedisError ?? 'insurance';
     if (redis) {
       this.#limiter = new (rateLimiterFlexible().RateLimiterRedis)({

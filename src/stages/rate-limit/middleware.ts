@@ -23,6 +23,8 @@ export interface RateLimitDeps {
   readonly now: Clock;
   /** When given, built-in limits count in Redis, shared by every instance. */
   readonly redis?: SharedRedis | undefined;
+  /** Live balancer instances on this Redis (the cluster's registry), for `outageInstances: 'live'`. */
+  readonly instances?: (() => number) | undefined;
 }
 
 /** The built stage and the limiters behind it. */
@@ -57,6 +59,7 @@ export function createLimiter(
   deps: RateLimitDeps,
   onRedisError: ResolvedRateLimitOptions['onRedisError'],
   maxKeys?: number,
+  outageInstances: ResolvedRateLimitOptions['outageInstances'] = 1,
 ): Limiter {
   const settings = {
     maxKeys,
@@ -71,6 +74,7 @@ export function createLimiter(
         client: deps.redis.client,
         keyPrefix: `${deps.redis.keyPrefix}rl:${ALGORITHM_TAG[limit.algorithm]}:${limit.name}:`,
         onRedisError,
+        outageInstances: outageInstances === 'live' ? () => deps.instances?.() ?? 1 : () => outageInstances,
       }
     : undefined;
   switch (limit.algorithm) {
@@ -142,7 +146,9 @@ export function rateLimit(options: ResolvedRateLimitOptions, deps: RateLimitDeps
   };
   const entries: Entry[] = options.limits.map((limit) => ({
     limiter:
-      limit.kind === 'builtin' ? createLimiter(limit, deps, options.onRedisError, options.maxKeys) : limit.limiter,
+      limit.kind === 'builtin'
+        ? createLimiter(limit, deps, options.onRedisError, options.maxKeys, options.outageInstances)
+        : limit.limiter,
     resolve: resolverFor(limit.key),
     builtin: limit.kind === 'builtin',
   }));

@@ -44,6 +44,7 @@ describe('rateLimit options', () => {
       deny: [],
       ipv6Subnet: 64,
       onRedisError: 'insurance',
+      outageInstances: 1,
       maxKeys: 100_000,
     });
   });

@@ -134,6 +134,16 @@ const rateLimitObject = z
      */
     onRedisError: z.enum(['insurance', 'allow', 'deny']).default('insurance'),
     /**
+     * With `redis` and `onRedisError: 'insurance'`: how many instances share
+     * the limit while Redis is away. Each instance's insurance limiter then
+     * admits `1 / n` of every limit (a request is charged n times its cost),
+     * so n instances together stay near the global limit instead of n times
+     * it. A count (the instances you run), or `'live'`: the instances the
+     * cluster registry saw alive before the outage (needs `cluster`; 1
+     * without it). @default 1 (each instance admits the full limit)
+     */
+    outageInstances: z.union([z.number().int().min(1).max(100_000), z.literal('live')]).default(1),
+    /**
      * Most keys each built-in limit holds in memory (its in-memory store, or
      * its insurance with `redis`): when full of live keys, the least recently
      * used one is dropped to make way (it starts afresh if it returns), so
@@ -240,6 +250,7 @@ function normalize(value: z.output<typeof rateLimitObject>) {
     deny: value.deny,
     ipv6Subnet: value.ipv6Subnet,
     onRedisError: value.onRedisError,
+    outageInstances: value.outageInstances,
     maxKeys: value.maxKeys,
   };
 }

@@ -170,7 +170,12 @@ export class RedisSlidingWindow implements Limiter {
     this.#prefix = store.keyPrefix;
     this.#now = store.now;
     this.#insurance = new MemorySlidingWindow(settings, insuranceClock);
-    this.#fallback = new StoreFallback(store.onRedisError ?? 'insurance', this.#insurance, settings.points);
+    this.#fallback = new StoreFallback(
+      store.onRedisError ?? 'insurance',
+      this.#insurance,
+      settings.points,
+      store.outageInstances,
+    );
   }
 
   consume(key: string, cost: number): LimitDecision | Promise<LimitDecision> {

@@ -151,7 +151,12 @@ export class RedisTokenBucket implements Limiter {
     this.#prefix = store.keyPrefix;
     this.#now = store.now;
     this.#insurance = new MemoryTokenBucket(settings, insuranceClock);
-    this.#fallback = new StoreFallback(store.onRedisError ?? 'insurance', this.#insurance, this.#burst);
+    this.#fallback = new StoreFallback(
+      store.onRedisError ?? 'insurance',
+      this.#insurance,
+      this.#burst,
+      store.outageInstances,
+    );
   }
 
   consume(key: string, cost: number): LimitDecision | Promise<LimitDecision> {

@@ -89,6 +89,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   ERR_CONFIG: 400,
   ERR_BACKEND_NOT_FOUND: 404,
   ERR_DUPLICATE_BACKEND: 409,
+  ERR_POOL_NOT_FOUND: 404,
+  ERR_DUPLICATE_POOL: 409,
 };
 
 /**
@@ -261,25 +263,9 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
 
   return async function admin(req, res) {
     try {
-      if (!authorized(req.headers.authorization)) {
-        send(
-          res,
-          401,
-          { error: { code: 'ERR_UNAUTHORIZED', message: 'unauthorized' } },
-          {
-            'www-authenticate': 'Bearer realm="switchyard"',
-          },
-        );
-        return;
-      }
-      // Appended to a fixed origin, never resolved against it: `//x` stays a path, not an authority.
-      const target = req.url ?? '/';
-      const url = new URL(`http://admin.invalid${target.startsWith('/') ? target : `/${target}`}`);
-      let path = url.pathname.replace(/\/+$/, '') || '/';
-      if (options.prefix) {
-        if (path !== options.prefix && !path.startsWith(`${options.prefix}/`)) throw notFound();
-        path = path.slice(options.prefix.length) || '/';
-      }
+      const target = adminTarget(req, res, authorized, options.prefix);
+      if (!target) return;
+      const { url, path } = target;
       let found: ReturnType<typeof match>;
       try {
         found = match(path);
@@ -303,6 +289,38 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
       sendError(res, error);
     }
   };
+}
+
+/**
+ * The first steps of every admin request: checks the bearer token (401
+ * sent, `undefined` returned, when it is wrong), then strips `prefix`
+ * (`ERR_NOT_FOUND` thrown outside it). Returns the parsed URL and the path
+ * below the prefix, without a trailing slash.
+ */
+export function adminTarget(
+  req: IncomingMessage,
+  res: ServerResponse,
+  authorized: (header: string | undefined) => boolean,
+  prefix: string | undefined,
+): { url: URL; path: string } | undefined {
+  if (!authorized(req.headers.authorization)) {
+    send(
+      res,
+      401,
+      { error: { code: 'ERR_UNAUTHORIZED', message: 'unauthorized' } },
+      { 'www-authenticate': 'Bearer realm="switchyard"' },
+    );
+    return undefined;
+  }
+  // Appended to a fixed origin, never resolved against it: `//x` stays a path, not an authority.
+  const raw = req.url ?? '/';
+  const url = new URL(`http://admin.invalid${raw.startsWith('/') ? raw : `/${raw}`}`);
+  let path = url.pathname.replace(/\/+$/, '') || '/';
+  if (prefix) {
+    if (path !== prefix && !path.startsWith(`${prefix}/`)) throw notFound();
+    path = path.slice(prefix.length) || '/';
+  }
+  return { url, path };
 }
 
 /** `GET /health`: backends counted by state, `ok` while at least one is available. */
@@ -365,7 +383,8 @@ const HEADERS = {
   'x-content-type-options': 'nosniff',
 } as const;
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** Writes a JSON admin response (no-store, nosniff). */
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -375,7 +394,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function sendError(res: ServerResponse, error: unknown): void {
+/** Answers an admin request that failed: 400 with `path` for a `ConfigError`, the code's status otherwise. */
+export function sendError(res: ServerResponse, error: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;

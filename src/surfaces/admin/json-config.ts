@@ -26,7 +26,7 @@ function maskUrl(value: string): string {
  * functions become `"[function name]"`, RegExps their source, other objects
  * that are not plain data (clients, limiters, strategies) `"[Class name]"`,
  * `Infinity` `null`; secrets (`sticky.secret`, anything named like a
- * password or token, `healthCheck.headers` values) are `"[redacted]"`, and
+ * password or token, `healthCheck.headers` values, a backend's `tls.key` and `tls.passphrase`) are `"[redacted]"`, and
  * credentials in URLs `***`.
  *
  * @example
@@ -57,7 +57,10 @@ function walk(value: unknown, key: string, seen: WeakSet<object>): unknown {
     const copy: Record<string, unknown> = {};
     for (const [name, item] of Object.entries(value)) {
       // Header values may carry credentials of their own (a check's Authorization, an API key).
-      const safe = key === 'headers' ? REDACTED : walk(item, name, seen);
+      const safe =
+        key === 'headers' || (key === 'tls' && (name === 'key' || name === 'passphrase'))
+          ? REDACTED
+          : walk(item, name, seen);
       if (safe !== undefined) copy[name] = safe;
     }
     out = copy;

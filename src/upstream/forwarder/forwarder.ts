@@ -49,8 +49,14 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
 type Connector = (options: object) => Duplex;
 
-function createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
-  const options: http.AgentOptions = {
+function createAgent(
+  url: URL,
+  pool: ResolvedConnectionPoolOptions,
+  connect: Connector | undefined,
+  tls?: https.AgentOptions,
+): http.Agent {
+  const options: https.AgentOptions = {
+    ...(url.protocol === 'https:' ? tls : undefined),
     keepAlive: true,
     maxSockets: pool.maxSockets,
     maxFreeSockets: pool.maxFreeSockets,
@@ -78,7 +84,10 @@ function freshAgent(pooled: http.Agent): http.Agent {
   let fresh = freshAgents.get(pooled);
   if (!fresh) {
     fresh =
-      pooled instanceof https.Agent ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+      pooled instanceof https.Agent
+        ? // The twin keeps the backend's TLS settings (CA, client certificate, servername).
+          new https.Agent({ ...(pooled as https.Agent & { options: https.AgentOptions }).options, keepAlive: false })
+        : new http.Agent({ keepAlive: false });
     const connect = (pooled as unknown as { createConnection: Connector }).createConnection.bind(pooled);
     (fresh as unknown as { createConnection: Connector }).createConnection = connect;
     freshAgents.set(pooled, fresh);
@@ -209,8 +218,13 @@ export class Forwarder {
   }
 
   /** A keep-alive agent for one backend. */
-  createAgent(url: URL, pool: ResolvedConnectionPoolOptions, connect: Connector | undefined): http.Agent {
-    return createAgent(url, pool, connect);
+  createAgent(
+    url: URL,
+    pool: ResolvedConnectionPoolOptions,
+    connect: Connector | undefined,
+    tls?: https.AgentOptions,
+  ): http.Agent {
+    return createAgent(url, pool, connect, tls);
   }
 
   /**

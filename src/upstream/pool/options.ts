@@ -13,6 +13,33 @@ const httpUrl = z.string().refine(
   { error: 'an absolute http:// or https:// URL without credentials, e.g. "http://10.0.0.1:8080"' },
 );
 
+const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
+
+/** TLS settings for an `https:` backend. */
+export const upstreamTlsSchema = z.strictObject({
+  /** Trusted CA certificates (PEM), replacing Node's bundled list. @default Node's CA store */
+  ca: z.union([pem, z.array(pem).min(1)]).optional(),
+  /** A file of trusted CA certificates (PEM). */
+  caFile: z.string().min(1).optional(),
+  /** Client certificate chain (PEM), for backends that require mutual TLS. */
+  cert: pem.optional(),
+  /** A file holding the client certificate chain (PEM). */
+  certFile: z.string().min(1).optional(),
+  /** The client certificate's private key (PEM). */
+  key: pem.optional(),
+  /** A file holding the client certificate's private key (PEM). */
+  keyFile: z.string().min(1).optional(),
+  /** Passphrase of an encrypted key. */
+  passphrase: z.string().optional(),
+  /** Server name sent in SNI and checked against the certificate. @default the URL's host name */
+  servername: z.string().min(1).max(253).optional(),
+  /** Verify the backend's certificate; `false` only for tests. @default true */
+  rejectUnauthorized: z.boolean().optional(),
+});
+
+/** TLS settings for an `https:` backend, as given. */
+export type UpstreamTlsOptions = z.input<typeof upstreamTlsSchema>;
+
 /** One upstream server. */
 export const backendOptionsSchema = z.strictObject({
   /** Stable id, unique within the balancer. @default the URL's host:port */
@@ -33,6 +60,12 @@ export const backendOptionsSchema = z.strictObject({
    * backends (`switchyard/testing`) and custom transports.
    */
   createConnection: fn<(options: object) => Duplex>().optional(),
+  /**
+   * TLS to an `https:` backend: trusted CAs, a client certificate and the
+   * SNI/verification name. PEM text (`ca`, `cert`, `key`) or files read when
+   * the backend is made (`caFile`, `certFile`, `keyFile`). @default Node's CA store, no client certificate, the URL's host name
+   */
+  tls: upstreamTlsSchema.optional(),
 });
 
 /**
