@@ -224,7 +224,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     rollback: async () => rollouts.startRollback().done,
     cancelRollout: (reason) => rollouts.cancel(reason),
     rolloutStatus: () => rollouts.status(),
-    admin: (adminOptions) => createAdminHandler({ control, metrics: adminMetrics }, adminOptions),
+    admin: (adminOptions) => createAdminHandler({ control, events, metrics: adminMetrics }, adminOptions),
     get pipeline() {
       return host.pipeline.names;
     },

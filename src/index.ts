@@ -95,7 +95,9 @@ export type {
 } from './stages/retry/options.js';
 export { parseRetryAfter } from './stages/retry/retry-after.js';
 export type { StickyOptions } from './stages/sticky-session/options.js';
+export type { DashboardOptions } from './surfaces/admin/dashboard.js';
 export type { AdminHandler, AdminOptions, HealthSummary } from './surfaces/admin/handler.js';
+export type { BackendLiveFigures, LiveEvent, LiveFigures, LiveStatsBody } from './surfaces/admin/live-stats.js';
 export type { ErrorHandler } from './surfaces/error-response.js';
 export { hardenServer, type ServerHardeningOptions, serverOptions } from './surfaces/harden-server.js';
 export type { MetricsHandler } from './surfaces/metrics/handler.js';

@@ -1,4 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDashboard } from '../dashboard/build.js';
 import { redisPing } from './ping.js';
 
 function onPath(binary: string): boolean {
@@ -18,8 +22,13 @@ function onPath(binary: string): boolean {
 export default async function setup({
   provide,
 }: {
-  provide: (key: 'redisAvailable' | 'redisServerAvailable', value: boolean) => void;
+  provide: <K extends keyof ProvidedKeys>(key: K, value: ProvidedKeys[K]) => void;
 }) {
+  // The dashboard's tests serve the current UI source, built once into a private folder.
+  const dashboardAssets = mkdtempSync(join(tmpdir(), 'switchyard-dashboard-'));
+  await buildDashboard(dashboardAssets);
+  provide('dashboardAssets', dashboardAssets);
+
   const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const available = await redisPing(url.hostname, Number(url.port || 6379), 1000);
   if (!available) {
@@ -40,11 +49,20 @@ export default async function setup({
     );
   }
   provide('redisServerAvailable', binaries);
+  return () => rmSync(dashboardAssets, { recursive: true, force: true });
+}
+
+interface ProvidedKeys {
+  redisAvailable: boolean;
+  redisServerAvailable: boolean;
+  dashboardAssets: string;
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     redisAvailable: boolean;
     redisServerAvailable: boolean;
+    /** Folder holding the dashboard built from the current source. */
+    dashboardAssets: string;
   }
 }

@@ -39,6 +39,8 @@ beforeAll(async () => {
     'src',
     'bin',
     'scripts',
+    // The dashboard's UI source: `npm run build` bundles it into dist/dashboard.
+    'dashboard',
   ]) {
     await cp(path.join(root, entry), path.join(source, entry), { recursive: true });
   }
@@ -97,8 +99,10 @@ describe('the packed package', () => {
         'dist/index.d.ts',
         'dist/testing/index.js',
         'dist/testing/index.d.ts',
+        'dist/dashboard/index.html',
       ]),
     );
+    expect(files.some((f) => /^dist\/dashboard\/assets\/app-[\w-]+\.js$/.test(f))).toBe(true);
     expect(files.filter((f) => /\.test\.|\.map$|^src\//.test(f))).toEqual([]);
   });
 

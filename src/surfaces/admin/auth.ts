@@ -27,3 +27,16 @@ export function bearerCheck(token: string): (header: string | undefined) => bool
     return timingSafeEqual(given, expected) && match !== null;
   };
 }
+
+/**
+ * Whether `given` equals `expected`, compared like {@link bearerCheck} (both
+ * hashed, then `timingSafeEqual`); an absent value never matches.
+ *
+ * @example
+ * ```ts
+ * if (!sameSecret(req.headers['x-csrf-token'] as string | undefined, session.csrfToken)) refuse();
+ * ```
+ */
+export function sameSecret(given: string | undefined, expected: string): boolean {
+  return timingSafeEqual(digest(given ?? ''), digest(expected)) && given !== undefined;
+}

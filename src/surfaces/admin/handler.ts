@@ -8,7 +8,9 @@ import { ConfigError, type ErrorCode, makeError, SwitchyardError } from '../../c
 import { parseOptions, positiveInt } from '../../core/zod.js';
 import { bearerCheck } from './auth.js';
 import { readJsonBody } from './body.js';
+import { createDashboard, dashboardOptionsSchema } from './dashboard.js';
 import { jsonSafeConfig } from './json-config.js';
+import type { LiveStatsSource } from './live-stats.js';
 
 /** Options of `lb.admin()`. */
 export const adminOptionsSchema = z.strictObject({
@@ -37,6 +39,15 @@ export const adminOptionsSchema = z.strictObject({
     .regex(/^\/[\w./~-]*$/, { error: 'a path starting with "/"' })
     .transform((p) => p.replace(/\/+$/, ''))
     .optional(),
+  /**
+   * Serve the web dashboard at `<admin root>/dashboard/`, with cookie
+   * sessions opened by the token, CSRF checks on every mutation, and the
+   * traffic history behind `GET /stats` and `GET /events` (see
+   * docs/dashboard.md). `true` or `{ sessionIdleTimeout, sessionLifetime,
+   * secureCookie, assets }`.
+   * @default false
+   */
+  dashboard: dashboardOptionsSchema.default(false),
 });
 
 /**
@@ -53,6 +64,8 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => Promis
 export interface AdminDeps {
   /** The control operations (backends, configuration, rollouts): an interface, not the balancer. */
   readonly control: ControlPlane;
+  /** The balancer's events: the dashboard's traffic history and recent events come from them. */
+  readonly events: LiveStatsSource;
   /**
    * Serves the metrics behind the admin token (the metrics' own token does not
    * apply: the admin API already checked its caller); unset with `metrics: false`.
@@ -109,6 +122,16 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
   const authorized = bearerCheck(options.token);
   const { control } = deps;
   const { rollouts } = control;
+  const dashboard = options.dashboard
+    ? createDashboard({
+        token: options.token,
+        prefix: options.prefix,
+        options: options.dashboard,
+        source: deps.events,
+        backends: () => control.backends(),
+        paths: () => Object.keys(routes),
+      })
+    : undefined;
 
   function findBackend(id: string | undefined): BackendSnapshot {
     const found = control.backends().find((b) => b.id === id);
@@ -201,6 +224,12 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
         },
       },
     },
+    '/rollout/status': {
+      methods: {
+        // Like GET /rollout, but 200 with `rollout: null` before the first one (for pollers).
+        GET: { body: false, run: ({ res }) => send(res, 200, { rollout: rollouts.status() ?? null }) },
+      },
+    },
     '/rollout/cancel': {
       methods: {
         POST: {
@@ -247,6 +276,17 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
         },
       },
     },
+    ...(dashboard && {
+      '/stats': { methods: { GET: { body: false, run: ({ res }) => send(res, 200, dashboard.live.stats()) } } },
+      '/events': {
+        methods: {
+          GET: {
+            body: false,
+            run: ({ res, query }) => send(res, 200, dashboard.live.events(Number(query.get('after')) || 0)),
+          },
+        },
+      },
+    }),
   };
 
   function match(path: string): { route: Route; params: Params } | undefined {
@@ -263,9 +303,29 @@ export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefi
 
   return async function admin(req, res) {
     try {
-      const target = adminTarget(req, res, authorized, options.prefix);
-      if (!target) return;
-      const { url, path } = target;
+      // Appended to a fixed origin, never resolved against it: `//x` stays a path, not an authority.
+      const target = req.url ?? '/';
+      const url = new URL(`http://admin.invalid${target.startsWith('/') ? target : `/${target}`}`);
+      let path: string | undefined = url.pathname.replace(/\/+$/, '') || '/';
+      if (options.prefix) {
+        const inside = path === options.prefix || path.startsWith(`${options.prefix}/`);
+        path = inside ? path.slice(options.prefix.length) || '/' : undefined;
+      }
+      // The dashboard serves its page and sessions itself, and may vouch for a session cookie.
+      const decision = dashboard ? await dashboard.intercept(req, res, dashboardPath(url, options.prefix)) : 'pass';
+      if (decision === 'handled') return;
+      if (decision !== 'session' && !authorized(req.headers.authorization)) {
+        send(
+          res,
+          401,
+          { error: { code: 'ERR_UNAUTHORIZED', message: 'unauthorized' } },
+          {
+            'www-authenticate': 'Bearer realm="switchyard"',
+          },
+        );
+        return;
+      }
+      if (path === undefined) throw notFound();
       let found: ReturnType<typeof match>;
       try {
         found = match(path);
@@ -367,6 +427,13 @@ function timeoutParam(query: URLSearchParams): number | undefined {
   const value = query.get('timeout');
   if (value === null) return undefined;
   return parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value, 'timeout');
+}
+
+/** The path below the admin root with its trailing slash kept (`/dashboard/` is the page), or `undefined` outside `prefix`. */
+function dashboardPath(url: URL, prefix: string | undefined): string | undefined {
+  if (!prefix) return url.pathname;
+  if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return undefined;
+  return url.pathname.slice(prefix.length) || '/';
 }
 
 function notFound(): SwitchyardError {
