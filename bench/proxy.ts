@@ -1,43 +1,101 @@
 /**
- * Proxy benchmark: bare http-proxy-3 with a keep-alive agent versus
- * switchyard's default pipeline (`switchyard`) and the same balancer with every
- * optional per-request feature off (`lean`), side by side in one run, against
- * the same loopback backends, driven by autocannon.
+ * Proxy benchmark: every contender side by side in one run, against the same
+ * two loopback backends, driven by the same load (wrk when installed,
+ * autocannon otherwise), in alternating rounds.
  *
- *   npm run bench                     # 3 rounds of 10 s per contender
- *   BENCH_DURATION=5 BENCH_ROUNDS=1 BENCH_CONNECTIONS=50 npm run bench
+ *   npm run bench                                   # 3 rounds x 4 s per contender (under 5 minutes)
+ *   BENCH_DURATION=2 BENCH_ROUNDS=1 npm run bench   # quick look while developing
+ *   BENCH_ONLY=undici-min,bare,default npm run bench
  *
- * Backends, the proxy under test and the load generator run in separate
- * processes; rounds alternate contenders so drift hits both alike. Loopback
- * only; every run is bounded in time.
+ * Knobs: BENCH_DURATION (s per round, default 4), BENCH_ROUNDS (default 3),
+ * BENCH_CONNECTIONS (default 50), BENCH_WARMUP (s, default 1), BENCH_ONLY
+ * (comma-separated contender keys, see `CONTENDERS`), BENCH_LOAD (`wrk` or
+ * `autocannon`), BENCH_OUT (JSON file, default bench/results/proxy.json).
+ *
+ * Backends, each proxy and the load generator run in separate processes.
+ * Loopback only; every run is bounded in time; nginx (when installed) runs as
+ * a child with a generated config and is stopped with it.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { freePort, hasCommand, LEAN, median, POLICIES, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
 
-if (role === 'backends') {
-  const body = Buffer.from(JSON.stringify({ ok: true, payload: 'x'.repeat(256) }));
-  const ports: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-      res.end(body);
-    });
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    ports.push((server.address() as AddressInfo).port);
+/** Switchyard profiles: which features are on. */
+type Profile = 'lean' | 'default' | 'policies' | 'cache';
+type ForwarderName = 'undici' | 'http-proxy-3';
+
+interface Contender {
+  key: string;
+  label: string;
+  /** Path the load asks for: `/bench` answers `no-store`, `/cacheable` may be cached. */
+  path: string;
+  kind: 'direct' | 'nginx' | 'undici-min' | 'bare' | 'switchyard';
+  profile?: Profile;
+  forwarder?: ForwarderName;
+}
+
+const PROFILES: Record<Profile, string> = {
+  lean: 'switchyard lean (select + forward only)',
+  default: 'switchyard defaults',
+  policies: 'switchyard, rate limit + sticky + cache (miss path)',
+  cache: 'switchyard, cache hits',
+};
+
+const CONTENDERS: Contender[] = [
+  { key: 'direct', label: 'backends directly', path: '/bench', kind: 'direct' },
+  { key: 'nginx', label: 'nginx, 1 worker, upstream keep-alive', path: '/bench', kind: 'nginx' },
+  { key: 'undici-min', label: 'minimal undici Pool proxy', path: '/bench', kind: 'undici-min' },
+  { key: 'bare', label: 'bare http-proxy-3, keep-alive agent', path: '/bench', kind: 'bare' },
+  ...(['undici', 'http-proxy-3'] as const).flatMap((forwarder) =>
+    (['lean', 'default', 'policies', 'cache'] as const).map(
+      (profile): Contender => ({
+        key: forwarder === 'undici' ? profile : `${profile}@http-proxy-3`,
+        label: PROFILES[profile],
+        path: profile === 'cache' ? '/cacheable' : '/bench',
+        kind: 'switchyard',
+        profile,
+        forwarder,
+      }),
+    ),
+  ),
+];
+
+function switchyardOptions(profile: Profile, forwarder: ForwarderName, targets: string[]) {
+  const backends = targets.map((url) => ({ url }));
+  const lean = LEAN;
+  const policies = POLICIES;
+  switch (profile) {
+    case 'lean':
+      return { backends, forwarder, ...lean };
+    case 'default':
+      return { backends, forwarder };
+    case 'policies':
+      return { backends, forwarder, ...policies };
+    case 'cache':
+      return { backends, forwarder, cache: policies.cache };
   }
-  process.send?.({ ports });
-} else if (role === 'bare' || role === 'switchyard' || role === 'lean') {
-  const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
+}
+
+if (role === 'backends') {
+  process.send?.({ ports: await serveBackends() });
+} else if (role === 'proxy') {
+  await serveProxy(JSON.parse(process.argv[3] ?? '{}') as Contender, JSON.parse(process.argv[4] ?? '[]') as number[]);
+} else {
+  await main();
+}
+
+async function serveProxy(contender: Contender, ports: number[]): Promise<void> {
   const targets = ports.map((port) => `http://127.0.0.1:${port}`);
   let handler: http.RequestListener;
-  if (role === 'bare') {
+  if (contender.kind === 'bare') {
     const { createProxyServer } = await import('http-proxy-3');
     const proxy = createProxyServer({});
     proxy.on('error', (_err, _req, res) => {
@@ -50,40 +108,130 @@ if (role === 'backends') {
       const i = next++ % targets.length;
       proxy.web(req, res, { target: targets[i], agent: agents[i] });
     };
+  } else if (contender.kind === 'undici-min') {
+    // The floor for a Node proxy: an undici Pool per backend, streaming both
+    // ways, no header rules, no timeouts of its own.
+    const { Pool } = await import('undici');
+    const pools = targets.map((url) => new Pool(url, { connections: 256, keepAliveTimeout: 4000 }));
+    let next = 0;
+    handler = (req, res) => {
+      const pool = pools[next++ % pools.length] as InstanceType<typeof Pool>;
+      pool.stream(
+        {
+          path: req.url ?? '/',
+          method: req.method as 'GET',
+          headers: req.headers as Record<string, string>,
+          body: req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null,
+        },
+        ({ statusCode, headers }) => {
+          res.writeHead(statusCode, headers as http.OutgoingHttpHeaders);
+          return res;
+        },
+        (error) => {
+          if (error && !res.headersSent) {
+            res.writeHead(502);
+            res.end();
+          } else if (error) res.destroy();
+        },
+      );
+    };
   } else {
     const { createLoadBalancer } = await import('../src/index.ts');
-    const backends = targets.map((url) => ({ url }));
-    // `lean`: the same forwarder with every optional per-request feature off,
-    // to tell the cost of the pipeline from the cost of the features.
-    const lb =
-      role === 'switchyard'
-        ? createLoadBalancer({ backends })
-        : createLoadBalancer({
-            backends,
-            retry: false,
-            circuitBreaker: false,
-            outlierDetection: false,
-            queue: false,
-            metrics: false,
-            requestId: false,
-            tracing: false,
-            via: false,
-          });
+    const options = switchyardOptions(contender.profile ?? 'default', contender.forwarder ?? 'undici', targets);
+    const lb = createLoadBalancer(options as Parameters<typeof createLoadBalancer>[0]);
     handler = lb.handler;
   }
-  const server = http.createServer(handler);
+  // CPU time per request of this process: a figure a loaded machine disturbs far less than req/s.
+  let requests = 0;
+  let cpu = process.cpuUsage();
+  const server = http.createServer((req, res) => {
+    requests++;
+    handler(req, res);
+  });
+  process.on('message', (message) => {
+    if (message === 'mark') {
+      requests = 0;
+      cpu = process.cpuUsage();
+      process.send?.({ marked: true });
+    } else if (message === 'report') {
+      const used = process.cpuUsage(cpu);
+      process.send?.({ cpuUs: used.user + used.system, requests });
+    }
+  });
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
-} else {
-  await main();
 }
 
-function start(args: string[]): Promise<{ child: ChildProcess; message: Record<string, unknown> }> {
-  const child = fork(self, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve({ child, message: message as Record<string, unknown> }));
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
+function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    child.once('message', (reply) => resolve(reply as Record<string, unknown>));
+    child.send(message);
   });
+}
+
+async function waitForPort(port: number, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** nginx as a child: one worker, no daemon, upstream keep-alive, a generated config in a temp dir. */
+async function startNginx(ports: number[]): Promise<{ port: number; stop: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-nginx-'));
+  const port = await freePort();
+  const servers = ports.map((p) => `    server 127.0.0.1:${p};`).join('\n');
+  const conf = `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream backends {
+${servers}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
+    stdio: 'ignore',
+  });
+  const stop = () => {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(port, Date.now() + 5000);
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { port, stop };
 }
 
 interface Result {
@@ -91,84 +239,185 @@ interface Result {
   p50: number;
   p99: number;
   errors: number;
-  non2xx: number;
+  /** CPU time of the proxy process per request, in µs (unset for nginx and the backends). */
+  cpuUs?: number;
 }
 
-async function load(port: number, duration: number, connections: number): Promise<Result> {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/bench`,
-    connections,
-    duration,
-    pipelining: 1,
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  if (unit === 'us') return n / 1000;
+  if (unit === 's') return n * 1000;
+  return n;
+}
+
+function runWrk(url: string, duration: number, connections: number): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'wrk',
+      ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(duration))}s`, '--latency', url],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.once('error', reject);
+    child.once('close', () => {
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const p50 = /\s50%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+      const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+      if (!rps || !p50 || !p99) {
+        reject(new Error(`cannot read wrk output:\n${out}`));
+        return;
+      }
+      let errors = 0;
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      if (socket) errors += socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
+      const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+      if (non2xx) errors += Number(non2xx[1]);
+      resolve({
+        rps: Number(rps[1]),
+        p50: toMs(p50[1] as string, p50[2] as string),
+        p99: toMs(p99[1] as string, p99[2] as string),
+        errors,
+      });
+    });
   });
+}
+
+async function runAutocannon(url: string, duration: number, connections: number): Promise<Result> {
+  const { default: autocannon } = await import('autocannon');
+  const result = await autocannon({ url, connections, duration, pipelining: 1 });
   return {
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts + result.non2xx,
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 async function main(): Promise<void> {
-  const duration = Number(process.env.BENCH_DURATION ?? 10);
+  const duration = Number(process.env.BENCH_DURATION ?? 4);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-  console.log(
-    `proxy bench: ${rounds} round(s) x ${duration} s per contender, ${connections} connections, node ${process.version}`,
+  const warmup = Number(process.env.BENCH_WARMUP ?? 1);
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+  const tool = process.env.BENCH_LOAD ?? (hasCommand('wrk') ? 'wrk' : 'autocannon');
+  const out = process.env.BENCH_OUT ?? join(dirname(self), 'results', 'proxy.json');
+  const hasNginx = hasCommand('nginx');
+  const load = tool === 'wrk' ? runWrk : runAutocannon;
+  const contenders = CONTENDERS.filter(
+    (c) => (c.kind !== 'nginx' || hasNginx) && (only === undefined || only.includes(c.key)),
   );
-  const backends = await start(['backends']);
-  const ports = JSON.stringify(backends.message.ports);
-  const contenders = ['bare', 'switchyard', 'lean'] as const;
-  const results: Record<(typeof contenders)[number], Result[]> = { bare: [], switchyard: [], lean: [] };
+  const began = Date.now();
+  console.log(
+    `proxy bench: ${contenders.length} contenders, ${rounds} round(s) x ${duration} s (+${warmup} s warm-up), ` +
+      `${connections} connections, ${tool}, node ${process.version}${hasNginx ? '' : ', nginx not installed'}`,
+  );
+  const backends = await startRole(self, ['backends']);
+  const ports = backends.message.ports as number[];
+  const results = new Map<string, Result[]>(contenders.map((c) => [c.key, []]));
   try {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-      for (const name of order) {
-        const proxy = await start([name, ports]);
+      for (const contender of order) {
+        let port: number;
+        let stop: () => void;
+        let child: ChildProcess | undefined;
+        if (contender.kind === 'direct') {
+          port = ports[0] as number;
+          stop = () => {};
+        } else if (contender.kind === 'nginx') {
+          ({ port, stop } = await startNginx(ports));
+        } else {
+          const proxy = await startRole(self, ['proxy', JSON.stringify(contender), JSON.stringify(ports)]);
+          port = proxy.message.port as number;
+          child = proxy.child;
+          stop = () => proxy.child.kill();
+        }
         try {
-          await load(proxy.message.port as number, 1, connections); // warm-up
-          const result = await load(proxy.message.port as number, duration, connections);
-          results[name].push(result);
+          const url = `http://127.0.0.1:${port}${contender.path}`;
+          if (warmup > 0) await load(url, warmup, connections);
+          if (child) await ask(child, 'mark');
+          const result = await load(url, duration, connections);
+          if (child) {
+            const used = await ask(child, 'report');
+            result.cpuUs = (used.cpuUs as number) / Math.max(used.requests as number, 1);
+          }
+          results.get(contender.key)?.push(result);
           console.log(
-            `  round ${round + 1} ${name.padEnd(10)} ${result.rps.toFixed(0).padStart(7)} req/s  p50 ${result.p50} ms  p99 ${result.p99} ms  errors ${result.errors}  non-2xx ${result.non2xx}`,
+            `  round ${round + 1} ${contender.key.padEnd(24)} ${result.rps.toFixed(0).padStart(7)} req/s  ` +
+              `p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  errors ${result.errors}` +
+              (result.cpuUs === undefined ? '' : `  ${result.cpuUs.toFixed(1)} µs CPU/req`),
           );
         } finally {
-          proxy.child.kill();
+          stop();
         }
       }
     }
   } finally {
     backends.child.kill();
   }
-  const summary = Object.fromEntries(
-    contenders.map((name) => [
-      name,
-      {
-        rps: median(results[name].map((r) => r.rps)),
-        p50: median(results[name].map((r) => r.p50)),
-        p99: median(results[name].map((r) => r.p99)),
-      },
-    ]),
-  ) as Record<(typeof contenders)[number], { rps: number; p50: number; p99: number }>;
-  console.log('\nmedian over rounds:');
-  console.log('  contender    req/s     p50 ms  p99 ms');
-  for (const name of contenders) {
-    const s = summary[name];
+
+  const summary = contenders.map((c) => {
+    const runs = results.get(c.key) ?? [];
+    return {
+      key: c.key,
+      label: c.label,
+      forwarder: c.forwarder ?? null,
+      rps: median(runs.map((r) => r.rps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      errors: runs.reduce((sum, r) => sum + r.errors, 0),
+      cpuUs: runs[0]?.cpuUs === undefined ? null : median(runs.map((r) => r.cpuUs as number)),
+      rounds: runs,
+    };
+  });
+  const rpsOf = (key: string) => summary.find((s) => s.key === key)?.rps;
+  const bare = rpsOf('bare');
+  const undiciMin = rpsOf('undici-min');
+  const ratio = (rps: number, base: number | undefined) => (base ? rps / base : null);
+  const rows = summary.map((s) => ({ ...s, vsBare: ratio(s.rps, bare), vsUndiciMin: ratio(s.rps, undiciMin) }));
+
+  const fmt = (n: number | null, digits = 2) => (n === null ? '—' : n.toFixed(digits));
+  console.log(`\nmedians over ${rounds} round(s):\n`);
+  console.log(
+    '| contender | forwarder | req/s | p50 ms | p99 ms | errors | µs CPU/req | × bare http-proxy-3 | × minimal undici |',
+  );
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
     console.log(
-      `  ${name.padEnd(10)} ${s.rps.toFixed(0).padStart(7)}   ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}`,
+      `| ${r.label} | ${r.forwarder ?? ''} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${fmt(r.cpuUs, 1)} | ${fmt(r.vsBare)} | ${fmt(r.vsUndiciMin)} |`,
     );
   }
-  console.log('');
-  for (const name of ['switchyard', 'lean'] as const) {
-    const ratio = (summary[name].rps / summary.bare.rps).toFixed(3);
-    const p99 = (summary[name].p99 / Math.max(summary.bare.p99, 0.001)).toFixed(3);
-    console.log(`ratio ${name} / bare http-proxy-3: throughput ${ratio}, p99 latency ${p99}`);
-  }
+  const uptime = (() => {
+    try {
+      return execFileSync('uptime', { encoding: 'utf8' }).trim();
+    } catch {
+      return '';
+    }
+  })();
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(
+    out,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        tool,
+        duration,
+        rounds,
+        connections,
+        warmup,
+        uptime,
+        elapsedSeconds: Math.round((Date.now() - began) / 1000),
+        rows,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\n${uptime}\nwrote ${out} (${Math.round((Date.now() - began) / 1000)} s)`);
 }

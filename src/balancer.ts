@@ -28,7 +28,7 @@ import { logTo } from './surfaces/observability/logger.js';
 import { RequestMeta } from './surfaces/request-meta.js';
 import { createRewrite } from './surfaces/rewrite.js';
 import { createUpgradeHandler } from './surfaces/upgrade.js';
-import { Forwarder } from './upstream/forwarder/forwarder.js';
+import { createForwarder } from './upstream/forwarder/create-forwarder.js';
 import { HealthChecker } from './upstream/health/checker.js';
 import { OutlierDetector } from './upstream/health/outlier.js';
 import { WaitQueue } from './upstream/overload/wait-queue.js';
@@ -78,7 +78,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   const events = new Events();
   const pool = new Pool(strategy, now);
   const trust = compileTrust(config.trustProxy);
-  const forwarder = new Forwarder({ timeouts: config.timeouts, via: config.via, now });
+  const forwarder = createForwarder(config.forwarder, { timeouts: config.timeouts, via: config.via, now });
   let closed = false;
 
   // Observability first: a ConfigError here leaks no socket or timer.
@@ -198,7 +198,7 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     await entry.quiet(config.drainTimeout);
     breakers.close();
     outliers.close();
-    backends.removeAll();
+    await backends.removeAll();
     strategy.close?.();
     forwarder.close();
     await host.close();

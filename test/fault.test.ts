@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancerOptions } from '../src/index.js';
 import { createLoopbackBackend } from '../src/testing/index.js';
+import { forwarderOptions } from './conformance/forwarders.js';
 import { next, record } from './events.js';
 import { type Fixture, setup } from './fixture.js';
 import { listen, request } from './helpers.js';
@@ -31,7 +32,7 @@ interface RunResult {
 /** Three loopback backends (real TCP) behind a balancer, in the shape of {@link setup}. */
 async function setupLoopback(options: Omit<LoadBalancerOptions, 'backends'>): Promise<Fixture> {
   const backends = await Promise.all(['a', 'b', 'c'].map((id) => createLoopbackBackend({ id })));
-  const lb = createLoadBalancer({ ...options, backends: backends.map((b) => b.config) });
+  const lb = createLoadBalancer({ ...forwarderOptions(), ...options, backends: backends.map((b) => b.config) });
   const front = await listen(lb.handler);
   return {
     lb,

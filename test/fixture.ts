@@ -1,5 +1,6 @@
 import { type BackendOptions, createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../src/index.js';
 import { createMemoryBackend, type TestBackend } from '../src/testing/index.js';
+import { forwarderOptions } from './conformance/forwarders.js';
 import { type Listening, listen } from './helpers.js';
 
 export interface Fixture {
@@ -27,7 +28,12 @@ export async function serve<B extends TestBackend>(
   options: Omit<LoadBalancerOptions, 'backends'> = {},
   config: (backend: B) => BackendOptions = (backend) => backend.config,
 ): Promise<Fixture & { backends: B[] }> {
-  const lb = createLoadBalancer({ strategy: 'round-robin', ...options, backends: backends.map(config) });
+  const lb = createLoadBalancer({
+    strategy: 'round-robin',
+    ...forwarderOptions(),
+    ...options,
+    backends: backends.map(config),
+  });
   const front = await listen(lb.handler);
   front.server.on('upgrade', lb.upgrade);
   return {

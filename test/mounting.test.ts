@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js';
 import { createLoopbackBackend, createMemoryBackend, type TestBackend } from '../src/testing/index.js';
+import { forwarderOptions } from './conformance/forwarders.js';
 import { type Listening, listen, request } from './helpers.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -15,7 +16,7 @@ afterEach(async () => {
 
 function balancer(): { lb: LoadBalancer; backend: TestBackend } {
   const backend = createMemoryBackend({ id: 'm' });
-  const lb = createLoadBalancer({ backends: [backend.config] });
+  const lb = createLoadBalancer({ ...forwarderOptions(), backends: [backend.config] });
   cleanup.push(
     () => backend.close(),
     () => lb.close(),
@@ -85,7 +86,7 @@ describe('mounting', () => {
       socket.send(`hello ${req.headers['x-forwarded-for']}`);
       socket.on('message', (data) => socket.send(`echo ${data.toString()}`));
     });
-    const lb = createLoadBalancer({ backends: [backend.config] });
+    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [backend.config] });
     cleanup.push(
       () => backend.close(),
       () => lb.close(),
@@ -112,7 +113,11 @@ describe('mounting', () => {
     const backend = await createLoopbackBackend({ id: 'ws' });
     const wss = new WebSocketServer({ server: backend.server });
     wss.on('connection', (socket) => socket.send('hello'));
-    const lb = createLoadBalancer({ backends: [backend.config], rateLimit: { points: 1, duration: '1m' } });
+    const lb = createLoadBalancer({
+      ...forwarderOptions(),
+      backends: [backend.config],
+      rateLimit: { points: 1, duration: '1m' },
+    });
     cleanup.push(
       () => backend.close(),
       () => lb.close(),
@@ -154,6 +159,7 @@ describe('mounting', () => {
       return wss;
     });
     const lb = createLoadBalancer({
+      ...forwarderOptions(),
       strategy: 'round-robin',
       backends: backends.map((b) => b.config),
       sticky: { mode: 'cookie', secret: 'k'.repeat(32) },
@@ -187,7 +193,7 @@ describe('mounting', () => {
   });
 
   it('refuses an upgrade with 503 when no backend is available', async () => {
-    const lb = createLoadBalancer({ backends: [] });
+    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [] });
     cleanup.push(() => lb.close());
     const server = http.createServer(lb.handler);
     server.on('upgrade', lb.upgrade);

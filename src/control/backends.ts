@@ -4,8 +4,8 @@ import { ConfigError, makeError } from '../core/errors.js';
 import type { Events } from '../core/events.js';
 import { parseOptions } from '../core/zod.js';
 import type { Breakers } from '../stages/circuit-breaker/breakers.js';
-import type { Forwarder } from '../upstream/forwarder/forwarder.js';
 import type { ResolvedConnectionPoolOptions } from '../upstream/forwarder/options.js';
+import type { UpstreamForwarder } from '../upstream/forwarder/upstream-forwarder.js';
 import { upstreamTls } from '../upstream/forwarder/upstream-tls.js';
 import type { HealthChecker } from '../upstream/health/checker.js';
 import type { OutlierDetector } from '../upstream/health/outlier.js';
@@ -47,7 +47,7 @@ export interface BackendsDeps {
   readonly events: Events;
   readonly now: () => number;
   readonly random: () => number;
-  readonly forwarder: Forwarder;
+  readonly forwarder: UpstreamForwarder;
   readonly health: HealthChecker;
   readonly breakers: Breakers;
   readonly outliers: OutlierDetector;
@@ -103,12 +103,14 @@ export class Backends {
         'an id no other backend uses (give backends with the same host an explicit id)',
       );
     }
+    const tls = upstreamTls(parsed.tls, path);
     const backend = new Backend({
       id,
       url,
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
-      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, upstreamTls(parsed.tls, path)),
+      agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, tls),
+      dispatcher: forwarder.createDispatcher(url, connectionPool, parsed.createConnection, tls),
       effectiveWeight: this.#effectiveWeight,
     });
     this.#inputs.set(backend, parsed);
@@ -198,20 +200,22 @@ export class Backends {
     const drained = backend.snapshot();
     events.emit('backend:drained', { backend: drained, timedOut, abandoned });
     this.#forget(backend);
-    backend.agent.destroy();
+    void destroyConnections(backend);
     pool.delete(backend);
     const snapshot = backend.snapshot();
     events.emit('backend:removed', { backend: snapshot });
     return { backend: snapshot, timedOut, abandoned };
   }
 
-  /** Every backend leaves (on close): sockets released. */
-  removeAll(): void {
+  /** Every backend leaves (on close): sockets released; resolves once undici's pools are closed. */
+  async removeAll(): Promise<void> {
     const { pool } = this.#deps;
+    const closing: Promise<void>[] = [];
     for (const backend of pool.all()) {
-      backend.agent.destroy();
+      closing.push(destroyConnections(backend));
       pool.delete(backend);
     }
+    await Promise.all(closing);
   }
 
   /** Stops the per-backend resilience machinery of a backend that leaves. */
@@ -221,4 +225,10 @@ export class Backends {
     breakers.remove(backend);
     outliers.remove(backend);
   }
+}
+
+/** Closes a backend's agent and its undici pool; resolves when the pool's sockets are gone. */
+function destroyConnections(backend: Backend): Promise<void> {
+  backend.agent.destroy();
+  return backend.dispatcher ? backend.dispatcher.destroy().catch(() => {}) : Promise.resolve();
 }

@@ -1,4 +1,5 @@
 import type { Agent } from 'node:http';
+import type { Pool as UndiciPool } from 'undici';
 import type { Candidate } from './strategy.js';
 
 /** Where a backend stands, as shown in snapshots and metrics. */
@@ -77,6 +78,8 @@ export class Backend implements Candidate {
   maxConnections: number;
   /** Keep-alive agent owned by this backend; replaced only on removal. */
   agent: Agent;
+  /** Connection pool of the undici forwarder; unset with `forwarder: 'http-proxy-3'`. */
+  dispatcher: UndiciPool | undefined;
 
   active = 0;
   requests = 0;
@@ -107,6 +110,7 @@ export class Backend implements Candidate {
     weight: number;
     maxConnections: number;
     agent: Agent;
+    dispatcher?: UndiciPool | undefined;
     effectiveWeight?: (backend: Backend) => number;
   }) {
     this.id = init.id;
@@ -115,7 +119,20 @@ export class Backend implements Candidate {
     this.weight = init.weight;
     this.maxConnections = init.maxConnections;
     this.agent = init.agent;
+    this.dispatcher = init.dispatcher;
     this.#effectiveWeight = init.effectiveWeight ?? ((b) => b.weight);
+  }
+
+  /** Open upstream connections: `busy` carrying a request, `idle` kept alive (agent and undici pool together). */
+  connections(): { busy: number; idle: number } {
+    let busy = countSockets(this.agent.sockets);
+    let idle = countSockets(this.agent.freeSockets);
+    const stats = this.dispatcher?.stats;
+    if (stats) {
+      busy += stats.connected - stats.free;
+      idle += stats.free;
+    }
+    return { busy, idle };
   }
 
   /** Active health checks say it is down. */
@@ -216,4 +233,10 @@ export class Backend implements Candidate {
       latencyMs: this.latencyMs,
     });
   }
+}
+
+function countSockets(sockets: NodeJS.ReadOnlyDict<unknown[]>): number {
+  let n = 0;
+  for (const key in sockets) n += sockets[key]?.length ?? 0;
+  return n;
 }

@@ -61,6 +61,12 @@ export interface LoadBalancerOptions {
   timeouts?: TimeoutsOptions | undefined;
   /** Keep-alive pool per backend: `maxSockets` (256), `maxFreeSockets` (64), `idleTimeout` (4 s). */
   connectionPool?: ConnectionPoolOptions | undefined;
+  /**
+   * HTTP client for upstream requests: `'undici'` (a `Pool` per backend) or
+   * `'http-proxy-3'` (a keep-alive `http.Agent` per backend). WebSocket
+   * upgrades and chunked request bodies always use http-proxy-3. @default 'undici'
+   */
+  forwarder?: 'undici' | 'http-proxy-3' | undefined;
   /** Which peers may set `X-Forwarded-*`: `false` (none), `true` (all), a hop count, or IPs/CIDRs. @default false */
   trustProxy?: TrustProxy | undefined;
   /** Pseudonym added to `Via`, or `false` to add none. @default 'switchyard' */

@@ -100,6 +100,15 @@ export const optionsSchema = z.strictObject({
   /** Keep-alive connection pool per backend. */
   connectionPool: connectionPoolSchema.default(() => connectionPoolSchema.parse({})),
   /**
+   * Which HTTP client sends requests upstream: `'undici'` (a `Pool` per
+   * backend, the faster one) or `'http-proxy-3'` (a keep-alive `http.Agent`
+   * per backend). Both follow the same header, framing, timeout, error and
+   * retry rules; WebSocket upgrades always go through http-proxy-3, and so do
+   * chunked request bodies on `'undici'` (it cannot send request trailers).
+   * @default 'undici'
+   */
+  forwarder: z.enum(['undici', 'http-proxy-3']).default('undici'),
+  /**
    * Which peers may set `X-Forwarded-*` and `Forwarded`: `false` (none: the
    * socket peer is the client), `true` (all: only behind a proxy that always
    * overwrites them), a hop count, or a list of IPs/CIDRs. @default false

@@ -4,7 +4,7 @@ import type { TrustFn } from '../core/net/trust-proxy.js';
 import type { SharedRedis } from '../core/redis.js';
 import type { Stage, StageHandle, StageOptions, StageSection } from '../core/stage.js';
 import type { Strategy } from '../core/strategy.js';
-import type { Forwarder } from '../upstream/forwarder/forwarder.js';
+import type { UpstreamForwarder } from '../upstream/forwarder/upstream-forwarder.js';
 import type { OutlierDetector } from '../upstream/health/outlier.js';
 import type { WaitQueue } from '../upstream/overload/wait-queue.js';
 import type { Pool } from '../upstream/pool/pool.js';
@@ -37,7 +37,7 @@ export interface StageDeps {
   readonly strategy: Strategy<Backend>;
   /** The wait queue for saturated pools, when `queue` is on. */
   readonly queue: WaitQueue | undefined;
-  readonly forwarder: Forwarder;
+  readonly forwarder: UpstreamForwarder;
   /** The per-backend breakers (configured by the `circuitBreaker` section). */
   readonly breakers: Breakers;
   /** Passive outlier detection (configured by the `outlierDetection` section). */

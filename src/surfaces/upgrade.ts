@@ -7,8 +7,8 @@ import type { Events } from '../core/events.js';
 import { hasBody } from '../core/net/has-body.js';
 import { resolveTarget } from '../core/net/request-target.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
-import type { Forwarder } from '../upstream/forwarder/forwarder.js';
 import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
+import type { UpstreamForwarder } from '../upstream/forwarder/upstream-forwarder.js';
 import { requestId } from './observability/request-id.js';
 import { proxyTrace } from './observability/traceparent.js';
 import type { RequestMeta } from './request-meta.js';
@@ -20,7 +20,7 @@ export interface UpgradeDeps {
   readonly now: () => number;
   readonly trust: TrustFn;
   readonly meta: RequestMeta;
-  readonly forwarder: Forwarder;
+  readonly forwarder: UpstreamForwarder;
   /**
    * The stages that also run for upgrades, ending with selection (the
    * `select` stage, without queueing): sets `ctx.backend`, or `ctx.response`

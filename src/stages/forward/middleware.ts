@@ -4,7 +4,7 @@ import type { Events } from '../../core/events.js';
 import { bodyFailure, classifyFailure, onBodyOutcome } from '../../core/fault.js';
 import type { Strategy } from '../../core/strategy.js';
 import type { UpstreamError } from '../../core/upstream-error.js';
-import type { Forwarder } from '../../upstream/forwarder/forwarder.js';
+import type { UpstreamForwarder } from '../../upstream/forwarder/upstream-forwarder.js';
 import type { UpstreamObserver } from '../../upstream/health/outlier.js';
 
 /** The cause of an upstream failure as events carry it: the socket error's code and syscall. */
@@ -24,7 +24,7 @@ function causeOf(error: UpstreamError): { cause?: string; syscall?: string } {
  * the backend's fault (see `classifyFailure`) as an `upstream:error` event.
  */
 export function forward(
-  forwarder: Forwarder,
+  forwarder: UpstreamForwarder,
   strategy: Strategy<Backend>,
   events: Events,
   options: { preserveHost: boolean; now: () => number; observer?: UpstreamObserver | undefined },

@@ -56,12 +56,6 @@ function classCounts(counts: Float64Array): StatusClassCounts {
   return out;
 }
 
-function openSockets(sockets: NodeJS.ReadOnlyDict<unknown[]>): number {
-  let n = 0;
-  for (const key in sockets) n += sockets[key]?.length ?? 0;
-  return n;
-}
-
 /**
  * Every Prometheus metric of one balancer, in its own prom-client `Registry`
  * (or the caller's), fed by the balancer's typed events and, for gauges,
@@ -215,8 +209,9 @@ export class BalancerMetrics {
         ['backend', 'state'],
         (gauge) => {
           for (const b of this.#source.backends()) {
-            gauge.set({ ...this.#constant, backend: b.id, state: 'busy' }, openSockets(b.agent.sockets));
-            gauge.set({ ...this.#constant, backend: b.id, state: 'idle' }, openSockets(b.agent.freeSockets));
+            const open = b.connections();
+            gauge.set({ ...this.#constant, backend: b.id, state: 'busy' }, open.busy);
+            gauge.set({ ...this.#constant, backend: b.id, state: 'idle' }, open.idle);
           }
         },
       );

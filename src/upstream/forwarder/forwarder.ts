@@ -9,9 +9,11 @@ import { classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js'
 import { clientParseError } from '../../core/net/client-error.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
+import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { clientResponseHeaders } from './headers.js';
 import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
-import { CONNECT_ERRORS, tunnel } from './upgrade.js';
+import { tunnel } from './upgrade.js';
+import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
 /**
  * Streams `from` (the client request or its buffered replay) into a pass-through
@@ -47,7 +49,7 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
 }
 
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
-type Connector = (options: object) => Duplex;
+export type Connector = (options: object) => Duplex;
 
 function createAgent(
   url: URL,
@@ -193,7 +195,8 @@ function onSocketConnect(this: Socket, attempt: Attempt): void {
  * keep-alive agent, handles responses itself, and watches for an upstream
  * that dies after its headers.
  */
-export class Forwarder {
+export class Forwarder implements UpstreamForwarder {
+  readonly name = 'http-proxy-3';
   readonly timeouts: ResolvedTimeoutsOptions;
   readonly now: () => number;
   readonly #via: string | false;
@@ -225,6 +228,11 @@ export class Forwarder {
     tls?: https.AgentOptions,
   ): http.Agent {
     return createAgent(url, pool, connect, tls);
+  }
+
+  /** None: this forwarder sends everything through the agent. */
+  createDispatcher(): undefined {
+    return undefined;
   }
 
   /**
@@ -352,92 +360,18 @@ export class Forwarder {
   /** Classifies a failure of `attempt` and rejects its promise. */
   failAttempt(attempt: Attempt, error: Error & { code?: string }): void {
     if (attempt.settled) return;
-    const id = attempt.backend.id;
-    const reused = attempt.proxyReq?.reusedSocket === true;
-    const res = attempt.ctx.res;
-    let failure: UpstreamError;
-    // However the failure reached us (the request's error, the response's close...).
-    const bodyError = attempt.clientBodyError ?? clientParseError(attempt.ctx.req);
-    if (bodyError !== undefined) {
-      attempt.clientBodyError = bodyError;
-      failure = (bodyError as { code?: string }).code?.startsWith('HPE_')
-        ? new UpstreamError('ERR_BAD_REQUEST', 'the request body is malformed', id, 'reset', reused, bodyError)
-        : new UpstreamError(
-            'ERR_CLIENT_ABORTED',
-            'client closed the connection while sending its request body',
-            id,
-            'reset',
-            reused,
-            bodyError,
-          );
-    } else if (res.destroyed && !res.writableFinished) {
-      failure = new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
-    } else if (attempt.cancelled) {
-      failure = new UpstreamError('ERR_CANCELLED', `attempt to backend ${id} cancelled`, id, 'reset', reused, error);
-    } else if (attempt.timedOut === 'deadline') {
-      failure = new UpstreamError(
-        'ERR_DEADLINE',
-        `no response within the request deadline (timeouts.total ${this.timeouts.total} ms)`,
-        id,
-        'timeout',
-        reused,
-        error,
-      );
-    } else if (attempt.timedOut === 'connect') {
-      failure = attempt.proxyReq
-        ? new UpstreamError(
-            'ERR_UPSTREAM_CONNECT_TIMEOUT',
-            `no connection to backend ${id} within ${this.timeouts.connect} ms`,
-            id,
-            'connect-failure',
-            reused,
-            error,
-          )
-        : new UpstreamError(
-            'ERR_UPSTREAM_CONNECT_TIMEOUT',
-            `no free connection to backend ${id} within ${this.timeouts.connect} ms`,
-            id,
-            'connect-failure',
-            false,
-            error,
-          );
-    } else if (attempt.timedOut === 'response') {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_TIMEOUT',
-        `backend ${id} sent no response within ${this.timeouts.response} ms`,
-        id,
-        'timeout',
-        reused,
-        error,
-      );
-    } else if ((error.code && CONNECT_ERRORS.has(error.code)) || !attempt.connected) {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_CONNECT',
-        `cannot connect to backend ${id}`,
-        id,
-        'connect-failure',
-        reused,
-        error,
-      );
-    } else if (error.code?.startsWith('HPE_')) {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_PROTOCOL',
-        `backend ${id} sent a malformed response`,
-        id,
-        'reset',
-        reused,
-        error,
-      );
-    } else {
-      failure = new UpstreamError(
-        'ERR_UPSTREAM_RESET',
-        `backend ${id} closed the connection before responding`,
-        id,
-        'reset',
-        reused,
-        error,
-      );
-    }
+    const state: FailedAttempt = {
+      backend: attempt.backend.id,
+      req: attempt.ctx.req,
+      res: attempt.ctx.res,
+      reused: attempt.proxyReq?.reusedSocket === true,
+      clientBodyError: attempt.clientBodyError,
+      cancelled: attempt.cancelled,
+      timedOut: attempt.timedOut,
+      connected: attempt.connected,
+    };
+    const failure = attemptFailure(state, error, this.timeouts, { queued: attempt.proxyReq === undefined });
+    attempt.clientBodyError = state.clientBodyError;
     if (isIdleRace(failure)) raced.add(attempt.ctx.req);
     attempt.proxyReq?.destroy();
     attempt.fail(failure);
@@ -511,6 +445,11 @@ export function sendResponse(
     // The upstream died between its headers and now: nothing left to stream.
     onBodyError(new Error('upstream closed mid-body'));
     res.destroy();
+    return;
+  }
+  if (kSendTo in body) {
+    // Written straight to the client, without a pipe's listeners per response.
+    (body as Readable & DirectBody)[kSendTo](res, onBodyError);
     return;
   }
   body.on('error', (error) => {

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import parseForwarded from 'forwarded-parse';
 import { describe, expect, it } from 'vitest';
 import { SwitchyardError } from '../../core/errors.js';
-import { clientResponseHeaders, type ForwardingInfo, upstreamRequestHeaders } from './headers.js';
+import { clientResponseHeaders, type ForwardingInfo, stripResponseHeaders, upstreamRequestHeaders } from './headers.js';
 
 function message(rawHeaders: string[], httpVersion = '1.1'): IncomingMessage {
   const headers: Record<string, string> = {};
@@ -201,6 +201,33 @@ describe('clientResponseHeaders', () => {
 
   it('adds no Via when via is false', () => {
     expect(clientResponseHeaders(message(['Content-Length', '0']), false)).toEqual({ 'content-length': '0' });
+  });
+});
+
+describe('stripResponseHeaders', () => {
+  it('drops hop-by-hop fields, those Connection names and Transfer-Encoding, keeps Trailer, extends Via', () => {
+    const h = stripResponseHeaders(
+      {
+        'content-type': 'text/plain',
+        connection: 'keep-alive, x-secret, content-length',
+        'keep-alive': 'timeout=5',
+        'transfer-encoding': 'chunked',
+        'x-secret': '1',
+        'content-length': '5',
+        trailer: 'x-sum',
+        'set-cookie': ['a=1', 'b=2'],
+        via: '1.1 upstream',
+      },
+      'switchyard',
+      '1.1',
+    );
+    expect(h).toEqual({
+      'content-type': 'text/plain',
+      'content-length': '5',
+      trailer: 'x-sum',
+      'set-cookie': ['a=1', 'b=2'],
+      via: '1.1 upstream, 1.1 switchyard',
+    });
   });
 });
 

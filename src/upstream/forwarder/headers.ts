@@ -201,3 +201,46 @@ export function clientResponseHeaders(res: IncomingMessage, via: string | false)
   }
   return headers;
 }
+
+/** Response fields never copied to the client: hop-by-hop ones but `Trailer`, and the framing Node redoes. */
+const DROPPED_RESPONSE = new Set([...HOP_BY_HOP, 'transfer-encoding']);
+DROPPED_RESPONSE.delete('trailer');
+
+/**
+ * The same rules as {@link clientResponseHeaders}, for a header object that
+ * is already lowercased with repeated fields as arrays (what undici hands a
+ * dispatch handler). Copies into a new object rather than deleting fields,
+ * which would drop the object to V8's slow dictionary mode before Node
+ * serialises it. `httpVersion` is the version the backend answered with, for
+ * `Via`.
+ */
+export function stripResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  via: string | false,
+  httpVersion: string,
+): OutgoingHttpHeaders {
+  const connection = headers.connection;
+  let named: Set<string> | undefined;
+  if (connection !== undefined) {
+    for (const line of typeof connection === 'string' ? [connection] : connection) {
+      for (const token of line.split(',')) {
+        const name = token.trim().toLowerCase();
+        if (!name || PROTECTED.has(name)) continue;
+        named ??= new Set();
+        named.add(name);
+      }
+    }
+  }
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || DROPPED_RESPONSE.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  if (via) {
+    const value = `${httpVersion} ${via}`;
+    const prior = joined(out.via);
+    out.via = prior ? `${prior}, ${value}` : value;
+  }
+  return out;
+}

@@ -1,0 +1,201 @@
+/**
+ * Scale checks (not a test):
+ *
+ * 1. `SCALE_REQUESTS` (default 1,000,000) requests through the default
+ *    pipeline: heap after a full GC, after warm-up and after the run (growth
+ *    must stay under 5 MB), and the TCP sockets left in the balancer's
+ *    process once the load generator is gone and the balancer is closed (0).
+ * 2. 1,000 backends (`SCALE_BACKENDS`) health-checked every second: the
+ *    default pipeline's p99 with the checks on against the same balancer with
+ *    them off (must move by less than 1 ms), same load, alternating.
+ * 3. Memory per idle backend: heap growth after adding 10,000 backends.
+ *
+ * Pick cost from 10 to 10,000 backends is `npm run bench:strategies`.
+ *
+ *   npm run bench:scale
+ *   SCALE_REQUESTS=100000 SCALE_SECONDS=5 npm run bench:scale
+ *
+ * Backends, the balancer and the load generator (autocannon, in its own
+ * process) run in separate processes, on loopback; everything stops by itself.
+ */
+import type { ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { median, serveBackends, startRole } from './common.ts';
+
+const self = fileURLToPath(import.meta.url);
+const role = process.argv[2];
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+}
+
+function collect(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+function describeSockets(): string[] {
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  return handles
+    .filter((h): h is net.Socket => h instanceof net.Socket && !h.destroyed && typeof h.remotePort === 'number')
+    .map((s) => `${s.localAddress}:${s.localPort} -> ${s.remoteAddress}:${s.remotePort}`);
+}
+
+/** TCP sockets of this process, unref'd ones (idle pooled connections) included. */
+function openSockets(): number {
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  // Connected TCP sockets only: stdio pipes are net.Sockets too, without a remote port.
+  return handles.filter(
+    (h) => h instanceof net.Socket && !(h as net.Socket).destroyed && typeof (h as net.Socket).remotePort === 'number',
+  ).length;
+}
+
+if (role === 'backends') {
+  process.send?.({ ports: await serveBackends() });
+} else if (role === 'load') {
+  // The load generator: autocannon in its own process.
+  const { default: autocannon } = await import('autocannon');
+  process.on('message', async (message: { url: string; amount?: number; duration?: number; connections: number }) => {
+    const result = await autocannon({
+      url: message.url,
+      connections: message.connections,
+      ...(message.amount ? { amount: message.amount } : { duration: message.duration ?? 5 }),
+    });
+    process.send?.({
+      requests: result.requests.total,
+      rps: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      errors: result.errors + result.timeouts + result.non2xx,
+    });
+  });
+  process.send?.({ ready: true });
+} else if (role === 'balancer') {
+  const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
+  const mode = process.argv[4] ?? 'million';
+  const { createLoadBalancer } = await import('../src/index.ts');
+  const count = Number(process.env.SCALE_BACKENDS ?? 1000);
+  const backends =
+    mode === 'million'
+      ? ports.map((port) => ({ url: `http://127.0.0.1:${port}` }))
+      : Array.from({ length: count }, (_, i) => ({ id: `b${i}`, url: `http://127.0.0.1:${ports[i % ports.length]}` }));
+  const lb = createLoadBalancer({
+    backends,
+    ...(mode === 'checked' ? { healthCheck: { path: '/health', interval: '1s', timeout: '500ms' } } : {}),
+  });
+  const server = http.createServer(lb.handler);
+  server.keepAliveTimeout = 65_000;
+  process.on('message', async (message: string) => {
+    if (message === 'heap') process.send?.({ heap: collect(), sockets: openSockets() });
+    if (message === 'close') {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await lb.close();
+      // Let closed handles leave the loop before counting.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.send?.({ heap: collect(), sockets: openSockets(), detail: describeSockets() });
+    }
+  });
+  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
+} else if (role === 'idle') {
+  // Memory per idle backend: no traffic, no checks, in this process only.
+  const { createLoadBalancer } = await import('../src/index.ts');
+  const n = 10_000;
+  const lb = createLoadBalancer({ backends: [] });
+  const before = collect();
+  for (let i = 0; i < n; i++) lb.addBackend({ id: `idle-${i}`, url: `http://10.0.${i >> 8}.${i & 255}:8080` });
+  const after = collect();
+  await lb.close();
+  process.send?.({ perBackend: (after - before) / n, n });
+} else {
+  await main();
+}
+
+function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (reply) => resolve(reply as T));
+    child.send(message as string);
+  });
+}
+
+interface LoadResult {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function main(): Promise<void> {
+  const total = Number(process.env.SCALE_REQUESTS ?? 1_000_000);
+  const seconds = Number(process.env.SCALE_SECONDS ?? 10);
+  const rounds = Number(process.env.SCALE_ROUNDS ?? 2);
+  const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+  const began = Date.now();
+  const backends = await startRole(self, ['backends']);
+  const ports = JSON.stringify(backends.message.ports);
+  const load = await startRole(self, ['load']);
+  try {
+    // 1. A million requests through the default pipeline.
+    const lb = await startRole(self, ['balancer', ports, 'million'], ['--expose-gc']);
+    const url = `http://127.0.0.1:${lb.message.port as number}/scale`;
+    await ask<LoadResult>(load.child, { url, amount: 20_000, connections });
+    const warm = await ask<{ heap: number }>(lb.child, 'heap');
+    const run = await ask<LoadResult>(load.child, { url, amount: total, connections });
+    const after = await ask<{ heap: number; sockets: number }>(lb.child, 'heap');
+    const closed = await ask<{ heap: number; sockets: number; detail: string[] }>(lb.child, 'close');
+    if (closed.sockets > 0) console.log(`   open after close: ${closed.detail.join(', ')}`);
+    lb.child.kill();
+    const growth = after.heap - warm.heap;
+    console.log(
+      `1. ${run.requests} requests through the default pipeline (${run.rps.toFixed(0)} req/s, errors ${run.errors})`,
+    );
+    console.log(
+      `   heap after GC: ${mb(warm.heap)} after warm-up, ${mb(after.heap)} after the run: growth ${mb(growth)} ` +
+        `(${growth < 5 * 1024 * 1024 ? 'under' : 'OVER'} 5 MB)`,
+    );
+    console.log(
+      `   sockets in the balancer's process: ${after.sockets} with clients connected and the pool warm, ` +
+        `${closed.sockets} after close (${closed.sockets === 0 ? 'none left' : 'LEFT OPEN'})`,
+    );
+
+    // 2. 1,000 backends health-checked every second, against the same without checks.
+    const p99: Record<'checked' | 'unchecked', number[]> = { checked: [], unchecked: [] };
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? (['unchecked', 'checked'] as const) : (['checked', 'unchecked'] as const);
+      for (const mode of order) {
+        const proxy = await startRole(self, ['balancer', ports, mode], ['--expose-gc']);
+        const target = `http://127.0.0.1:${proxy.message.port as number}/scale`;
+        await ask<LoadResult>(load.child, { url: target, duration: 2, connections });
+        const result = await ask<LoadResult>(load.child, { url: target, duration: seconds, connections });
+        p99[mode].push(result.p99);
+        console.log(
+          `   round ${round + 1} ${mode.padEnd(9)} ${result.rps.toFixed(0)} req/s p50 ${result.p50} ms p99 ${result.p99} ms errors ${result.errors}`,
+        );
+        await ask(proxy.child, 'close');
+        proxy.child.kill();
+      }
+    }
+    const moved = median(p99.checked) - median(p99.unchecked);
+    console.log(
+      `2. ${process.env.SCALE_BACKENDS ?? 1000} backends, default pipeline p99: ${median(p99.unchecked)} ms unchecked, ` +
+        `${median(p99.checked)} ms health-checked every 1 s: moved ${moved.toFixed(2)} ms (${moved <= 1 ? 'within' : 'OVER'} 1 ms)`,
+    );
+
+    // 3. Memory per idle backend.
+    const idle = await startRole(self, ['idle'], ['--expose-gc']);
+    const { perBackend, n } = idle.message as { perBackend: number; n: number };
+    console.log(
+      `3. memory per idle backend: ${(perBackend / 1024).toFixed(2)} KiB (heap growth over ${n} backends / ${n})`,
+    );
+    console.log(`\ndone in ${Math.round((Date.now() - began) / 1000)} s`);
+  } finally {
+    load.child.kill();
+    backends.child.kill();
+  }
+}

@@ -1,0 +1,582 @@
+import diagnostics from 'node:diagnostics_channel';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type https from 'node:https';
+import type { Socket } from 'node:net';
+import { type Duplex, PassThrough, Readable } from 'node:stream';
+import { Client, type Dispatcher, errors, Pool } from 'undici';
+import type { Backend } from '../../core/backend.js';
+import type { Context } from '../../core/context.js';
+import { classifyFailure, isIdleRace } from '../../core/fault.js';
+import { UpstreamError } from '../../core/upstream-error.js';
+import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
+import { type Connector, Forwarder } from './forwarder.js';
+import { stripResponseHeaders } from './headers.js';
+import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
+import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
+
+/** The attempt a client response is waiting on, for the one `close` listener per response. */
+const kAttempt = Symbol('switchyard.undiciAttempt');
+type WatchedResponse = ServerResponse & { [kAttempt]?: UndiciAttempt | undefined };
+
+function noop(): void {}
+
+/** Marks a socket that has carried a request. */
+const kUsed = Symbol('switchyard.socketUsed');
+
+/** The attempt whose request undici is writing right now (set in onRequestStart, read in sendHeaders). */
+let writing: UndiciAttempt | undefined;
+
+/**
+ * Whether a request goes out on a socket that carried one before: undici
+ * tells no handler which socket it uses, but publishes it on this channel as
+ * it writes the request head, synchronously after `onRequestStart`.
+ */
+diagnostics.subscribe('undici:client:sendHeaders', (message) => {
+  const attempt = writing;
+  writing = undefined;
+  const socket = (message as { socket?: Socket & { [kUsed]?: boolean } }).socket;
+  if (!attempt || !socket) return;
+  attempt.reusedSocket = socket[kUsed] === true;
+  socket[kUsed] = true;
+});
+
+/** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
+const raced = new WeakSet<IncomingMessage>();
+
+/** How each pool was made, for the one-off connection of a retry after an idle-socket race. */
+const poolSettings = new WeakMap<Dispatcher, { origin: string; options: Client.Options }>();
+
+/** Upstream error codes that mean the backend's bytes were not valid HTTP. */
+const PROTOCOL_ERRORS = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_HEADERS_OVERFLOW']);
+
+/**
+ * The response body handed to the pipeline: undici pushes chunks in, and
+ * reading resumes the paused upstream socket (backpressure both ways).
+ * `rawTrailers` mirrors `IncomingMessage`'s, so `sendResponse` forwards them.
+ */
+class UpstreamBody extends Readable implements DirectBody {
+  /** Trailer fields as `[name, value, ...]`, set before the end is pushed. */
+  rawTrailers: string[] = [];
+  readonly #attempt: UndiciAttempt;
+  /** The client response this body writes to directly, once `sendResponse` hands it over. */
+  sink: ServerResponse | undefined;
+  onSinkError: ((error: Error) => void) | undefined;
+  /** undici delivered the whole body (and its trailers). */
+  complete = false;
+
+  constructor(attempt: UndiciAttempt) {
+    super();
+    this.#attempt = attempt;
+    // undici may fail the body in the same tick as its headers, before the
+    // pipeline has attached its listener: the failure must not be unhandled.
+    this.on('error', noop);
+  }
+
+  override _read(): void {
+    this.#attempt.controller?.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const attempt = this.#attempt;
+    // The reader left (client gone, cache discarded it...): stop the upstream exchange.
+    if (!attempt.done) {
+      attempt.aborted = true;
+      attempt.controller?.abort(error ?? new Error('response body destroyed'));
+    }
+    attempt.finish();
+    callback(error);
+  }
+
+  /** Writes what is buffered, then every further chunk, straight to `res`. */
+  [kSendTo](res: ServerResponse, onBodyError: (error: Error) => void): void {
+    this.sink = res;
+    this.onSinkError = onBodyError;
+    let chunk: Buffer | null;
+    // biome-ignore lint/suspicious/noAssignInExpressions: drain loop
+    while ((chunk = this.read() as Buffer | null) !== null) res.write(chunk);
+    const attempt = this.#attempt;
+    if (this.complete) {
+      endSink(this, res);
+      this.read(0);
+      return;
+    }
+    // A hedged attempt has no client-close listener of its own (see forward()).
+    if (attempt.ctx.forked) res.once('close', () => onSinkClose(attempt, res));
+    else (res as WatchedResponse)[kAttempt] = attempt;
+  }
+}
+
+function endSink(body: UpstreamBody, res: ServerResponse): void {
+  const raw = body.rawTrailers;
+  if (raw.length > 0) {
+    const trailers: Array<[string, string]> = [];
+    for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
+    res.addTrailers(trailers);
+  }
+  res.end();
+}
+
+/** The client left while the body was streaming to it directly: stop the upstream exchange. */
+function onSinkClose(attempt: UndiciAttempt, res: ServerResponse): void {
+  if (!attempt.done && !res.writableFinished) {
+    attempt.aborted = true;
+    attempt.controller?.abort(new Error('client closed the connection'));
+    // Abandoned, not failed: nobody's fault (see onBodyOutcome).
+    attempt.body?.destroy();
+    attempt.finish();
+  }
+}
+
+function onSinkDrain(this: WatchedResponse): void {
+  const attempt = this[kAttempt] ?? undefined;
+  attempt?.controller?.resume();
+}
+
+/** One upstream attempt on undici: the dispatch handler and the state the classification needs. */
+class UndiciAttempt implements Dispatcher.DispatchHandler {
+  readonly ctx: Context;
+  readonly backend: Backend;
+  readonly forwarder: UndiciForwarder;
+  readonly started: number;
+  resolve!: () => void;
+  reject!: (error: UpstreamError) => void;
+  controller: Dispatcher.DispatchController | undefined;
+  body: UpstreamBody | undefined;
+  timer: NodeJS.Timeout | undefined;
+  phase: 'connect' | 'response' = 'connect';
+  timedOut: 'connect' | 'response' | 'deadline' | undefined;
+  byDeadline = false;
+  cancelled = false;
+  /** undici handed the request to a connection. */
+  connected = false;
+  /** Response headers arrived or the attempt failed. */
+  settled = false;
+  /** The upstream exchange is over (body ended or failed). */
+  done = false;
+  released = false;
+  /** The client's request body failed (aborted, malformed): the client's fault, not the backend's. */
+  clientBodyError: Error | undefined;
+  /** The request went out on a pooled socket that carried an earlier request. */
+  reusedSocket = false;
+  /** This side stopped the exchange (the reader left): the error undici reports next is not the backend's. */
+  aborted = false;
+  /** A one-off connection for the retry after an idle-socket race, closed when this attempt is over. */
+  fresh: Client | undefined;
+
+  constructor(ctx: Context, backend: Backend, forwarder: UndiciForwarder) {
+    this.ctx = ctx;
+    this.backend = backend;
+    this.forwarder = forwarder;
+    this.started = forwarder.now();
+  }
+
+  arm(phase: 'connect' | 'response'): void {
+    this.phase = phase;
+    const timeouts = this.forwarder.timeouts;
+    let ms = phase === 'connect' ? timeouts.connect : timeouts.response;
+    const deadline = this.ctx.deadline;
+    this.byDeadline = false;
+    if (deadline !== Number.POSITIVE_INFINITY) {
+      const left = deadline - this.forwarder.now();
+      if (left < ms) {
+        ms = Math.max(left, 0);
+        this.byDeadline = true;
+      }
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(onAttemptTimeout, ms, this);
+  }
+
+  disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Releases the backend slot once, however the exchange ended. */
+  finish(): void {
+    this.done = true;
+    if (this.released) return;
+    this.released = true;
+    this.backend.release();
+    if (this.fresh) void this.fresh.close().catch(noop);
+  }
+
+  fail(error: UpstreamError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.done = true;
+    this.disarm();
+    // Only the backend's own failures count against it: not a client that left, a lost hedge or the idle race.
+    if (classifyFailure(error) === 'backend') {
+      this.backend.record(false, -1);
+      if (error.reason === 'timeout')
+        this.backend.limiter?.sample(this.forwarder.now() - this.started, this.backend.active, true);
+    }
+    this.aborted = true;
+    this.controller?.abort(error);
+    this.finish();
+    this.reject(error);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.settled) {
+      controller.abort(new Error('attempt already over'));
+      return;
+    }
+    this.connected = true;
+    writing = this;
+    this.arm('response');
+  }
+
+  onRequestSent(): void {
+    // The response timeout counts from the end of the request body.
+    if (!this.settled && this.timer && !this.byDeadline) this.timer.refresh();
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    if (this.settled) {
+      controller.abort(new Error('attempt already over'));
+      return;
+    }
+    this.settled = true;
+    this.disarm();
+    const backend = this.backend;
+    backend.record(statusCode < 500, this.forwarder.now() - this.started);
+    const body = new UpstreamBody(this);
+    this.body = body;
+    const response: NonNullable<Context['response']> = {
+      status: statusCode,
+      headers: stripResponseHeaders(headers, this.forwarder.via, '1.1'),
+      body,
+    };
+    if (statusMessage) response.statusMessage = statusMessage;
+    this.ctx.response = response;
+    this.resolve();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const body = this.body;
+    if (!body || body.destroyed) return;
+    const sink = body.sink;
+    if (sink) {
+      if (!sink.write(chunk)) {
+        controller.pause();
+        if (this.ctx.forked) sink.once('drain', () => controller.resume());
+        else sink.once('drain', onSinkDrain);
+      }
+    } else if (!body.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
+    this.done = true;
+    const body = this.body;
+    if (body && !body.destroyed) {
+      const raw = controller.rawTrailers;
+      if (Array.isArray(raw) && raw.length > 0) {
+        const trailers: string[] = [];
+        for (const item of raw) trailers.push(typeof item === 'string' ? item : item.toString('latin1'));
+        body.rawTrailers = trailers;
+      }
+      body.complete = true;
+      body.push(null);
+      if (body.sink) {
+        endSink(body, body.sink);
+        // Nobody reads the stream itself: let it emit 'end' for those who watch it.
+        body.read(0);
+      }
+    }
+    this.finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error & { code?: string }): void {
+    if (!this.settled) {
+      this.forwarder.failAttempt(this, error);
+      return;
+    }
+    this.done = true;
+    const body = this.body;
+    const backend = this.backend;
+    // Failed before its response (fail() aborted it), or stopped by this side: not a body failure.
+    if (this.aborted || body === undefined) {
+      this.finish();
+      return;
+    }
+    // A body the backend breaks off is its failure (the stats see it; the forward stage reports it).
+    backend.record(false, -1);
+    const failure =
+      error.code === 'UND_ERR_BODY_TIMEOUT'
+        ? new UpstreamError(
+            'ERR_UPSTREAM_TIMEOUT',
+            `backend ${backend.id} stalled for ${this.forwarder.timeouts.idle} ms mid-body`,
+            backend.id,
+            'timeout',
+            false,
+            error,
+          )
+        : error;
+    const sink = body?.sink;
+    if (sink && !sink.destroyed) {
+      // Headers are gone: the only honest signal left is to cut the connection.
+      body?.onSinkError?.(failure);
+      sink.destroy();
+    }
+    if (body && !body.destroyed) body.destroy(failure);
+    this.finish();
+  }
+}
+
+function onAttemptTimeout(attempt: UndiciAttempt): void {
+  attempt.timer = undefined;
+  attempt.timedOut = attempt.byDeadline ? 'deadline' : attempt.phase;
+  attempt.forwarder.failAttempt(attempt, new Error('timed out'));
+}
+
+function cancelAttempt(attempt: UndiciAttempt): void {
+  if (attempt.settled) return;
+  attempt.cancelled = true;
+  attempt.forwarder.failAttempt(attempt, new Error('attempt cancelled'));
+}
+
+/** The client left: the attempt it was waiting on stops (its upstream request is aborted). */
+function onClientClose(this: WatchedResponse): void {
+  const attempt = this[kAttempt];
+  this[kAttempt] = undefined;
+  if (!attempt || this.writableFinished) return;
+  if (!attempt.settled) attempt.forwarder.failAttempt(attempt, new Error('client closed the connection'));
+  else if (attempt.body?.sink === this) onSinkClose(attempt, this);
+}
+
+/**
+ * A connector for undici from a backend's own transport (`createConnection`,
+ * e.g. the in-memory backends of `switchyard/testing`): hands undici the
+ * socket once it is connected, or the error of a refused one.
+ */
+function toUndiciConnector(connect: Connector): NonNullable<Pool.Options['connect']> {
+  return (_options, callback) => {
+    let socket: Duplex;
+    try {
+      socket = connect({});
+    } catch (error) {
+      process.nextTick(callback, error as Error, null);
+      return;
+    }
+    if ((socket as { connecting?: boolean }).connecting) {
+      const onError = (error: Error) => callback(error, null);
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        callback(null, socket as Socket);
+      });
+      return;
+    }
+    // Never synchronously: undici ignores a connection that arrives while it is still in its resume loop.
+    process.nextTick(callback, null, socket as Socket);
+  };
+}
+
+/** Path sent upstream: the backend URL's path prefixed, queries merged (as http-proxy-3 joins them). */
+function upstreamPath(target: URL, path: string): string {
+  const prefix = target.pathname;
+  const search = target.search;
+  if ((prefix === '/' || prefix === '') && search === '') return path;
+  const q = path.indexOf('?');
+  const own = q === -1 ? path : path.slice(0, q);
+  const query = [search.slice(1), q === -1 ? '' : path.slice(q + 1)].filter(Boolean).join('&');
+  const joined = prefix.endsWith('/') && own.startsWith('/') ? prefix + own.slice(1) : prefix + own;
+  return query ? `${joined}?${query}` : joined;
+}
+
+/**
+ * Sends requests upstream with an undici `Pool` per backend, streaming both
+ * ways through a dispatch handler (no buffering), under the same rules as the
+ * http-proxy-3 {@link Forwarder}: the same headers (built by the pipeline),
+ * timeouts owned here (connect, response, request deadline; the idle
+ * timeout is undici's `bodyTimeout`), the same error classification and the
+ * idle-socket flag the retry stage reads. WebSocket upgrades and chunked
+ * request bodies (undici cannot send request trailers) go through an inner
+ * http-proxy-3 forwarder.
+ */
+export class UndiciForwarder implements UpstreamForwarder {
+  readonly name = 'undici';
+  readonly timeouts: ResolvedTimeoutsOptions;
+  readonly now: () => number;
+  readonly via: string | false;
+  readonly #fallback: Forwarder;
+
+  constructor(options: { timeouts: ResolvedTimeoutsOptions; via: string | false; now: () => number }) {
+    this.timeouts = options.timeouts;
+    this.now = options.now;
+    this.via = options.via;
+    this.#fallback = new Forwarder(options);
+  }
+
+  /** The keep-alive agent upgrades and chunked uploads use. */
+  createAgent(
+    url: URL,
+    pool: ResolvedConnectionPoolOptions,
+    connect: Connector | undefined,
+    tls?: https.AgentOptions,
+  ): http.Agent {
+    return this.#fallback.createAgent(url, pool, connect, tls);
+  }
+
+  /** The undici pool for one backend. */
+  createDispatcher(
+    url: URL,
+    pool: ResolvedConnectionPoolOptions,
+    connect: Connector | undefined,
+    tls?: https.AgentOptions,
+  ): Pool {
+    const options = {
+      connections: pool.maxSockets,
+      pipelining: 1,
+      // Idle connections close before the backend's keep-alive timeout can race a request.
+      keepAliveTimeout: pool.idleTimeout,
+      keepAliveMaxTimeout: pool.idleTimeout,
+      // The forwarder owns the response timeout (deadline included); the idle one is undici's.
+      headersTimeout: 0,
+      bodyTimeout: this.timeouts.idle,
+      connect: connect
+        ? toUndiciConnector(connect)
+        : { timeout: this.timeouts.connect, ...(url.protocol === 'https:' ? tls : undefined) },
+    } satisfies Pool.Options;
+    const created = new Pool(url.origin, options);
+    poolSettings.set(created, { origin: url.origin, options: { ...options, pipelining: 1 } });
+    return created;
+  }
+
+  forward(ctx: Context, backend: Backend, headers: Record<string, string | string[]>, body?: Readable): Promise<void> {
+    const req = ctx.req;
+    const dispatcher = backend.dispatcher;
+    // Request trailers ride only on Node's client: chunked uploads take the http-proxy-3 path.
+    if (dispatcher === undefined || req.headers['transfer-encoding'] !== undefined) {
+      return this.#fallback.forward(ctx, backend, headers, body);
+    }
+    const attempt = new UndiciAttempt(ctx, backend, this);
+    const promise = new Promise<void>((resolve, reject) => {
+      attempt.resolve = resolve;
+      attempt.reject = reject;
+    });
+    backend.begin();
+    attempt.arm('connect');
+    if (ctx.forked) {
+      const signal = ctx.signal;
+      if (signal.aborted) {
+        cancelAttempt(attempt);
+        return promise;
+      }
+      signal.addEventListener('abort', () => cancelAttempt(attempt), { once: true });
+    } else {
+      const res = ctx.res as WatchedResponse;
+      if (res.destroyed && !res.writableFinished) {
+        this.failAttempt(attempt, new Error('client closed the connection'));
+        return promise;
+      }
+      if (!(kAttempt in res)) res.once('close', onClientClose);
+      res[kAttempt] = attempt;
+    }
+    let upload: Readable | null = null;
+    const length = req.headers['content-length'];
+    if (body !== undefined) upload = body;
+    else if (length !== undefined && length !== '0') upload = guard(req, attempt);
+    let target: Dispatcher = dispatcher;
+    if (raced.delete(req)) {
+      // The retry after an idle-socket race goes out on a new connection, never on another pooled one.
+      const settings = poolSettings.get(dispatcher);
+      if (settings) {
+        attempt.fresh = new Client(settings.origin, settings.options);
+        target = attempt.fresh;
+      }
+    }
+    try {
+      target.dispatch(
+        {
+          path: upstreamPath(backend.target, ctx.path),
+          method: ctx.method,
+          headers,
+          body: upload,
+        },
+        attempt,
+      );
+    } catch (error) {
+      this.failAttempt(attempt, error as Error);
+    }
+    return promise;
+  }
+
+  /** Classifies a failure of `attempt` and rejects its promise. */
+  failAttempt(attempt: UndiciAttempt, error: Error & { code?: string }): void {
+    if (attempt.settled) return;
+    const code = error.code;
+    const state: FailedAttempt = {
+      backend: attempt.backend.id,
+      req: attempt.ctx.req,
+      res: attempt.ctx.res,
+      reused: attempt.reusedSocket,
+      clientBodyError: attempt.clientBodyError,
+      cancelled: attempt.cancelled,
+      timedOut: attempt.timedOut,
+      connected: attempt.connected,
+    };
+    const failure = attemptFailure(state, error, this.timeouts, {
+      connectTimeout: code === 'UND_ERR_CONNECT_TIMEOUT',
+      protocol:
+        error instanceof errors.HTTPParserError ||
+        (code !== undefined && PROTOCOL_ERRORS.has(code)) ||
+        (code === 'UND_ERR_SOCKET' && error.message.startsWith('bad ')),
+    });
+    attempt.clientBodyError = state.clientBodyError;
+    if (isIdleRace(failure)) raced.add(attempt.ctx.req);
+    attempt.fail(failure);
+  }
+
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    path: string,
+    onDone: (error?: Error) => void,
+  ): void {
+    this.#fallback.upgrade(req, socket, head, backend, headers, path, onDone);
+  }
+
+  close(): void {
+    this.#fallback.close();
+  }
+}
+
+/**
+ * The client's body as undici's upload: a pass-through, so that undici
+ * destroying its body on an upstream failure does not destroy the client's
+ * request (and its socket) before the client gets its 502.
+ */
+function guard(req: IncomingMessage, attempt: UndiciAttempt): Readable {
+  const pass = new PassThrough();
+  // undici destroys its upload with the upstream's error; the client's side is handled here.
+  pass.on('error', noop);
+  const clientFailed = (error: Error) => {
+    pass.destroy();
+    if (attempt.settled) return;
+    // Node reports a body its parser rejected as 'aborted'; the parser's error is on the socket.
+    const parse = (req.socket as { errored?: Error | null } | null)?.errored;
+    attempt.clientBodyError = (parse as { code?: string } | null | undefined)?.code?.startsWith('HPE_')
+      ? (parse as Error)
+      : error;
+    attempt.forwarder.failAttempt(attempt, attempt.clientBodyError);
+  };
+  req.once('error', clientFailed);
+  req.once('close', () => {
+    if (!req.complete) clientFailed(new Error('client request aborted'));
+  });
+  req.pipe(pass);
+  return pass;
+}
