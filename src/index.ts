@@ -119,7 +119,13 @@ export type {
 export { parseTraceparent, type TraceParent } from './surfaces/observability/traceparent.js';
 export type { RewriteFunction, RewriteOption } from './surfaces/rewrite.js';
 export type { RouterAdminOptions } from './surfaces/router/admin.js';
-export { type CompiledRoute, type RouteMatch, RouteTable, requestHost } from './surfaces/router/match.js';
+export {
+  type CompiledRoute,
+  type HeaderTest,
+  type RouteMatch,
+  RouteTable,
+  requestHost,
+} from './surfaces/router/match.js';
 export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './surfaces/router/options.js';
 export { rewriteTarget } from './surfaces/router/path.js';
 export type {
