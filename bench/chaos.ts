@@ -9,6 +9,7 @@
  *   npm run chaos                          # 2 × 60 s, 32 concurrent
  *   CHAOS_SECONDS=20 CHAOS_CONCURRENCY=16 CHAOS_SEED=7 npm run chaos
  *   CHAOS_ONLY=kill,mid-body npm run chaos   # some kinds only: kill, slow, mid-body, reset, reweight
+ *   CHAOS_TRACE=1 npm run chaos              # and where each failure met its backend (from the events)
  *
  * Loopback only; every phase is bounded in time and the process exits by
  * itself. Exits 1 when a POST reached a backend twice or a response was lost.
@@ -29,6 +30,8 @@ const BACKENDS = 4;
 /** The kinds of chaos, in schedule order; CHAOS_ONLY=kill,mid-body keeps a few of them. */
 const KINDS = ['kill', 'slow', 'mid-body', 'reset', 'reweight'];
 const ONLY = process.env.CHAOS_ONLY ? new Set(process.env.CHAOS_ONLY.split(',')) : undefined;
+/** CHAOS_TRACE=1: after the table, where each mid-body failure met its backend (diagnostics). */
+const TRACE = process.env.CHAOS_TRACE === '1';
 
 if (!(SECONDS > 0 && SECONDS <= 600) || !(CONCURRENCY >= 1 && CONCURRENCY <= 512)) {
   console.error('CHAOS_SECONDS must be in (0, 600] and CHAOS_CONCURRENCY in [1, 512]');
@@ -54,6 +57,8 @@ interface Result {
   postsTwice: number;
   lost: number;
   chaos: Map<string, number>;
+  /** With CHAOS_TRACE: mid-body failures by the state of their backend and pool at that moment. */
+  trace: Map<string, number>;
 }
 
 function bump(map: Map<string, number>, key: string): void {
@@ -110,6 +115,62 @@ function send(agent: http.Agent, port: number, n: number): Promise<string> {
   });
 }
 
+/**
+ * Follows each backend's state through the balancer's events and, for every
+ * mid-body failure, counts which states its backend was in (unhealthy,
+ * ejected, breaker open: none means "not contained yet"), how long its fault
+ * had lasted, and how many backends were out of service at that moment.
+ */
+function traceEvents(
+  lb: ReturnType<typeof createLoadBalancer>,
+  trace: Map<string, number>,
+  faultSince: Map<string, { kind: string; at: number }>,
+): void {
+  const flags = new Map<string, Set<string>>();
+  const set = (id: string, flag: string, on: boolean) => {
+    let f = flags.get(id);
+    if (!f) {
+      f = new Set();
+      flags.set(id, f);
+    }
+    if (on) f.add(flag);
+    else f.delete(flag);
+  };
+  lb.on('backend:unhealthy', ({ backend }) => set(backend.id, 'unhealthy', true));
+  lb.on('backend:healthy', ({ backend }) => set(backend.id, 'unhealthy', false));
+  lb.on('backend:ejected', ({ backend, reason }) => {
+    set(backend.id, 'ejected', true);
+    const fault = faultSince.get(backend.id);
+    bump(trace, `event: ejected (${reason}) during ${fault?.kind ?? 'no fault'}`);
+  });
+  lb.on('backend:restored', ({ backend }) => set(backend.id, 'ejected', false));
+  lb.on('breaker:open', ({ backend }) => {
+    set(backend, 'open', true);
+    bump(trace, `event: breaker open during ${faultSince.get(backend)?.kind ?? 'no fault'}`);
+  });
+  lb.on('breaker:half-open', ({ backend }) => set(backend, 'open', false));
+  lb.on('breaker:close', ({ backend }) => set(backend, 'open', false));
+  lb.on('request', ({ method, status, error, attempts, backend }) => {
+    if (status < 500) return;
+    const own = (backend && [...(flags.get(backend) ?? [])].sort().join('+')) || 'in service';
+    const fault = backend ? (faultSince.get(backend)?.kind ?? 'no fault') : 'no backend';
+    bump(trace, `${status} ${error ?? ''}: ${method}, ${attempts} attempt(s), last backend ${own}, ${fault}`);
+  });
+  lb.on('upstream:error', ({ backend, message }) => {
+    if (!message.includes('mid-body')) return;
+    const fault = faultSince.get(backend);
+    const age =
+      fault === undefined
+        ? 'after its fault'
+        : `${Math.min(3000, Math.ceil((Date.now() - fault.at) / 250) * 250)} ms into it`;
+    const own = [...(flags.get(backend) ?? [])].sort().join('+') || 'in service';
+    const others: string[] = [];
+    for (const [id, f] of flags) if (id !== backend && f.size > 0) others.push([...f].sort().join('+'));
+    bump(trace, `mid-body failure: backend ${own}; others out: ${others.sort().join(', ') || 'none'}`);
+    bump(trace, `mid-body failure: ${age}`);
+  });
+}
+
 async function run(name: string, options: Omit<LoadBalancerOptions, 'backends'>): Promise<Result> {
   const backends: LoopbackBackend[] = [];
   for (let i = 0; i < BACKENDS; i++) backends.push(await createLoopbackBackend({ id: `b${i}` }));
@@ -123,7 +184,17 @@ async function run(name: string, options: Omit<LoadBalancerOptions, 'backends'>)
   const port = (front.address() as { port: number }).port;
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
-  const result: Result = { sent: 0, succeeded: 0, failed: new Map(), postsTwice: 0, lost: 0, chaos: new Map() };
+  const result: Result = {
+    sent: 0,
+    succeeded: 0,
+    failed: new Map(),
+    postsTwice: 0,
+    lost: 0,
+    chaos: new Map(),
+    trace: new Map(),
+  };
+  const faultSince = new Map<string, { kind: string; at: number }>();
+  if (TRACE) traceEvents(lb, result.trace, faultSince);
   const postsSeen = new Map<string, number>();
   const collect = () => {
     for (const b of backends) {
@@ -152,34 +223,42 @@ async function run(name: string, options: Omit<LoadBalancerOptions, 'backends'>)
     if (pick < 0.8 && (troubled.has(b) || troubled.size >= BACKENDS / 2)) return;
     if (pick < 0.2) {
       bump(result.chaos, 'kill + restart');
+      faultSince.set(b.id, { kind: 'kill', at: Date.now() });
       troubled.add(b);
       void b.down();
       later(FAULT_MS, async () => {
         await b.up();
+        faultSince.delete(b.id);
         troubled.delete(b);
       });
     } else if (pick < 0.4) {
       bump(result.chaos, 'slow (400 ms)');
+      faultSince.set(b.id, { kind: 'slow', at: Date.now() });
       troubled.add(b);
       b.setLatency(400);
       later(FAULT_MS, () => {
         b.setLatency(0);
+        faultSince.delete(b.id);
         troubled.delete(b);
       });
     } else if (pick < 0.6) {
       bump(result.chaos, 'reset mid-body');
+      faultSince.set(b.id, { kind: 'mid-body', at: Date.now() });
       troubled.add(b);
       void b.fail('close-mid-body');
       later(FAULT_MS, async () => {
         await b.fail(null);
+        faultSince.delete(b.id);
         troubled.delete(b);
       });
     } else if (pick < 0.8) {
       bump(result.chaos, 'reset before headers');
+      faultSince.set(b.id, { kind: 'reset', at: Date.now() });
       troubled.add(b);
       void b.fail('reset');
       later(FAULT_MS, async () => {
         await b.fail(null);
+        faultSince.delete(b.id);
         troubled.delete(b);
       });
     } else {
@@ -260,5 +339,10 @@ console.log(
   `|${'-'.repeat((widths[0] ?? 0) + 2)}|${'-'.repeat((widths[1] ?? 0) + 2)}|${'-'.repeat((widths[2] ?? 0) + 2)}|`,
 );
 for (const row of rows) console.log(line(row));
+if (TRACE) {
+  console.log('\ntrace (CHAOS_TRACE=1):');
+  const keys = [...new Set([...resilient.trace.keys(), ...bare.trace.keys()])].sort();
+  for (const key of keys) console.log(`  ${key}: ${resilient.trace.get(key) ?? 0} | ${bare.trace.get(key) ?? 0}`);
+}
 const broken = resilient.postsTwice + resilient.lost + bare.postsTwice + bare.lost;
 process.exit(broken === 0 ? 0 : 1);

@@ -98,9 +98,10 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
       ? undefined
       : new WaitQueue(config.queue, { events, now, available: (t) => pool.candidates(NO_BACKENDS, t) });
   if (queue) pool.onChanged = () => queue.wake();
-  const health = new HealthChecker({ pool, events, now, random });
   const outliers = new OutlierDetector({ pool, events, now });
   const breakers = new Breakers({ pool, events, now });
+  // A passing check is evidence of recovery: it ends an ejection and an open breaker's wait (Envoy, HAProxy).
+  const health = new HealthChecker({ pool, events, now, random, observers: [outliers, breakers] });
   const backends: Backends = new BackendLifecycle({
     ...{ pool, events, now, random, forwarder, health, breakers, outliers, queue },
     ...{ connectionPool: config.connectionPool, slowStart: config.slowStart, adaptive: config.adaptiveConcurrency },

@@ -79,6 +79,35 @@ describe('circuit breakers', () => {
     expect(statusOf(lb, 'a')).toBe('healthy');
   });
 
+  it('lets a backend that was down back in at its first passing check, not after resetTimeout', async () => {
+    // The chaos run's case: killed for 3 s, its breaker open for 30 s more, the pool near panic.
+    fx = await setup(['a', 'b'], {
+      ...ISOLATED,
+      circuitBreaker: { ...BREAKER, resetTimeout: '30s' },
+      healthCheck: { interval: 1000, unhealthyThreshold: 3, jitter: 0 },
+    });
+    const { lb } = fx;
+    const events: string[] = [];
+    for (const name of ['breaker:open', 'breaker:half-open', 'breaker:close'] as const) {
+      lb.on(name, ({ backend }) => events.push(`${name}:${backend}`));
+    }
+    await vi.advanceTimersByTimeAsync(0);
+    const a = fx.backends[0]!;
+    a.setStatus(500);
+    await send(fx.front.port, 8);
+    expect(events).toEqual(['breaker:open:a']);
+    const openedAt = Date.now();
+    // Its checks fail too while it is broken: the breaker keeps waiting.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(statusOf(lb, 'a')).toBe('open');
+    a.setStatus(null);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(events).toEqual(['breaker:open:a', 'breaker:half-open:a']);
+    expect(Date.now() - openedAt).toBeLessThan(30_000);
+    expect((await send(fx.front.port, 4)).sort()).toEqual(['a', 'a', 'b', 'b']);
+    expect(events).toEqual(['breaker:open:a', 'breaker:half-open:a', 'breaker:close:a']);
+  });
+
   it('admits only halfOpenProbes at once and closes after successThreshold good probes', async () => {
     let hold = false;
     const held: Array<() => void> = [];

@@ -162,6 +162,48 @@ describe('outlier detection', () => {
     expect(ejected).toHaveLength(1);
   });
 
+  it('ejects a second failing backend while a killed one is ejected, and restores the killed one at its first passing check', async () => {
+    // The chaos run's sequence: a backend is killed (ejected, then unhealthy), another starts
+    // breaking bodies off. Before: the first held the only ejection slot for 30 s, after it was
+    // back up too, and with three of four out the pool panicked onto the failing one.
+    fx = await setup(['a', 'b', 'c', 'd'], {
+      ...ISOLATED,
+      healthCheck: { interval: 1000, unhealthyThreshold: 1, healthyThreshold: 1, jitter: 0 },
+    });
+    const ejected = record(fx.lb, 'backend:ejected');
+    const restored = record(fx.lb, 'backend:restored');
+    const [a, b] = fx.backends;
+    const settle = async () => {
+      try {
+        await request(fx!.front.port);
+      } catch {
+        // a body broken off mid-way: the client sees an error
+      }
+    };
+    await vi.advanceTimersByTimeAsync(0);
+    await a!.down();
+    for (let i = 0; i < 20 && ejected.length === 0; i++) await settle();
+    expect(ejected.map((e) => [e.backend.id, e.reason])).toEqual([['a', 'consecutive-connect-failure']]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(statusOf(fx, 'a')).toBe('unhealthy');
+
+    await b!.fail('close-mid-body');
+    for (let i = 0; i < 20 && ejected.length === 1; i++) await settle();
+    expect(ejected.map((e) => [e.backend.id, e.reason])).toEqual([
+      ['a', 'consecutive-connect-failure'],
+      ['b', 'consecutive-connect-failure'],
+    ]);
+
+    const upAt = Date.now();
+    await a!.up();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(restored.map((e) => e.backend.id)).toEqual(['a']);
+    expect(Date.now() - upAt).toBeLessThan(30_000);
+    expect(statusOf(fx, 'a')).toBe('healthy');
+    // b fails its checks (a broken body is no pass): it stays out.
+    expect(statusOf(fx, 'b')).not.toBe('healthy');
+  });
+
   it('is off with outlierDetection: false', async () => {
     fx = await setup(['a', 'b'], { ...ISOLATED, outlierDetection: false });
     const ejected = record(fx.lb, 'backend:ejected');

@@ -21,7 +21,7 @@ let tag = 0;
 
 beforeAll(async () => {
   cluster = await startRedisCluster();
-}, 60_000);
+}, 180_000);
 afterEach(async () => {
   for (const { lb, front } of made.splice(0)) {
     await front.close();

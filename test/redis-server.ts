@@ -160,7 +160,21 @@ async function startClusterOnce(): Promise<PrivateCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await Promise.all(ports.map((port) => waitFor(() => ping(port), `cluster node ${port}`, 10_000)));
+    // A node that exited (its port or bus port taken) fails at once, so another set of ports is tried;
+    // a slow start on a loaded machine gets a generous bound.
+    await Promise.all(
+      ports.map((port, i) =>
+        waitFor(
+          async () => {
+            const child = children[i]!;
+            if (child.exitCode !== null || child.signalCode !== null) throw new Error(`cluster node ${port} exited`);
+            return ping(port);
+          },
+          `cluster node ${port}`,
+          30_000,
+        ),
+      ),
+    );
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], {
       timeout: 20_000,
     });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, ERROR_STATUS, makeError, SwitchyardError } from './errors.js';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 function documented(): Map<string, string> {
   const rows = new Map<string, string>();
@@ -29,6 +30,20 @@ describe('error codes', () => {
     expect(error.status).toBe(504);
     expect(error.cause).toBe(cause);
     expect(error.toJSON()).toEqual({ error: { code: 'ERR_UPSTREAM_TIMEOUT', message: 'slow' } });
+  });
+
+  it('shows in the README and docs/errors.md the very error bodies a client gets', () => {
+    const samples = [...`${readme}\n${doc}`.matchAll(/^\{ "error": \{ "code": .*\} \}$/gm)].map((m) => m[0]);
+    expect(samples.length).toBeGreaterThanOrEqual(2);
+    for (const sample of samples) {
+      const body = JSON.parse(sample) as { error: { code: keyof typeof ERROR_STATUS; message: string } };
+      // Whatever internal message the error carries, the client body is the one shown.
+      const sent = makeError(body.error.code, 'backend a at 127.0.0.1:8080 failed').toClientJSON();
+      if (body.error.code === 'ERR_NO_BACKEND')
+        expect(body.error.message).toBe('no backend is available to take this request');
+      else expect(body).toEqual(sent);
+      expect(sample).not.toMatch(/\d+\.\d+\.\d+\.\d+/);
+    }
   });
 
   it('names the path, the value and the expectation in a ConfigError', () => {

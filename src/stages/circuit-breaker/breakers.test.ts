@@ -32,7 +32,7 @@ function world(options: object = {}, count = 1) {
       }),
   );
   for (const b of backends) pool.add(b);
-  const breakers = new Breakers({ pool, events });
+  const breakers = new Breakers({ pool, events, now: () => Date.now() });
   breakers.configure(circuitBreakerSchema.parse({ volumeThreshold: 2, resetTimeout: 1000, ...options }));
   const log: string[] = [];
   for (const name of ['breaker:open', 'breaker:half-open', 'breaker:close'] as const) {
@@ -127,6 +127,49 @@ describe('Breakers', () => {
     });
     expect(await late).toBe('ERR_UPSTREAM_RESET');
     expect(w.breaker().state).toBe('half-open');
+  });
+
+  it('goes half-open at a passing check that started after it opened, and closes on its probe', async () => {
+    const w = world({ resetTimeout: 30_000 });
+    const before = Date.now();
+    vi.advanceTimersByTime(5);
+    await open(w);
+    // A check sent before the breaker opened says nothing about the backend since.
+    w.breakers.checkPassed(w.backend, before);
+    expect(w.breaker().state).toBe('open');
+    vi.advanceTimersByTime(250);
+    w.breakers.checkPassed(w.backend, Date.now());
+    expect(w.breaker().state).toBe('half-open');
+    expect(w.backend.breakerOpen).toBe(false);
+    const c = ctx();
+    await w.breaker().run(c, () => answer(200)(c));
+    expect(w.breaker().state).toBe('closed');
+    expect(w.log).toEqual(['open:b0', 'half-open:b0', 'close:b0']);
+    // opossum's 30 s reset timer went with the old breaker: nothing happens when it would have fired.
+    vi.advanceTimersByTime(30_000);
+    expect(w.log).toEqual(['open:b0', 'half-open:b0', 'close:b0']);
+  });
+
+  it('opens again on a failed probe after an early half-open, and waits a full resetTimeout', async () => {
+    const w = world({ resetTimeout: 30_000 });
+    await open(w);
+    vi.advanceTimersByTime(250);
+    w.breakers.checkPassed(w.backend, Date.now());
+    expect(await outcome(w.breaker().run(ctx(), async () => Promise.reject(reset())))).toBe('ERR_UPSTREAM_RESET');
+    expect(w.breaker().state).toBe('open');
+    vi.advanceTimersByTime(29_999);
+    expect(w.breaker().state).toBe('open');
+    vi.advanceTimersByTime(1);
+    expect(w.breaker().state).toBe('half-open');
+    expect(w.log).toEqual(['open:b0', 'half-open:b0', 'open:b0', 'half-open:b0']);
+  });
+
+  it('keeps waiting for resetTimeout on a passing check with halfOpenOnPassingCheck off', async () => {
+    const w = world({ resetTimeout: 30_000, halfOpenOnPassingCheck: false });
+    await open(w);
+    vi.advanceTimersByTime(250);
+    w.breakers.checkPassed(w.backend, Date.now());
+    expect(w.breaker().state).toBe('open');
   });
 
   it('admits halfOpenProbes at once and rejects the rest', async () => {

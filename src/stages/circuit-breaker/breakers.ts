@@ -117,6 +117,10 @@ export class BackendBreaker {
   #period = 0;
   /** Set while a breaker is rebuilt with new settings: transitions are not news. */
   #quiet = false;
+  /** The shared bucket clock, for rebuilding the opossum breaker. */
+  #clock: EventEmitter;
+  /** When the breaker last opened (balancer clock); never, without a clock. */
+  #openedAt = Number.POSITIVE_INFINITY;
   /** This breaker's bucket controller and how to unhook it from the shared clock. */
   #rotation: { controller: EventEmitter; detach: () => void } = { controller: new EventEmitter(), detach: () => {} };
 
@@ -125,6 +129,7 @@ export class BackendBreaker {
     this.#deps = deps;
     this.#settings = settings;
     this.#isFailure = statusMatcher(settings.failureStatuses);
+    this.#clock = clock;
     this.#breaker = this.#create(settings, clock);
   }
 
@@ -137,7 +142,8 @@ export class BackendBreaker {
     return this.#probes;
   }
 
-  #create(settings: ResolvedCircuitBreakerOptions, clock: EventEmitter): GatedBreaker {
+  /** A fresh opossum breaker (a fresh window), closed, or half-open with `halfOpen`. */
+  #create(settings: ResolvedCircuitBreakerOptions, clock: EventEmitter, halfOpen = false): GatedBreaker {
     // A bucket controller of its own, fed by the shared clock: emitting 'rotate' on it
     // (opossum's public `rotateBucketController`) is how this breaker alone clears its window.
     this.#rotation.detach();
@@ -146,6 +152,8 @@ export class BackendBreaker {
     clock.on('rotate', tick);
     this.#rotation = { controller: rotation, detach: () => clock.off('rotate', tick) };
     const breaker = new (gatedBreaker())(attempt, {
+      // opossum's documented way to start in a given state (meant for restoring one).
+      ...(halfOpen ? { state: { closed: false, halfOpen: true } } : {}),
       name: this.backend.id,
       // The forwarder owns timeouts; opossum's would add a timer per request.
       timeout: false,
@@ -263,8 +271,23 @@ export class BackendBreaker {
     this.#deps.pool.mark(this.backend, { breakerOpen: !eligible });
   }
 
+  /**
+   * An active health check that started at `startedAt` (balancer clock)
+   * passed: an open breaker stops waiting for `resetTimeout` and goes
+   * half-open now, so its probes decide (`halfOpenOnPassingCheck`), as
+   * HAProxy brings a server that `on-error mark-down` took out back on its
+   * checks. A check sent before the breaker opened proves nothing.
+   */
+  checkPassed(startedAt: number): void {
+    if (this.#state !== 'open' || !this.#settings.halfOpenOnPassingCheck || startedAt < this.#openedAt) return;
+    this.#breaker.shutdown();
+    this.#breaker = this.#create(this.#settings, this.#clock, true);
+    this.#onHalfOpen();
+  }
+
   #onOpen(): void {
     this.#state = 'open';
+    this.#openedAt = this.#deps.now?.() ?? Number.POSITIVE_INFINITY;
     this.#period++;
     this.#probes = 0;
     this.#setEligible(false);
@@ -307,6 +330,7 @@ export class BackendBreaker {
     this.#state = 'closed';
     this.#period++;
     this.#probes = 0;
+    this.#clock = clock;
     this.#breaker = this.#create(settings, clock);
     if (previous !== 'closed') {
       // Still open is no news; half-open to open is.
@@ -393,6 +417,11 @@ export class Breakers {
     if (!breaker) return;
     this.#byBackend.delete(backend);
     breaker.shutdown(false);
+  }
+
+  /** An active health check of `backend` that started at `startedAt` passed (see {@link BackendBreaker.checkPassed}). */
+  checkPassed(backend: Backend, startedAt: number): void {
+    this.#byBackend.get(backend)?.checkPassed(startedAt);
   }
 
   /** The breaker of `backend`, if it has one. */

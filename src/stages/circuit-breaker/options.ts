@@ -32,6 +32,13 @@ export const circuitBreakerSchema = z
     /** Successful probes that close a half-open breaker; one failed probe opens it again. >= 1. @default 1 */
     successThreshold: positiveInt().default(1),
     /**
+     * With active health checks on, a check that starts after the breaker
+     * opened and passes ends the `resetTimeout` wait: the breaker goes
+     * half-open at once and its probes decide. A backend that was down for
+     * a few seconds then does not sit out 30 s after it is back. @default true
+     */
+    halfOpenOnPassingCheck: z.boolean().default(true),
+    /**
      * Response statuses counted as failures, as a status, a `[min, max]` range
      * or a list. Attempts without a valid answer (connect failure, reset,
      * timeout, malformed response) always count. @default [500, 599]
@@ -87,6 +94,11 @@ export interface CircuitBreakerOptions {
   halfOpenProbes?: number | undefined;
   /** Successful probes that close a half-open breaker, >= 1. @default 1 */
   successThreshold?: number | undefined;
+  /**
+   * With active health checks on, a passing check that started after the
+   * breaker opened turns it half-open at once instead of after `resetTimeout`. @default true
+   */
+  halfOpenOnPassingCheck?: boolean | undefined;
   /**
    * Response statuses counted as failures: a status, a `[min, max]` range or
    * a list of them. Attempts without a valid answer always count. @default [500, 599]

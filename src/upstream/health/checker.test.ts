@@ -20,7 +20,7 @@ afterEach(async () => {
   memory = [];
 });
 
-function world(options: object) {
+function world(options: object, onPass?: (backend: Backend, startedAt: number) => void) {
   const now = () => Date.now();
   const pool = new Pool(roundRobin() as Strategy<Backend>, now);
   const events = new Events();
@@ -34,7 +34,8 @@ function world(options: object) {
     agent: target.agent(),
   });
   pool.add(backend);
-  const checker = new HealthChecker({ pool, events, now, random: () => 0.5 });
+  const observers = onPass ? [{ checkPassed: onPass }] : [];
+  const checker = new HealthChecker({ pool, events, now, random: () => 0.5, observers });
   checker.configure(healthCheckSchema.parse({ interval: 1000, timeout: 500, jitter: 0, ...options }));
   const checks: SwitchyardEvents['health:check'][] = [];
   const transitions: string[] = [];
@@ -113,6 +114,19 @@ describe('HealthChecker', () => {
     w.target.setLatency(120);
     const check = await tick(w, 200);
     expect(check).toMatchObject({ backend: 'a', ok: true, status: 200, durationMs: 120 });
+    w.checker.close();
+  });
+
+  it('tells its observers of each passing check with the time it started, and of no failing one', async () => {
+    const passes: Array<[string, number]> = [];
+    const w = world({}, (backend, startedAt) => passes.push([backend.id, startedAt]));
+    w.target.setLatency(120);
+    const started = Date.now(); // the first check goes out at once (jitter 0)
+    await tick(w, 200);
+    expect(passes).toEqual([['a', started]]);
+    w.target.setStatus(500);
+    await tick(w, 1120);
+    expect(passes).toHaveLength(1);
     w.checker.close();
   });
 });

@@ -16,6 +16,23 @@ export interface HealthCheckerDeps {
   readonly now: () => number;
   /** Random source in [0, 1) for jitter. */
   readonly random: () => number;
+  /** Told of every passing check (outlier detection ends an ejection, a breaker its wait). */
+  readonly observers?: readonly CheckObserver[];
+}
+
+/**
+ * Told of each passing active health check and when it started (balancer
+ * clock, ms): evidence a backend works again, for the passive detectors that
+ * took it out.
+ *
+ * @example
+ * ```ts
+ * const log: CheckObserver = { checkPassed: (backend, startedAt) => console.log(backend.id, startedAt) };
+ * new HealthChecker({ pool, events, now, random, observers: [log] });
+ * ```
+ */
+export interface CheckObserver {
+  checkPassed(backend: Backend, startedAt: number): void;
 }
 
 /** The outcome of one check. */
@@ -174,7 +191,7 @@ export class HealthChecker {
       if (state.request === request) state.request = undefined;
       // A check cut short by configure/remove/close reports nothing.
       if (this.#states.get(backend) !== state || this.#settings !== settings) return;
-      this.#record(state, settings, result, this.#deps.now() - started);
+      this.#record(state, settings, result, started);
     };
     const send = url.protocol === 'https:' ? https.request : http.request;
     let request: ClientRequest;
@@ -228,10 +245,11 @@ export class HealthChecker {
     request.end();
   }
 
-  #record(state: CheckState, settings: ResolvedHealthCheckOptions, result: CheckResult, durationMs: number): void {
+  #record(state: CheckState, settings: ResolvedHealthCheckOptions, result: CheckResult, started: number): void {
     const { backend } = state;
     const { events } = this.#deps;
     const now = this.#deps.now();
+    const durationMs = now - started;
     events.emit('health:check', {
       backend: backend.id,
       ok: result.ok,
@@ -246,6 +264,7 @@ export class HealthChecker {
       if (backend.unhealthy && state.rise >= settings.healthyThreshold) {
         this.#markHealthy(state, `${state.rise} consecutive passing checks`);
       }
+      if (this.#deps.observers) for (const observer of this.#deps.observers) observer.checkPassed(backend, started);
     } else {
       state.fall++;
       state.rise = 0;

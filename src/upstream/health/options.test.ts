@@ -113,6 +113,7 @@ describe('resilience options', () => {
       baseEjectionTime: 30_000,
       maxEjectionTime: 300_000,
       maxEjectionPercent: 10,
+      unejectOnPassingCheck: true,
       interval: 10_000,
     });
     expect(config.panicThreshold).toBe(50);
@@ -124,6 +125,7 @@ describe('resilience options', () => {
       resetTimeout: 30_000,
       halfOpenProbes: 1,
       successThreshold: 1,
+      halfOpenOnPassingCheck: true,
       failureStatuses: [[500, 599]],
     });
   });

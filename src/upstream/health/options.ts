@@ -131,9 +131,21 @@ export const outlierDetectionSchema = z
     maxEjectionTime: duration().optional(),
     /**
      * Most backends ejected at once, in percent of the pool (0 to 100); one
-     * backend may always be ejected, as in Envoy. @default 10
+     * backend may always be ejected, as in Envoy. An ejected backend that
+     * active health checks mark unhealthy too is out anyway and does not
+     * count. @default 10
      */
     maxEjectionPercent: z.number().min(0).max(100).default(10),
+    /**
+     * With active health checks on, a check that starts after an ejection and
+     * passes ends it at once (Envoy's `successful_active_health_check_uneject_host`):
+     * a backend that was ejected while down is back as soon as it answers its
+     * checks again. A backend that breaks bodies off fails its checks, so it
+     * stays out. Set `false` when the check path does not exercise what fails
+     * (a backend answering 5xx on real routes but 200 on `/health` would
+     * otherwise be back after one check interval). @default true
+     */
+    unejectOnPassingCheck: z.boolean().default(true),
     /** The ejection count (the multiplier) drops by one for each interval a backend stays in service. > 0. @default '10s' */
     interval: duration()
       .refine((ms) => ms > 0, { error: 'a duration > 0' })

@@ -104,6 +104,50 @@ describe('OutlierDetector', () => {
     expect(w.ejected.map((e) => e.backend.id)).toEqual(['b0']);
   });
 
+  it('does not count an ejected backend that health checks took out too against the cap', () => {
+    // A killed backend is ejected and unhealthy; a second backend failing now must not be blocked by it.
+    const w = world({ consecutive5xx: 1, maxEjectionPercent: 10 });
+    const [killed, failing, third] = w.backends;
+    w.detector.failure(killed!, refused);
+    w.pool.mark(killed!, { unhealthy: true });
+    w.detector.response(failing!, 500);
+    expect(w.ejected.map((e) => e.backend.id)).toEqual(['b0', 'b1']);
+    // b1 is in service per its checks: it holds the one slot now.
+    w.detector.response(third!, 500);
+    expect(w.ejected.map((e) => e.backend.id)).toEqual(['b0', 'b1']);
+  });
+
+  it('ends an ejection when a health check that started after it passes', () => {
+    const w = world({ consecutive5xx: 1 });
+    const b = w.backends[0]!;
+    const before = Date.now();
+    vi.advanceTimersByTime(10);
+    w.detector.response(b, 500);
+    // A check sent before the ejection says nothing about the backend since.
+    w.detector.checkPassed(b, before);
+    expect(w.restored).toEqual([]);
+    vi.advanceTimersByTime(250);
+    w.detector.checkPassed(b, Date.now());
+    expect(w.restored).toEqual(['b0']);
+    expect(b.ejectedUntil).toBe(0);
+    expect(w.pool.candidates(new Set()).includes(b)).toBe(true);
+    // The restore timer went with the ejection; the multiplier stays for the next one.
+    expect(vi.getTimerCount()).toBe(0);
+    expect(w.detector.ejections(b)).toBe(1);
+    w.detector.checkPassed(b, Date.now());
+    expect(w.restored).toEqual(['b0']);
+  });
+
+  it('keeps the ejection on a passing check with unejectOnPassingCheck off', () => {
+    const w = world({ consecutive5xx: 1, unejectOnPassingCheck: false });
+    const b = w.backends[0]!;
+    w.detector.response(b, 500);
+    vi.advanceTimersByTime(250);
+    w.detector.checkPassed(b, Date.now());
+    expect(w.restored).toEqual([]);
+    expect(b.ejectedUntil).toBeGreaterThan(Date.now());
+  });
+
   it('forgets a removed backend and stops its timer', () => {
     const w = world({ consecutive5xx: 1 });
     const b = w.backends[0]!;

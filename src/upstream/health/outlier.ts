@@ -31,6 +31,8 @@ class OutlierState {
   ejections = 0;
   /** When the last ejection ended (balancer clock). */
   restoredAt = 0;
+  /** When the current ejection began (balancer clock). */
+  ejectedAt = 0;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -46,9 +48,15 @@ export interface OutlierDeps {
  * and consecutive attempts without a valid answer per backend, and ejects a
  * backend that reaches a limit for `baseEjectionTime × times ejected`
  * (capped at `maxEjectionTime`), unless that would eject more than
- * `maxEjectionPercent` of the pool (one backend may always be ejected). The
+ * `maxEjectionPercent` of the pool (one backend may always be ejected;
+ * ejected backends that active health checks also mark unhealthy do not
+ * count, as they take no capacity the checks had not taken already). The
  * multiplier drops by one for each `interval` a backend then stays in service.
- * A timer per ejection restores the backend and reports `backend:restored`.
+ * A timer per ejection restores the backend and reports `backend:restored`;
+ * so does an active health check that starts after the ejection and passes
+ * (Envoy's `successful_active_health_check_uneject_host`, on by default), so
+ * a backend that recovered does not sit out the rest of a 30 s ejection,
+ * holding the only ejection slot and pushing the pool towards panic.
  *
  * @example
  * ```ts
@@ -109,6 +117,19 @@ export class OutlierDetector implements UpstreamObserver {
     }
   }
 
+  /**
+   * An active health check of `backend` that started at `startedAt` (balancer
+   * clock) passed: ends its ejection, unless `unejectOnPassingCheck` is off or
+   * the check began before the ejection (it says nothing about what came after).
+   */
+  checkPassed(backend: Backend, startedAt: number): void {
+    const settings = this.#settings;
+    if (settings === false || !settings.unejectOnPassingCheck || !this.#ejected.has(backend)) return;
+    const state = this.#states.get(backend);
+    if (state !== undefined && startedAt < state.ejectedAt) return;
+    this.#restore(backend);
+  }
+
   /** Forgets `backend` (it left the pool). */
   remove(backend: Backend): void {
     const state = this.#states.get(backend);
@@ -144,7 +165,7 @@ export class OutlierDetector implements UpstreamObserver {
     state.consecutiveConnect = 0;
     if (this.#ejected.has(backend) || backend.draining) return;
     const members = this.#deps.pool.members.length;
-    const ejected = this.#ejected.size;
+    const ejected = this.#holdingCapacity();
     if (ejected > 0 && (ejected + 1) * 100 > settings.maxEjectionPercent * members) return;
     const now = this.#deps.now();
     if (state.ejections > 0) {
@@ -156,6 +177,7 @@ export class OutlierDetector implements UpstreamObserver {
       settings.baseEjectionTime * state.ejections,
       Math.max(settings.maxEjectionTime, settings.baseEjectionTime),
     );
+    state.ejectedAt = now;
     this.#ejected.add(backend);
     state.timer = setTimeout(() => this.#restore(backend), durationMs);
     state.timer.unref?.();
@@ -166,6 +188,18 @@ export class OutlierDetector implements UpstreamObserver {
       ejections: state.ejections,
       durationMs,
     });
+  }
+
+  /**
+   * Ejected backends that count towards `maxEjectionPercent`: those active
+   * health checks also took out (a killed backend) remove no capacity
+   * ejection has not already lost, so they do not use up the slot a second
+   * failing backend needs.
+   */
+  #holdingCapacity(): number {
+    let count = 0;
+    for (const backend of this.#ejected) if (!backend.unhealthy) count++;
+    return count;
   }
 
   #restore(backend: Backend): void {
