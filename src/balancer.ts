@@ -37,16 +37,7 @@ import type { BackendOptions } from './upstream/pool/options.js';
 import { Pool } from './upstream/pool/pool.js';
 import { createStrategy } from './upstream/strategies/index.js';
 
-export type {
-  ExpressMiddleware,
-  ExpressOptions,
-  KoaContextLike,
-  KoaMiddleware,
-  LoadBalancer,
-  RemoveOptions,
-  RemoveResult,
-  UpgradeAtOptions,
-} from './load-balancer.js';
+export type * from './load-balancer.js';
 
 const defaultNow = () => performance.now();
 const NO_BACKENDS: ReadonlySet<Backend> = new Set();

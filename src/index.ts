@@ -101,6 +101,7 @@ export type { BackendLiveFigures, LiveEvent, LiveFigures, LiveStatsBody } from '
 export type { ErrorHandler } from './surfaces/error-response.js';
 export { hardenServer, type ServerHardeningOptions, serverOptions } from './surfaces/harden-server.js';
 export type { MetricsHandler } from './surfaces/metrics/handler.js';
+export type { MetricsOptions, ResolvedMetricsOptions } from './surfaces/metrics/options.js';
 export type {
   BackendStats,
   BalancerStats,
@@ -109,17 +110,41 @@ export type {
   StatusClassCounts,
 } from './surfaces/metrics/stats.js';
 export type { Logger, LogLevel, RequestLogLine } from './surfaces/observability/logger.js';
+export type {
+  RequestIdOptions,
+  ResolvedRequestIdOptions,
+  ResolvedTracingOptions,
+  TracingOptions,
+} from './surfaces/observability/options.js';
 export { parseTraceparent, type TraceParent } from './surfaces/observability/traceparent.js';
 export type { RewriteFunction, RewriteOption } from './surfaces/rewrite.js';
 export type { RouterAdminOptions } from './surfaces/router/admin.js';
-export { type CompiledRoute, type RouteMatch, RouteTable, requestHost } from './surfaces/router/match.js';
+export {
+  type CompiledRoute,
+  type HeaderTest,
+  type RouteMatch,
+  RouteTable,
+  requestHost,
+} from './surfaces/router/match.js';
 export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './surfaces/router/options.js';
 export { rewriteTarget } from './surfaces/router/path.js';
+export type {
+  ConnectionPoolOptions,
+  ResolvedConnectionPoolOptions,
+  ResolvedTimeoutsOptions,
+  TimeoutsOptions,
+} from './upstream/forwarder/options.js';
 export type { HealthCheckOptions, OutlierDetectionOptions } from './upstream/health/options.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './upstream/health/phi-accrual.js';
 export type { StatusRanges } from './upstream/health/status-set.js';
 export { Gradient2Limiter, type Gradient2Options } from './upstream/overload/gradient2.js';
 export type { ConcurrencyLimiter } from './upstream/overload/limiter.js';
+export type {
+  AdaptiveConcurrencyOptions,
+  QueueOptions,
+  ResolvedAdaptiveConcurrencyOptions,
+  ResolvedQueueOptions,
+} from './upstream/overload/options.js';
 export { VegasLimiter, type VegasOptions } from './upstream/overload/vegas.js';
 export type { BackendOptions, BackendUpdate } from './upstream/pool/options.js';
 export type { HashKeyFunction } from './upstream/strategies/hash-key.js';

@@ -218,14 +218,36 @@ describe('adaptive concurrency', () => {
   });
 
   it('grows the gradient2 limit while latency stays steady and the limit is in use', async () => {
-    const a = createMemoryBackend({ id: 'a' });
-    a.setLatency(5);
+    // Deterministic: the balancer's clock stands still (every round trip measures the same, 0 ms), and the
+    // backend holds each batch until as many requests as the limit lets through are in flight, then answers
+    // them together, so every sample sees the limit in use whatever the machine's load.
+    const held: (() => void)[] = [];
+    let limit = 4;
+    let unanswered = 0;
+    const releaseWhenFull = () => {
+      if (held.length === 0 || held.length < Math.min(limit, unanswered)) return;
+      unanswered -= held.length;
+      for (const answer of held.splice(0)) answer();
+    };
+    const a = createMemoryBackend({
+      id: 'a',
+      handler: (_req, res) => {
+        held.push(() => res.end('ok'));
+        releaseWhenFull();
+      },
+    });
     const { lb, front } = await build([a], undefined, {
       adaptiveConcurrency: { algorithm: 'gradient2', initialLimit: 4, minLimit: 1, maxLimit: 50 },
+      now: () => 1_000,
     });
     const changes: SwitchyardEvents['limit:changed'][] = [];
-    lb.on('limit:changed', (e) => changes.push(e));
+    lb.on('limit:changed', (e) => {
+      changes.push(e);
+      limit = e.limit;
+      releaseWhenFull();
+    });
     for (let wave = 0; wave < 4; wave++) {
+      unanswered = 12;
       const replies = await Promise.all(Array.from({ length: 12 }, () => request(front.port)));
       expect(replies.every((r) => r.status === 200)).toBe(true);
     }

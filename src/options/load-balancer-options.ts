@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import type { ClusterOptions } from '../control/cluster/options.js';
 import type { Duration } from '../core/duration.js';
 import type { TrustProxy } from '../core/net/trust-proxy-options.js';
@@ -10,12 +9,13 @@ import type { RateLimitOptions } from '../stages/rate-limit/options.js';
 import type { HedgeOptions, RetryOptions } from '../stages/retry/options.js';
 import type { StickyOptions } from '../stages/sticky-session/options.js';
 import type { ErrorHandler } from '../surfaces/error-response.js';
-import type { metricsSchema } from '../surfaces/metrics/options.js';
+import type { MetricsOptions } from '../surfaces/metrics/options.js';
 import type { Logger, LogLevel } from '../surfaces/observability/logger.js';
+import type { RequestIdOptions, TracingOptions } from '../surfaces/observability/options.js';
 import type { RewriteOption } from '../surfaces/rewrite.js';
-import type { connectionPoolSchema, timeoutsSchema } from '../upstream/forwarder/options.js';
+import type { ConnectionPoolOptions, TimeoutsOptions } from '../upstream/forwarder/options.js';
 import type { HealthCheckOptions, OutlierDetectionOptions } from '../upstream/health/options.js';
-import type { adaptiveConcurrencySchema, queueSchema } from '../upstream/overload/options.js';
+import type { AdaptiveConcurrencyOptions, QueueOptions } from '../upstream/overload/options.js';
 import type { BackendOptions } from '../upstream/pool/options.js';
 import type { SlowStartOptions } from '../upstream/pool/slow-start.js';
 import type { StrategyOption } from '../upstream/strategies/create-strategy.js';
@@ -54,13 +54,13 @@ export interface LoadBalancerOptions {
   /** Hedging: after `delay` without response headers, race another attempt on another backend. Needs `retry`. @default false */
   hedge?: false | HedgeOptions | undefined;
   /** Wait queue for requests while every eligible backend is at its connection limit, or `false` (503 at once). @default on */
-  queue?: z.input<typeof queueSchema>;
+  queue?: false | QueueOptions | undefined;
   /** Adaptive per-backend concurrency limit (Netflix concurrency-limits), or `false`. @default false */
-  adaptiveConcurrency?: z.input<typeof adaptiveConcurrencySchema>;
+  adaptiveConcurrency?: false | AdaptiveConcurrencyOptions | undefined;
   /** Upstream timeouts: `connect` (5 s), `response` (60 s), `idle` (60 s), `total` (none). */
-  timeouts?: z.input<typeof timeoutsSchema>;
+  timeouts?: TimeoutsOptions | undefined;
   /** Keep-alive pool per backend: `maxSockets` (256), `maxFreeSockets` (64), `idleTimeout` (4 s). */
-  connectionPool?: z.input<typeof connectionPoolSchema>;
+  connectionPool?: ConnectionPoolOptions | undefined;
   /**
    * HTTP client for upstream requests: `'undici'` (a `Pool` per backend) or
    * `'http-proxy-3'` (a keep-alive `http.Agent` per backend). WebSocket
@@ -106,15 +106,15 @@ export interface LoadBalancerOptions {
   /** Below this percentage of available backends, spread load over all of them (0 turns it off). @default 50 */
   panicThreshold?: number | undefined;
   /** Prometheus metrics and the `stats()` window: `{ registry?, prefix?, buckets?, defaultLabels?, token?, window? }`, or `false`. @default on */
-  metrics?: false | z.input<typeof metricsSchema> | undefined;
+  metrics?: false | MetricsOptions | undefined;
   /** Where to log (a pino-compatible logger). @default none: silent */
   logger?: Logger | undefined;
   /** Level of the per-request line of a request that went well. @default 'info' */
   logLevel?: LogLevel | undefined;
   /** Request ids: `{ header }` or `false`. @default { header: 'x-request-id' } */
-  requestId?: false | { header?: string | undefined } | undefined;
+  requestId?: false | RequestIdOptions | undefined;
   /** W3C `traceparent` propagation: `{ propagate }` or `false`. @default { propagate: true } */
-  tracing?: false | { propagate?: boolean | undefined } | undefined;
+  tracing?: false | TracingOptions | undefined;
   /** Monotonic clock in milliseconds, injectable for tests. @default performance.now */
   now?: (() => number) | undefined;
   /** Random source in [0, 1), injectable for tests. @default Math.random */

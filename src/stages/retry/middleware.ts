@@ -2,12 +2,11 @@ import type { Middleware } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
 import { isGrpc } from '../../core/net/grpc.js';
+import { hasBody } from '../../core/net/has-body.js';
 import { runHedged } from './hedge.js';
 import type { ResolvedHedgeOptions, ResolvedRetryOptions } from './options.js';
 import { ANSWERED, discard, type RetryDeps, RetryPolicy } from './policy.js';
-import { bufferRequestBody, hasBody, recordRequestBody } from './request-body.js';
-
-export { hasBody };
+import { bufferRequestBody, recordRequestBody } from './request-body.js';
 
 /**
  * The `retry` stage: runs the attempt bracket (`select → … → forward`) and,

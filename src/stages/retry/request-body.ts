@@ -3,25 +3,8 @@ import { PassThrough, Readable } from 'node:stream';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
 import { clientParseError } from '../../core/net/client-error.js';
-import { http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
 
 /**
- * True when the request carries a body (RFC 9112 §6.3: Transfer-Encoding or a non-zero Content-Length).
- *
- * @example
- * ```ts
- * if (hasBody(req)) await bufferRequestBody(ctx, 65536, now);
- * ```
- */
-export function hasBody(req: IncomingMessage): boolean {
-  // HTTP/2 frames the body itself: there is one unless HEADERS ended the stream.
-  if (isHttp2(req)) return http2HasBody(req) && req.headers['content-length'] !== '0';
-  const headers = req.headers;
-  if (headers['transfer-encoding'] !== undefined) return true;
-  const length = headers['content-length'];
-  return length !== undefined && length !== '0';
-}
-
 /**
  * Reads the request body into memory, up to `limit` bytes, so another
  * attempt can send it again. Returns true when the whole body is buffered:

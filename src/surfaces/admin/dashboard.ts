@@ -50,7 +50,11 @@ export const dashboardOptionsSchema = z.union([
   }),
 ]);
 
-/** The `dashboard` option of `lb.admin()`, as given. */
+/**
+ * The `dashboard` option of `lb.admin()`, as given.
+ *
+ * @useDeclaredType
+ */
 export type DashboardOptions = z.input<typeof dashboardOptionsSchema>;
 
 /** URL path (below the admin root) of the dashboard page. */

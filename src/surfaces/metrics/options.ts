@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { duration } from '../../core/zod.js';
 
 /**
@@ -95,5 +96,43 @@ export const metricsSchema = z.strictObject({
     .default(60_000),
 });
 
-/** Resolved `metrics` settings. */
-export type ResolvedMetricsOptions = z.output<typeof metricsSchema>;
+/**
+ * The `metrics` option, as you pass it (or `false`): Prometheus metrics
+ * (prom-client) and the `stats()` latency window. `test/option-types.test.ts`
+ * keeps this interface and `metricsSchema` in step.
+ *
+ * @example
+ * ```ts
+ * const metrics: MetricsOptions = { prefix: 'edge_', defaultLabels: { instance: 'edge-1' }, window: '5m' };
+ * ```
+ */
+export interface MetricsOptions {
+  /** prom-client `Registry` to register in; two balancers sharing one need different `prefix`es. @default a new Registry per balancer */
+  registry?: Registry | undefined;
+  /** Prefix of every metric name (a Prometheus name prefix, at most 64 characters). @default 'switchyard_' */
+  prefix?: string | undefined;
+  /** Bucket bounds of the duration histograms, in seconds, strictly increasing, 1 to 50 of them. @default 1 ms to 60 s (15 bounds) */
+  buckets?: number[] | undefined;
+  /** Labels added to every series of this balancer, at most 16, not a name switchyard uses itself. @default {} */
+  defaultLabels?: Record<string, string> | undefined;
+  /** Bearer token `metricsHandler` requires (1 to 4096 characters). @default none: the handler is open */
+  token?: string | undefined;
+  /** Span of the sliding window behind `stats()` latency percentiles, 1 s to 1 h. @default '60s' */
+  window?: Duration | undefined;
+}
+
+/** {@link MetricsOptions} after validation and defaults. */
+export interface ResolvedMetricsOptions {
+  /** The registry given, if any (else the balancer makes one). */
+  registry?: Registry | undefined;
+  /** Metric name prefix. @default 'switchyard_' */
+  prefix: string;
+  /** Histogram bucket bounds, seconds. */
+  buckets: number[];
+  /** Labels on every series. @default {} */
+  defaultLabels: Record<string, string>;
+  /** Bearer token of `metricsHandler`, if any. */
+  token?: string | undefined;
+  /** `stats()` window, ms. @default 60000 */
+  window: number;
+}

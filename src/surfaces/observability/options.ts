@@ -71,7 +71,40 @@ export const tracingSchema = z
   .union([z.literal(false), tracingObject], { error: 'false or { propagate }' })
   .default(() => tracingObject.parse({}));
 
-/** Resolved `requestId` setting. */
-export type ResolvedRequestIdOptions = z.output<typeof requestIdSchema>;
-/** Resolved `tracing` setting. */
-export type ResolvedTracingOptions = z.output<typeof tracingSchema>;
+/**
+ * The `requestId` option, as you pass it (or `false`).
+ * `test/option-types.test.ts` keeps this interface and `requestIdSchema` in step.
+ *
+ * @example
+ * ```ts
+ * const requestId: RequestIdOptions = { header: 'x-correlation-id' };
+ * ```
+ */
+export interface RequestIdOptions {
+  /** Header carrying the id, both ways; case-insensitive, one HTTP and the balancer do not already use. @default 'x-request-id' */
+  header?: string | undefined;
+}
+
+/** {@link RequestIdOptions} after validation and defaults, or `false`. */
+export type ResolvedRequestIdOptions =
+  | false
+  | { /** Lower-case header name. @default 'x-request-id' */ header: string };
+
+/**
+ * The `tracing` option, as you pass it (or `false`).
+ * `test/option-types.test.ts` keeps this interface and `tracingSchema` in step.
+ *
+ * @example
+ * ```ts
+ * const tracing: TracingOptions = { propagate: false };
+ * ```
+ */
+export interface TracingOptions {
+  /** Send W3C `traceparent` upstream: the client's trace continued with a new span id, or a new trace. @default true */
+  propagate?: boolean | undefined;
+}
+
+/** {@link TracingOptions} after validation and defaults, or `false`. */
+export type ResolvedTracingOptions =
+  | false
+  | { /** Whether `traceparent` goes upstream. @default true */ propagate: boolean };

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ResolvedRoute } from './options.js';
 
-type HeaderTest = (value: string | string[] | undefined) => boolean;
+/** Whether a request header's value (or its absence) meets a route's header condition. */
+export type HeaderTest = (value: string | string[] | undefined) => boolean;
 
 /** A route compiled for matching. */
 export interface CompiledRoute {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientParseError } from '../../core/net/client-error.js';
 import { clientGone } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
-import type { Timeouts } from './options.js';
+import type { ResolvedTimeoutsOptions } from './options.js';
 import { CONNECT_ERRORS } from './upgrade.js';
 
 /** What a forwarder knows about an attempt when it fails: the input of {@link attemptFailure}. */
@@ -46,7 +46,7 @@ export interface FailureHints {
 export function attemptFailure(
   attempt: FailedAttempt,
   error: Error & { code?: string },
-  timeouts: Timeouts,
+  timeouts: ResolvedTimeoutsOptions,
   hints: FailureHints = {},
 ): UpstreamError {
   const id = attempt.backend;

@@ -1,5 +1,5 @@
 import { Forwarder } from './forwarder.js';
-import type { Timeouts } from './options.js';
+import type { ResolvedTimeoutsOptions } from './options.js';
 import { UndiciForwarder } from './undici-forwarder.js';
 import type { ForwarderName, UpstreamForwarder } from './upstream-forwarder.js';
 
@@ -13,7 +13,7 @@ import type { ForwarderName, UpstreamForwarder } from './upstream-forwarder.js';
  */
 export function createForwarder(
   name: ForwarderName,
-  options: { timeouts: Timeouts; via: string | false; now: () => number },
+  options: { timeouts: ResolvedTimeoutsOptions; via: string | false; now: () => number },
 ): UpstreamForwarder {
   return name === 'undici' ? new UndiciForwarder(options) : new Forwarder(options);
 }

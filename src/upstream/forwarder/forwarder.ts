@@ -13,7 +13,7 @@ import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { clientResponseHeaders } from './headers.js';
 import { attachHttp2, forwardHttp2, Http2Sessions, http2SessionsOf, type UpstreamProtocol } from './http2-upstream.js';
-import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
+import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
 import { tunnel } from './upgrade.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
@@ -234,12 +234,12 @@ function onSocketConnect(this: Socket, attempt: Attempt): void {
  */
 export class Forwarder implements UpstreamForwarder {
   readonly name = 'http-proxy-3';
-  readonly timeouts: Timeouts;
+  readonly timeouts: ResolvedTimeoutsOptions;
   readonly now: () => number;
   readonly #via: string | false;
   readonly #proxy: ProxyServer;
 
-  constructor(options: { timeouts: Timeouts; via: string | false; now: () => number }) {
+  constructor(options: { timeouts: ResolvedTimeoutsOptions; via: string | false; now: () => number }) {
     this.timeouts = options.timeouts;
     this.now = options.now;
     this.#via = options.via;

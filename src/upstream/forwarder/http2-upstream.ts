@@ -21,7 +21,7 @@ import type { RetryReason } from '../../core/events.js';
 import { formatGrpcTimeout, grpcToHttpStatus, isGrpc, trailersOnlyStatus } from '../../core/net/grpc.js';
 import { clientGone } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
-import type { Timeouts } from './options.js';
+import type { ResolvedTimeoutsOptions } from './options.js';
 import { CONNECT_ERRORS } from './upgrade.js';
 
 /**
@@ -237,7 +237,7 @@ function negotiatedProtocol(socket: TLSSocket): Promise<string> {
 
 /** What the HTTP/2 path needs from the forwarder. */
 export interface Http2ForwardDeps {
-  readonly timeouts: Timeouts;
+  readonly timeouts: ResolvedTimeoutsOptions;
   readonly now: () => number;
   readonly via: string | false;
   /** Sends the attempt over HTTP/1.1 instead (`auto` negotiated it). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { duration, positiveInt } from '../../core/zod.js';
 
 /** Upstream timeouts: the `timeouts` section. */
@@ -34,7 +35,64 @@ export const connectionPoolSchema = z.strictObject({
   idleTimeout: duration().default(4000),
 });
 
-/** Resolved timeouts. */
-export type Timeouts = z.output<typeof timeoutsSchema>;
-/** Resolved connection pool settings. */
-export type ResolvedConnectionPoolOptions = z.output<typeof connectionPoolSchema>;
+/**
+ * The `timeouts` option, as you pass it: each a number of milliseconds or a
+ * duration string. `test/option-types.test.ts` keeps this interface and
+ * `timeoutsSchema` in step.
+ *
+ * @example
+ * ```ts
+ * const timeouts: TimeoutsOptions = { connect: '2s', response: '30s', total: '45s' };
+ * ```
+ */
+export interface TimeoutsOptions {
+  /** Longest wait for a new upstream TCP/TLS connection. @default '5s' */
+  connect?: Duration | undefined;
+  /** Longest wait for response headers once connected, re-armed while the request body is still being sent. @default '60s' */
+  response?: Duration | undefined;
+  /** Longest silence between two chunks of the response body. @default '60s' */
+  idle?: Duration | undefined;
+  /** Overall deadline from the request's arrival to its response headers (504 `ERR_DEADLINE`). @default none */
+  total?: Duration | undefined;
+}
+
+/** {@link TimeoutsOptions} after validation and defaults, in milliseconds. */
+export interface ResolvedTimeoutsOptions {
+  /** Connect timeout, ms. @default 5000 */
+  connect: number;
+  /** Response-headers timeout, ms. @default 60000 */
+  response: number;
+  /** Body idle timeout, ms. @default 60000 */
+  idle: number;
+  /** Overall deadline, ms, or undefined for none. */
+  total?: number | undefined;
+}
+
+/**
+ * The `connectionPool` option, as you pass it: the keep-alive pool per
+ * backend. `test/option-types.test.ts` keeps this interface and
+ * `connectionPoolSchema` in step.
+ *
+ * @example
+ * ```ts
+ * const connectionPool: ConnectionPoolOptions = { maxSockets: 64, idleTimeout: '2s' };
+ * ```
+ */
+export interface ConnectionPoolOptions {
+  /** Most sockets per backend, busy and idle, >= 1. @default 256 */
+  maxSockets?: number | undefined;
+  /** Most idle sockets kept per backend, >= 1. @default 64 */
+  maxFreeSockets?: number | undefined;
+  /** Idle sockets are closed after this long; keep it below the backends' keep-alive timeout. @default '4s' */
+  idleTimeout?: Duration | undefined;
+}
+
+/** {@link ConnectionPoolOptions} after validation and defaults. */
+export interface ResolvedConnectionPoolOptions {
+  /** Most sockets per backend. @default 256 */
+  maxSockets: number;
+  /** Most idle sockets per backend. @default 64 */
+  maxFreeSockets: number;
+  /** Idle socket lifetime, ms. @default 4000 */
+  idleTimeout: number;
+}

@@ -14,7 +14,7 @@ import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { type Connector, Forwarder } from './forwarder.js';
 import { stripResponseHeaders } from './headers.js';
 import type { UpstreamProtocol } from './http2-upstream.js';
-import type { ResolvedConnectionPoolOptions, Timeouts } from './options.js';
+import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
 /** The attempt a client response is waiting on, for the one `close` listener per response. */
@@ -407,12 +407,12 @@ function upstreamPath(target: URL, path: string): string {
  */
 export class UndiciForwarder implements UpstreamForwarder {
   readonly name = 'undici';
-  readonly timeouts: Timeouts;
+  readonly timeouts: ResolvedTimeoutsOptions;
   readonly now: () => number;
   readonly via: string | false;
   readonly #fallback: Forwarder;
 
-  constructor(options: { timeouts: Timeouts; via: string | false; now: () => number }) {
+  constructor(options: { timeouts: ResolvedTimeoutsOptions; via: string | false; now: () => number }) {
     this.timeouts = options.timeouts;
     this.now = options.now;
     this.via = options.via;
