@@ -2,7 +2,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { type CliIo, type RunningProxy, runCli } from '../src/cli/main.js';
 import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.js';
 import { rawExchange, request } from './helpers.js';
@@ -229,6 +229,90 @@ log: false
 
     await proxy.close();
     await expect(request(proxy.port, { path: '/' })).rejects.toThrow();
+    proxy = undefined;
+  });
+
+  it('serves the dashboard on the admin listener with admin.dashboard: page with its CSP, login, CSRF', async () => {
+    backends.push(await createLoopbackBackend({ id: 'a' }), await createLoopbackBackend({ id: 'b' }));
+    const cfg = file(`
+listen: { host: 127.0.0.1 }
+backends:
+  - { id: a, url: "${backends[0]!.url}" }
+  - { id: b, url: "${backends[1]!.url}" }
+admin:
+  token: \${TOKEN}
+  port: 0
+  dashboard: { assets: "${inject('dashboardAssets')}" }
+log: false
+`);
+    const cli = io({ TOKEN });
+    const result = await runCli(['--config', cfg, '--port', '0'], cli);
+    expect(cli.err()).toBe('');
+    proxy = result as RunningProxy;
+    const port = proxy.instance.adminPort as number;
+    const same = { 'sec-fetch-site': 'same-origin', origin: `http://127.0.0.1:${port}` };
+
+    const page = await request(port, { path: '/dashboard/' });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+
+    expect((await request(port, { path: '/backends' })).status).toBe(401);
+    const wrong = await request(port, {
+      method: 'POST',
+      path: '/session',
+      headers: { ...same, 'content-type': 'application/json' },
+      body: JSON.stringify({ token: 'not-the-token-at-all-000' }),
+    });
+    expect(wrong.status).toBe(401);
+    const login = await request(port, {
+      method: 'POST',
+      path: '/session',
+      headers: { ...same, 'content-type': 'application/json' },
+      body: JSON.stringify({ token: TOKEN }),
+    });
+    expect(login.status).toBe(201);
+    const answer = login.json<{ session: { csrfToken: string }; api: string[] }>();
+    expect(answer.api).toEqual(expect.arrayContaining(['/routes', '/pools', '/backends', '/config', '/stats']));
+    const cookie = String(login.headers['set-cookie']).split(';')[0] as string;
+    expect(String(login.headers['set-cookie'])).toMatch(/HttpOnly/i);
+
+    // The session reads the router's API and the default pool's backends.
+    const pools = await request(port, { path: '/pools', headers: { cookie } });
+    expect(pools.status).toBe(200);
+    expect(pools.text).toContain('"default"');
+    const listed = await request(port, { path: '/backends', headers: { cookie } });
+    expect(listed.status).toBe(200);
+    expect(listed.json<{ backends: { id: string }[] }>().backends.map((b) => b.id)).toEqual(['a', 'b']);
+    // Its traffic history counts the pool's requests through the router.
+    for (let i = 0; i < 3; i++) expect((await request(proxy.port, { path: `/x/${i}` })).status).toBe(200);
+    const stats = await request(port, { path: '/stats', headers: { cookie } });
+    expect(stats.status).toBe(200);
+    expect(stats.json<{ totals: { rps: number } }>().totals.rps).toBeGreaterThan(0);
+
+    // A mutation needs the CSRF token; with it, it goes through to the pool.
+    const patch = (headers: Record<string, string>) =>
+      request(port, {
+        method: 'PATCH',
+        path: '/backends/a',
+        headers: { ...same, cookie, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ weight: 5 }),
+      });
+    const refused = await patch({});
+    expect(refused.status).toBe(403);
+    expect(refused.json<{ error: { code: string } }>().error.code).toBe('ERR_CSRF');
+    const crossSite = await patch({ 'x-csrf-token': answer.session.csrfToken, 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.status).toBe(403);
+    const patched = await patch({ 'x-csrf-token': answer.session.csrfToken });
+    expect(patched.status).toBe(200);
+    expect(patched.json<{ backend: { weight: number } }>().backend.weight).toBe(5);
+    const viaPool = await request(port, { path: '/pools/default/backends/a', headers: { cookie } });
+    expect(viaPool.json<{ backend: { weight: number } }>().backend.weight).toBe(5);
+
+    await proxy.close();
     proxy = undefined;
   });
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { duration, formatPath, parseOptions, positiveInt } from '../core/zod.js';
 import type { LoadBalancerOptions } from '../options/options.js';
+import { dashboardOptionsSchema } from '../surfaces/admin/dashboard.js';
 import { serverHardeningSchema } from '../surfaces/harden-server.js';
 import { logLevelSchema } from '../surfaces/observability/options.js';
 import { poolNameSchema, type RouteOptions, routesSchema } from '../surfaces/router/options.js';
@@ -133,6 +134,12 @@ export const cliSchema = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       /** Largest request body, in bytes. @default 1048576 */
       maxBodyBytes: positiveInt().optional(),
+      /**
+       * Serve the web dashboard at `/dashboard/` on the admin listener (docs/dashboard.md):
+       * `true`, or `{ sessionIdleTimeout, sessionLifetime, secureCookie, assets }`.
+       * @default false
+       */
+      dashboard: dashboardOptionsSchema.optional(),
     })
     .optional(),
   /** Prometheus metrics (every pool, labelled `pool`) on a listener of their own. @default off */

@@ -387,6 +387,7 @@ export async function startProxy(
     const handle = router.admin({
       token: a.token,
       ...(a.maxBodyBytes === undefined ? {} : { maxBodyBytes: a.maxBodyBytes }),
+      ...(a.dashboard === undefined ? {} : { dashboard: a.dashboard }),
     });
     return (req, res) => void handle(req, res);
   }

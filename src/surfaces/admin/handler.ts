@@ -430,7 +430,7 @@ function timeoutParam(query: URLSearchParams): number | undefined {
 }
 
 /** The path below the admin root with its trailing slash kept (`/dashboard/` is the page), or `undefined` outside `prefix`. */
-function dashboardPath(url: URL, prefix: string | undefined): string | undefined {
+export function dashboardPath(url: URL, prefix: string | undefined): string | undefined {
   if (!prefix) return url.pathname;
   if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return undefined;
   return url.pathname.slice(prefix.length) || '/';

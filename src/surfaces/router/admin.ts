@@ -4,8 +4,10 @@ import { ConfigError, makeError } from '../../core/errors.js';
 import { parseOptions } from '../../core/zod.js';
 import { bearerCheck } from '../admin/auth.js';
 import { readJsonBody } from '../admin/body.js';
+import { createDashboard } from '../admin/dashboard.js';
 import type { AdminOptions } from '../admin/handler.js';
-import { adminOptionsSchema, adminTarget, healthSummary, send, sendError } from '../admin/handler.js';
+import { adminOptionsSchema, adminTarget, dashboardPath, healthSummary, send, sendError } from '../admin/handler.js';
+import type { LiveStatsSource } from '../admin/live-stats.js';
 import type { RouteOptions } from './options.js';
 
 /** Options of `router.admin()`: the same as a balancer's admin API. */
@@ -29,6 +31,40 @@ export interface RouterControl {
   pool(name: string): PoolControl | undefined;
   addPool(name: string, options: never): unknown;
   removePool(name: string): Promise<void>;
+  /** The router's events (each pool's carry `pool`): the dashboard charts its pool's. */
+  on(event: never, listener: never): unknown;
+  off(event: never, listener: never): unknown;
+}
+
+/** The router's own routes, and the balancer admin routes the dashboard reaches on its pool. */
+const ROUTER_PATHS = ['/routes', '/pools', '/health'];
+const POOL_PATHS = ['/backends', '/config', '/rollout', '/rollout/status', '/rollout/cancel', '/rollback', '/metrics'];
+
+/** The pool the dashboard shows: `default` (the CLI's top-level backends) when there is one, else the first. */
+function dashboardPool(router: RouterControl): string | undefined {
+  const names = router.poolNames();
+  return names.includes('default') ? 'default' : names[0];
+}
+
+/** The router's events, narrowed to those of the dashboard's pool. */
+function poolEvents(router: RouterControl): LiveStatsSource {
+  const wrapped = new Map<unknown, (payload: never) => void>();
+  return {
+    on(event, listener) {
+      const only = (payload: never) => {
+        // The router's own `closed` (no pool) ends the history too.
+        if (event === 'closed' || (payload as { pool?: unknown }).pool === dashboardPool(router)) listener(payload);
+      };
+      wrapped.set(listener, only);
+      return router.on(event as never, only as never);
+    },
+    off(event, listener) {
+      const only = wrapped.get(listener);
+      if (!only) return undefined;
+      wrapped.delete(listener);
+      return router.off(event as never, only as never);
+    },
+  };
 }
 
 function notFound() {
@@ -69,6 +105,11 @@ function poolJson(router: RouterControl, name: string): Record<string, unknown> 
  * - `/pools/:name/...`: that pool's own admin API (`/backends`, `/config`,
  *   `/rollout`, `/health`, `/metrics`...).
  * - `GET /health`: 200 when every pool has an available backend, else 503.
+ * - With `dashboard`, the web dashboard (docs/dashboard.md) and its session
+ *   cookie, CSRF and CSP rules as on a balancer's admin API; it shows the
+ *   routes, the pools and one pool's backends (`default`, else the first):
+ *   that pool's `/backends`, `/config`, `/rollout`... answer at the top level
+ *   too, with its traffic at `GET /stats` and `GET /events`.
  *
  * @example
  * ```ts
@@ -94,9 +135,52 @@ export function createRouterAdmin(
     return admin;
   }
 
+  const dashboard = options.dashboard
+    ? createDashboard({
+        token: options.token,
+        prefix: options.prefix,
+        options: options.dashboard,
+        source: poolEvents(router),
+        backends: () => {
+          const name = dashboardPool(router);
+          return (name === undefined ? undefined : router.pool(name)?.backends()) ?? [];
+        },
+        paths: () => [...ROUTER_PATHS, ...(dashboardPool(router) === undefined ? [] : POOL_PATHS), '/stats', '/events'],
+      })
+    : undefined;
+
+  /** Runs a pool's admin API on `rest`; a dashboard session stands in for the bearer token it checks. */
+  async function forward(
+    admin: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    rest: string,
+    session: boolean,
+  ) {
+    const original = req.url;
+    const authorization = req.headers.authorization;
+    req.url = rest;
+    if (session) req.headers.authorization = `Bearer ${options.token}`;
+    try {
+      await admin(req, res);
+    } finally {
+      req.url = original;
+      if (session) req.headers.authorization = authorization;
+    }
+  }
+
   return async function routerAdmin(req, res) {
     try {
-      const target = adminTarget(req, res, authorized, options.prefix);
+      let session = false;
+      if (dashboard) {
+        const raw = req.url ?? '/';
+        const full = new URL(`http://admin.invalid${raw.startsWith('/') ? raw : `/${raw}`}`);
+        // The dashboard serves its page and sessions itself, and may vouch for a session cookie.
+        const decision = await dashboard.intercept(req, res, dashboardPath(full, options.prefix));
+        if (decision === 'handled') return;
+        session = decision === 'session';
+      }
+      const target = adminTarget(req, res, session ? () => true : authorized, options.prefix);
       if (!target) return;
       const { url, path } = target;
       const method = req.method === 'HEAD' ? 'GET' : req.method;
@@ -148,15 +232,20 @@ export function createRouterAdmin(
         }
         // The rest is the pool's own admin API, below /pools/:name.
         const admin = poolAdmin(name);
-        const rest = `/${parts.slice(3).join('/')}${url.search}`;
-        const original = req.url;
-        req.url = rest;
-        try {
-          await admin(req, res);
-        } finally {
-          req.url = original;
-        }
+        await forward(admin, req, res, `/${parts.slice(3).join('/')}${url.search}`, session);
         return;
+      }
+      if (dashboard) {
+        if (path === '/stats' || path === '/events') {
+          if (method !== 'GET') throw methodNotAllowed(req.method, 'GET, HEAD');
+          const after = Number(url.searchParams.get('after')) || 0;
+          return send(res, 200, path === '/stats' ? dashboard.live.stats() : dashboard.live.events(after));
+        }
+        const name = dashboardPool(router);
+        if (name !== undefined && (POOL_PATHS.includes(path) || path.startsWith('/backends/'))) {
+          await forward(poolAdmin(name), req, res, `${path}${url.search}`, session);
+          return;
+        }
       }
       throw notFound();
     } catch (error) {
