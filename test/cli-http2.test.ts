@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CliIo, type RunningProxy, runCli } from '../src/cli/main.js';
 import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.js';
@@ -116,6 +117,49 @@ log: false
 
     expect(backend.requests.map((r) => r.url)).toEqual(['/via-h2', '/via-h1']);
     expect(backend.requests[0]?.headers['x-forwarded-proto']).toBe('https');
+  });
+
+  it('forwards the verified client subject and reloads certificates on an HTTP/2 listener', async () => {
+    backend = await createLoopbackBackend({ id: 'a' });
+    const live = { cert: path.join(dir, 'live.crt'), key: path.join(dir, 'live.key') };
+    copyFileSync(cert.certFile, live.cert);
+    copyFileSync(cert.keyFile, live.key);
+    const client = kit.client('alice', 'alice');
+    const cfg = file(`
+listeners:
+  - port: 0
+    host: 127.0.0.1
+    http2: true
+    tls:
+      cert: "${live.cert}"
+      key: "${live.key}"
+      clientAuth: { ca: "${kit.ca.certFile}", required: false, header: x-client-subject }
+backends: [{ id: a, url: "${backend.url}" }]
+log: false
+`);
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const url = `https://localhost:${proxy.port}`;
+    const served = await h2get(url, '/who', { ca: kit.ca.cert, cert: client.cert, key: client.key });
+    expect(served.status).toBe(200);
+    expect(backend.requests[0]?.headers['x-client-subject']).toBe('CN=alice,O=switchyard-test');
+
+    const serialOf = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const session = http2.connect(url, { ca: kit.ca.cert });
+        session.on('error', reject);
+        session.once('connect', () => {
+          const serial = (session.socket as TLSSocket).getPeerCertificate().serialNumber;
+          session.close();
+          resolve(serial);
+        });
+      });
+    const before = await serialOf();
+    const next = kit.server('proxy-next', ['localhost']);
+    copyFileSync(next.certFile, live.cert);
+    copyFileSync(next.keyFile, live.key);
+    proxy.instance.reloadCertificates();
+    const after = await serialOf();
+    expect(after).not.toBe(before);
   });
 
   it("serves cleartext HTTP/2 (h2c, prior knowledge) on a plain listener with http2: 'h2c'", async () => {
