@@ -104,6 +104,13 @@ export const listenerSchema = z.strictObject({
   protocol: z.enum(['http', 'https']).optional(),
   tls: tlsSchema.optional(),
   /**
+   * HTTP/2: `true` on a TLS listener (ALPN `h2`, with HTTP/1.1 still
+   * served to clients that do not offer it); `'h2c'` on a plain listener
+   * (cleartext HTTP/2 with prior knowledge only: no HTTP/1.1 on it, and
+   * browsers never use h2c). @default false
+   */
+  http2: z.union([z.boolean(), z.literal('h2c')]).optional(),
+  /**
    * Server hardening, the settings of `serverOptions()`/`hardenServer()`
    * (docs/security.md): `headersTimeout` @default '10s', `requestTimeout`
    * @default '60s', `keepAliveTimeout` @default '5s',
@@ -463,6 +470,11 @@ export function parseConfigFile(text: string, env: Readonly<Record<string, strin
     cli.listeners.forEach((l, i) => {
       if (l.protocol === 'https' && !l.tls)
         throw new ConfigError(`listeners[${i}].tls`, undefined, 'tls settings for an https listener');
+      const secure = l.protocol === 'https' || (l.protocol === undefined && l.tls !== undefined);
+      if (l.http2 === true && !secure)
+        throw new ConfigError(`listeners[${i}].http2`, true, "'h2c' on a plain listener (true needs tls)");
+      if (l.http2 === 'h2c' && secure)
+        throw new ConfigError(`listeners[${i}].http2`, 'h2c', 'true on a TLS listener (h2c is cleartext)');
       if (l.protocol === 'http' && l.tls)
         throw new ConfigError(`listeners[${i}].protocol`, 'http', "'https' (or no protocol) with tls");
     });

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createLoadBalancer, type LoadBalancer } from '../balancer.js';
 import { ConfigError } from '../core/errors.js';
@@ -97,10 +98,58 @@ function keyOf(l: ListenerSettings): string {
   const protocol = l.protocol ?? (l.tls ? 'https' : 'http');
   // Settings a server takes only when it is made: a change opens a new one.
   const auth = l.tls?.clientAuth ? (l.tls.clientAuth.required ? 'mtls' : 'mtls-optional') : '';
-  return `${l.name ?? ''}|${protocol}|${l.host ?? '*'}|${l.port}|${l.maxHeaderSize}|${l.connectionsCheckingInterval}|${auth}`;
+  return `${l.name ?? ''}|${protocol}|${l.host ?? '*'}|${l.port}|${l.maxHeaderSize}|${l.connectionsCheckingInterval}|${auth}|${String(l.http2 ?? false)}`;
 }
 
-function listenOn(server: http.Server, port: number, host: string | undefined): Promise<void> {
+/** A listener's server: `node:http`, `node:https`, or `node:http2` (`http2: true` or `'h2c'`). */
+type FrontServer = http.Server | http2.Http2Server | http2.Http2SecureServer;
+
+/**
+ * The hardening that exists on an HTTP/2 server: `maxConnections`, and the
+ * HTTP/1.1 settings for the HTTP/1.1 connections a TLS listener with
+ * `allowHTTP1` serves. HTTP/2 sessions have no `headersTimeout`,
+ * `requestTimeout`, `keepAliveTimeout` or `maxRequestsPerSocket`
+ * (docs/http2.md); `maxHeaderSize` becomes the `maxHeaderListSize` setting.
+ */
+function hardenHttp2(server: http2.Http2Server | http2.Http2SecureServer, options: ServerHardeningOptions): void {
+  // The same validation and values as an HTTP/1.1 listener's, read off a plain record.
+  const probe = hardenServer({} as http.Server, options);
+  const target = server as unknown as Record<string, unknown>;
+  target.headersTimeout = probe.headersTimeout;
+  target.requestTimeout = probe.requestTimeout;
+  target.keepAliveTimeout = probe.keepAliveTimeout;
+  target.maxRequestsPerSocket = probe.maxRequestsPerSocket;
+  server.maxConnections = probe.maxConnections;
+}
+
+/** Open HTTP/2 sessions and raw sockets of an HTTP/2 server, for a graceful stop and the final cut. */
+const http2State = new WeakMap<FrontServer, { sessions: Set<http2.ServerHttp2Session>; sockets: Set<Socket> }>();
+
+function trackHttp2(server: http2.Http2Server | http2.Http2SecureServer, secure: boolean): void {
+  const state = { sessions: new Set<http2.ServerHttp2Session>(), sockets: new Set<Socket>() };
+  http2State.set(server, state);
+  server.on('session', (session) => {
+    state.sessions.add(session);
+    session.once('close', () => state.sessions.delete(session));
+  });
+  server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
+    state.sockets.add(socket);
+    socket.once('close', () => state.sockets.delete(socket));
+  });
+}
+
+/** Every connection cut now. */
+function cutAll(server: FrontServer): void {
+  const state = http2State.get(server);
+  if (!state) {
+    (server as http.Server).closeAllConnections();
+    return;
+  }
+  for (const session of state.sessions) session.destroy();
+  for (const socket of state.sockets) socket.destroy();
+}
+
+function listenOn(server: FrontServer, port: number, host: string | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -110,14 +159,18 @@ function listenOn(server: http.Server, port: number, host: string | undefined): 
   });
 }
 
-function stop(server: http.Server): Promise<void> {
+function stop(server: FrontServer): Promise<void> {
   return new Promise<void>((resolve) => {
     if (!server.listening) {
       resolve();
       return;
     }
     server.close(() => resolve());
-    server.closeIdleConnections();
+    const state = http2State.get(server);
+    // HTTP/2: GOAWAY, the open streams finish, then the session closes.
+    for (const session of state?.sessions ?? []) session.close();
+    const idle = (server as Partial<http.Server>).closeIdleConnections;
+    if (typeof idle === 'function') idle.call(server);
   });
 }
 
@@ -129,7 +182,7 @@ interface Frontend {
   key: string;
   settings: ListenerSettings;
   index: number;
-  server: http.Server;
+  server: FrontServer;
   tls: ListenerTls | undefined;
   closing: boolean;
 }
@@ -325,7 +378,8 @@ export async function startProxy(
       kept.push(header, subject);
       req.headers[header] = subject;
     }
-    req.rawHeaders = kept;
+    // An HTTP/2 request's rawHeaders is a getter: define it on the request.
+    Object.defineProperty(req, 'rawHeaders', { value: kept, writable: true, configurable: true, enumerable: true });
   }
 
   function requestHandler(front: Frontend) {
@@ -337,22 +391,48 @@ export async function startProxy(
     };
   }
 
+  function createFrontServer(l: ListenerSettings, base: http.ServerOptions, tls: ListenerTls | undefined): FrontServer {
+    if (l.http2 === undefined || l.http2 === false) {
+      return tls ? https.createServer({ ...base, ...tls.serverOptions() }) : http.createServer(base);
+    }
+    const settings = { maxHeaderListSize: base.maxHeaderSize ?? 16_384 };
+    const server = tls
+      ? http2.createSecureServer({
+          ...tls.serverOptions(),
+          allowHTTP1: true,
+          ALPNProtocols: ['h2', 'http/1.1'],
+          settings,
+          maxHeaderSize: base.maxHeaderSize,
+        } as http2.SecureServerOptions)
+      : http2.createServer({ settings });
+    trackHttp2(server, tls !== undefined);
+    return server;
+  }
+
+  function applyHardening(server: FrontServer, l: ListenerSettings, index: number): void {
+    asListener(index, () => {
+      if (http2State.has(server)) hardenHttp2(server as http2.Http2Server, hardening(l));
+      else hardenServer(server as http.Server, hardening(l));
+    });
+  }
+
   async function openFrontend(l: ListenerSettings, index: number): Promise<Frontend> {
     const protocol = l.protocol ?? (l.tls ? 'https' : 'http');
     const tls = protocol === 'https' && l.tls ? new ListenerTls(l.tls, `listeners[${index}].tls`) : undefined;
     const front: Frontend = { key: keyOf(l), settings: l, index, server: undefined as never, tls, closing: false };
     const base = asListener(index, () => serverOptions(hardening(l)));
-    const server = tls ? https.createServer({ ...base, ...tls.serverOptions() }) : http.createServer(base);
+    const server = createFrontServer(l, base, tls);
     front.server = server;
-    asListener(index, () => hardenServer(server, hardening(l)));
-    server.on('request', requestHandler(front));
-    server.on('upgrade', (req, socket, head) => {
+    applyHardening(server, l, index);
+    const onRequest = requestHandler(front);
+    (server as http.Server).on('request', onRequest);
+    (server as http.Server).on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       stampSubject(front, req);
       router.upgrade(req, socket, head);
     });
     // Malformed requests get Node's own answer (400, 431 for an oversized head) and the socket closes.
     if (tls) {
-      server.on('tlsClientError', () => {});
+      (server as https.Server).on('tlsClientError', () => {});
       tls.watch(
         server as https.Server,
         (error) => warn(`certificate reload failed, keeping the current certificates: ${(error as Error).message}`),
@@ -531,7 +611,7 @@ export async function startProxy(
       if (settings) {
         front.settings = settings;
         front.index = settings.index;
-        asListener(settings.index, () => hardenServer(front.server, hardening(settings)));
+        applyHardening(front.server, settings, settings.index);
         if (front.tls && settings.tls) {
           front.tls.reload(front.server as https.Server, settings.tls);
           front.tls.watch(
@@ -617,7 +697,7 @@ export async function startProxy(
         // In-flight requests finish; new ones on kept-alive sockets get 503 from the closing pools.
         await Promise.race([Promise.all([router.close(), stopped]), late]);
         clearTimeout(timer);
-        for (const f of frontends.values()) f.server.closeAllConnections();
+        for (const f of frontends.values()) cutAll(f.server);
         admin?.server.closeAllConnections();
         metrics?.server.closeAllConnections();
         await accessLog?.close();

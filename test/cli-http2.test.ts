@@ -1,0 +1,210 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CliIo, type RunningProxy, runCli } from '../src/cli/main.js';
+import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.js';
+import { type CertKit, certKit, type Pem } from './certs.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-cli-h2-'));
+let kit: CertKit;
+let cert: Pem;
+beforeAll(() => {
+  kit = certKit();
+  cert = kit.server('proxy', ['localhost']);
+});
+afterAll(() => {
+  kit.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+function file(text: string): string {
+  const name = path.join(dir, `config-${++n}.yaml`);
+  writeFileSync(name, text);
+  return name;
+}
+
+function io(): CliIo & { err: () => string } {
+  let err = '';
+  return {
+    stdout: { write: () => true },
+    stderr: { write: (t: string) => (err += t) },
+    env: {},
+    err: () => err,
+  };
+}
+
+interface Reply {
+  status: number;
+  body: string;
+  version: string;
+}
+
+function h2get(url: string, pathname: string, options: http2.SecureClientSessionOptions = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url, options);
+    session.on('error', reject);
+    const stream = session.request({ ':path': pathname });
+    let status = 0;
+    let body = '';
+    stream.on('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => (body += chunk));
+    stream.on('end', () => {
+      session.close();
+      resolve({ status, body, version: '2.0' });
+    });
+    stream.on('error', reject);
+  });
+}
+
+function h1get(port: number, pathname: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', servername: 'localhost', port, path: pathname, ca: kit.ca.cert, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, version: res.httpVersion }));
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+describe('switchyard listeners with http2', () => {
+  let proxy: RunningProxy | undefined;
+  let backend: LoopbackBackend | undefined;
+  afterEach(async () => {
+    await proxy?.close();
+    proxy = undefined;
+    await backend?.close();
+    backend = undefined;
+  });
+
+  it('serves HTTP/2 (ALPN h2) and HTTP/1.1 on one TLS listener with http2: true', async () => {
+    backend = await createLoopbackBackend({ id: 'a' });
+    const cfg = file(`
+listeners:
+  - port: 0
+    host: 127.0.0.1
+    http2: true
+    tls: { cert: "${cert.certFile}", key: "${cert.keyFile}" }
+backends: [{ id: a, url: "${backend.url}" }]
+log: false
+`);
+    const cli = io();
+    proxy = (await runCli(['-c', cfg], cli)) as RunningProxy;
+    expect(cli.err()).toBe('');
+    expect(proxy.listeners()[0]?.protocol).toBe('https');
+    const port = proxy.port;
+
+    const two = await h2get(`https://localhost:${port}`, '/via-h2', { ca: kit.ca.cert });
+    expect(two.status).toBe(200);
+    expect(JSON.parse(two.body)).toMatchObject({ backend: 'a', url: '/via-h2' });
+
+    const one = await h1get(port, '/via-h1');
+    expect(one.status).toBe(200);
+    expect(one.version).toBe('1.1');
+    expect(JSON.parse(one.body)).toMatchObject({ backend: 'a', url: '/via-h1' });
+
+    expect(backend.requests.map((r) => r.url)).toEqual(['/via-h2', '/via-h1']);
+    expect(backend.requests[0]?.headers['x-forwarded-proto']).toBe('https');
+  });
+
+  it('forwards the verified client subject and reloads certificates on an HTTP/2 listener', async () => {
+    backend = await createLoopbackBackend({ id: 'a' });
+    const live = { cert: path.join(dir, 'live.crt'), key: path.join(dir, 'live.key') };
+    copyFileSync(cert.certFile, live.cert);
+    copyFileSync(cert.keyFile, live.key);
+    const client = kit.client('alice', 'alice');
+    const cfg = file(`
+listeners:
+  - port: 0
+    host: 127.0.0.1
+    http2: true
+    tls:
+      cert: "${live.cert}"
+      key: "${live.key}"
+      clientAuth: { ca: "${kit.ca.certFile}", required: false, header: x-client-subject }
+backends: [{ id: a, url: "${backend.url}" }]
+log: false
+`);
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const url = `https://localhost:${proxy.port}`;
+    const served = await h2get(url, '/who', { ca: kit.ca.cert, cert: client.cert, key: client.key });
+    expect(served.status).toBe(200);
+    expect(backend.requests[0]?.headers['x-client-subject']).toBe('CN=alice,O=switchyard-test');
+
+    const serialOf = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const session = http2.connect(url, { ca: kit.ca.cert });
+        session.on('error', reject);
+        session.once('connect', () => {
+          const serial = (session.socket as TLSSocket).getPeerCertificate().serialNumber;
+          session.close();
+          resolve(serial);
+        });
+      });
+    const before = await serialOf();
+    const next = kit.server('proxy-next', ['localhost']);
+    copyFileSync(next.certFile, live.cert);
+    copyFileSync(next.keyFile, live.key);
+    proxy.instance.reloadCertificates();
+    const after = await serialOf();
+    expect(after).not.toBe(before);
+  });
+
+  it("serves cleartext HTTP/2 (h2c, prior knowledge) on a plain listener with http2: 'h2c'", async () => {
+    backend = await createLoopbackBackend({ id: 'a' });
+    const cfg = file(`
+listeners: [{ port: 0, host: 127.0.0.1, http2: h2c }]
+backends: [{ id: a, url: "${backend.url}" }]
+log: false
+`);
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    expect(proxy.listeners()[0]?.protocol).toBe('http');
+    const reply = await h2get(`http://127.0.0.1:${proxy.port}`, '/via-h2c');
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ backend: 'a', url: '/via-h2c' });
+    expect(backend.requests.map((r) => r.url)).toEqual(['/via-h2c']);
+  });
+
+  it('closes with an HTTP/2 session still open', async () => {
+    backend = await createLoopbackBackend({ id: 'a' });
+    const cfg = file(`
+listeners: [{ port: 0, host: 127.0.0.1, http2: h2c }]
+backends: [{ id: a, url: "${backend.url}" }]
+log: false
+`);
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const closed = new Promise<void>((resolve) => session.on('close', () => resolve()));
+    session.on('error', () => {});
+    await new Promise<void>((resolve) => session.once('connect', () => resolve()));
+    await proxy.close();
+    await closed;
+    proxy = undefined;
+  });
+
+  it('refuses http2: true without tls and h2c with tls', async () => {
+    const plain = io();
+    expect(await runCli(['--check', '-c', file('listeners: [{ port: 0, http2: true }]\nbackends: []\n')], plain)).toBe(
+      2,
+    );
+    expect(plain.err()).toContain('listeners[0].http2');
+    const secure = io();
+    const cfg = file(
+      `listeners: [{ port: 0, http2: h2c, tls: { cert: "${cert.certFile}", key: "${cert.keyFile}" } }]\nbackends: []\n`,
+    );
+    expect(await runCli(['--check', '-c', cfg], secure)).toBe(2);
+    expect(secure.err()).toContain('listeners[0].http2');
+  });
+});
