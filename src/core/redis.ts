@@ -191,7 +191,7 @@ export async function closeSubscriber(subscriber: Redis | Cluster | undefined): 
  * @example
  * ```ts
  * import { subscribeTo } from './redis.js';
- * const subscriber = subscribeTo(shared.client, 'edge:health', (text) => {}, () => reload());
+ * const subscriber = subscribeTo(shared.client, 'edge:health', (text) => {}, () => console.log('resubscribed: reload what was missed'));
  * ```
  */
 export function subscribeTo(

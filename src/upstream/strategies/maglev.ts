@@ -100,6 +100,7 @@ export type MaglevOptions = z.input<typeof maglevOptionsSchema>;
  * @example
  * ```ts
  * import { maglev } from './maglev.js';
+ * const twentyBackends = Array.from({ length: 20 }, (_, i) => ({ id: `b${i}`, weight: 1, effectiveWeight: 1, active: 0 }));
  * const strategy = maglev({ tableSize: 7 });
  * strategy.update?.(twentyBackends);
  * strategy.tableSize; // 2003: grown, as 7 slots cannot hold 20 backends
