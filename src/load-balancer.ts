@@ -150,7 +150,7 @@ export interface LoadBalancer {
    *
    * @example
    * ```ts
-   * app.use('/admin', lb.admin({ token: process.env.ADMIN_TOKEN }));
+   * app.use('/admin', lb.admin({ token }));
    * ```
    */
   admin(options: AdminOptions): AdminHandler;

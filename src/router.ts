@@ -180,6 +180,7 @@ function noRoute(): SwitchyardError {
  *
  * @example
  * ```ts
+ * import { createRouter } from 'switchyard-lb';
  * const router = createRouter({
  *   pools: {
  *     api: { backends: [{ url: 'http://10.0.0.1:8080' }] },

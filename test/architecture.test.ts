@@ -28,7 +28,11 @@ function sources(dir: string): string[] {
 const IMPORT = /(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g;
 
 function importsOf(file: string): string[] {
-  const text = readFileSync(join(src, file), 'utf8');
+  // Code only: a TSDoc @example's imports (comment lines, starting with `*`) are the sample's, not the module's.
+  const text = readFileSync(join(src, file), 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s*\*/.test(line))
+    .join('\n');
   return [...text.matchAll(IMPORT)].map((m) =>
     normalize(join(dirname(file), (m[1] as string).replace(/\.js$/, '.ts'))).replaceAll('\\', '/'),
   );

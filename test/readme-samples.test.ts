@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { root, typeCheck, withPrelude } from './samples.ts';
 
 // Every ```ts block of the README type-checks under the project's strict settings, against src/.
-const root = fileURLToPath(new URL('../', import.meta.url));
 const readme = readFileSync(`${root}README.md`, 'utf8');
 const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => ({
   line: readme.slice(0, m.index).split('\n').length,
@@ -24,26 +22,6 @@ const PRELUDE: Record<string, string> = {
   server: "declare const server: import('node:http').Server;",
 };
 
-function program(files: Map<string, string>): ts.Program {
-  const config = ts.getParsedCommandLineOfConfigFile(
-    `${root}tsconfig.json`,
-    {},
-    {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: () => {},
-    },
-  ) as ts.ParsedCommandLine;
-  const host = ts.createCompilerHost(config.options);
-  const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, version, onError) => {
-    const text = files.get(name);
-    return text === undefined ? getSourceFile(name, version, onError) : ts.createSourceFile(name, text, version);
-  };
-  const fileExists = host.fileExists.bind(host);
-  host.fileExists = (name) => files.has(name) || fileExists(name);
-  return ts.createProgram([...files.keys()], { ...config.options, noEmit: true }, host);
-}
-
 describe('README code samples', () => {
   it('has TypeScript samples to check', () => {
     expect(blocks.length).toBeGreaterThan(5);
@@ -55,20 +33,8 @@ describe('README code samples', () => {
       const text = code
         .replaceAll(/'switchyard(-lb)?\/testing'/g, "'../src/testing/index.ts'")
         .replaceAll(/'switchyard(-lb)?'/g, "'../src/index.ts'");
-      const declared = (name: string) =>
-        new RegExp(`(?:const|let|import)\\s+(?:\\{[^}]*\\b${name}\\b[^}]*\\}|${name}\\b)`).test(text);
-      const prelude = Object.entries(PRELUDE)
-        .filter(([name, line]) => new RegExp(`\\b${name}\\b`).test(text) && !declared(name) && line)
-        .map(([, line]) => line);
-      files.set(`${root}test/readme-line-${line}.ts`, `${prelude.join('\n')}\n${text}\nexport {};\n`);
+      files.set(`${root}test/readme-line-${line}.ts`, withPrelude(text, PRELUDE));
     }
-    const p = program(files);
-    const problems = [...files.keys()].flatMap((name) =>
-      ts.getPreEmitDiagnostics(p, p.getSourceFile(name)).map((d) => {
-        const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : 0;
-        return `${name.slice(root.length)}:${where + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
-      }),
-    );
-    expect(problems).toEqual([]);
+    expect(typeCheck(files)).toEqual([]);
   });
 });

@@ -33,6 +33,7 @@ export interface AccessLog {
  *
  * @example
  * ```ts
+ * import { redactQuery } from './access-log.js';
  * redactQuery('/a?token=s3cret&page=2', ['token']); // '/a?token=***&page=2'
  * ```
  */
@@ -84,6 +85,7 @@ function quoted(value: string | undefined): string {
  *
  * @example
  * ```ts
+ * import { SENSITIVE_QUERY, formatAccess } from './access-log.js';
  * formatAccess(entry, 'combined', SENSITIVE_QUERY, new Date());
  * ```
  */
@@ -130,6 +132,7 @@ export function formatAccess(
  *
  * @example
  * ```ts
+ * import { createAccessLog } from './access-log.js';
  * const log = createAccessLog({ format: 'json', to: 'stdout' }, undefined);
  * router.on('request', (e) => log?.write(e));
  * ```

@@ -264,6 +264,7 @@ const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$/g;
  *
  * @example
  * ```ts
+ * import { interpolate } from './config-file.js';
  * interpolate({ url: '${UPSTREAM:-http://10.0.0.1}' }, process.env);
  * ```
  */
@@ -302,6 +303,7 @@ export function interpolate(
  *
  * @example
  * ```ts
+ * import { splitPath } from './config-file.js';
  * splitPath('pools.api.backends[0].url'); // ['pools', 'api', 'backends', 0, 'url']
  * ```
  */
@@ -405,6 +407,7 @@ function nodeAt(doc: ReturnType<typeof parseDocument>, path: (string | number)[]
  *
  * @example
  * ```ts
+ * import { parseConfigFile } from './config-file.js';
  * const config = parseConfigFile('listeners: [{ port: 8080 }]\nbackends: [{ url: "http://10.0.0.1" }]', process.env);
  * ```
  */
@@ -543,6 +546,7 @@ export function parseConfigFile(text: string, env: Readonly<Record<string, strin
  *
  * @example
  * ```ts
+ * import { errorLocation, parseConfigFile } from './config-file.js';
  * try { parseConfigFile(text, process.env); } catch (e) { console.log(errorLocation(e).location?.line); }
  * ```
  */
@@ -559,7 +563,9 @@ export function errorLocation(error: unknown): { location?: Location; env?: stri
  *
  * @example
  * ```ts
- * writeFileSync('switchyard.schema.json', JSON.stringify(configFileJsonSchema(), null, 2));
+ * import { optionsSchema } from 'switchyard-lb';
+ * import { configFileJsonSchema } from './config-file.js';
+ * writeFileSync('switchyard.schema.json', JSON.stringify(configFileJsonSchema(optionsSchema), null, 2));
  * ```
  */
 export function configFileJsonSchema(poolSchema: z.ZodObject): Record<string, unknown> {

@@ -15,6 +15,7 @@ function replacer(_key: string, value: unknown): unknown {
  *
  * @example
  * ```ts
+ * import { jsonLogger } from './json-logger.js';
  * const logger = jsonLogger((line) => process.stdout.write(line), 'info');
  * logger.info({ port: 8080 }, 'listening');
  * ```

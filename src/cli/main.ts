@@ -92,6 +92,7 @@ function errorText(error: unknown): string {
  *
  * @example
  * ```ts
+ * import { describeConfigError } from './main.js';
  * describeConfigError('switchyard.yaml', error, config); // 'switchyard.yaml:6:14: Invalid option ...'
  * ```
  */
@@ -169,6 +170,7 @@ function check(io: CliIo): (file: string, flags: Flags) => Promise<ConfigFile> {
  *
  * @example
  * ```ts
+ * import { runCli } from './main.js';
  * const proxy = await runCli(['--config', 'switchyard.yaml', '--port', '0']);
  * if (typeof proxy !== 'number') {
  *   console.log(proxy.port);
@@ -401,8 +403,8 @@ async function runPrimary(argv: readonly string[], file: string, flags: Flags, c
  *
  * @example
  * ```ts
- * // bin/switchyard.js
- * import { main } from '../dist/cli/main.js';
+ * // bin/switchyard.js does this, importing it from '../dist/cli/main.js'
+ * import { main } from './main.js';
  * await main();
  * ```
  */

@@ -311,6 +311,8 @@ function sectionPatch(
  *
  * @example
  * ```ts
+ * import { startProxy } from './server.js';
+ * import { parseConfigFile } from './config-file.js';
  * const proxy = await startProxy(parseConfigFile(text, process.env), { stdout: process.stdout, stderr: process.stderr });
  * process.on('SIGTERM', () => proxy.close(30_000).then(() => process.exit(0)));
  * ```

@@ -42,6 +42,7 @@ interface Loaded {
  *
  * @example
  * ```ts
+ * import { peerSubject } from './tls.js';
  * const subject = peerSubject(req.socket as TLSSocket);
  * ```
  */
@@ -62,6 +63,7 @@ export function peerSubject(socket: tls.TLSSocket): string | undefined {
  *
  * @example
  * ```ts
+ * import { ListenerTls } from './tls.js';
  * const certs = new ListenerTls(settings, 'listeners[0].tls');
  * const server = https.createServer(certs.serverOptions(), handler);
  * certs.watch(server, console.error, () => console.log('reloaded'));

@@ -21,6 +21,7 @@ import { hostRollouts, optionsOf } from './rollout-host.js';
  *
  * @example
  * ```ts
+ * import { joinCluster } from './cluster-glue.js';
  * const membership = joinCluster({ redis, cluster: config.cluster, events, pool, backends, health });
  * membership?.start();
  * ```
@@ -93,6 +94,7 @@ export interface ClusterServices {
  *
  * @example
  * ```ts
+ * import { startClusterServices } from './cluster-glue.js';
  * const services = startClusterServices({ redis, cluster, events, now, pool, membership, manager, host });
  * services.rollouts.status();
  * ```
@@ -165,6 +167,7 @@ export function startClusterServices(deps: {
  *
  * @example
  * ```ts
+ * import { hostControl } from './cluster-glue.js';
  * const control = hostControl({ redis, cluster, events, now, random, pool, backends, health });
  * await control.rollouts.start({ backends: v2 }).done;
  * await control.close();

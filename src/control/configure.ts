@@ -36,6 +36,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import { createConfigurator } from './configure.js';
  * const configure = createConfigurator({ panicThreshold: z.number() }, { panicThreshold: (v) => (pool.panicThreshold = v) }, {}, () => {});
  * configure({ panicThreshold: 30 });
  * ```

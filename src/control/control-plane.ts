@@ -23,6 +23,7 @@ export interface RolloutControl {
  *
  * @example
  * ```ts
+ * import { type ControlPlane } from 'switchyard-lb';
  * function drainAll(control: ControlPlane) {
  *   return Promise.all(control.backends().map((b) => control.removeBackend(b.id, { drain: true })));
  * }

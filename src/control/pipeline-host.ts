@@ -19,6 +19,7 @@ type HandleOf<N extends StageName> = ReturnType<Extract<BuiltinStage, { name: N 
  *
  * @example
  * ```ts
+ * import { PipelineHost } from './pipeline-host.js';
  * const host = new PipelineHost(config, deps, config.middleware);
  * await host.pipeline.run(ctx);
  * host.apply({ retry: false }, config);

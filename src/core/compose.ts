@@ -9,6 +9,7 @@ export type Next = () => Promise<void>;
  *
  * @example
  * ```ts
+ * import { type Middleware } from 'switchyard-lb';
  * const timing: Middleware = async function timing(ctx, next) {
  *   const start = performance.now();
  *   await next();
@@ -34,6 +35,7 @@ const DONE: Promise<void> = Promise.resolve();
  *
  * @example
  * ```ts
+ * import { compose } from 'switchyard-lb';
  * const run = compose([{ name: 'a', handle: a }, { name: 'b', handle: b }]);
  * await run(ctx, async () => {});
  * ```

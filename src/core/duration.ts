@@ -18,6 +18,7 @@ const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
  *
  * @example
  * ```ts
+ * import { parseDuration } from 'switchyard-lb';
  * parseDuration('1.5s'); // 1500
  * ```
  */

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * let timeouts = 0;
  * lb.on('request', ({ error }) => {
  *   if (error === 'ERR_UPSTREAM_TIMEOUT') timeouts++;
  * });
@@ -116,6 +117,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
  *
  * @example
  * ```ts
+ * import { ConfigError, createLoadBalancer } from 'switchyard-lb';
  * try { createLoadBalancer({ backends: [{ url: 'nope' }] }); }
  * catch (e) { if (e instanceof ConfigError) console.error(e.path, e.message); }
  * ```

@@ -185,8 +185,8 @@ export class Events {
    * @example
    * ```ts
    * const stop = new AbortController();
-   * events.on('request', onRequest, { signal: stop.signal });
-   * const off = events.on('backend:added', onAdded);
+   * events.on('request', (event) => console.log(event.status), { signal: stop.signal });
+   * const off = events.on('backend:added', (event) => console.log(event.backend.id));
    * off();
    * stop.abort();
    * ```

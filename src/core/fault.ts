@@ -30,6 +30,7 @@ export type Fault = 'backend' | 'client' | 'none';
  *
  * @example
  * ```ts
+ * import { isIdleRace } from 'switchyard-lb';
  * if (isIdleRace(error)) ctx.tried.delete(backend); // the same backend may take the retry
  * ```
  */
@@ -42,6 +43,7 @@ export function isIdleRace(error: unknown): error is UpstreamError {
  *
  * @example
  * ```ts
+ * import { classifyFailure } from 'switchyard-lb';
  * if (classifyFailure(error) === 'backend') outliers.failure(backend, error);
  * ```
  */
@@ -73,6 +75,7 @@ export type BodyOutcome = 'complete' | 'failed' | 'abandoned';
  *
  * @example
  * ```ts
+ * import { bodyFailure, onBodyOutcome } from './fault.js';
  * onBodyOutcome(proxyRes, (outcome, error) => {
  *   if (outcome === 'failed') outliers.failure(backend, bodyFailure(backend.id, error));
  * });
@@ -106,6 +109,7 @@ export function onBodyOutcome(body: Readable, done: (outcome: BodyOutcome, error
  *
  * @example
  * ```ts
+ * import { bodyFailure } from './fault.js';
  * bodyFailure('a', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })).code; // 'ERR_UPSTREAM_RESET'
  * ```
  */

@@ -37,6 +37,7 @@ export interface SharedRedis {
  *
  * @example
  * ```ts
+ * import { hasHashTag } from './redis.js';
  * hasHashTag('{edge}:'); // true
  * hasHashTag('edge:{}'); // false
  * ```
@@ -54,6 +55,7 @@ export function hasHashTag(prefix: string): boolean {
  *
  * @example
  * ```ts
+ * import { checkRedisKeyPrefix } from './redis.js';
  * checkRedisKeyPrefix({ client: cluster, keyPrefix: 'edge:' }); // throws
  * ```
  */
@@ -78,6 +80,7 @@ export function checkRedisKeyPrefix(settings: RedisSettings | undefined): void {
  *
  * @example
  * ```ts
+ * import { connectRedis } from './redis.js';
  * const shared = connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: 'lb:' }, events);
  * await shared.client.ping();
  * ```
@@ -148,6 +151,7 @@ export function connectRedis(settings: RedisSettings, events: Events): SharedRed
  *
  * @example
  * ```ts
+ * import { subscriberOf } from './redis.js';
  * const subscriber = subscriberOf(shared.client);
  * subscriber.on('message', (channel, text) => {});
  * ```
@@ -166,6 +170,7 @@ export function subscriberOf(client: RedisClient): Redis | Cluster {
  *
  * @example
  * ```ts
+ * import { closeSubscriber } from './redis.js';
  * await closeSubscriber(subscriber);
  * ```
  */
@@ -185,7 +190,8 @@ export async function closeSubscriber(subscriber: Redis | Cluster | undefined): 
  *
  * @example
  * ```ts
- * const subscriber = subscribeTo(shared.client, 'edge:health', (text) => {}, () => reload());
+ * import { subscribeTo } from './redis.js';
+ * const subscriber = subscribeTo(shared.client, 'edge:health', (text) => {}, () => console.log('resubscribed: reload what was missed'));
  * ```
  */
 export function subscribeTo(
@@ -210,6 +216,7 @@ export function subscribeTo(
  *
  * @example
  * ```ts
+ * import { parseJson } from './redis.js';
  * const vote = parseJson<Vote>(text);
  * ```
  */

@@ -9,6 +9,7 @@ import type { Context } from './context.js';
  *
  * @example
  * ```ts
+ * import { type StageHandle } from 'switchyard-lb';
  * const handle: StageHandle<false | { header: string }> = {
  *   middleware: async function stamp(ctx, next) {
  *     ctx.upstreamHeaders['x-stamp'] = '1';
@@ -65,6 +66,7 @@ export interface StageSection<K extends string = string, S extends z.ZodType = z
  *
  * @example
  * ```ts
+ * import { type Stage } from 'switchyard-lb';
  * const timing: Stage<'timing', undefined, object> = {
  *   name: 'timing',
  *   section: undefined,

@@ -46,6 +46,7 @@ export interface Sample {
  *
  * @example
  * ```ts
+ * import { type Strategy, createLoadBalancer } from 'switchyard-lb';
  * const first: Strategy = { name: 'first', pick: (candidates) => candidates[0] };
  * createLoadBalancer({ backends, strategy: first });
  * ```

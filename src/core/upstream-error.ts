@@ -9,6 +9,7 @@ import type { RetryReason } from './events.js';
  *
  * @example
  * ```ts
+ * let resets = 0;
  * lb.on('upstream:error', ({ code }) => { if (code === 'ERR_UPSTREAM_RESET') resets++; });
  * ```
  */

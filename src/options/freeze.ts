@@ -7,6 +7,7 @@ const CALLER_OWNED = new Set(['logger', 'registry', 'client', 'strategy', 'limit
  *
  * @example
  * ```ts
+ * import { deepFreeze } from './freeze.js';
  * const frozen = deepFreeze({ retry: { attempts: 2 } });
  * ```
  */

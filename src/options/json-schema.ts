@@ -9,6 +9,7 @@ import { optionsSchema } from './options.js';
  *
  * @example
  * ```ts
+ * import { optionsJsonSchema } from 'switchyard-lb';
  * import { writeFileSync } from 'node:fs';
  * writeFileSync('switchyard.schema.json', JSON.stringify(optionsJsonSchema(), null, 2));
  * ```

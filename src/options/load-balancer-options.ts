@@ -27,6 +27,7 @@ import type { StrategyOption } from '../upstream/strategies/create-strategy.js';
  *
  * @example
  * ```ts
+ * import { type LoadBalancerOptions } from 'switchyard-lb';
  * const options: LoadBalancerOptions = {
  *   backends: [{ url: 'http://10.0.0.1:8080' }],
  *   retry: { attempts: 3 },

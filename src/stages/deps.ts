@@ -19,6 +19,7 @@ import type { ResolvedHedgeOptions } from './retry/options.js';
  *
  * @example
  * ```ts
+ * import { selectStage } from './select/index.js';
  * const handle = selectStage.create(undefined, deps);
  * ```
  */
@@ -57,6 +58,7 @@ export interface StageDeps {
  *
  * @example
  * ```ts
+ * import { defineStage } from './deps.js';
  * export const timingStage = defineStage({
  *   name: 'timing',
  *   section: undefined,

@@ -41,6 +41,7 @@ export interface Pipeline {
  *
  * @example
  * ```ts
+ * import { buildPipeline } from './pipeline.js';
  * const pipeline = buildPipeline(handles, config.middleware);
  * await pipeline.run(ctx);
  * ```

@@ -67,6 +67,7 @@ export interface UpgradeAtOptions {
  *
  * @example
  * ```ts
+ * import { expressAdapter } from './adapters.js';
  * app.use('/api', expressAdapter(handle, { keepMountPath: true }));
  * ```
  */
@@ -88,6 +89,7 @@ export function expressAdapter(
  *
  * @example
  * ```ts
+ * import { upgradeAtAdapter } from './adapters.js';
  * server.on('upgrade', upgradeAtAdapter(upgrade, '/api'));
  * ```
  */
@@ -113,6 +115,7 @@ export function upgradeAtAdapter(
  *
  * @example
  * ```ts
+ * import { koaAdapter } from './adapters.js';
  * koaApp.use(koaAdapter(handle));
  * ```
  */

@@ -19,6 +19,7 @@ import { type ErrorCode, SwitchyardError } from '../core/errors.js';
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({
  *   backends,
  *   onError(error, req, res) {
@@ -37,6 +38,7 @@ export type ErrorHandler = (error: SwitchyardError, req: IncomingMessage, res: S
  *
  * @example
  * ```ts
+ * import { refusalError } from './error-response.js';
  * const error = refusalError('ERR_RATE_LIMITED', ctx.response); // error.status === 429
  * ```
  */
@@ -59,6 +61,8 @@ export function refusalError(code: ErrorCode, response: PendingResponse): Switch
  *
  * @example
  * ```ts
+ * import { renderError } from './error-response.js';
+ * import { sendResponse } from '../upstream/forwarder/forwarder.js';
  * if (!(await renderError(onError, error, req, res, ctx.response))) sendResponse(res, ctx.response, () => {});
  * ```
  */

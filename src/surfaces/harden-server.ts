@@ -74,6 +74,7 @@ export const serverHardeningSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type ServerHardeningOptions } from 'switchyard-lb';
  * const options: ServerHardeningOptions = { headersTimeout: '5s', maxConnections: 2000 };
  * ```
  *
@@ -110,6 +111,7 @@ function resolve(options: ServerHardeningOptions | undefined): z.output<typeof s
  *
  * @example
  * ```ts
+ * import { hardenServer, serverOptions } from 'switchyard-lb';
  * const server = hardenServer(http.createServer(serverOptions(), lb.handler));
  * ```
  */
@@ -135,6 +137,7 @@ export function serverOptions(options?: ServerHardeningOptions): ServerOptions {
  *
  * @example
  * ```ts
+ * import { hardenServer, serverOptions } from 'switchyard-lb';
  * const server = hardenServer(http.createServer(serverOptions(), lb.handler), { maxConnections: 5000 });
  * server.on('upgrade', lb.upgrade);
  * server.listen(8080);

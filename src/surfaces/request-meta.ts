@@ -11,6 +11,7 @@ import type { ProxyTrace } from './observability/traceparent.js';
  *
  * @example
  * ```ts
+ * import { RequestMeta } from './request-meta.js';
  * const meta = new RequestMeta({ idHeader: 'x-request-id', tracing: true, via: 'switchyard', trust });
  * meta.stamp(headers, ctx.requestId, trace);
  * ```

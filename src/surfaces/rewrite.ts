@@ -10,6 +10,7 @@ import { fn } from '../core/zod.js';
  *
  * @example
  * ```ts
+ * import { type RewriteFunction } from 'switchyard-lb';
  * const rewrite: RewriteFunction = (path) => path.replace(/^\/v1\//, '/v2/');
  * ```
  */
@@ -24,6 +25,7 @@ export type RewriteFunction = (path: string, req: IncomingMessage) => string;
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({ backends, rewrite: { prefix: '/api', to: '/' } }); // /api/users?x=1 -> /users?x=1
  * createLoadBalancer({ backends, rewrite: (path) => `/v2${path}` });
  * ```
@@ -41,6 +43,7 @@ const prefixPath = z
  *
  * @example
  * ```ts
+ * import { rewriteSchema } from './rewrite.js';
  * rewriteSchema.parse({ prefix: '/api', to: '/' });
  * ```
  */
@@ -60,6 +63,7 @@ export const rewriteSchema = z.union([
  *
  * @example
  * ```ts
+ * import { underPrefix } from './rewrite.js';
  * underPrefix('/api/x?y', '/api'); // true
  * underPrefix('/apix', '/api'); // false
  * ```
@@ -78,6 +82,7 @@ export function underPrefix(path: string, prefix: string): boolean {
  *
  * @example
  * ```ts
+ * import { replacePrefix } from './rewrite.js';
  * replacePrefix('/api/users?page=2', '/api', '/'); // '/users?page=2'
  * ```
  */
@@ -99,6 +104,7 @@ function trimSlash(path: string): string {
  *
  * @example
  * ```ts
+ * import { createRewrite } from './rewrite.js';
  * createRewrite({ prefix: '/api', to: '/v2' })?.('/api/x', req); // '/v2/x'
  * ```
  */

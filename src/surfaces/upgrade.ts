@@ -64,6 +64,7 @@ function refuseUpgrade(events: Events, socket: Duplex, response: PendingResponse
  *
  * @example
  * ```ts
+ * import { createUpgradeHandler } from './upgrade.js';
  * server.on('upgrade', createUpgradeHandler(deps));
  * ```
  */

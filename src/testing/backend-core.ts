@@ -28,6 +28,7 @@ type MutableRecord = { -readonly [K in keyof RecordedRequest]: RecordedRequest[K
  *
  * @example
  * ```ts
+ * import { BackendCore } from './backend-core.js';
  * class PipeBackend extends BackendCore {
  *   readonly url = 'http://pipe';
  *   readonly config = { id: this.id, url: this.url };

@@ -3,6 +3,7 @@
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * import { createMemoryBackend } from 'switchyard-lb/testing';
  *
  * const a = createMemoryBackend({ id: 'a' });

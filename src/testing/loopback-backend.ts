@@ -9,6 +9,7 @@ import type { TestBackend, TestBackendOptions } from './test-backend.js';
  *
  * @example
  * ```ts
+ * import { type LoopbackBackendOptions } from 'switchyard-lb/testing';
  * const options: LoopbackBackendOptions = { id: 'l', host: '::1' };
  * ```
  */
@@ -33,6 +34,7 @@ export interface LoopbackBackendOptions extends TestBackendOptions {
  *
  * @example
  * ```ts
+ * import { createLoopbackBackend } from 'switchyard-lb/testing';
  * const l = await createLoopbackBackend({ id: 'l' });
  * await fetch(`${l.url}/health`);
  * ```

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
  *
  * @example
  * ```ts
+ * import { type ConnectFunction } from 'switchyard-lb/testing';
  * const connect: ConnectFunction = backend.createConnection;
  * http.request(backend.url, { createConnection: connect }).end();
  * ```
@@ -33,6 +34,7 @@ export interface MemoryConnectOptions {
  *
  * @example
  * ```ts
+ * import { MemoryAgent } from 'switchyard-lb/testing';
  * const agent = new MemoryAgent(backend.createConnection, { maxSockets: 4 });
  * http.get(backend.url, { agent }, (res) => res.resume());
  * ```

@@ -10,6 +10,7 @@ import type { TestBackend, TestBackendOptions } from './test-backend.js';
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({ backends: [a.config, b.config] });
  * ```
  */
@@ -27,6 +28,7 @@ export interface MemoryBackendConfig {
  *
  * @example
  * ```ts
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
  * const a = createMemoryBackend({ id: 'a' });
  * const socket = a.createConnection(); // a connected Duplex
  * ```
@@ -61,6 +63,7 @@ let nextClientPort = FIRST_EPHEMERAL_PORT;
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * import http from 'node:http';
  * import { createMemoryBackend } from 'switchyard-lb/testing';
  *

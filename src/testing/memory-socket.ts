@@ -6,6 +6,7 @@ import { Duplex } from 'node:stream';
  *
  * @example
  * ```ts
+ * import { type SocketEndpoint } from 'switchyard-lb/testing';
  * const backendEnd: SocketEndpoint = { address: '127.0.0.1', family: 'IPv4', port: 80 };
  * ```
  */
@@ -42,6 +43,7 @@ type Timer = ReturnType<typeof setTimeout>;
  *
  * @example
  * ```ts
+ * import { MemorySocket } from 'switchyard-lb/testing';
  * const [client, server] = MemorySocket.pair(
  *   { address: '127.0.0.1', family: 'IPv4', port: 50000 },
  *   { address: '127.0.0.1', family: 'IPv4', port: 80 },
@@ -84,6 +86,7 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * import { MemorySocket } from 'switchyard-lb/testing';
    * const lonely = new MemorySocket(local, remote); // writes go nowhere
    * ```
    */
@@ -104,6 +107,7 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * import { MemorySocket } from 'switchyard-lb/testing';
    * const [client, server] = MemorySocket.pair(clientEndpoint, serverEndpoint);
    * ```
    */
@@ -123,8 +127,9 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * import { MemorySocket } from 'switchyard-lb/testing';
    * const socket = MemorySocket.refused(clientEndpoint, serverEndpoint);
-   * socket.on('error', (err) => console.log(err.code)); // 'ECONNREFUSED'
+   * socket.on('error', (err: NodeJS.ErrnoException) => console.log(err.code)); // 'ECONNREFUSED'
    * ```
    */
   static refused(client: SocketEndpoint, server: SocketEndpoint): MemorySocket {

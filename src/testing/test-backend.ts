@@ -15,6 +15,7 @@ import type { Duration } from '../core/duration.js';
  *
  * @example
  * ```ts
+ * import { type FailMode } from 'switchyard-lb/testing';
  * const mode: FailMode = 'reset';
  * await backend.fail(mode);
  * ```
@@ -30,6 +31,7 @@ export type FailMode = 'reset' | 'refuse' | 'hang' | 'garbage' | 'close-mid-body
  *
  * @example
  * ```ts
+ * import { type BackendHandler } from 'switchyard-lb/testing';
  * const handler: BackendHandler = (req, res) => {
  *   res.setHeader('content-type', 'text/plain');
  *   res.end(`hello from ${req.url}`);
@@ -75,6 +77,7 @@ export interface RecordedRequest {
  *
  * @example
  * ```ts
+ * import { type TestBackendOptions } from 'switchyard-lb/testing';
  * const options: TestBackendOptions = { id: 'a', handler: (req, res) => res.end('ok') };
  * ```
  */
@@ -96,6 +99,7 @@ export interface TestBackendOptions {
  *
  * @example
  * ```ts
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
  * const backend = createMemoryBackend({ id: 'a' });
  * backend.setLatency('200ms');
  * await backend.fail('reset');

@@ -27,6 +27,7 @@ function once<T>(get: () => T): () => T {
  *
  * @example
  * ```ts
+ * import { ioredis } from './dependencies.js';
  * const client = new (ioredis().Redis)('redis://127.0.0.1:6379');
  * ```
  */
@@ -36,6 +37,7 @@ export const ioredis = once(() => load('ioredis') as typeof IoRedis);
  *
  * @example
  * ```ts
+ * import { promClient } from './dependencies.js';
  * const registry = new (promClient().Registry)();
  * ```
  */
@@ -45,6 +47,7 @@ export const promClient = once(() => load('prom-client') as typeof PromClient);
  *
  * @example
  * ```ts
+ * import { opossum } from './dependencies.js';
  * const Breaker = opossum();
  * ```
  */
@@ -54,6 +57,7 @@ export const opossum = once(() => load('opossum') as typeof OpossumBreaker);
  *
  * @example
  * ```ts
+ * import { rateLimiterFlexible } from './dependencies.js';
  * const { RateLimiterMemory } = rateLimiterFlexible();
  * ```
  */

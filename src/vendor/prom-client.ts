@@ -45,8 +45,9 @@ let base: HistogramWithExtraValuesClass | undefined;
  *
  * @example
  * ```ts
+ * import { histogramWithExtraValues } from './prom-client.js';
  * class Mine extends histogramWithExtraValues() {
- *   extraValues() { return []; }
+ *   override extraValues() { return []; }
  * }
  * ```
  */

@@ -24,6 +24,7 @@ export interface MemoryStorage {
  *
  * @example
  * ```ts
+ * import { replaceMemoryStorage } from './rate-limiter-flexible.js';
  * replaceMemoryStorage(limiter, new ClockedStorage(now));
  * ```
  */

@@ -91,6 +91,7 @@ export type ResolvedClusterOptions = z.output<typeof clusterSchema>;
  *
  * @example
  * ```ts
+ * import { checkClusterOptions } from './options.js';
  * checkClusterOptions(config.cluster, config.redis !== undefined);
  * ```
  */

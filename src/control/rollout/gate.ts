@@ -47,6 +47,7 @@ const MAX_SAMPLES = 10_000;
  *
  * @example
  * ```ts
+ * import { GateWindow } from './gate.js';
  * const window = new GateWindow([c], [c], { maxErrorRate: 0.05, minRequests: 10 });
  * lb.on('request', (e) => e.backend === 'c' && window.latency(e.durationMs));
  * // ...later
@@ -193,6 +194,7 @@ function round(value: number): number {
  *
  * @example
  * ```ts
+ * import { percentile } from './gate.js';
  * percentile([5, 1, 3], 0.5); // 3
  * ```
  */

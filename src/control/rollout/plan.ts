@@ -46,6 +46,7 @@ export interface RolloutPlan {
  *
  * @example
  * ```ts
+ * import { planRollout } from './plan.js';
  * const plan = planRollout(members, [{ id: 'v2-a', url: 'http://10.0.1.1:8080' }], 1);
  * plan.batches; // 1
  * ```
@@ -110,6 +111,7 @@ export function planRollout(
  *
  * @example
  * ```ts
+ * import { removedAfter } from './plan.js';
  * removedAfter(3, 1, 2); // 1
  * ```
  */

@@ -15,6 +15,7 @@ export interface RestoreHost {
  *
  * @example
  * ```ts
+ * import { readdPrevious } from './restore.js';
  * const errors: string[] = [];
  * const restored = readdPrevious(host, run.previous, false, errors);
  * ```
@@ -49,6 +50,7 @@ export function readdPrevious(
  *
  * @example
  * ```ts
+ * import { removeAdded } from './restore.js';
  * const removed = await removeAdded(host, run.added, run.previous, undefined, errors);
  * ```
  */

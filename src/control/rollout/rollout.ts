@@ -149,6 +149,7 @@ interface Run {
  *
  * @example
  * ```ts
+ * import { RolloutManager } from './rollout.js';
  * const rollouts = new RolloutManager(host);
  * const { id, done } = rollouts.start({ backends: next, batchSize: 1, interval: '30s' });
  * const result = await done;

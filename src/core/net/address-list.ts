@@ -46,6 +46,7 @@ export function normalizeAddress(address: string): string {
  *
  * @example
  * ```ts
+ * import { addressMatcher } from './address-list.js';
  * const internal = addressMatcher(['10.0.0.0/8', '::1', 'loopback']);
  * internal('::ffff:10.1.2.3'); // true
  * ```

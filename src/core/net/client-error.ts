@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
  *
  * @example
  * ```ts
+ * import { clientParseError } from './client-error.js';
  * const code = clientParseError(req) ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED';
  * ```
  */

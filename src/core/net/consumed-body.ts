@@ -16,6 +16,7 @@ import { stringify } from 'node:querystring';
  *
  * @example
  * ```ts
+ * import { consumedBody } from './consumed-body.js';
  * const bytes = consumedBody(req); // Buffer '{"a":1}' after express.json()
  * ```
  */

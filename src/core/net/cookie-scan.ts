@@ -23,6 +23,7 @@ export interface CookieSpan {
  *
  * @example
  * ```ts
+ * import { scanCookie } from './cookie-scan.js';
  * const span = { pairStart: 0, start: 0, end: 0, valueEnd: 0 };
  * const header = 'a=1; session="xyz"';
  * if (scanCookie(header, 'session', span)) header.slice(span.start, span.end); // 'xyz'

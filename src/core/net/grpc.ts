@@ -18,6 +18,7 @@ const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, 
  *
  * @example
  * ```ts
+ * import { parseGrpcTimeout } from './grpc.js';
  * parseGrpcTimeout('250m'); // 250
  * parseGrpcTimeout('5S');   // 5000
  * ```
@@ -35,6 +36,7 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
  *
  * @example
  * ```ts
+ * import { formatGrpcTimeout } from './grpc.js';
  * formatGrpcTimeout(1234.5); // '1235m'
  * ```
  */
@@ -58,6 +60,7 @@ export function isGrpc(headers: IncomingHttpHeaders | OutgoingHttpHeaders): bool
  *
  * @example
  * ```ts
+ * import { grpcToHttpStatus } from './grpc.js';
  * grpcToHttpStatus(14); // 503
  * ```
  */
@@ -101,6 +104,7 @@ export function grpcToHttpStatus(code: number): number {
  *
  * @example
  * ```ts
+ * import { httpToGrpcStatus } from './grpc.js';
  * httpToGrpcStatus(503); // 14
  * ```
  */
@@ -120,7 +124,8 @@ export function httpToGrpcStatus(status: number): number {
  *
  * @example
  * ```ts
- * trailersOnlyStatus({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14' }); // 14
+ * import { trailersOnlyStatus } from './grpc.js';
+ * trailersOnlyStatus({ ':status': '200', 'content-type': 'application/grpc', 'grpc-status': '14' }); // 14
  * ```
  */
 export function trailersOnlyStatus(headers: IncomingHttpHeaders): number | undefined {
@@ -135,6 +140,7 @@ export function trailersOnlyStatus(headers: IncomingHttpHeaders): number | undef
  *
  * @example
  * ```ts
+ * import { grpcMessage } from './grpc.js';
  * grpcMessage('no backend: 100%'); // 'no backend: 100%25'
  * ```
  */

@@ -11,6 +11,8 @@ import { http2HasBody, isHttp2 } from './http2-compat.js';
  *
  * @example
  * ```ts
+ * import { hasBody } from './has-body.js';
+ * import { bufferRequestBody } from '../../stages/retry/request-body.js';
  * if (hasBody(req)) await bufferRequestBody(ctx, 65536, now);
  * ```
  */

@@ -29,6 +29,7 @@ function streamOf(res: ServerResponse): StreamLike | undefined {
  *
  * @example
  * ```ts
+ * import { responseFinished } from './http2-compat.js';
  * res.once('close', () => console.log(responseFinished(res) ? 'sent' : 'client left'));
  * ```
  */
@@ -44,6 +45,7 @@ export function responseFinished(res: ServerResponse): boolean {
  *
  * @example
  * ```ts
+ * import { isHttp2 } from './http2-compat.js';
  * http2.createServer({}, (req, res) => isHttp2(req)); // true
  * ```
  */
@@ -58,6 +60,7 @@ export function isHttp2(req: IncomingMessage): boolean {
  *
  * @example
  * ```ts
+ * import { clientGone } from './http2-compat.js';
  * if (clientGone(ctx.res)) return; // nobody to answer
  * ```
  */
@@ -74,6 +77,7 @@ export function clientGone(res: ServerResponse): boolean {
  *
  * @example
  * ```ts
+ * import { responseClosed } from './http2-compat.js';
  * if (responseClosed(res)) res.destroy();
  * ```
  */
@@ -92,6 +96,7 @@ export function responseClosed(res: ServerResponse): boolean {
  *
  * @example
  * ```ts
+ * import { requestAuthority } from './http2-compat.js';
  * const authority = requestAuthority(req); // 'example.com:8443', undefined, or false
  * ```
  */
@@ -110,6 +115,7 @@ export function requestAuthority(req: IncomingMessage): string | undefined | fal
  *
  * @example
  * ```ts
+ * import { http2HasBody, isHttp2 } from './http2-compat.js';
  * if (isHttp2(req) && http2HasBody(req)) headers['transfer-encoding'] = 'chunked';
  * ```
  */

@@ -21,6 +21,7 @@ const PORT = /^[0-9]{1,5}$/;
  *
  * @example
  * ```ts
+ * import { parseAuthority } from './request-target.js';
  * parseAuthority('Example.com:8080'); // 'example.com:8080'
  * parseAuthority('user@evil');        // undefined
  * ```
@@ -61,6 +62,7 @@ export function parseAuthority(value: string): string | undefined {
  *
  * @example
  * ```ts
+ * import { splitAbsoluteForm } from './request-target.js';
  * splitAbsoluteForm('http://Evil.example/page?x=1'); // { authority: 'evil.example', path: '/page?x=1' }
  * ```
  */
@@ -109,6 +111,7 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
  *
  * @example
  * ```ts
+ * import { normalizePath } from './request-target.js';
  * normalizePath('/%2e%2e//private\\data?x=1'); // '/private/data'
  * ```
  */
@@ -155,6 +158,7 @@ export function normalizePath(target: string): string {
  *
  * @example
  * ```ts
+ * import { resolveTarget } from './request-target.js';
  * resolveTarget('http://evil.example/page', 'victim.example'); // { path: '/page', authority: 'evil.example' }
  * resolveTarget('/x', 'a b');                                   // 'invalid Host header'
  * ```

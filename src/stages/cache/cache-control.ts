@@ -32,6 +32,7 @@ function deltaSeconds(value: string | undefined): number {
  *
  * @example
  * ```ts
+ * import { parseCacheControl } from './cache-control.js';
  * parseCacheControl('public, s-maxage=60, max-age=10').sMaxAge; // 60
  * ```
  */
@@ -109,6 +110,7 @@ export function parseCacheControl(header: string | string[] | undefined): CacheD
  *
  * @example
  * ```ts
+ * import { freshnessLifetime, parseCacheControl } from './cache-control.js';
  * freshnessLifetime(parseCacheControl('max-age=60'), undefined, undefined, Date.now()); // 60000
  * ```
  */

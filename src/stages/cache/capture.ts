@@ -9,6 +9,7 @@ import { Transform, type TransformCallback } from 'node:stream';
  *
  * @example
  * ```ts
+ * import { CaptureStream } from './capture.js';
  * const capture = new CaptureStream(1 << 20, (body) => body && store(body));
  * pipeline(upstream, capture, () => {});
  * capture.pipe(res);

@@ -47,6 +47,7 @@ const OVERHEAD = 128;
  *
  * @example
  * ```ts
+ * import { entryBytes } from './memory-store.js';
  * entryBytes('example.com/', { 'content-type': 'text/plain' }, 5); // 5 + 10 + 24 + 128 + ...
  * ```
  */
@@ -73,6 +74,7 @@ export function entryBytes(
  *
  * @example
  * ```ts
+ * import { MemoryCacheStore } from './memory-store.js';
  * const store = new MemoryCacheStore({ maxEntries: 1000, maxBytes: 64 << 20, now: () => performance.now() });
  * ```
  */

@@ -160,6 +160,8 @@ function etagMatches(header: string, etag: string): boolean {
  *
  * @example
  * ```ts
+ * import { createResponseCache } from './response-cache.js';
+ * import { buildPipeline } from '../pipeline.js';
  * const cache = createResponseCache(options, { events, now: () => performance.now() });
  * buildPipeline({ cache: cache.middleware, ... }, [], undefined);
  * ```

@@ -361,6 +361,8 @@ export class BackendBreaker {
  *
  * @example
  * ```ts
+ * import { Breakers } from './breakers.js';
+ * import { circuitBreakerSchema } from './options.js';
  * const breakers = new Breakers({ pool, events });
  * breakers.configure(circuitBreakerSchema.parse({ resetTimeout: '10s' }));
  * for (const backend of pool.all()) breakers.add(backend);

@@ -76,6 +76,7 @@ export const circuitBreakerOption = z.union([z.literal(false), circuitBreakerSch
  *
  * @example
  * ```ts
+ * import { type CircuitBreakerOptions } from 'switchyard-lb';
  * const circuitBreaker: CircuitBreakerOptions = { errorThresholdPercentage: 25, resetTimeout: '10s' };
  * ```
  */

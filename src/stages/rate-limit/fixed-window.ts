@@ -133,6 +133,7 @@ function seconds(ms: number): number {
  *
  * @example
  * ```ts
+ * import { FixedWindow } from 'switchyard-lb';
  * const limiter = new FixedWindow({ name: 'api', points: 100, durationMs: 60_000, blockDurationMs: 0 });
  * const decision = await limiter.consume('ip:10.0.0.1', 1);
  * ```

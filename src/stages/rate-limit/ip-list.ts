@@ -8,6 +8,7 @@ export { isIpOrCidr };
  *
  * @example
  * ```ts
+ * import { compileAddressList } from './ip-list.js';
  * const internal = compileAddressList(['10.0.0.0/8', '::1']);
  * internal?.('10.1.2.3'); // true
  * ```

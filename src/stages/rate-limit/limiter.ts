@@ -33,6 +33,7 @@ export interface LimitDecision {
  *
  * @example
  * ```ts
+ * import { type Limiter } from 'switchyard-lb';
  * const everyoneOnce: Limiter = {
  *   name: 'once',
  *   seen: new Set<string>(),

@@ -19,6 +19,7 @@ export function script(source: string): Script {
  *
  * @example
  * ```ts
+ * import { evalScript, script } from './lua.js';
  * const get = script("return redis.call('GET', KEYS[1])");
  * await evalScript(client, get, 'lb:k', []);
  * ```

@@ -46,6 +46,7 @@ const WARN_INTERVAL_MS = 60_000;
  *
  * @example
  * ```ts
+ * import { createLimiter } from './middleware.js';
  * const limiter = createLimiter(
  *   { kind: 'builtin', name: 'api', algorithm: 'sliding-window', points: 100, durationMs: 60_000,
  *     blockDurationMs: 0, burst: undefined, key: 'ip' },
@@ -121,6 +122,10 @@ export function retryAfterSeconds(ms: number): number {
  *
  * @example
  * ```ts
+ * import { rateLimit } from './middleware.js';
+ * import { parseOptions } from '../../core/zod.js';
+ * import { rateLimitSchema } from './options.js';
+ * import { buildPipeline } from '../pipeline.js';
  * const stage = rateLimit(parseOptions(rateLimitSchema, { points: 100, duration: '1m' }), { events, now });
  * buildPipeline({ 'rate-limit': stage.middleware, ... }, [], undefined);
  * ```

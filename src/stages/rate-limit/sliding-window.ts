@@ -63,6 +63,7 @@ interface WindowState {
  *
  * @example
  * ```ts
+ * import { MemorySlidingWindow } from 'switchyard-lb';
  * const limiter = new MemorySlidingWindow({ name: 'api', points: 100, durationMs: 60_000, blockDurationMs: 0 });
  * const decision = limiter.consume('ip:10.0.0.1', 1);
  * ```
@@ -147,6 +148,7 @@ export class MemorySlidingWindow implements Limiter {
  *
  * @example
  * ```ts
+ * import { RedisSlidingWindow } from 'switchyard-lb';
  * const limiter = new RedisSlidingWindow(
  *   { name: 'api', points: 100, durationMs: 60_000, blockDurationMs: 0 },
  *   { client, keyPrefix: 'lb:rl:sw:api:' },

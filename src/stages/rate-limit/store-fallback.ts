@@ -34,6 +34,7 @@ export interface RedisStoreOptions {
  *
  * @example
  * ```ts
+ * import { outageDivisor } from './store-fallback.js';
  * outageDivisor(() => 3)(); // 3
  * ```
  */

@@ -42,6 +42,7 @@ interface Bucket {
  *
  * @example
  * ```ts
+ * import { MemoryTokenBucket } from 'switchyard-lb';
  * // 10 requests per second on average, bursts of up to 50.
  * const limiter = new MemoryTokenBucket({ name: 'api', points: 10, durationMs: 1000, burst: 50, blockDurationMs: 0 });
  * limiter.consume('ip:10.0.0.1', 1).allowed; // true
@@ -126,6 +127,7 @@ export class MemoryTokenBucket implements Limiter {
  *
  * @example
  * ```ts
+ * import { RedisTokenBucket } from 'switchyard-lb';
  * const limiter = new RedisTokenBucket(
  *   { name: 'api', points: 10, durationMs: 1000, burst: 50, blockDurationMs: 0 },
  *   { client, keyPrefix: 'lb:rl:tb:api:' },

@@ -21,9 +21,12 @@ const SLICES = 10;
  *
  * @example
  * ```ts
+ * import { RetryBudget } from 'switchyard-lb';
  * const budget = new RetryBudget({ percent: 20, minRetriesPerSecond: 10, ttl: 10_000 });
- * budget.deposit(now);                 // a request arrived
- * if (budget.tryWithdraw(now)) retry(); // else: answer with the failure as is
+ * budget.deposit(Date.now()); // a request arrived
+ * if (budget.tryWithdraw(Date.now())) {
+ *   // retry; else: answer with the failure as is
+ * }
  * ```
  */
 export class RetryBudget {

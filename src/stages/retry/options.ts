@@ -11,6 +11,8 @@ export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DE
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
+ * import { RETRY_ON } from './options.js';
  * createLoadBalancer({ backends, retry: { retryOn: RETRY_ON.filter((r) => r !== 'timeout') } });
  * ```
  */
@@ -22,6 +24,7 @@ export const RETRY_ON = ['connect-failure', 'reset', 'timeout'] as const satisfi
  *
  * @example
  * ```ts
+ * import { type Backoff, createLoadBalancer } from 'switchyard-lb';
  * // constant 100 ms, no jitter
  * const backoff: Backoff = () => 100;
  * createLoadBalancer({ backends, retry: { backoff } });
@@ -125,6 +128,7 @@ export const hedgeSchema = z.union([
  *
  * @example
  * ```ts
+ * import { type RetryOptions } from 'switchyard-lb';
  * const retry: RetryOptions = { attempts: 3, statuses: [503], budget: { percent: 10 } };
  * ```
  */

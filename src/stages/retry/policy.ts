@@ -12,6 +12,7 @@ import { parseRetryAfter } from './retry-after.js';
  *
  * @example
  * ```ts
+ * import { type RetryDeps } from './policy.js';
  * const deps: RetryDeps = { events, random: Math.random, now: performance.now.bind(performance),
  *   canRetry: () => true, canHedge: () => true, budget: undefined };
  * ```
@@ -60,6 +61,8 @@ const STOP: RetryDecision = Object.freeze({ go: false });
  *
  * @example
  * ```ts
+ * import { RetryPolicy } from './policy.js';
+ * import { retrySchema } from './options.js';
  * const policy = new RetryPolicy(retrySchema.parse({ attempts: 3 }), deps);
  * if (policy.retryableError(error, true) && policy.withdraw()) await sleep(policy.backoff(1));
  * ```
@@ -209,6 +212,7 @@ export class RetryPolicy {
  *
  * @example
  * ```ts
+ * import { discard } from './policy.js';
  * if (ctx.response?.status === 503) discard(ctx); // ctx.response is now undefined
  * ```
  */

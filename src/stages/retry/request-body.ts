@@ -20,6 +20,7 @@ import { clientParseError } from '../../core/net/client-error.js';
  *
  * @example
  * ```ts
+ * import { bufferRequestBody } from './request-body.js';
  * const replayable = await bufferRequestBody(ctx, 64 * 1024, performance.now);
  * ```
  */
@@ -59,6 +60,7 @@ export async function bufferRequestBody(ctx: Context, limit: number, now: () => 
  *
  * @example
  * ```ts
+ * import { recordRequestBody } from './request-body.js';
  * recordRequestBody(ctx, 1 << 20);
  * await forward(ctx.requestBody?.());
  * ```

@@ -41,6 +41,7 @@ function utc(year: number, month: string, day: number, h: string, m: string, s: 
  *
  * @example
  * ```ts
+ * import { parseHttpDate } from './retry-after.js';
  * parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT', Date.now()); // 784111777000
  * ```
  */
@@ -74,6 +75,7 @@ export function parseHttpDate(text: string, wallClock: number): number | undefin
  *
  * @example
  * ```ts
+ * import { parseRetryAfter } from 'switchyard-lb';
  * parseRetryAfter('2', Date.now()); // 2000
  * parseRetryAfter('Wed, 21 Oct 2026 07:28:00 GMT', Date.now());
  * parseRetryAfter('Wednesday, 21-Oct-26 07:28:00 GMT', Date.now());

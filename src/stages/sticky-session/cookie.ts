@@ -27,6 +27,7 @@ export interface CookieRange {
  *
  * @example
  * ```ts
+ * import { findCookie } from './cookie.js';
  * findCookie('a=1; lb="x.y"', 'lb')?.value; // 'x.y'
  * ```
  */
@@ -42,6 +43,7 @@ export function findCookie(header: string, name: string): CookieRange | undefine
  *
  * @example
  * ```ts
+ * import { findCookie, removeCookie } from './cookie.js';
  * const header = 'a=1; lb=x; b=2';
  * removeCookie(header, findCookie(header, 'lb')!); // 'a=1; b=2'
  * ```
@@ -68,6 +70,7 @@ export interface CookieAttributes {
  *
  * @example
  * ```ts
+ * import { serializeCookie } from './cookie.js';
  * serializeCookie('lb', 'v', { path: '/', maxAgeSeconds: 3600, httpOnly: true, sameSite: 'Lax', secure: false });
  * // 'lb=v; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax'
  * ```
@@ -90,6 +93,7 @@ export function serializeCookie(name: string, value: string, attributes: CookieA
  *
  * @example
  * ```ts
+ * import { CookieSigner } from './cookie.js';
  * const signer = new CookieSigner(['a secret of at least thirty-two characters']);
  * const value = signer.sign('b', 1_900_000_000);
  * signer.verify(value, 1_800_000_000); // { id: 'b', expiresAt: 1_900_000_000 }

@@ -9,6 +9,7 @@ import type { SharedRedis } from '../../core/redis.js';
  *
  * @example
  * ```ts
+ * import { MemorySessionStore, type SessionStore } from './session-store.js';
  * const store: SessionStore = new MemorySessionStore({ maxEntries: 1000, now: () => performance.now() });
  * store.set('alice', 'b', 60_000);
  * store.get('alice', 60_000); // 'b' (and the session is extended)
@@ -42,6 +43,7 @@ interface Session {
  *
  * @example
  * ```ts
+ * import { MemorySessionStore } from './session-store.js';
  * const store = new MemorySessionStore({ maxEntries: 100_000, now: () => performance.now() });
  * ```
  */
@@ -88,6 +90,7 @@ export class MemorySessionStore implements SessionStore {
  *
  * @example
  * ```ts
+ * import { RedisSessionStore } from './session-store.js';
  * const store = new RedisSessionStore(shared, 'sticky:header:');
  * ```
  */

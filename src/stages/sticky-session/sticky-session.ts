@@ -34,6 +34,7 @@ type StickyResult = SwitchyardEvents['sticky']['result'];
  *
  * @example
  * ```ts
+ * import { createSessionStore } from './sticky-session.js';
  * const store = createSessionStore(options, shared, () => performance.now());
  * ```
  */
@@ -95,6 +96,7 @@ function appendSetCookie(headers: OutgoingHttpHeaders, cookie: string): void {
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({ backends, sticky: { mode: 'cookie', secret: process.env.LB_SECRET, ttl: '30m' } });
  * ```
  */

@@ -14,7 +14,8 @@ function digest(value: string): Buffer {
  *
  * @example
  * ```ts
- * const authorized = bearerCheck(process.env.ADMIN_TOKEN);
+ * import { bearerCheck } from './auth.js';
+ * const authorized = bearerCheck(token);
  * if (!authorized(req.headers.authorization)) res.writeHead(401).end();
  * ```
  */
@@ -34,6 +35,7 @@ export function bearerCheck(token: string): (header: string | undefined) => bool
  *
  * @example
  * ```ts
+ * import { sameSecret } from './auth.js';
  * if (!sameSecret(req.headers['x-csrf-token'] as string | undefined, session.csrfToken)) refuse();
  * ```
  */

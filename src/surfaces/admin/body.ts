@@ -11,6 +11,7 @@ import { makeError, type SwitchyardError } from '../../core/errors.js';
  *
  * @example
  * ```ts
+ * import { readJsonBody } from './body.js';
  * const patch = await readJsonBody(req, 1024 * 1024);
  * ```
  */

@@ -19,6 +19,7 @@ export const CSRF_HEADER = 'x-csrf-token';
  *
  * @example
  * ```ts
+ * import { isMutation } from './csrf.js';
  * isMutation('PATCH'); // true
  * isMutation('GET'); // false
  * ```
@@ -35,6 +36,7 @@ export function isMutation(method: string | undefined): boolean {
  *
  * @example
  * ```ts
+ * import { crossSite, isMutation } from './csrf.js';
  * const reason = crossSite(req);
  * if (reason && isMutation(req.method)) refuse(403, reason);
  * ```

@@ -192,6 +192,7 @@ export interface Dashboard {
  *
  * @example
  * ```ts
+ * import { createDashboard } from './dashboard.js';
  * const dashboard = createDashboard({
  *   token, prefix: undefined, options: true, source: lb, backends: () => lb.backends(), paths: () => ['/backends'],
  * });

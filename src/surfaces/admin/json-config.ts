@@ -31,6 +31,7 @@ function maskUrl(value: string): string {
  *
  * @example
  * ```ts
+ * import { jsonSafeConfig } from './json-config.js';
  * res.end(JSON.stringify(jsonSafeConfig(lb.config)));
  * ```
  */

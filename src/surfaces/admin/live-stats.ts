@@ -199,6 +199,7 @@ const DESCRIBE: { [E in EventName]?: (p: SwitchyardEvents[E]) => { backend?: str
  *
  * @example
  * ```ts
+ * import { LiveStats } from './live-stats.js';
  * const live = new LiveStats(lb, () => lb.backends());
  * setInterval(() => console.log(live.stats().totals.rps), 2000).unref();
  * ```

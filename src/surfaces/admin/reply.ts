@@ -13,6 +13,7 @@ const JSON_HEADERS = {
  *
  * @example
  * ```ts
+ * import { sendJson } from './reply.js';
  * sendJson(res, 200, { backends: [] }, { 'set-cookie': cookie });
  * ```
  */

@@ -47,6 +47,7 @@ function digest(value: string): string {
  *
  * @example
  * ```ts
+ * import { SessionStore } from './session.js';
  * const sessions = new SessionStore({ idleMs: 30 * 60_000, lifetimeMs: 12 * 3600_000 });
  * const { id, session } = sessions.create();
  * sessions.get(id)?.csrfToken;
@@ -122,6 +123,7 @@ export class SessionStore {
  *
  * @example
  * ```ts
+ * import { SESSION_COOKIE, readCookie } from './session.js';
  * readCookie('a=1; switchyard_session=abc', SESSION_COOKIE); // 'abc'
  * ```
  */
@@ -141,6 +143,7 @@ export function readCookie(header: string | undefined, name: string): string | u
  *
  * @example
  * ```ts
+ * import { sessionCookie } from './session.js';
  * res.setHeader('set-cookie', sessionCookie(id, { path: '/', secure: true, maxAgeS: 43_200 }));
  * ```
  */

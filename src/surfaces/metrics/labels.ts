@@ -16,6 +16,7 @@ export const OVERFLOW_LABEL = 'other';
  *
  * @example
  * ```ts
+ * import { methodLabel } from './labels.js';
  * methodLabel('GET'); // 'GET'
  * methodLabel('PURGE'); // 'OTHER'
  * ```
@@ -40,6 +41,7 @@ export const STATUS_CLASSES: readonly string[] = CLASSES;
  *
  * @example
  * ```ts
+ * import { statusClass } from './labels.js';
  * statusClass(503); // '5xx'
  * ```
  */
@@ -53,6 +55,7 @@ export function statusClass(status: number): string {
  *
  * @example
  * ```ts
+ * import { BoundedLabel } from './labels.js';
  * const limits = new BoundedLabel(2);
  * limits.value('a'); limits.value('b');
  * limits.value('c'); // 'other'

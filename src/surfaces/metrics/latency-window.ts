@@ -43,6 +43,7 @@ function bucketValue(bucket: number): number {
  *
  * @example
  * ```ts
+ * import { LatencyWindow } from './latency-window.js';
  * const window = new LatencyWindow({ windowMs: 60_000, slots: 6 });
  * window.record(12.5, performance.now());
  * window.summary(performance.now()).p99;

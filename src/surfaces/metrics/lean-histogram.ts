@@ -54,6 +54,7 @@ function sample(
  *
  * @example
  * ```ts
+ * import { createLeanHistogram } from './lean-histogram.js';
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', labelNames: ['backend'], buckets: [0.1, 1], registers: [registry] });
  * h.series({ backend: 'a' }).observe(0.05);
  * ```
@@ -68,6 +69,7 @@ export interface LeanHistogram extends Histogram<string> {
  *
  * @example
  * ```ts
+ * import { type LeanHistogramConfiguration } from './lean-histogram.js';
  * const config: LeanHistogramConfiguration = { name: 'x_seconds', help: 'x', buckets: [0.1, 1] };
  * ```
  */
@@ -81,6 +83,7 @@ let leanHistogramClass: LeanHistogramClass | undefined;
  *
  * @example
  * ```ts
+ * import { createLeanHistogram } from './lean-histogram.js';
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', buckets: [0.1, 1], registers: [registry] });
  * ```
  */
@@ -94,6 +97,7 @@ export function createLeanHistogram(config: LeanHistogramConfiguration): LeanHis
  *
  * @example
  * ```ts
+ * import { isLeanHistogram } from './lean-histogram.js';
  * if (isLeanHistogram(metric)) metric.series({ backend: 'a' }).observe(0.1);
  * ```
  */

@@ -69,6 +69,8 @@ function classCounts(counts: Float64Array): StatusClassCounts {
  *
  * @example
  * ```ts
+ * import { BalancerMetrics } from './metrics.js';
+ * import { metricsSchema } from './options.js';
  * const metrics = new BalancerMetrics(metricsSchema.parse({}), source);
  * metrics.subscribe(events);
  * await metrics.registry.metrics();
@@ -729,6 +731,7 @@ function backendStats(b: Backend, breaker: BreakerState, record: BackendRecord |
  *
  * @example
  * ```ts
+ * import { poolStats } from './metrics.js';
  * poolStats(source).backends[0]?.active;
  * ```
  */

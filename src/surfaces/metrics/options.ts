@@ -103,6 +103,7 @@ export const metricsSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type MetricsOptions } from 'switchyard-lb';
  * const metrics: MetricsOptions = { prefix: 'edge_', defaultLabels: { instance: 'edge-1' }, window: '5m' };
  * ```
  */

@@ -7,6 +7,7 @@ import type { EventName, Events, SwitchyardEvents } from '../../core/events.js';
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * import pino from 'pino';
  * createLoadBalancer({ backends, logger: pino(), logLevel: 'info' });
  * ```
@@ -85,6 +86,7 @@ function compact(payload: object): object {
  *
  * @example
  * ```ts
+ * import { logTo } from './logger.js';
  * const stop = logTo(events, pino(), 'info');
  * ```
  */

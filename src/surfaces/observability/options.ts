@@ -77,6 +77,7 @@ export const tracingSchema = z
  *
  * @example
  * ```ts
+ * import { type RequestIdOptions } from 'switchyard-lb';
  * const requestId: RequestIdOptions = { header: 'x-correlation-id' };
  * ```
  */
@@ -96,6 +97,7 @@ export type ResolvedRequestIdOptions =
  *
  * @example
  * ```ts
+ * import { type TracingOptions } from 'switchyard-lb';
  * const tracing: TracingOptions = { propagate: false };
  * ```
  */

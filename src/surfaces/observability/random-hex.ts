@@ -11,6 +11,7 @@ let offset = POOL_BYTES;
  *
  * @example
  * ```ts
+ * import { randomHex } from './random-hex.js';
  * randomHex(8); // '9c1f0e5a77b2d403'
  * ```
  */

@@ -10,6 +10,7 @@ const SAFE_ID = /^[A-Za-z0-9._~:@+=/-]{1,128}$/;
  *
  * @example
  * ```ts
+ * import { requestId } from './request-id.js';
  * requestId(req.headers['x-request-id']); // the client's id, or a fresh UUID
  * ```
  */

@@ -34,6 +34,7 @@ const ZERO_SPAN = '0'.repeat(16);
  *
  * @example
  * ```ts
+ * import { parseTraceparent } from 'switchyard-lb';
  * parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')?.traceId;
  * ```
  */
@@ -54,6 +55,7 @@ export function parseTraceparent(value: string | string[] | undefined): TracePar
  *
  * @example
  * ```ts
+ * import { proxyTrace } from './traceparent.js';
  * const trace = proxyTrace(req.headers.traceparent);
  * upstreamHeaders.traceparent = trace.header;
  * ```

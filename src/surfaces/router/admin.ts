@@ -113,7 +113,7 @@ function poolJson(router: RouterControl, name: string): Record<string, unknown> 
  *
  * @example
  * ```ts
- * http.createServer(router.admin({ token: process.env.ADMIN_TOKEN })).listen(9901, '127.0.0.1');
+ * http.createServer(router.admin({ token })).listen(9901, '127.0.0.1');
  * ```
  */
 export function createRouterAdmin(

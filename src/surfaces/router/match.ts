@@ -72,6 +72,8 @@ function trimPrefix(prefix: string): string {
  *
  * @example
  * ```ts
+ * import { compileRoute } from './match.js';
+ * import { routeSchema } from 'switchyard-lb';
  * compileRoute(routeSchema.parse({ prefix: '/api/', pool: 'api' }), 0).path; // '/api'
  * ```
  */
@@ -185,6 +187,7 @@ class PathTable {
  *
  * @example
  * ```ts
+ * import { RouteTable } from 'switchyard-lb';
  * const table = new RouteTable([{ host: 'api.example.com', prefix: '/v1', pool: 'api' }]);
  * table.match('api.example.com', '/v1/users', 'GET', {})?.route.pool; // 'api'
  * ```
@@ -254,6 +257,7 @@ export class RouteTable {
  *
  * @example
  * ```ts
+ * import { requestHost } from 'switchyard-lb';
  * requestHost('api.example.com:8443'); // 'api.example.com'
  * ```
  */

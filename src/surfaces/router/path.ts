@@ -23,6 +23,7 @@ export function underPrefix(path: string, prefix: string): boolean {
  *
  * @example
  * ```ts
+ * import { rewriteTarget } from 'switchyard-lb';
  * rewriteTarget('/api/users?page=2', '/api/users', '/api', '/'); // '/users?page=2'
  * ```
  */

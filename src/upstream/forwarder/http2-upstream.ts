@@ -32,6 +32,7 @@ import { CONNECT_ERRORS } from './upgrade.js';
  *
  * @example
  * ```ts
+ * import { type UpstreamProtocol } from './http2-upstream.js';
  * const backend = { url: 'http://10.0.0.5:50051', protocol: 'h2c' as UpstreamProtocol };
  * ```
  */
@@ -61,6 +62,7 @@ const sessions = new WeakMap<http.Agent, Http2Sessions>();
  *
  * @example
  * ```ts
+ * import { Http2Sessions, attachHttp2 } from './http2-upstream.js';
  * const agent = attachHttp2(new http.Agent({ keepAlive: true }), new Http2Sessions(url, 'h2c', undefined));
  * ```
  */
@@ -79,6 +81,7 @@ export function attachHttp2<A extends http.Agent>(agent: A, held: Http2Sessions)
  *
  * @example
  * ```ts
+ * import { http2SessionsOf } from './http2-upstream.js';
  * const h2 = http2SessionsOf(backend.agent);
  * ```
  */
@@ -92,6 +95,7 @@ export function http2SessionsOf(agent: http.Agent): Http2Sessions | undefined {
  *
  * @example
  * ```ts
+ * import { Http2Sessions } from './http2-upstream.js';
  * const held = new Http2Sessions(new URL('http://127.0.0.1:50051'), 'h2c', undefined);
  * const session = await held.session();
  * ```
@@ -340,6 +344,7 @@ function failure(
  *
  * @example
  * ```ts
+ * import { forwardHttp2 } from './http2-upstream.js';
  * await forwardHttp2(ctx, backend, agent, headers, undefined, { timeouts, now, via: 'switchyard' });
  * ```
  */

@@ -42,6 +42,7 @@ export const connectionPoolSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type TimeoutsOptions } from 'switchyard-lb';
  * const timeouts: TimeoutsOptions = { connect: '2s', response: '30s', total: '45s' };
  * ```
  */
@@ -75,6 +76,7 @@ export interface ResolvedTimeoutsOptions {
  *
  * @example
  * ```ts
+ * import { type ConnectionPoolOptions } from 'switchyard-lb';
  * const connectionPool: ConnectionPoolOptions = { maxSockets: 64, idleTimeout: '2s' };
  * ```
  */

@@ -84,6 +84,7 @@ function relay(req: IncomingMessage, socket: Duplex, proxyRes: IncomingMessage, 
  *
  * @example
  * ```ts
+ * import { tunnel } from './upgrade.js';
  * tunnel(req, socket, head, { backend, headers, path: '/ws', via: 'switchyard', onError: (e) => log(e) });
  * ```
  */

@@ -32,6 +32,7 @@ function read(file: string, path: string): Buffer {
  *
  * @example
  * ```ts
+ * import { upstreamTls } from './upstream-tls.js';
  * upstreamTls({ caFile: '/etc/ssl/internal-ca.pem', servername: 'api.internal' }, 'backends[0]');
  * ```
  */

@@ -30,6 +30,7 @@ export interface HealthCheckerDeps {
  *
  * @example
  * ```ts
+ * import { type CheckObserver, HealthChecker } from './checker.js';
  * const log: CheckObserver = { checkPassed: (backend, startedAt) => console.log(backend.id, startedAt) };
  * new HealthChecker({ pool, events, now, random, observers: [log] });
  * ```
@@ -95,6 +96,8 @@ class Http2Probe {
  *
  * @example
  * ```ts
+ * import { HealthChecker } from './checker.js';
+ * import { healthCheckSchema } from './options.js';
  * const checker = new HealthChecker({ pool, events, now: () => performance.now(), random: Math.random });
  * checker.configure(healthCheckSchema.parse({ path: '/ready', interval: '2s' }));
  * for (const backend of pool.all()) checker.add(backend);

@@ -9,6 +9,7 @@ import type { ResolvedOutlierDetectionOptions } from './options.js';
  *
  * @example
  * ```ts
+ * import { type UpstreamObserver } from './outlier.js';
  * const log: UpstreamObserver = {
  *   response: (backend, status) => console.log(backend.id, status),
  *   failure: (backend, error) => console.log(backend.id, error.code),
@@ -60,6 +61,8 @@ export interface OutlierDeps {
  *
  * @example
  * ```ts
+ * import { OutlierDetector } from './outlier.js';
+ * import { outlierDetectionSchema } from './options.js';
  * const outliers = new OutlierDetector({ pool, events, now: () => performance.now() });
  * outliers.configure(outlierDetectionSchema.parse({ consecutive5xx: 3 }));
  * outliers.response(backend, 503);

@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { type FailureDetector } from 'switchyard-lb';
  * const never: FailureDetector = { heartbeat() {}, suspicion: () => 0, isAvailable: () => true, reset() {} };
  * ```
  */
@@ -48,6 +49,7 @@ export interface PhiAccrualOptions {
  *
  * @example
  * ```ts
+ * import { PhiAccrualDetector } from 'switchyard-lb';
  * const detector = new PhiAccrualDetector({ threshold: 8, acceptablePause: 0, firstHeartbeatEstimate: 1000 });
  * for (let t = 0; t <= 10_000; t += 1000) detector.heartbeat(t);
  * detector.suspicion(11_000); // ~0.3: on time
@@ -142,6 +144,7 @@ export class PhiAccrualDetector implements FailureDetector {
  *
  * @example
  * ```ts
+ * import { phi } from './phi-accrual.js';
  * phi(1000, 1000, 100); // ~0.30: exactly on time
  * phi(2000, 1000, 100); // ~23: ten standard deviations late
  * ```

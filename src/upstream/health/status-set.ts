@@ -42,6 +42,7 @@ function isRange(value: unknown): value is [number, number] {
  *
  * @example
  * ```ts
+ * import { statusMatcher } from './status-set.js';
  * const ok = statusMatcher([[200, 399]]);
  * ok(204); // true
  * ok(503); // false

@@ -9,6 +9,7 @@ import { VegasLimiter } from './vegas.js';
  *
  * @example
  * ```ts
+ * import { createLimiter } from './adaptive-limit.js';
  * const limiter = createLimiter(config.adaptiveConcurrency, 'a', Math.random);
  * ```
  */
@@ -48,6 +49,8 @@ export function createLimiter(
  *
  * @example
  * ```ts
+ * import { AdaptiveLimit } from './adaptive-limit.js';
+ * import { VegasLimiter } from 'switchyard-lb';
  * backend.limiter = new AdaptiveLimit(new VegasLimiter(opts), (limit, previous) => log(limit, previous));
  * ```
  */

@@ -30,6 +30,7 @@ const WARMUP = 10;
  *
  * @example
  * ```ts
+ * import { Gradient2Limiter } from 'switchyard-lb';
  * const limiter = new Gradient2Limiter({ initialLimit: 20, minLimit: 1, maxLimit: 200 });
  * limiter.update(12, 20, false);
  * limiter.limit; // 20.8

@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { type ConcurrencyLimiter, createLoadBalancer } from 'switchyard-lb';
  * // AIMD: +1 per fast response, halve on a slow one or a timeout
  * class Aimd implements ConcurrencyLimiter {
  *   limit = 10;
@@ -31,6 +32,7 @@ export interface ConcurrencyLimiter {
  *
  * @example
  * ```ts
+ * import { clamp } from './limiter.js';
  * clamp(0.5, 1, 1.7); // 1
  * ```
  */

@@ -66,6 +66,7 @@ export const adaptiveConcurrencySchema = z.union([z.literal(false), adaptiveObje
  *
  * @example
  * ```ts
+ * import { type QueueOptions } from 'switchyard-lb';
  * const queue: QueueOptions = { maxSize: 200, timeout: '2s' };
  * ```
  */
@@ -91,6 +92,7 @@ export interface ResolvedQueueOptions {
  *
  * @example
  * ```ts
+ * import { type AdaptiveConcurrencyOptions } from 'switchyard-lb';
  * const adaptiveConcurrency: AdaptiveConcurrencyOptions = { algorithm: 'vegas', initialLimit: 10, maxLimit: 100 };
  * ```
  */

@@ -29,6 +29,7 @@ function log10(limit: number): number {
  *
  * @example
  * ```ts
+ * import { VegasLimiter } from 'switchyard-lb';
  * const limiter = new VegasLimiter({ initialLimit: 20, minLimit: 1, maxLimit: 1000 });
  * limiter.update(10, 20, false); // first sample: sets the no-load RTT
  * limiter.update(10, 20, false); // no queue: 20 + 6

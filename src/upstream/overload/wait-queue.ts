@@ -48,6 +48,7 @@ function noop(): void {}
  *
  * @example
  * ```ts
+ * import { WaitQueue } from './wait-queue.js';
  * const queue = new WaitQueue({ maxSize: 100, timeout: 5000 }, { events, now, available: (t) => pool.candidates(new Set(), t) });
  * const waiter = await queue.wait(ctx); // rejects with ERR_QUEUE_FULL / ERR_QUEUE_TIMEOUT / ERR_DEADLINE / ERR_CLIENT_ABORTED
  * ```

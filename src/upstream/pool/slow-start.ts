@@ -9,6 +9,7 @@ import { duration, parseOptions } from '../../core/zod.js';
  *
  * @example
  * ```ts
+ * import { slowStartOptionSchema } from './slow-start.js';
  * slowStartOptionSchema.parse({ window: '30s' }); // { window: 30000, aggression: 1, minWeightPercent: 10 }
  * ```
  */
@@ -49,6 +50,7 @@ export const slowStartOptionSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type SlowStartOptions } from './slow-start.js';
  * const options: SlowStartOptions = { window: '1m', aggression: 2 };
  * ```
  */
@@ -59,6 +61,7 @@ export type SlowStartOptions = z.input<typeof slowStartOptionSchema>;
  *
  * @example
  * ```ts
+ * import { type ResolvedSlowStartOptions, resolveSlowStart } from './slow-start.js';
  * const config: ResolvedSlowStartOptions = resolveSlowStart({ window: '30s' });
  * ```
  */
@@ -70,6 +73,7 @@ export type ResolvedSlowStartOptions = Readonly<z.output<typeof slowStartOptionS
  *
  * @example
  * ```ts
+ * import { resolveSlowStart } from './slow-start.js';
  * const config = resolveSlowStart({ window: '30s' });
  * // { window: 30000, aggression: 1, minWeightPercent: 10 }
  * ```
@@ -88,6 +92,7 @@ export function resolveSlowStart(options: SlowStartOptions, path = 'slowStart'):
  *
  * @example
  * ```ts
+ * import { slowStartFactor } from './slow-start.js';
  * slowStartFactor(15_000, { window: 30_000, aggression: 1, minWeightPercent: 10 }); // 0.5
  * ```
  */
@@ -108,6 +113,7 @@ export function slowStartFactor(elapsedMs: number, config: ResolvedSlowStartOpti
  *
  * @example
  * ```ts
+ * import { resolveSlowStart, slowStartWeight } from './slow-start.js';
  * const config = resolveSlowStart({ window: '10s' });
  * slowStartWeight(4, 0, config);      // 0.4 (the 10% floor)
  * slowStartWeight(4, 5_000, config);  // 2

@@ -18,6 +18,7 @@ import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
  *
  * @example
  * ```ts
+ * import { consistentHashOptionsSchema } from './consistent-hash.js';
  * consistentHashOptionsSchema.parse({ key: { cookie: 'sid' } });
  * // { key: { cookie: 'sid' }, virtualNodes: 160 }
  * ```
@@ -70,6 +71,7 @@ export const consistentHashOptionsSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type ConsistentHashOptions } from './consistent-hash.js';
  * const options: ConsistentHashOptions = { key: 'ip', balanceFactor: 1.25 };
  * ```
  */
@@ -80,6 +82,7 @@ export type ConsistentHashOptions = z.input<typeof consistentHashOptionsSchema>;
  *
  * @example
  * ```ts
+ * import { MAX_RING_POINTS } from './consistent-hash.js';
  * MAX_RING_POINTS; // 8388608
  * ```
  */
@@ -111,6 +114,7 @@ export const MAX_RING_POINTS = 8 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({ backends, strategy: { name: 'consistent-hash', key: { cookie: 'session' }, balanceFactor: 1.25 } });
  * ```
  */

@@ -17,6 +17,7 @@ import { weightedRoundRobin } from './weighted-round-robin.js';
  *
  * @example
  * ```ts
+ * import { STRATEGY_NAMES } from './create-strategy.js';
  * STRATEGY_NAMES.includes('maglev'); // true
  * ```
  */
@@ -37,6 +38,7 @@ export const STRATEGY_NAMES = [
  *
  * @example
  * ```ts
+ * import { type StrategyName } from './create-strategy.js';
  * const name: StrategyName = 'least-connections';
  * ```
  */
@@ -48,6 +50,7 @@ export type StrategyName = (typeof STRATEGY_NAMES)[number];
  *
  * @example
  * ```ts
+ * import { DEFAULT_STRATEGY, createStrategy } from './create-strategy.js';
  * createStrategy().name === DEFAULT_STRATEGY; // true: 'p2c'
  * ```
  */
@@ -60,7 +63,8 @@ const NAME_LIST = STRATEGY_NAMES.join(', ');
  *
  * @example
  * ```ts
- * isStrategy({ name: 'mine', pick: (c) => c[0] }); // true
+ * import { isStrategy } from './create-strategy.js';
+ * isStrategy({ name: 'mine', pick: (c: unknown[]) => c[0] }); // true
  * isStrategy({ name: 'maglev' }); // false: options, not a strategy
  * ```
  */
@@ -73,6 +77,7 @@ export function isStrategy(value: unknown): value is Strategy {
  *
  * @example
  * ```ts
+ * import { namedStrategySchema } from './create-strategy.js';
  * namedStrategySchema.parse({ name: 'maglev' }); // { name: 'maglev', key: 'ip', tableSize: 65537 }
  * ```
  */
@@ -93,6 +98,7 @@ export const namedStrategySchema = z.discriminatedUnion('name', [
  *
  * @example
  * ```ts
+ * import { type NamedStrategyOptions } from './create-strategy.js';
  * const option: NamedStrategyOptions = { name: 'p2c', decay: '5s' };
  * ```
  */
@@ -132,6 +138,7 @@ function unionMessage(issue: { code?: string; input?: unknown; errors?: unknown 
  *
  * @example
  * ```ts
+ * import { DEFAULT_STRATEGY, strategyOptionSchema } from './create-strategy.js';
  * const optionsSchema = z.strictObject({ strategy: strategyOptionSchema.default(DEFAULT_STRATEGY) });
  * ```
  */
@@ -149,6 +156,7 @@ export const strategyOptionSchema = z.union(
  *
  * @example
  * ```ts
+ * import { type StrategyOption } from './create-strategy.js';
  * const option: StrategyOption = { name: 'consistent-hash', key: { header: 'x-user' } };
  * ```
  */
@@ -159,6 +167,7 @@ export type StrategyOption = z.input<typeof strategyOptionSchema>;
  *
  * @example
  * ```ts
+ * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c', { random: seededRandom(42) });
  * ```
  */
@@ -176,6 +185,7 @@ export interface StrategyDeps {
  *
  * @example
  * ```ts
+ * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c');
  * createStrategy({ name: 'consistent-hash', key: { header: 'x-user' }, balanceFactor: 1.25 });
  * createStrategy({ name: 'mine', pick: (candidates) => candidates[0] });

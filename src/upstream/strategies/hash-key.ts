@@ -12,6 +12,7 @@ import { murmur3 } from './hash.js';
  *
  * @example
  * ```ts
+ * import { type HashKeyFunction } from 'switchyard-lb';
  * const byTenant: HashKeyFunction = (req) => req.headers['x-tenant'] as string | undefined;
  * ```
  */
@@ -36,6 +37,7 @@ const headerName = () =>
  *
  * @example
  * ```ts
+ * import { hashKeySchema } from './hash-key.js';
  * hashKeySchema.parse({ header: 'X-User' }); // { header: 'x-user' }
  * ```
  */
@@ -69,6 +71,7 @@ export const hashKeySchema = z.union(
  *
  * @example
  * ```ts
+ * import { type HashKeyOption } from './hash-key.js';
  * const key: HashKeyOption = { header: 'x-user', fallback: 'x-forwarded-for' };
  * ```
  */
@@ -84,6 +87,7 @@ export { MAX_COOKIE_SCAN };
  *
  * @example
  * ```ts
+ * import { type HashKey, createHashKey } from './hash-key.js';
  * const key: HashKey = createHashKey({ cookie: 'session' });
  * key.hash(req, ctx); // same number for the same session on every instance
  * ```
@@ -104,6 +108,7 @@ export interface HashKey {
  *
  * @example
  * ```ts
+ * import { createHashKey } from './hash-key.js';
  * const key = createHashKey({ header: 'X-User', fallback: 'x-forwarded-for' });
  * key.key(req, ctx); // 'alice', or the fallback header, or ctx.clientAddress
  * ```
@@ -185,6 +190,7 @@ let cookieEnd = 0;
  *
  * @example
  * ```ts
+ * import { findCookie } from './hash-key.js';
  * const header = 'a=1; session="xyz"';
  * const start = findCookie(header, 'session'); // 14, where xyz starts (quotes dropped)
  * ```

@@ -51,6 +51,7 @@ function feed(byte: number): void {
  *
  * @example
  * ```ts
+ * import { murmur3 } from './hash.js';
  * murmur3('hello'); // 0x248bfa47
  * murmur3('The quick brown fox jumps over the lazy dog'); // 0x2e4ff723
  * ```
@@ -101,6 +102,7 @@ export function murmur3(str: string, seed = 0, start = 0, end = str.length): num
  *
  * @example
  * ```ts
+ * import { fmix32 } from './hash.js';
  * fmix32(1); // 0x514e28b7
  * ```
  */
@@ -123,6 +125,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import { PreparedMurmur3, murmur3 } from './hash.js';
  * const prepared = new PreparedMurmur3('backend-1');
  * prepared.hash(7) === murmur3('backend-1', 7); // true
  * ```

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { createStrategy, seededRandom } from 'switchyard-lb';
+ * import { createStrategy } from './index.js';
  * const strategy = createStrategy({ name: 'maglev', key: { cookie: 'session' } });
  * ```
  */

@@ -17,6 +17,8 @@ import type { RandomSource } from './random.js';
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
+ * import { leastConnections } from './least-connections.js';
  * createLoadBalancer({ backends, strategy: 'least-connections' });
  * const strategy = leastConnections({ random: seededRandom(1) });
  * ```

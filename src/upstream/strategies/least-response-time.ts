@@ -9,6 +9,7 @@ import type { RandomSource } from './random.js';
  *
  * @example
  * ```ts
+ * import { leastResponseTimeOptionsSchema } from './least-response-time.js';
  * leastResponseTimeOptionsSchema.parse({ decay: '30s' }); // { decay: 30000, failurePenalty: 5000 }
  * ```
  */
@@ -40,6 +41,7 @@ export const leastResponseTimeOptionsSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type LeastResponseTimeOptions } from './least-response-time.js';
  * const options: LeastResponseTimeOptions = { decay: '30s', failurePenalty: '1s' };
  * ```
  */
@@ -71,6 +73,7 @@ interface Ewma {
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({ backends, strategy: { name: 'least-response-time', decay: '30s' } });
  * ```
  */

@@ -10,6 +10,7 @@ import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
  *
  * @example
  * ```ts
+ * import { MAX_MAGLEV_TABLE_SIZE, maglev } from './maglev.js';
  * maglev({ tableSize: MAX_MAGLEV_TABLE_SIZE });
  * ```
  */
@@ -20,6 +21,7 @@ export const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
  *
  * @example
  * ```ts
+ * import { isPrime } from './maglev.js';
  * isPrime(65537); // true
  * isPrime(65536); // false
  * ```
@@ -36,6 +38,7 @@ export function isPrime(n: number): boolean {
  *
  * @example
  * ```ts
+ * import { nextPrime } from './maglev.js';
  * nextPrime(65536); // 65537
  * ```
  */
@@ -50,6 +53,7 @@ export function nextPrime(n: number): number {
  *
  * @example
  * ```ts
+ * import { maglevOptionsSchema } from './maglev.js';
  * maglevOptionsSchema.parse({ tableSize: 251 }); // { key: 'ip', tableSize: 251 }
  * ```
  */
@@ -84,6 +88,7 @@ export const maglevOptionsSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type MaglevOptions } from './maglev.js';
  * const options: MaglevOptions = { key: { cookie: 'sid' }, tableSize: 131_071 };
  * ```
  */
@@ -94,6 +99,8 @@ export type MaglevOptions = z.input<typeof maglevOptionsSchema>;
  *
  * @example
  * ```ts
+ * import { maglev } from './maglev.js';
+ * const twentyBackends = Array.from({ length: 20 }, (_, i) => ({ id: `b${i}`, weight: 1, effectiveWeight: 1, active: 0 }));
  * const strategy = maglev({ tableSize: 7 });
  * strategy.update?.(twentyBackends);
  * strategy.tableSize; // 2003: grown, as 7 slots cannot hold 20 backends
@@ -136,6 +143,7 @@ const SKIP_SEED = 0x5bd1e995;
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({ backends, strategy: { name: 'maglev', key: { header: 'x-user' } } });
  * ```
  */

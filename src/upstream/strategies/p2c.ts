@@ -9,6 +9,7 @@ import type { RandomSource } from './random.js';
  *
  * @example
  * ```ts
+ * import { p2cOptionsSchema } from './p2c.js';
  * p2cOptionsSchema.parse({ decay: '5s' }); // { decay: 5000, failurePenalty: 5000 }
  * ```
  */
@@ -42,6 +43,7 @@ export const p2cOptionsSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { type P2cOptions } from './p2c.js';
  * const options: P2cOptions = { decay: '5s', random: seededRandom(1) };
  * ```
  */
@@ -96,6 +98,8 @@ interface PeakEwma {
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
+ * import { p2c } from './p2c.js';
  * createLoadBalancer({ backends }); // p2c is the default
  * createLoadBalancer({ backends, strategy: { name: 'p2c', decay: '5s', failurePenalty: '2s' } });
  * const strategy = p2c({ random: seededRandom(1) });

@@ -6,6 +6,8 @@ import { randomIndex } from './candidates.js';
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
+ * import { leastConnections } from './least-connections.js';
  * leastConnections({ random: seededRandom(3) });
  * ```
  */
@@ -26,6 +28,7 @@ export interface RandomSource {
  *
  * @example
  * ```ts
+ * import { random, seededRandom } from './random.js';
  * const strategy = random({ random: seededRandom(1) }); // reproducible
  * ```
  */
@@ -53,6 +56,7 @@ class RandomStrategy<B extends Candidate> implements Strategy<B> {
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * const next = seededRandom(42);
  * next(); // always the same first number for seed 42
  * ```

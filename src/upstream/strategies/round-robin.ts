@@ -7,6 +7,8 @@ import type { Candidate, SelectionContext, Strategy } from '../../core/strategy.
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
+ * import { roundRobin } from './round-robin.js';
  * createLoadBalancer({ backends, strategy: 'round-robin' });
  * // or directly:
  * const strategy = roundRobin();

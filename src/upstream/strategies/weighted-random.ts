@@ -13,6 +13,8 @@ import type { RandomSource } from './random.js';
  *
  * @example
  * ```ts
+ * import { createLoadBalancer } from 'switchyard-lb';
+ * import { weightedRandom } from './weighted-random.js';
  * createLoadBalancer({ backends, strategy: 'weighted-random' });
  * const strategy = weightedRandom({ random: seededRandom(7) });
  * ```

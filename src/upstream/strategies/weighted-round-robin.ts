@@ -36,7 +36,8 @@ interface WrrState {
  *
  * @example
  * ```ts
- * createLoadBalancer({ backends: [{ url: a, weight: 5 }, { url: b }], strategy: 'weighted-round-robin' });
+ * import { createLoadBalancer } from 'switchyard-lb';
+ * createLoadBalancer({ backends: [{ url: 'http://10.0.0.1:8080', weight: 5 }, { url: 'http://10.0.0.2:8080' }], strategy: 'weighted-round-robin' });
  * ```
  */
 export function weightedRoundRobin<B extends Candidate = Candidate>(): Strategy<B> {
