@@ -1,13 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { ConfigError, createLoadBalancer, type LoadBalancer } from '../src/index.js';
 import { createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
 import { type Listening, listen, type Reply, rawExchange, request } from './helpers.js';
+import { testCertificate } from './http2/tls.js';
 
 const TOKEN = 'dashboard-token-0123456789abcdef';
 const assets = inject('dashboardAssets');
@@ -180,63 +178,35 @@ describe('dashboard: sessions', () => {
 
   // A throwaway self-signed certificate from the openssl CLI (skipped without it).
   it.skipIf(!existsSync('/usr/bin/openssl'))('marks the cookie Secure by itself over HTTPS', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-tls-'));
-    try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-        ],
-        { stdio: 'ignore' },
+    const { key, cert } = testCertificate();
+    backends = [createMemoryBackend({ id: 'a' })];
+    lb = createLoadBalancer({ backends: backends.map((b) => b.config) });
+    const server = https.createServer({ key, cert }, lb.admin({ token: TOKEN, dashboard: { assets } }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const setCookie = await new Promise<string>((resolve, reject) => {
+      const body = JSON.stringify({ token: TOKEN });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/session',
+          rejectUnauthorized: false,
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.headers['set-cookie'])));
+        },
       );
-      backends = [createMemoryBackend({ id: 'a' })];
-      lb = createLoadBalancer({ backends: backends.map((b) => b.config) });
-      const server = https.createServer(
-        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-        lb.admin({ token: TOKEN, dashboard: { assets } }),
-      );
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const port = (server.address() as AddressInfo).port;
-      const setCookie = await new Promise<string>((resolve, reject) => {
-        const body = JSON.stringify({ token: TOKEN });
-        const req = https.request(
-          {
-            host: '127.0.0.1',
-            port,
-            method: 'POST',
-            path: '/session',
-            rejectUnauthorized: false,
-            agent: false,
-            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(String(res.headers['set-cookie'])));
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      expect(setCookie).toMatch(/; HttpOnly; SameSite=Strict; Secure$/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      req.on('error', reject);
+      req.end(body);
+    });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    expect(setCookie).toMatch(/; HttpOnly; SameSite=Strict; Secure$/);
   });
 
   it('refuses a wrong token with 401 and no cookie', async () => {
