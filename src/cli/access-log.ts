@@ -85,6 +85,7 @@ function quoted(value: string | undefined): string {
  *
  * @example
  * ```ts
+ * declare const entry: Parameters<typeof formatAccess>[0];
  * import { SENSITIVE_QUERY, formatAccess } from './access-log.js';
  * formatAccess(entry, 'combined', SENSITIVE_QUERY, new Date());
  * ```

@@ -63,6 +63,8 @@ export function peerSubject(socket: tls.TLSSocket): string | undefined {
  *
  * @example
  * ```ts
+ * declare const settings: ConstructorParameters<typeof ListenerTls>[0];
+ * declare const handler: import('node:http').RequestListener;
  * import { ListenerTls } from './tls.js';
  * const certs = new ListenerTls(settings, 'listeners[0].tls');
  * const server = https.createServer(certs.serverOptions(), handler);

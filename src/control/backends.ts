@@ -70,6 +70,7 @@ export interface BackendsDeps {
  *
  * @example
  * ```ts
+ * declare const deps: import('./backends.js').BackendsDeps;
  * import { Backends } from './backends.js';
  * const backends = new Backends(deps);
  * backends.add({ url: 'http://10.0.0.3:8080' });

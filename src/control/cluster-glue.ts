@@ -21,6 +21,7 @@ import { hostRollouts, optionsOf } from './rollout-host.js';
  *
  * @example
  * ```ts
+ * declare const { redis, pool, backends, health }: Parameters<typeof joinCluster>[0];
  * import { joinCluster } from './cluster-glue.js';
  * const membership = joinCluster({ redis, cluster: config.cluster, events, pool, backends, health });
  * membership?.start();
@@ -94,6 +95,7 @@ export interface ClusterServices {
  *
  * @example
  * ```ts
+ * declare const { redis, cluster, events, now, pool, membership, manager, host }: Parameters<typeof startClusterServices>[0];
  * import { startClusterServices } from './cluster-glue.js';
  * const services = startClusterServices({ redis, cluster, events, now, pool, membership, manager, host });
  * services.rollouts.status();
@@ -167,6 +169,7 @@ export function startClusterServices(deps: {
  *
  * @example
  * ```ts
+ * declare const { redis, cluster, events, now, random, pool, backends, health }: Parameters<typeof hostControl>[0];
  * import { hostControl } from './cluster-glue.js';
  * const control = hostControl({ redis, cluster, events, now, random, pool, backends, health });
  * await control.rollouts.start({ backends: v2 }).done;

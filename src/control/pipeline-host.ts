@@ -19,10 +19,11 @@ type HandleOf<N extends StageName> = ReturnType<Extract<BuiltinStage, { name: N 
  *
  * @example
  * ```ts
+ * declare const deps: () => import('../stages/deps.js').StageDeps;
  * import { PipelineHost } from './pipeline-host.js';
  * const host = new PipelineHost(config, deps, config.middleware);
  * await host.pipeline.run(ctx);
- * host.apply({ retry: false }, config);
+ * host.apply(new Set(['retry']), { ...config, retry: false });
  * ```
  */
 export class PipelineHost {

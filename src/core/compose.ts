@@ -35,6 +35,8 @@ const DONE: Promise<void> = Promise.resolve();
  *
  * @example
  * ```ts
+ * declare const a: import('./compose.js').Middleware;
+ * declare const b: import('./compose.js').Middleware;
  * import { compose } from 'switchyard-lb';
  * const run = compose([{ name: 'a', handle: a }, { name: 'b', handle: b }]);
  * await run(ctx, async () => {});

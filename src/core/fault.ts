@@ -43,6 +43,8 @@ export function isIdleRace(error: unknown): error is UpstreamError {
  *
  * @example
  * ```ts
+ * declare const error: import('./upstream-error.js').UpstreamError;
+ * declare const outliers: import('../upstream/health/outlier.js').OutlierDetector;
  * import { classifyFailure } from 'switchyard-lb';
  * if (classifyFailure(error) === 'backend') outliers.failure(backend, error);
  * ```
@@ -75,6 +77,8 @@ export type BodyOutcome = 'complete' | 'failed' | 'abandoned';
  *
  * @example
  * ```ts
+ * declare const proxyRes: import('node:http').IncomingMessage;
+ * declare const outliers: import('../upstream/health/outlier.js').OutlierDetector;
  * import { bodyFailure, onBodyOutcome } from './fault.js';
  * onBodyOutcome(proxyRes, (outcome, error) => {
  *   if (outcome === 'failed') outliers.failure(backend, bodyFailure(backend.id, error));

@@ -55,6 +55,7 @@ export function hasHashTag(prefix: string): boolean {
  *
  * @example
  * ```ts
+ * declare const cluster: import('ioredis').Cluster;
  * import { checkRedisKeyPrefix } from './redis.js';
  * checkRedisKeyPrefix({ client: cluster, keyPrefix: 'edge:' }); // throws
  * ```
@@ -170,6 +171,7 @@ export function subscriberOf(client: RedisClient): Redis | Cluster {
  *
  * @example
  * ```ts
+ * declare const subscriber: ReturnType<typeof import('./redis.js').subscriberOf>;
  * import { closeSubscriber } from './redis.js';
  * await closeSubscriber(subscriber);
  * ```
@@ -216,6 +218,7 @@ export function subscribeTo(
  *
  * @example
  * ```ts
+ * interface Vote { backend: string; healthy: boolean }
  * import { parseJson } from './redis.js';
  * const vote = parseJson<Vote>(text);
  * ```

@@ -19,6 +19,7 @@ import type { ResolvedHedgeOptions } from './retry/options.js';
  *
  * @example
  * ```ts
+ * declare const deps: import('./deps.js').StageDeps;
  * import { selectStage } from './select/index.js';
  * const handle = selectStage.create(undefined, deps);
  * ```

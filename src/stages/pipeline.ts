@@ -41,6 +41,7 @@ export interface Pipeline {
  *
  * @example
  * ```ts
+ * declare const handles: Parameters<typeof buildPipeline>[0];
  * import { buildPipeline } from './pipeline.js';
  * const pipeline = buildPipeline(handles, config.middleware);
  * await pipeline.run(ctx);

@@ -67,6 +67,7 @@ export interface UpgradeAtOptions {
  *
  * @example
  * ```ts
+ * declare const handle: Parameters<typeof expressAdapter>[0];
  * import { expressAdapter } from './adapters.js';
  * app.use('/api', expressAdapter(handle, { keepMountPath: true }));
  * ```
@@ -89,6 +90,7 @@ export function expressAdapter(
  *
  * @example
  * ```ts
+ * declare const upgrade: Parameters<typeof upgradeAtAdapter>[0];
  * import { upgradeAtAdapter } from './adapters.js';
  * server.on('upgrade', upgradeAtAdapter(upgrade, '/api'));
  * ```
@@ -115,6 +117,7 @@ export function upgradeAtAdapter(
  *
  * @example
  * ```ts
+ * declare const handle: Parameters<typeof koaAdapter>[0];
  * import { koaAdapter } from './adapters.js';
  * koaApp.use(koaAdapter(handle));
  * ```

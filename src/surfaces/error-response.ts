@@ -61,9 +61,10 @@ export function refusalError(code: ErrorCode, response: PendingResponse): Switch
  *
  * @example
  * ```ts
+ * declare const [onError, error, , , response]: Parameters<typeof renderError>;
  * import { renderError } from './error-response.js';
  * import { sendResponse } from '../upstream/forwarder/forwarder.js';
- * if (!(await renderError(onError, error, req, res, ctx.response))) sendResponse(res, ctx.response, () => {});
+ * if (!(await renderError(onError, error, req, res, response))) sendResponse(res, response, () => {});
  * ```
  */
 export async function renderError(

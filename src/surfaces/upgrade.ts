@@ -64,6 +64,7 @@ function refuseUpgrade(events: Events, socket: Duplex, response: PendingResponse
  *
  * @example
  * ```ts
+ * declare const deps: import('./upgrade.js').UpgradeDeps;
  * import { createUpgradeHandler } from './upgrade.js';
  * server.on('upgrade', createUpgradeHandler(deps));
  * ```

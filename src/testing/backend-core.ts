@@ -28,6 +28,10 @@ type MutableRecord = { -readonly [K in keyof RecordedRequest]: RecordedRequest[K
  *
  * @example
  * ```ts
+ * import http from 'node:http';
+ * import type { Duplex } from 'node:stream';
+ * declare function listenOnPipe(onSocket: (socket: Duplex) => void): Promise<void>;
+ * declare function closePipe(): void;
  * import { BackendCore } from './backend-core.js';
  * class PipeBackend extends BackendCore {
  *   readonly url = 'http://pipe';

@@ -43,6 +43,7 @@ type Timer = ReturnType<typeof setTimeout>;
  *
  * @example
  * ```ts
+ * declare const httpServer: import('node:http').Server;
  * import { MemorySocket } from 'switchyard-lb/testing';
  * const [client, server] = MemorySocket.pair(
  *   { address: '127.0.0.1', family: 'IPv4', port: 50000 },
@@ -86,6 +87,7 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * declare const local: import('./memory-socket.js').SocketEndpoint, remote: import('./memory-socket.js').SocketEndpoint;
    * import { MemorySocket } from 'switchyard-lb/testing';
    * const lonely = new MemorySocket(local, remote); // writes go nowhere
    * ```
@@ -107,6 +109,7 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * import { MemorySocket } from 'switchyard-lb/testing';
    * const [client, server] = MemorySocket.pair(clientEndpoint, serverEndpoint);
    * ```
@@ -127,6 +130,7 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * import { MemorySocket } from 'switchyard-lb/testing';
    * const socket = MemorySocket.refused(clientEndpoint, serverEndpoint);
    * socket.on('error', (err: NodeJS.ErrnoException) => console.log(err.code)); // 'ECONNREFUSED'
@@ -270,6 +274,7 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * declare const serverSocket: import('./memory-socket.js').MemorySocket; // the server's end of a pair
    * serverSocket.resetAndDestroy(); // the client sees 'read ECONNRESET'
    * ```
    */

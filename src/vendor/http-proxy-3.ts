@@ -18,6 +18,7 @@ type WithPasses = { webPasses: Array<{ name: string }> };
  *
  * @example
  * ```ts
+ * declare const proxy: Parameters<typeof dropWebPass>[0];
  * import { dropWebPass } from './http-proxy-3.js';
  * // `deleteLength` drops Transfer-Encoding on DELETE/OPTIONS, changing the framing the backend reads.
  * dropWebPass(proxy, 'deleteLength');

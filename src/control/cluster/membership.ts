@@ -136,6 +136,7 @@ function entryOf(backend: SharedBackend, pending = false): Omit<SharedBackend, '
  *
  * @example
  * ```ts
+ * declare const { redis, host, events }: import('./membership.js').MembershipSettings;
  * import { SharedMembership } from './membership.js';
  * const membership = new SharedMembership({ redis, host, events });
  * membership.start();

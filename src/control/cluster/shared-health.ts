@@ -62,6 +62,7 @@ return 1
  *
  * @example
  * ```ts
+ * declare const { redis, origin, registry, events, now, get, all, markDown }: import('./shared-health.js').SharedHealthSettings;
  * import { SharedHealth } from './shared-health.js';
  * const health = new SharedHealth({ redis, origin, quorum: 'majority', registry, events, now, get, all, markDown });
  * health.open();

@@ -108,6 +108,7 @@ function shareable(previous: readonly (BackendOptions & { id: string })[]): Shar
  *
  * @example
  * ```ts
+ * declare const { redis, origin, manager, host, events }: import('./shared-rollouts.js').SharedRolloutsSettings;
  * import { SharedRollouts } from './shared-rollouts.js';
  * const shared = new SharedRollouts({ redis, origin, leaseTtl: 6000, manager, host, events });
  * shared.open();

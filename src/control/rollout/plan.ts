@@ -46,6 +46,7 @@ export interface RolloutPlan {
  *
  * @example
  * ```ts
+ * declare const members: Parameters<typeof planRollout>[0];
  * import { planRollout } from './plan.js';
  * const plan = planRollout(members, [{ id: 'v2-a', url: 'http://10.0.1.1:8080' }], 1);
  * plan.batches; // 1

@@ -15,6 +15,8 @@ export interface RestoreHost {
  *
  * @example
  * ```ts
+ * declare const host: import('./restore.js').RestoreHost;
+ * declare const run: { previous: Parameters<typeof readdPrevious>[1] };
  * import { readdPrevious } from './restore.js';
  * const errors: string[] = [];
  * const restored = readdPrevious(host, run.previous, false, errors);
@@ -50,6 +52,9 @@ export function readdPrevious(
  *
  * @example
  * ```ts
+ * declare const host: import('./restore.js').RestoreHost;
+ * declare const run: { added: Parameters<typeof removeAdded>[1]; previous: Parameters<typeof removeAdded>[2] };
+ * const errors: string[] = [];
  * import { removeAdded } from './restore.js';
  * const removed = await removeAdded(host, run.added, run.previous, undefined, errors);
  * ```

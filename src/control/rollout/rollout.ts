@@ -149,6 +149,8 @@ interface Run {
  *
  * @example
  * ```ts
+ * declare const host: import('./rollout.js').RolloutHost;
+ * declare const next: import('../../index.ts').BackendOptions[];
  * import { RolloutManager } from './rollout.js';
  * const rollouts = new RolloutManager(host);
  * const { id, done } = rollouts.start({ backends: next, batchSize: 1, interval: '30s' });

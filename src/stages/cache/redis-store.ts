@@ -46,6 +46,7 @@ function globEscape(text: string): string {
  *
  * @example
  * ```ts
+ * declare const memory: import('./memory-store.js').MemoryCacheStore;
  * import { RedisCacheStore } from './redis-store.js';
  * const shared = new RedisCacheStore(redis, 'cache:', 1 << 20, (prefix) => memory.purge(prefix));
  * ```

@@ -160,10 +160,12 @@ function etagMatches(header: string, etag: string): boolean {
  *
  * @example
  * ```ts
+ * declare const options: Parameters<typeof createResponseCache>[0];
+ * declare const stages: Parameters<typeof buildPipeline>[0]; // the other stages
  * import { createResponseCache } from './response-cache.js';
  * import { buildPipeline } from '../pipeline.js';
  * const cache = createResponseCache(options, { events, now: () => performance.now() });
- * buildPipeline({ cache: cache.middleware, ... }, [], undefined);
+ * buildPipeline({ ...stages, cache: cache.middleware }, []);
  * ```
  */
 export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDeps): ResponseCache {

@@ -31,6 +31,7 @@ function isFatal(error: unknown): boolean {
  *
  * @example
  * ```ts
+ * declare const [, bracket, policy]: Parameters<typeof runHedged>;
  * import { runHedged } from './hedge.js';
  * await runHedged(ctx, bracket, policy, { delay: 50, maxHedges: 1 });
  * ctx.response; // the winner's

@@ -34,6 +34,7 @@ type StickyResult = SwitchyardEvents['sticky']['result'];
  *
  * @example
  * ```ts
+ * declare const options: Parameters<typeof createSessionStore>[0];
  * import { createSessionStore } from './sticky-session.js';
  * const store = createSessionStore(options, shared, () => performance.now());
  * ```

@@ -35,6 +35,8 @@ export function bearerCheck(token: string): (header: string | undefined) => bool
  *
  * @example
  * ```ts
+ * declare const session: import('./session.js').Session;
+ * declare const refuse: () => void;
  * import { sameSecret } from './auth.js';
  * if (!sameSecret(req.headers['x-csrf-token'] as string | undefined, session.csrfToken)) refuse();
  * ```

@@ -114,6 +114,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  *
  * @example
  * ```ts
+ * declare const { control, events }: import('./handler.js').AdminDeps;
  * import { createAdminHandler } from './handler.js';
  * http.createServer(createAdminHandler({ control }, { token })).listen(9901, '127.0.0.1');
  * ```

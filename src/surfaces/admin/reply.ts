@@ -13,6 +13,7 @@ const JSON_HEADERS = {
  *
  * @example
  * ```ts
+ * declare const cookie: string;
  * import { sendJson } from './reply.js';
  * sendJson(res, 200, { backends: [] }, { 'set-cookie': cookie });
  * ```

@@ -143,6 +143,7 @@ export function readCookie(header: string | undefined, name: string): string | u
  *
  * @example
  * ```ts
+ * declare const id: string; // the session's id
  * import { sessionCookie } from './session.js';
  * res.setHeader('set-cookie', sessionCookie(id, { path: '/', secure: true, maxAgeS: 43_200 }));
  * ```

@@ -56,6 +56,7 @@ type Node<C> = Map<string, Node<C> | Leaf<C>>;
  *
  * @example
  * ```ts
+ * declare const counter: import('prom-client').Counter<string>;
  * import { Family } from './family.js';
  * const retries = new Family(counter, ['backend', 'reason'], {});
  * retries.child('a', 'reset').inc();

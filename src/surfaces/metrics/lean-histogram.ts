@@ -54,6 +54,7 @@ function sample(
  *
  * @example
  * ```ts
+ * declare const registry: import('prom-client').Registry;
  * import { createLeanHistogram } from './lean-histogram.js';
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', labelNames: ['backend'], buckets: [0.1, 1], registers: [registry] });
  * h.series({ backend: 'a' }).observe(0.05);
@@ -83,6 +84,7 @@ let leanHistogramClass: LeanHistogramClass | undefined;
  *
  * @example
  * ```ts
+ * declare const registry: import('prom-client').Registry;
  * import { createLeanHistogram } from './lean-histogram.js';
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', buckets: [0.1, 1], registers: [registry] });
  * ```
@@ -97,6 +99,7 @@ export function createLeanHistogram(config: LeanHistogramConfiguration): LeanHis
  *
  * @example
  * ```ts
+ * declare const metric: import('prom-client').Metric;
  * import { isLeanHistogram } from './lean-histogram.js';
  * if (isLeanHistogram(metric)) metric.series({ backend: 'a' }).observe(0.1);
  * ```

@@ -69,6 +69,7 @@ function classCounts(counts: Float64Array): StatusClassCounts {
  *
  * @example
  * ```ts
+ * declare const source: import('./metrics.js').MetricsSource;
  * import { BalancerMetrics } from './metrics.js';
  * import { metricsSchema } from './options.js';
  * const metrics = new BalancerMetrics(metricsSchema.parse({}), source);
@@ -731,6 +732,7 @@ function backendStats(b: Backend, breaker: BreakerState, record: BackendRecord |
  *
  * @example
  * ```ts
+ * declare const source: import('./metrics.js').MetricsSource;
  * import { poolStats } from './metrics.js';
  * poolStats(source).backends[0]?.active;
  * ```

@@ -55,6 +55,7 @@ export function parseTraceparent(value: string | string[] | undefined): TracePar
  *
  * @example
  * ```ts
+ * declare const upstreamHeaders: Record<string, string>;
  * import { proxyTrace } from './traceparent.js';
  * const trace = proxyTrace(req.headers.traceparent);
  * upstreamHeaders.traceparent = trace.header;

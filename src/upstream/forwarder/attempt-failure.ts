@@ -40,6 +40,7 @@ export interface FailureHints {
  *
  * @example
  * ```ts
+ * declare const [state, error, timeouts]: Parameters<typeof attemptFailure>;
  * import { attemptFailure } from './attempt-failure.js';
  * const failure = attemptFailure(state, error, timeouts, { protocol: error.code?.startsWith('HPE_') });
  * ```

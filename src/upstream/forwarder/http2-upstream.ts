@@ -62,6 +62,8 @@ const sessions = new WeakMap<http.Agent, Http2Sessions>();
  *
  * @example
  * ```ts
+ * import http from 'node:http';
+ * const url = new URL('http://10.0.0.1:8080');
  * import { Http2Sessions, attachHttp2 } from './http2-upstream.js';
  * const agent = attachHttp2(new http.Agent({ keepAlive: true }), new Http2Sessions(url, 'h2c', undefined));
  * ```
@@ -344,8 +346,9 @@ function failure(
  *
  * @example
  * ```ts
+ * declare const [, backend, agent, , , { timeouts, now, http1 }]: Parameters<typeof forwardHttp2>;
  * import { forwardHttp2 } from './http2-upstream.js';
- * await forwardHttp2(ctx, backend, agent, headers, undefined, { timeouts, now, via: 'switchyard' });
+ * await forwardHttp2(ctx, backend, agent, headers, undefined, { timeouts, now, via: 'switchyard', http1 });
  * ```
  */
 export function forwardHttp2(

@@ -10,7 +10,7 @@ import { VegasLimiter } from './vegas.js';
  * @example
  * ```ts
  * import { createLimiter } from './adaptive-limit.js';
- * const limiter = createLimiter(config.adaptiveConcurrency, 'a', Math.random);
+ * if (config.adaptiveConcurrency) backend.limiter = createLimiter(config.adaptiveConcurrency, 'a', Math.random);
  * ```
  */
 export function createLimiter(
@@ -49,6 +49,7 @@ export function createLimiter(
  *
  * @example
  * ```ts
+ * declare const opts: import('./vegas.js').VegasOptions;
  * import { AdaptiveLimit } from './adaptive-limit.js';
  * import { VegasLimiter } from 'switchyard-lb';
  * backend.limiter = new AdaptiveLimit(new VegasLimiter(opts), (limit, previous) => log(limit, previous));
