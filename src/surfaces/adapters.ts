@@ -30,8 +30,10 @@ type Handle = (
  *
  * @example
  * ```ts
+ * import type { ErrorRequestHandler } from 'express';
  * app.use('/api', lb.express({ forwardErrors: true }));
- * app.use((err, req, res, next) => res.status(err.status ?? 500).send(`<h1>${err.code}</h1>`));
+ * const onError: ErrorRequestHandler = (err, req, res, next) => res.status(err.status ?? 500).send(`<h1>${err.code}</h1>`);
+ * app.use(onError);
  * ```
  */
 export interface ExpressOptions {

@@ -39,7 +39,7 @@ export type ErrorHandler = (error: SwitchyardError, req: IncomingMessage, res: S
  * @example
  * ```ts
  * import { refusalError } from './error-response.js';
- * const error = refusalError('ERR_RATE_LIMITED', ctx.response); // error.status === 429
+ * const error = ctx.response && refusalError('ERR_RATE_LIMITED', ctx.response); // error.status === 429
  * ```
  */
 export function refusalError(code: ErrorCode, response: PendingResponse): SwitchyardError {

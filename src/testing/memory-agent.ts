@@ -7,6 +7,8 @@ import type { Duplex } from 'node:stream';
  *
  * @example
  * ```ts
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
+ * const backend = createMemoryBackend({ id: 'a' });
  * import { type ConnectFunction } from 'switchyard-lb/testing';
  * const connect: ConnectFunction = backend.createConnection;
  * http.request(backend.url, { createConnection: connect }).end();
@@ -19,6 +21,8 @@ export type ConnectFunction = (options?: MemoryConnectOptions) => Duplex;
  *
  * @example
  * ```ts
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
+ * const backend = createMemoryBackend({ id: 'a' });
  * backend.createConnection({ timeout: 1000 }); // idle timeout, as net.createConnection takes it
  * ```
  */
@@ -34,6 +38,8 @@ export interface MemoryConnectOptions {
  *
  * @example
  * ```ts
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
+ * const backend = createMemoryBackend({ id: 'a' });
  * import { MemoryAgent } from 'switchyard-lb/testing';
  * const agent = new MemoryAgent(backend.createConnection, { maxSockets: 4 });
  * http.get(backend.url, { agent }, (res) => res.resume());

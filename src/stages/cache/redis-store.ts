@@ -48,7 +48,9 @@ function globEscape(text: string): string {
  * ```ts
  * declare const memory: import('./memory-store.js').MemoryCacheStore;
  * import { RedisCacheStore } from './redis-store.js';
- * const shared = new RedisCacheStore(redis, 'cache:', 1 << 20, (prefix) => memory.purge(prefix));
+ * const shared = new RedisCacheStore(redis, 'cache:', 1 << 20, (message) =>
+ *   message.exact === undefined ? memory.purge(message.prefix) : memory.delete(message.exact),
+ * );
  * ```
  */
 export class RedisCacheStore {

@@ -165,7 +165,7 @@ function etagMatches(header: string, etag: string): boolean {
  * import { createResponseCache } from './response-cache.js';
  * import { buildPipeline } from '../pipeline.js';
  * const cache = createResponseCache(options, { events, now: () => performance.now() });
- * buildPipeline({ ...stages, cache: cache.middleware }, []);
+ * buildPipeline({ ...stages, cache: { middleware: cache.middleware } }, []);
  * ```
  */
 export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDeps): ResponseCache {

@@ -130,7 +130,7 @@ export function retryAfterSeconds(ms: number): number {
  * const options = parseOptions(rateLimitSchema, { points: 100, duration: '1m' });
  * if (options) {
  *   const stage = rateLimit(options, { events, now });
- *   buildPipeline({ ...stages, 'rate-limit': stage.middleware }, []);
+ *   buildPipeline({ ...stages, 'rate-limit': { middleware: stage.middleware } }, []);
  * }
  * ```
  */

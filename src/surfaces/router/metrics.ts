@@ -45,7 +45,10 @@ function familyOf(name: string, families: Map<string, Family>): string {
  * ```ts
  * declare const a: import('../../index.ts').LoadBalancer, b: import('../../index.ts').LoadBalancer;
  * import { mergeExpositions } from './metrics.js';
- * mergeExpositions([['api', await a.metricsRegistry.metrics()], ['web', await b.metricsRegistry.metrics()]]);
+ * mergeExpositions([
+ *   ['api', (await a.metricsRegistry?.metrics()) ?? ''],
+ *   ['web', (await b.metricsRegistry?.metrics()) ?? ''],
+ * ]);
  * ```
  */
 export function mergeExpositions(parts: readonly (readonly [string, string])[]): string {

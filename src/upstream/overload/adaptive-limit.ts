@@ -10,7 +10,7 @@ import { VegasLimiter } from './vegas.js';
  * @example
  * ```ts
  * import { createLimiter } from './adaptive-limit.js';
- * if (config.adaptiveConcurrency) backend.limiter = createLimiter(config.adaptiveConcurrency, 'a', Math.random);
+ * const limiter = config.adaptiveConcurrency ? createLimiter(config.adaptiveConcurrency, 'a', Math.random) : undefined;
  * ```
  */
 export function createLimiter(
