@@ -85,8 +85,8 @@ function quoted(value: string | undefined): string {
  *
  * @example
  * ```ts
- * declare const entry: Parameters<typeof formatAccess>[0];
  * import { SENSITIVE_QUERY, formatAccess } from './access-log.js';
+ * declare const entry: Parameters<typeof formatAccess>[0];
  * formatAccess(entry, 'combined', SENSITIVE_QUERY, new Date());
  * ```
  */

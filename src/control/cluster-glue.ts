@@ -21,8 +21,8 @@ import { hostRollouts, optionsOf } from './rollout-host.js';
  *
  * @example
  * ```ts
- * declare const { redis, pool, backends, health }: Parameters<typeof joinCluster>[0];
  * import { joinCluster } from './cluster-glue.js';
+ * declare const { redis, pool, backends, health }: Parameters<typeof joinCluster>[0];
  * const membership = joinCluster({ redis, cluster: config.cluster, events, pool, backends, health });
  * membership?.start();
  * ```
@@ -95,8 +95,8 @@ export interface ClusterServices {
  *
  * @example
  * ```ts
- * declare const { redis, cluster, events, now, pool, membership, manager, host }: Parameters<typeof startClusterServices>[0];
  * import { startClusterServices } from './cluster-glue.js';
+ * declare const { redis, cluster, events, now, pool, membership, manager, host }: Parameters<typeof startClusterServices>[0];
  * const services = startClusterServices({ redis, cluster, events, now, pool, membership, manager, host });
  * services.rollouts.status();
  * ```
@@ -169,8 +169,8 @@ export function startClusterServices(deps: {
  *
  * @example
  * ```ts
- * declare const { redis, cluster, events, now, random, pool, backends, health }: Parameters<typeof hostControl>[0];
  * import { hostControl } from './cluster-glue.js';
+ * declare const { redis, cluster, events, now, random, pool, backends, health }: Parameters<typeof hostControl>[0];
  * const control = hostControl({ redis, cluster, events, now, random, pool, backends, health });
  * await control.rollouts.start({ backends: v2 }).done;
  * await control.close();

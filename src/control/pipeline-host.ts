@@ -19,8 +19,8 @@ type HandleOf<N extends StageName> = ReturnType<Extract<BuiltinStage, { name: N 
  *
  * @example
  * ```ts
- * declare const deps: () => import('../stages/deps.js').StageDeps;
  * import { PipelineHost } from './pipeline-host.js';
+ * declare const deps: () => import('../stages/deps.js').StageDeps;
  * const host = new PipelineHost(config, deps, config.middleware);
  * await host.pipeline.run(ctx);
  * host.apply(new Set(['retry']), { ...config, retry: false });

@@ -25,8 +25,8 @@ export function optionsOf(backends: Backends, backend: Backend): BackendOptions 
  *
  * @example
  * ```ts
- * declare const { events, now, random, pool, backends, health }: Parameters<typeof hostRollouts>[0];
  * import { hostRollouts } from './rollout-host.js';
+ * declare const { events, now, random, pool, backends, health }: Parameters<typeof hostRollouts>[0];
  * const { manager } = hostRollouts({ events, now, random, pool, backends, health });
  * await manager.start({ backends: v2, batchSize: 1 }).done;
  * ```

@@ -35,9 +35,9 @@ const DONE: Promise<void> = Promise.resolve();
  *
  * @example
  * ```ts
+ * import { compose } from 'switchyard-lb';
  * declare const a: import('./compose.js').Middleware;
  * declare const b: import('./compose.js').Middleware;
- * import { compose } from 'switchyard-lb';
  * const run = compose([{ name: 'a', handle: a }, { name: 'b', handle: b }]);
  * await run(ctx, async () => {});
  * ```

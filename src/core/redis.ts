@@ -55,8 +55,8 @@ export function hasHashTag(prefix: string): boolean {
  *
  * @example
  * ```ts
- * declare const cluster: import('ioredis').Cluster;
  * import { checkRedisKeyPrefix } from './redis.js';
+ * declare const cluster: import('ioredis').Cluster;
  * checkRedisKeyPrefix({ client: cluster, keyPrefix: 'edge:' }); // throws
  * ```
  */
@@ -171,8 +171,8 @@ export function subscriberOf(client: RedisClient): Redis | Cluster {
  *
  * @example
  * ```ts
- * declare const subscriber: ReturnType<typeof import('./redis.js').subscriberOf>;
  * import { closeSubscriber } from './redis.js';
+ * declare const subscriber: ReturnType<typeof import('./redis.js').subscriberOf>;
  * await closeSubscriber(subscriber);
  * ```
  */
@@ -218,8 +218,8 @@ export function subscribeTo(
  *
  * @example
  * ```ts
- * interface Vote { backend: string; healthy: boolean }
  * import { parseJson } from './redis.js';
+ * interface Vote { backend: string; healthy: boolean }
  * const vote = parseJson<Vote>(text);
  * ```
  */

@@ -19,8 +19,8 @@ import type { ResolvedHedgeOptions } from './retry/options.js';
  *
  * @example
  * ```ts
- * declare const deps: import('./deps.js').StageDeps;
  * import { selectStage } from './select/index.js';
+ * declare const deps: import('./deps.js').StageDeps;
  * const handle = selectStage.create(undefined, deps);
  * ```
  */

@@ -41,8 +41,8 @@ export interface Pipeline {
  *
  * @example
  * ```ts
- * declare const handles: Parameters<typeof buildPipeline>[0];
  * import { buildPipeline } from './pipeline.js';
+ * declare const handles: Parameters<typeof buildPipeline>[0];
  * const pipeline = buildPipeline(handles, config.middleware);
  * await pipeline.run(ctx);
  * ```

@@ -69,8 +69,8 @@ export interface UpgradeAtOptions {
  *
  * @example
  * ```ts
- * declare const handle: Parameters<typeof expressAdapter>[0];
  * import { expressAdapter } from './adapters.js';
+ * declare const handle: Parameters<typeof expressAdapter>[0];
  * app.use('/api', expressAdapter(handle, { keepMountPath: true }));
  * ```
  */
@@ -92,8 +92,8 @@ export function expressAdapter(
  *
  * @example
  * ```ts
- * declare const upgrade: Parameters<typeof upgradeAtAdapter>[0];
  * import { upgradeAtAdapter } from './adapters.js';
+ * declare const upgrade: Parameters<typeof upgradeAtAdapter>[0];
  * server.on('upgrade', upgradeAtAdapter(upgrade, '/api'));
  * ```
  */
@@ -119,8 +119,8 @@ export function upgradeAtAdapter(
  *
  * @example
  * ```ts
- * declare const handle: Parameters<typeof koaAdapter>[0];
  * import { koaAdapter } from './adapters.js';
+ * declare const handle: Parameters<typeof koaAdapter>[0];
  * koaApp.use(koaAdapter(handle));
  * ```
  */

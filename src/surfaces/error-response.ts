@@ -61,9 +61,9 @@ export function refusalError(code: ErrorCode, response: PendingResponse): Switch
  *
  * @example
  * ```ts
- * declare const [onError, error, , , response]: Parameters<typeof renderError>;
  * import { renderError } from './error-response.js';
  * import { sendResponse } from '../upstream/forwarder/forwarder.js';
+ * declare const [onError, error, , , response]: Parameters<typeof renderError>;
  * if (!(await renderError(onError, error, req, res, response))) sendResponse(res, response, () => {});
  * ```
  */

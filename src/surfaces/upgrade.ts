@@ -64,8 +64,8 @@ function refuseUpgrade(events: Events, socket: Duplex, response: PendingResponse
  *
  * @example
  * ```ts
- * declare const deps: import('./upgrade.js').UpgradeDeps;
  * import { createUpgradeHandler } from './upgrade.js';
+ * declare const deps: import('./upgrade.js').UpgradeDeps;
  * server.on('upgrade', createUpgradeHandler(deps));
  * ```
  */

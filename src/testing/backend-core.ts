@@ -30,9 +30,9 @@ type MutableRecord = { -readonly [K in keyof RecordedRequest]: RecordedRequest[K
  * ```ts
  * import http from 'node:http';
  * import type { Duplex } from 'node:stream';
+ * import { BackendCore } from './backend-core.js';
  * declare function listenOnPipe(onSocket: (socket: Duplex) => void): Promise<void>;
  * declare function closePipe(): void;
- * import { BackendCore } from './backend-core.js';
  * class PipeBackend extends BackendCore {
  *   readonly url = 'http://pipe';
  *   readonly config = { id: this.id, url: this.url };

@@ -7,9 +7,8 @@ import type { Duplex } from 'node:stream';
  *
  * @example
  * ```ts
- * import { createMemoryBackend } from 'switchyard-lb/testing';
+ * import { type ConnectFunction, createMemoryBackend } from 'switchyard-lb/testing';
  * const backend = createMemoryBackend({ id: 'a' });
- * import { type ConnectFunction } from 'switchyard-lb/testing';
  * const connect: ConnectFunction = backend.createConnection;
  * http.request(backend.url, { createConnection: connect }).end();
  * ```
@@ -38,9 +37,8 @@ export interface MemoryConnectOptions {
  *
  * @example
  * ```ts
- * import { createMemoryBackend } from 'switchyard-lb/testing';
+ * import { createMemoryBackend, MemoryAgent } from 'switchyard-lb/testing';
  * const backend = createMemoryBackend({ id: 'a' });
- * import { MemoryAgent } from 'switchyard-lb/testing';
  * const agent = new MemoryAgent(backend.createConnection, { maxSockets: 4 });
  * http.get(backend.url, { agent }, (res) => res.resume());
  * ```

@@ -11,9 +11,9 @@ import type { TestBackend, TestBackendOptions } from './test-backend.js';
  * @example
  * ```ts
  * import { createMemoryBackend } from 'switchyard-lb/testing';
+ * import { createLoadBalancer } from 'switchyard-lb';
  * const a = createMemoryBackend({ id: 'a' });
  * const b = createMemoryBackend({ id: 'b' });
- * import { createLoadBalancer } from 'switchyard-lb';
  * createLoadBalancer({ backends: [a.config, b.config] });
  * ```
  */

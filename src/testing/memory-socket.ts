@@ -43,8 +43,8 @@ type Timer = ReturnType<typeof setTimeout>;
  *
  * @example
  * ```ts
- * declare const httpServer: import('node:http').Server;
  * import { MemorySocket } from 'switchyard-lb/testing';
+ * declare const httpServer: import('node:http').Server;
  * const [client, server] = MemorySocket.pair(
  *   { address: '127.0.0.1', family: 'IPv4', port: 50000 },
  *   { address: '127.0.0.1', family: 'IPv4', port: 80 },
@@ -87,8 +87,8 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
-   * declare const local: import('./memory-socket.js').SocketEndpoint, remote: import('./memory-socket.js').SocketEndpoint;
    * import { MemorySocket } from 'switchyard-lb/testing';
+   * declare const local: import('./memory-socket.js').SocketEndpoint, remote: import('./memory-socket.js').SocketEndpoint;
    * const lonely = new MemorySocket(local, remote); // writes go nowhere
    * ```
    */
@@ -109,8 +109,8 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
-   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * import { MemorySocket } from 'switchyard-lb/testing';
+   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * const [client, server] = MemorySocket.pair(clientEndpoint, serverEndpoint);
    * ```
    */
@@ -130,8 +130,8 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
-   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * import { MemorySocket } from 'switchyard-lb/testing';
+   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * const socket = MemorySocket.refused(clientEndpoint, serverEndpoint);
    * socket.on('error', (err: NodeJS.ErrnoException) => console.log(err.code)); // 'ECONNREFUSED'
    * ```

@@ -15,8 +15,8 @@ import type { Duration } from '../core/duration.js';
  *
  * @example
  * ```ts
- * declare const backend: import('./test-backend.js').TestBackend;
  * import { type FailMode } from 'switchyard-lb/testing';
+ * declare const backend: import('./test-backend.js').TestBackend;
  * const mode: FailMode = 'reset';
  * await backend.fail(mode);
  * ```

@@ -18,8 +18,8 @@ type WithPasses = { webPasses: Array<{ name: string }> };
  *
  * @example
  * ```ts
- * declare const proxy: Parameters<typeof dropWebPass>[0];
  * import { dropWebPass } from './http-proxy-3.js';
+ * declare const proxy: Parameters<typeof dropWebPass>[0];
  * // `deleteLength` drops Transfer-Encoding on DELETE/OPTIONS, changing the framing the backend reads.
  * dropWebPass(proxy, 'deleteLength');
  * ```

@@ -15,9 +15,9 @@ export interface RestoreHost {
  *
  * @example
  * ```ts
+ * import { readdPrevious } from './restore.js';
  * declare const host: import('./restore.js').RestoreHost;
  * declare const run: { previous: Parameters<typeof readdPrevious>[1] };
- * import { readdPrevious } from './restore.js';
  * const errors: string[] = [];
  * const restored = readdPrevious(host, run.previous, false, errors);
  * ```
@@ -52,10 +52,10 @@ export function readdPrevious(
  *
  * @example
  * ```ts
+ * import { removeAdded } from './restore.js';
  * declare const host: import('./restore.js').RestoreHost;
  * declare const run: { added: Parameters<typeof removeAdded>[1]; previous: Parameters<typeof removeAdded>[2] };
  * const errors: string[] = [];
- * import { removeAdded } from './restore.js';
  * const removed = await removeAdded(host, run.added, run.previous, undefined, errors);
  * ```
  */

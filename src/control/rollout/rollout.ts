@@ -149,9 +149,9 @@ interface Run {
  *
  * @example
  * ```ts
+ * import { RolloutManager } from './rollout.js';
  * declare const host: import('./rollout.js').RolloutHost;
  * declare const next: import('../../index.ts').BackendOptions[];
- * import { RolloutManager } from './rollout.js';
  * const rollouts = new RolloutManager(host);
  * const { id, done } = rollouts.start({ backends: next, batchSize: 1, interval: '30s' });
  * const result = await done;

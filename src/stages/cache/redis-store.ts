@@ -46,8 +46,8 @@ function globEscape(text: string): string {
  *
  * @example
  * ```ts
- * declare const memory: import('./memory-store.js').MemoryCacheStore;
  * import { RedisCacheStore } from './redis-store.js';
+ * declare const memory: import('./memory-store.js').MemoryCacheStore;
  * const shared = new RedisCacheStore(redis, 'cache:', 1 << 20, (message) =>
  *   message.exact === undefined ? memory.purge(message.prefix) : memory.delete(message.exact),
  * );

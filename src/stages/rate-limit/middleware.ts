@@ -122,11 +122,11 @@ export function retryAfterSeconds(ms: number): number {
  *
  * @example
  * ```ts
- * declare const stages: Parameters<typeof buildPipeline>[0]; // the other stages
  * import { rateLimit } from './middleware.js';
  * import { parseOptions } from '../../core/zod.js';
  * import { rateLimitSchema } from './options.js';
  * import { buildPipeline } from '../pipeline.js';
+ * declare const stages: Parameters<typeof buildPipeline>[0]; // the other stages
  * const options = parseOptions(rateLimitSchema, { points: 100, duration: '1m' });
  * if (options) {
  *   const stage = rateLimit(options, { events, now });

@@ -31,8 +31,8 @@ function isFatal(error: unknown): boolean {
  *
  * @example
  * ```ts
- * declare const [, bracket, policy]: Parameters<typeof runHedged>;
  * import { runHedged } from './hedge.js';
+ * declare const [, bracket, policy]: Parameters<typeof runHedged>;
  * await runHedged(ctx, bracket, policy, { delay: 50, maxHedges: 1 });
  * ctx.response; // the winner's
  * ```

@@ -62,9 +62,9 @@ const STOP: RetryDecision = Object.freeze({ go: false });
  * @example
  * ```ts
  * import { setTimeout as sleep } from 'node:timers/promises';
- * declare const deps: import('./policy.js').RetryDeps;
  * import { RetryPolicy } from './policy.js';
  * import { retrySchema } from './options.js';
+ * declare const deps: import('./policy.js').RetryDeps;
  * const policy = new RetryPolicy(retrySchema.parse({ attempts: 3 }), deps);
  * if (policy.retryableError(error, true) && policy.withdraw()) await sleep(policy.backoff(1));
  * ```

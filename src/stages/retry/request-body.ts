@@ -60,8 +60,8 @@ export async function bufferRequestBody(ctx: Context, limit: number, now: () => 
  *
  * @example
  * ```ts
- * declare const forward: (body: import('node:stream').Readable | undefined) => Promise<void>;
  * import { recordRequestBody } from './request-body.js';
+ * declare const forward: (body: import('node:stream').Readable | undefined) => Promise<void>;
  * recordRequestBody(ctx, 1 << 20);
  * await forward(ctx.requestBody?.());
  * ```

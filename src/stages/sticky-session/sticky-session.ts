@@ -34,8 +34,8 @@ type StickyResult = SwitchyardEvents['sticky']['result'];
  *
  * @example
  * ```ts
- * declare const options: Parameters<typeof createSessionStore>[0];
  * import { createSessionStore } from './sticky-session.js';
+ * declare const options: Parameters<typeof createSessionStore>[0];
  * const store = createSessionStore(options, shared, () => performance.now());
  * ```
  */

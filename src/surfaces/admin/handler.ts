@@ -114,8 +114,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  *
  * @example
  * ```ts
- * declare const { control, events }: import('./handler.js').AdminDeps;
  * import { createAdminHandler } from './handler.js';
+ * declare const { control, events }: import('./handler.js').AdminDeps;
  * http.createServer(createAdminHandler({ control, events }, { token })).listen(9901, '127.0.0.1');
  * ```
  */

@@ -13,8 +13,8 @@ const JSON_HEADERS = {
  *
  * @example
  * ```ts
- * declare const cookie: string;
  * import { sendJson } from './reply.js';
+ * declare const cookie: string;
  * sendJson(res, 200, { backends: [] }, { 'set-cookie': cookie });
  * ```
  */

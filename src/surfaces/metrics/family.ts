@@ -56,8 +56,8 @@ type Node<C> = Map<string, Node<C> | Leaf<C>>;
  *
  * @example
  * ```ts
- * declare const counter: import('prom-client').Counter<string>;
  * import { Family } from './family.js';
+ * declare const counter: import('prom-client').Counter<string>;
  * const retries = new Family(counter, ['backend', 'reason'], {});
  * retries.child('a', 'reset').inc();
  * retries.drop('a');

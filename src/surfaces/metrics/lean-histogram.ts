@@ -54,8 +54,8 @@ function sample(
  *
  * @example
  * ```ts
- * declare const registry: import('prom-client').Registry;
  * import { createLeanHistogram } from './lean-histogram.js';
+ * declare const registry: import('prom-client').Registry;
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', labelNames: ['backend'], buckets: [0.1, 1], registers: [registry] });
  * h.series({ backend: 'a' }).observe(0.05);
  * ```
@@ -84,8 +84,8 @@ let leanHistogramClass: LeanHistogramClass | undefined;
  *
  * @example
  * ```ts
- * declare const registry: import('prom-client').Registry;
  * import { createLeanHistogram } from './lean-histogram.js';
+ * declare const registry: import('prom-client').Registry;
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', buckets: [0.1, 1], registers: [registry] });
  * ```
  */
@@ -99,8 +99,8 @@ export function createLeanHistogram(config: LeanHistogramConfiguration): LeanHis
  *
  * @example
  * ```ts
- * declare const metric: import('prom-client').Metric;
  * import { isLeanHistogram } from './lean-histogram.js';
+ * declare const metric: import('prom-client').Metric;
  * if (isLeanHistogram(metric)) metric.series({ backend: 'a' }).observe(0.1);
  * ```
  */

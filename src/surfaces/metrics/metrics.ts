@@ -69,9 +69,9 @@ function classCounts(counts: Float64Array): StatusClassCounts {
  *
  * @example
  * ```ts
- * declare const source: import('./metrics.js').MetricsSource;
  * import { BalancerMetrics } from './metrics.js';
  * import { metricsSchema } from './options.js';
+ * declare const source: import('./metrics.js').MetricsSource;
  * const metrics = new BalancerMetrics(metricsSchema.parse({}), source);
  * metrics.subscribe(events);
  * await metrics.registry.metrics();
@@ -732,8 +732,8 @@ function backendStats(b: Backend, breaker: BreakerState, record: BackendRecord |
  *
  * @example
  * ```ts
- * declare const source: import('./metrics.js').MetricsSource;
  * import { poolStats } from './metrics.js';
+ * declare const source: import('./metrics.js').MetricsSource;
  * poolStats(source).backends[0]?.active;
  * ```
  */

@@ -55,8 +55,8 @@ export function parseTraceparent(value: string | string[] | undefined): TracePar
  *
  * @example
  * ```ts
- * declare const upstreamHeaders: Record<string, string>;
  * import { proxyTrace } from './traceparent.js';
+ * declare const upstreamHeaders: Record<string, string>;
  * const trace = proxyTrace(req.headers.traceparent);
  * upstreamHeaders.traceparent = trace.header;
  * ```

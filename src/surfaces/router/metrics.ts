@@ -43,8 +43,8 @@ function familyOf(name: string, families: Map<string, Family>): string {
  *
  * @example
  * ```ts
- * declare const a: import('../../index.ts').LoadBalancer, b: import('../../index.ts').LoadBalancer;
  * import { mergeExpositions } from './metrics.js';
+ * declare const a: import('../../index.ts').LoadBalancer, b: import('../../index.ts').LoadBalancer;
  * mergeExpositions([
  *   ['api', (await a.metricsRegistry?.metrics()) ?? ''],
  *   ['web', (await b.metricsRegistry?.metrics()) ?? ''],

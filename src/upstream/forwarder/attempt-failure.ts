@@ -40,8 +40,8 @@ export interface FailureHints {
  *
  * @example
  * ```ts
- * declare const [state, error, timeouts]: Parameters<typeof attemptFailure>;
  * import { attemptFailure } from './attempt-failure.js';
+ * declare const [state, error, timeouts]: Parameters<typeof attemptFailure>;
  * const failure = attemptFailure(state, error, timeouts, { protocol: error.code?.startsWith('HPE_') });
  * ```
  */

@@ -8,8 +8,8 @@ import type { ForwarderName, UpstreamForwarder } from './upstream-forwarder.js';
  *
  * @example
  * ```ts
- * declare const timeouts: import('./options.js').ResolvedTimeoutsOptions;
  * import { createForwarder } from './create-forwarder.js';
+ * declare const timeouts: import('./options.js').ResolvedTimeoutsOptions;
  * const forwarder = createForwarder('undici', { timeouts, via: 'switchyard', now: Date.now });
  * ```
  */

@@ -84,8 +84,8 @@ function relay(req: IncomingMessage, socket: Duplex, proxyRes: IncomingMessage, 
  *
  * @example
  * ```ts
- * declare const head: Buffer;
  * import { tunnel } from './upgrade.js';
+ * declare const head: Buffer;
  * tunnel(req, socket, head, { backend, headers, path: '/ws', via: 'switchyard', timeoutMs: 10_000, onError: (e) => log(e) });
  * ```
  */

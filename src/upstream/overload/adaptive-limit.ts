@@ -49,9 +49,9 @@ export function createLimiter(
  *
  * @example
  * ```ts
- * declare const opts: import('./vegas.js').VegasOptions;
  * import { AdaptiveLimit } from './adaptive-limit.js';
  * import { VegasLimiter } from 'switchyard-lb';
+ * declare const opts: import('./vegas.js').VegasOptions;
  * backend.limiter = new AdaptiveLimit(new VegasLimiter(opts), (limit, previous) => log(limit, previous));
  * ```
  */
