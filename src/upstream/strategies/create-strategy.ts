@@ -167,6 +167,7 @@ export type StrategyOption = z.input<typeof strategyOptionSchema>;
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c', { random: seededRandom(42) });
  * ```
@@ -185,6 +186,7 @@ export interface StrategyDeps {
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c');
  * createStrategy({ name: 'consistent-hash', key: { header: 'x-user' }, balanceFactor: 1.25 });
