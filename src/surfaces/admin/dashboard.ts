@@ -216,7 +216,7 @@ export interface Dashboard {
  * const dashboard = createDashboard({
  *   token, prefix: undefined, options: true, source: lb, backends: () => lb.backends(), paths: () => ['/backends'],
  * });
- * if ((await dashboard.intercept(req, res, '/dashboard/')) === 'handled') return;
+ * const handled = (await dashboard.intercept(req, res, '/dashboard/')) === 'handled'; // else: not a dashboard request
  * ```
  */
 export function createDashboard(deps: DashboardDeps): Dashboard {

@@ -133,7 +133,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  * @example
  * ```ts
  * import { createAdminHandler } from './handler.js';
- * http.createServer(createAdminHandler({ control }, { token })).listen(9901, '127.0.0.1');
+ * declare const { control, events }: import('./handler.js').AdminDeps;
+ * http.createServer(createAdminHandler({ control, events }, { token })).listen(9901, '127.0.0.1');
  * ```
  */
 export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefined): AdminHandler {

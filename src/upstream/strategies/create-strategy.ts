@@ -204,6 +204,7 @@ export type StrategyOption = StrategyName | NamedStrategyOptions | Strategy<Cand
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c', { random: seededRandom(42) });
  * ```
@@ -222,6 +223,7 @@ export interface StrategyDeps {
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c');
  * createStrategy({ name: 'consistent-hash', key: { header: 'x-user' }, balanceFactor: 1.25 });

@@ -43,6 +43,7 @@ export const p2cOptionsSchema = z.strictObject({
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { type P2cOptions } from './p2c.js';
  * const options: P2cOptions = { decay: '5s', random: seededRandom(1) };
  * ```
@@ -116,6 +117,7 @@ interface PeakEwma {
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createLoadBalancer } from 'switchyard-lb';
  * import { p2c } from './p2c.js';
  * createLoadBalancer({ backends }); // p2c is the default
