@@ -14,6 +14,7 @@ const FORWARDER_SUITES = [
   // HTTP/2 clients on lb.handler: the forwarders differ most there (undici hands bodies to http-proxy-3).
   'test/http2/conformance.test.ts',
   'test/http2/downstream.test.ts',
+  'test/http2/mounting.test.ts',
   'test/http2/pipeline.test.ts',
   'test/mounting.test.ts',
   'test/retry.test.ts',

@@ -160,6 +160,16 @@ function isBalancer(input: PoolInput): input is LoadBalancer {
 /** Per-connection byte counters at the end of its previous response. */
 const baselines = new WeakMap<object, { read: number; written: number }>();
 
+/**
+ * The authority a request names: HTTP/2's `:authority` (RFC 9113 §8.3.1; the
+ * compatibility API shows it among the headers), else `Host`. A `Host` that
+ * differs from `:authority` is the balancer's to refuse (400).
+ */
+function authorityOf(headers: IncomingMessage['headers']): string | undefined {
+  const authority = headers[':authority'];
+  return typeof authority === 'string' ? authority : headers.host;
+}
+
 /** The host of a request that was not routed (for its event), if it has a valid one. */
 function hostOf(header: string | undefined, target: string): string | undefined {
   const resolved = resolveTarget(target, header);
@@ -303,7 +313,7 @@ export function createRouter(options: RouterOptions): Router {
 
   /** Routes a request; `undefined`: no route. Throws `ERR_BAD_REQUEST` for a target that is not a path. */
   function find(target: string, method: string, headers: IncomingMessage['headers']): Found | undefined {
-    const resolved = resolveTarget(target, headers.host);
+    const resolved = resolveTarget(target, authorityOf(headers));
     if (typeof resolved === 'string') throw makeError('ERR_BAD_REQUEST', resolved);
     const path = normalizePath(resolved.path);
     const host = requestHost(resolved.authority);
@@ -380,7 +390,7 @@ export function createRouter(options: RouterOptions): Router {
         pool: chosen?.route.pool,
         route: chosen?.route.name,
         target,
-        host: chosen?.host ?? hostOf(req.headers.host, target),
+        host: chosen?.host ?? hostOf(authorityOf(req.headers), target),
         clientAddress: req.socket?.remoteAddress ?? '',
         userAgent: req.headers['user-agent'],
         referer: req.headers.referer,
