@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { createLoadBalancer, type ExpressMiddleware, type KoaMiddleware, type LoadBalancer } from './balancer.js';
 import { ConfigError, makeError, type SwitchyardError } from './core/errors.js';
@@ -104,8 +105,15 @@ export interface RouterStats {
  * named pool (a full balancer). Mount it like a balancer.
  */
 export interface Router {
-  /** `(req, res)` handler for `http.createServer`. Resolves when the response is over. */
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /**
+   * `(req, res)` handler for `http.createServer`, `https.createServer`, and
+   * `http2.createServer`/`http2.createSecureServer` (routing by `:authority`;
+   * see docs/http2.md). Resolves when the response is over.
+   */
+  readonly handler: (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ) => Promise<void>;
   /** `'upgrade'` listener (WebSockets): routed like a request. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /**
@@ -387,6 +395,7 @@ export function createRouter(options: RouterOptions): Router {
             ? {}
             : { error: pool.error }
           : { error: failure?.code ?? 'ERR_INTERNAL' }),
+        ...(pool?.grpcStatus === undefined ? {} : { grpcStatus: pool.grpcStatus }),
         pool: chosen?.route.pool,
         route: chosen?.route.name,
         target,
@@ -402,7 +411,9 @@ export function createRouter(options: RouterOptions): Router {
     return done;
   }
 
-  const handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => dispatch(req, res, req.url ?? '/');
+  // The HTTP/2 compatibility API's request and response are used through what they share with node:http's.
+  const handler: Router['handler'] = (req, res) =>
+    dispatch(req as IncomingMessage, res as ServerResponse, req.url ?? '/');
 
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {});

@@ -244,16 +244,22 @@ describe('gRPC pass-through', () => {
     });
     const opened: string[] = [];
     lb.on('breaker:open', ({ backend }) => opened.push(backend));
+    const requests: Array<{ status: number; grpcStatus?: number; error?: string }> = [];
+    lb.on('request', (e) => requests.push(e));
     for (let i = 0; i < 3; i++) {
       // The client gets the messages and then the backend's status, as the backend sent them.
       expect(await serverStream(client, 2)).toEqual({ messages: ['flaky:0', 'flaky:1'], code: 14 });
     }
+    await until(() => requests.length === 3);
+    expect(requests.map((e) => [e.status, e.grpcStatus, e.error])).toEqual(Array(3).fill([200, 14, undefined]));
     await until(() => opened.length === 1);
     expect(opened).toEqual(['flaky']);
     expect(lb.backends()[0]).toMatchObject({ status: 'open', failures: 3 });
     // Open: the balancer answers the next call itself, and the backend never sees it.
     expect(await serverStream(client, 2)).toEqual({ messages: [], code: grpc.status.UNAVAILABLE });
     expect(flaky.calls).toHaveLength(3);
+    await until(() => requests.length === 4);
+    expect(requests[3]).toMatchObject({ status: 200, grpcStatus: 14, error: 'ERR_NO_BACKEND' });
   });
 
   it('ejects a backend whose streams keep failing in their trailers (outlier detection)', async () => {
@@ -288,11 +294,15 @@ describe('gRPC pass-through', () => {
     });
     const news: string[] = [];
     lb.on('breaker:open', ({ backend }) => news.push(`open:${backend}`));
+    const grpcStatuses: Array<number | undefined> = [];
+    lb.on('request', (e) => grpcStatuses.push(e.grpcStatus));
     lb.on('backend:ejected', ({ backend }) => news.push(`ejected:${backend.id}`));
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push((await serverStream(client, 2)).code);
     expect(codes.sort()).toEqual([0, 0, 0, 5, 5, 5]);
-    await until(() => lb.backends().every((b) => b.active === 0));
+    await until(() => grpcStatuses.length === 6 && lb.backends().every((b) => b.active === 0));
+    // The request event names the failure status (NOT_FOUND), and nothing for OK.
+    expect(grpcStatuses.sort()).toEqual([5, 5, 5, undefined, undefined, undefined]);
     expect(news).toEqual([]);
     expect(lb.backends().map((b) => [b.id, b.status, b.failures])).toEqual([
       ['ok', 'healthy', 0],
