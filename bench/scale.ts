@@ -172,7 +172,8 @@ async function main(): Promise<void> {
     const after = await ask<{ heap: number; sockets: number }>(lb.child, 'heap');
     const closed = await ask<{ heap: number; sockets: number; detail: string[] }>(lb.child, 'close');
     if (closed.sockets > 0) console.log(`   open after close: ${closed.detail.join(', ')}`);
-    if (after.sockets === 0) console.log('   WARNING: no connection seen with the pool warm: the socket count is not working here');
+    if (after.sockets === 0)
+      console.log('   WARNING: no connection seen with the pool warm: the socket count is not working here');
     lb.child.kill();
     const growth = after.heap - warm.heap;
     console.log(
