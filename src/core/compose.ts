@@ -36,6 +36,8 @@ const DONE: Promise<void> = Promise.resolve();
  * @example
  * ```ts
  * import { compose } from 'switchyard-lb';
+ * declare const a: import('./compose.js').Middleware;
+ * declare const b: import('./compose.js').Middleware;
  * const run = compose([{ name: 'a', handle: a }, { name: 'b', handle: b }]);
  * await run(ctx, async () => {});
  * ```

@@ -66,6 +66,7 @@ export async function bufferRequestBody(ctx: Context, limit: number, now: () => 
  * @example
  * ```ts
  * import { recordRequestBody } from './request-body.js';
+ * declare const forward: (body: import('node:stream').Readable | undefined) => Promise<void>;
  * const stop = recordRequestBody(ctx, 1 << 20);
  * try {
  *   await forward(ctx.requestBody?.());
