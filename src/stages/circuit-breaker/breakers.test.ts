@@ -1,4 +1,5 @@
 import { Agent } from 'node:http';
+import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
@@ -221,6 +222,40 @@ describe('Breakers', () => {
       }),
     );
     expect(w.breaker().state).toBe('open');
+  });
+
+  it('judges a streamed answer again when its body completes: a late judgedStatus (gRPC trailers) counts', async () => {
+    const w = world({ volumeThreshold: 2, successThreshold: 1 });
+    /** A gRPC-style answer: 200 and a body; the forwarder sets `judgedStatus` just before the body ends. */
+    const streamed = async (late: number | undefined) => {
+      const c = ctx();
+      const body = new PassThrough();
+      await w.breaker().run(c, async () => {
+        c.response = { status: 200, headers: { 'content-type': 'application/grpc' }, body };
+      });
+      if (late !== undefined) (c.response as NonNullable<Context['response']>).judgedStatus = late;
+      body.resume();
+      body.end();
+      await new Promise((resolve) => body.once('end', resolve));
+      await vi.advanceTimersByTimeAsync(0);
+    };
+    await streamed(404);
+    await streamed(undefined);
+    expect(w.breaker().state).toBe('closed');
+    // 2 of 4 is not past the default 50 %; 3 of 5 is.
+    await streamed(503);
+    await streamed(503);
+    expect(w.breaker().state).toBe('closed');
+    await streamed(500);
+    expect(w.breaker().state).toBe('open');
+    vi.advanceTimersByTime(1000);
+    expect(w.breaker().state).toBe('half-open');
+    // A probe whose trailers say UNAVAILABLE fails; one that ends OK closes the breaker.
+    await streamed(503);
+    expect(w.breaker().state).toBe('open');
+    vi.advanceTimersByTime(1000);
+    await streamed(undefined);
+    expect(w.breaker().state).toBe('closed');
   });
 
   it('resolves a failing status normally, after counting it', async () => {

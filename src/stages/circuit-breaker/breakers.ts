@@ -42,6 +42,8 @@ async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders
   await new Promise<void>((resolve, reject) => {
     onBodyOutcome(body, (outcome, error) => {
       if (outcome === 'failed') reject(bodyFailure(backend, error));
+      // A gRPC status in the trailers (set before the body's end) is judged like a trailers-only one.
+      else if (outcome === 'complete' && isFailure(response.judgedStatus ?? response.status)) reject(FAILURE_STATUS);
       else resolve();
     });
   });
@@ -216,8 +218,13 @@ export class BackendBreaker {
         // The probe succeeds only once its body is complete; a client that leaves proves nothing.
         outcome = undefined;
         const done = (result: BodyOutcome) => {
-          if (period === this.#period)
-            this.#probeDone(result === 'complete' ? true : result === 'failed' ? false : undefined);
+          if (period !== this.#period) return;
+          // Complete, the probe is judged again: a gRPC call may report its failure in the trailers.
+          const failedStatus =
+            result === 'complete' &&
+            response !== undefined &&
+            this.#isFailure(response.judgedStatus ?? response.status);
+          this.#probeDone(result === 'complete' ? !failedStatus : result === 'failed' ? false : undefined);
         };
         onBodyOutcome(body, done);
         return;

@@ -7,6 +7,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js';
 import { clientParseError } from '../../core/net/client-error.js';
+import { judgeGrpcTrailers } from '../../core/net/grpc.js';
 import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
@@ -381,9 +382,18 @@ export class Forwarder implements UpstreamForwarder {
     const backend = attempt.backend;
     const status = proxyRes.statusCode ?? 502;
     backend.record(status < 500, this.now() - attempt.started);
+    const response: NonNullable<Context['response']> = {
+      status,
+      statusMessage: proxyRes.statusMessage,
+      headers: clientResponseHeaders(proxyRes, this.#via),
+      body: proxyRes,
+    };
     // Release once the body is over, however it ends; a body the backend breaks off is its failure.
+    // This listener comes first: a gRPC status in the trailers is judged before anyone else sees the end.
     onBodyOutcome(proxyRes, (outcome) => {
       if (outcome === 'failed') backend.record(false, -1);
+      else if (outcome === 'complete' && (judgeGrpcTrailers(response, proxyRes.rawTrailers) ?? 0) >= 500)
+        backend.record(false, -1);
       backend.release();
     });
     const idle = this.timeouts.idle;
@@ -402,12 +412,6 @@ export class Forwarder implements UpstreamForwarder {
         );
       });
     }
-    const response = {
-      status,
-      statusMessage: proxyRes.statusMessage,
-      headers: clientResponseHeaders(proxyRes, this.#via),
-      body: proxyRes,
-    };
     attempt.ctx.response = response;
     attempt.resolve();
   }
