@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
+import { testCertificate } from '../certs.js';
 import { forwarderOptions } from '../conformance/forwarders.js';
 import { type Listening, listen, until } from '../helpers.js';
 import { closeSession, connect, h2request, listenOn } from './client.js';
-import { testCertificate } from './tls.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../../src/index.js';
 import { createRouter, type Router, type RouterEvents } from '../../src/router.js';
 import { createMemoryBackend, type MemoryBackend } from '../../src/testing/index.js';
+import { testCertificate } from '../certs.js';
 import { forwarderOptions } from '../conformance/forwarders.js';
 import { closeSession, connect, h2request, listenOn } from './client.js';
-import { testCertificate } from './tls.js';
 
 // The router's handler, and Koa apps with the balancer or the router mounted, on node:http2 servers.
 const cleanup: Array<() => Promise<void> | void> = [];
