@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
 import { until } from '../helpers.js';
-import { listenOn } from './client.js';
+import { closeSession, connect, h2request, listenOn } from './client.js';
 
 // gRPC through the balancer with @grpc/grpc-js on both ends (JSON messages, no .proto needed).
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -96,7 +96,7 @@ async function grpcBackend(id: string, behaviour: Behaviour = {}) {
 
 async function front(
   options: LoadBalancerOptions,
-): Promise<{ lb: LoadBalancer; client: grpc.Client; openStreams: () => number }> {
+): Promise<{ lb: LoadBalancer; client: grpc.Client; server: http2.Http2Server; openStreams: () => number }> {
   const lb = createLoadBalancer(options);
   const server = await listenOn(http2.createServer({}, lb.handler));
   let open = 0;
@@ -115,7 +115,7 @@ async function front(
         client.close();
       }),
   );
-  return { lb, client, openStreams: () => open };
+  return { lb, client, server, openStreams: () => open };
 }
 
 type Unary = (req: Msg, meta: grpc.Metadata, options: grpc.CallOptions, cb: grpc.requestCallback<Msg>) => void;
@@ -329,14 +329,25 @@ describe('gRPC pass-through', () => {
 
   it('honours grpc-timeout as the total deadline: DEADLINE_EXCEEDED, and the backend gets what is left', async () => {
     const slow = await grpcBackend('slow', { delayMs: 2000 });
-    const { client, lb } = await front({ backends: [slow.config], retry: false });
+    const { lb, server } = await front({ backends: [slow.config], retry: false });
     const events: Array<{ error?: string }> = [];
     lb.on('request', (e) => events.push(e));
+    // A raw HTTP/2 client with no deadline of its own (grpc-js would cancel at the same instant the balancer's
+    // deadline fires, and either could end the call): only the balancer can answer DEADLINE_EXCEEDED here.
+    const session = connect(server);
+    cleanup.push(() => closeSession(session));
+    const message = Buffer.from(JSON.stringify({ text: 'late' }));
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
     const started = Date.now();
-    await expect(unary(client, 'late', { deadline: Date.now() + 150 })).rejects.toMatchObject({
-      code: grpc.status.DEADLINE_EXCEEDED,
+    const reply = await h2request(session, {
+      method: 'POST',
+      path: '/test.Echo/Unary',
+      headers: { 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '150m' },
+      body: frame,
     });
     expect(Date.now() - started).toBeLessThan(1500);
+    expect(reply.status).toBe(200);
+    expect(reply.headers['grpc-status'] ?? reply.trailers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
     await until(() => events.length === 1);
     expect(events[0]).toMatchObject({ error: 'ERR_DEADLINE' });
     // The backend got the deadline the call had left (at most the client's 150 ms), not none.
