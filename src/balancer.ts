@@ -22,6 +22,7 @@ import { Breakers } from './stages/circuit-breaker/breakers.js';
 import type { StageDeps } from './stages/deps.js';
 import { expressAdapter, koaAdapter, upgradeAtAdapter } from './surfaces/adapters.js';
 import { createAdminHandler } from './surfaces/admin/handler.js';
+import { connectDone, createConnectHandler } from './surfaces/extended-connect.js';
 import { createRequestEntry } from './surfaces/http.js';
 import { createMetricsHandler } from './surfaces/metrics/handler.js';
 import { BalancerMetrics, type MetricsSource, poolStats } from './surfaces/metrics/metrics.js';
@@ -154,11 +155,9 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
     run: (ctx) => host.pipeline.run(ctx),
     closed: () => closed,
   });
-  const upgrade = createUpgradeHandler({
-    ...{ events, now, trust, meta, forwarder, rewrite },
-    chain: () => host.upgrade,
-    closed: () => closed,
-  });
+  const upgradeDeps = { events, now, trust, meta, forwarder, rewrite, chain: () => host.upgrade, closed: () => closed };
+  const upgrade = createUpgradeHandler(upgradeDeps);
+  const connect = createConnectHandler(upgradeDeps); // RFC 8441: WebSockets over HTTP/2
   const stopLogging = config.logger ? logTo(events, config.logger, config.logLevel) : undefined;
   const metricsToken = config.metrics === false ? undefined : config.metrics.token;
   const metricsHandler = createMetricsHandler({ registry: metrics?.registry, stats, token: metricsToken });
@@ -203,8 +202,12 @@ export function createLoadBalancer(options: LoadBalancerOptions = {}): LoadBalan
   }
 
   const lb: LoadBalancer = {
-    handler: (req, res) => entry.handle(req as IncomingMessage, res as ServerResponse, req.url ?? '/'),
+    handler: (req, res) =>
+      req.method === 'CONNECT'
+        ? connectDone(connect, req, res)
+        : entry.handle(req as IncomingMessage, res as ServerResponse, req.url ?? '/'),
     upgrade: (req, socket, head) => upgrade(req, socket, head),
+    connect: (req, res) => connect(req, res),
     upgradeAt: (mountPath, upgradeOptions) => upgradeAtAdapter(upgrade, mountPath, upgradeOptions),
     express: (adapterOptions) => expressAdapter(entry.handle, adapterOptions),
     koa: () => koaAdapter(entry.handle),

@@ -42,6 +42,25 @@ export interface LoadBalancer {
   /** `'upgrade'` listener for WebSocket and other upgrades: `server.on('upgrade', lb.upgrade)`. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /**
+   * `'connect'` listener of an HTTP/2 server, for WebSockets over HTTP/2
+   * (RFC 8441 extended CONNECT, `:protocol websocket`; the server needs
+   * `settings: { enableConnectProtocol: true }`): `server.on('connect', lb.connect)`.
+   * The WebSocket goes through the upgrade pipeline and reaches the backend
+   * as an HTTP/1.1 upgrade. Any other CONNECT, and an HTTP/1.1 CONNECT on an
+   * `allowHTTP1` server, gets 501 `ERR_NOT_IMPLEMENTED`. See docs/http2.md.
+   *
+   * @example
+   * ```ts
+   * const server = http2.createSecureServer({ key, cert, settings: { enableConnectProtocol: true } }, lb.handler);
+   * server.on('connect', lb.connect);
+   * ```
+   */
+  readonly connect: (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse | Duplex,
+    head?: Buffer,
+  ) => void;
+  /**
    * Express middleware. Mounted under a path (`app.use('/api', lb.express())`)
    * the backend sees the path below the mount point; pass
    * `{ keepMountPath: true }` to forward the full original URL.

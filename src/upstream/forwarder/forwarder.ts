@@ -1,4 +1,5 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
@@ -16,6 +17,7 @@ import { clientResponseHeaders } from './headers.js';
 import { attachHttp2, forwardHttp2, Http2Sessions, http2SessionsOf, type UpstreamProtocol } from './http2-upstream.js';
 import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
 import { tunnel } from './upgrade.js';
+import { tunnelStream } from './upgrade-h2.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
 /**
@@ -459,6 +461,41 @@ export class Forwarder implements UpstreamForwarder {
     backend.begin();
     socket.once('close', () => finish());
     tunnel(req, socket, head, {
+      backend,
+      headers,
+      path,
+      via: this.#via,
+      timeoutMs: this.timeouts.connect + this.timeouts.response,
+      onError: (error) => {
+        backend.record(false, -1);
+        finish(error);
+      },
+    });
+  }
+
+  /**
+   * Tunnels a WebSocket opened on an HTTP/2 stream (RFC 8441 extended
+   * CONNECT) to `backend` as an HTTP/1.1 upgrade. `onDone` runs once, when
+   * the stream or the attempt is over.
+   */
+  upgradeStream(
+    req: Http2ServerRequest,
+    res: Http2ServerResponse,
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    path: string,
+    onDone: (error?: Error) => void,
+  ): void {
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      backend.release();
+      onDone(error);
+    };
+    backend.begin();
+    res.stream.once('close', () => finish());
+    tunnelStream(req, res, {
       backend,
       headers,
       path,

@@ -1,6 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type https from 'node:https';
 import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, Readable } from 'node:stream';
@@ -573,6 +574,17 @@ export class UndiciForwarder implements UpstreamForwarder {
     onDone: (error?: Error) => void,
   ): void {
     this.#fallback.upgrade(req, socket, head, backend, headers, path, onDone);
+  }
+
+  upgradeStream(
+    req: Http2ServerRequest,
+    res: Http2ServerResponse,
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    path: string,
+    onDone: (error?: Error) => void,
+  ): void {
+    this.#fallback.upgradeStream(req, res, backend, headers, path, onDone);
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import type { Pool } from 'undici';
@@ -52,6 +53,18 @@ export interface UpstreamForwarder {
     req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    path: string,
+    onDone: (error?: Error) => void,
+  ): void;
+  /**
+   * Tunnels a WebSocket opened on an HTTP/2 stream (RFC 8441 extended
+   * CONNECT) to `backend` as an HTTP/1.1 upgrade; `onDone` runs once.
+   */
+  upgradeStream(
+    req: Http2ServerRequest,
+    res: Http2ServerResponse,
     backend: Backend,
     headers: Record<string, string | string[]>,
     path: string,

@@ -1,0 +1,161 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http, { type IncomingMessage } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
+import { constants } from 'node:http2';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { makeError } from '../../core/errors.js';
+import { clientResponseHeaders } from './headers.js';
+import { CONNECT_ERRORS, type TunnelOptions } from './upgrade.js';
+
+/** RFC 6455 §1.3: the GUID appended to `Sec-WebSocket-Key` for `Sec-WebSocket-Accept`. */
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** The `Sec-WebSocket-Accept` a backend must answer to `key` (RFC 6455 §4.2.2). */
+export function websocketAccept(key: string): string {
+  return createHash('sha1')
+    .update(key + WEBSOCKET_GUID)
+    .digest('base64');
+}
+
+/** A 101 answer's fields the HTTP/2 client gets in its `:status 200`: end-to-end ones, without the handshake's proof. */
+function switchedHeaders(proxyRes: IncomingMessage, via: string | false): Record<string, string | string[]> {
+  const headers = clientResponseHeaders(proxyRes, via) as Record<string, string | string[]>;
+  delete headers['sec-websocket-accept'];
+  delete headers['content-length'];
+  return headers;
+}
+
+/**
+ * Opens a WebSocket over an HTTP/2 stream (RFC 8441 extended CONNECT,
+ * `:protocol websocket`) to `options.backend` as an HTTP/1.1 upgrade (RFC
+ * 6455: `GET`, `Upgrade: websocket`, a fresh `Sec-WebSocket-Key`), the way
+ * Envoy does. On the backend's 101, whose `Sec-WebSocket-Accept` must match
+ * the key, the stream is answered `:status 200` and bytes flow both ways
+ * between the stream and the backend socket. Any other answer is relayed as
+ * an ordinary HTTP/2 response; no answer is a 502/504 JSON error. The
+ * connection is never returned to the keep-alive pool.
+ *
+ * @example
+ * ```ts
+ * import { tunnelStream } from './upgrade-h2.js';
+ * tunnelStream(req, res, { backend, headers, path: '/chat', via: 'switchyard', timeoutMs: 10_000, onError: (e) => log(e) });
+ * ```
+ */
+export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, options: TunnelOptions): void {
+  const { backend, path, via, onError, timeoutMs } = options;
+  const stream: ServerHttp2Stream = res.stream;
+  const target = backend.target;
+  const secure = target.protocol === 'https:';
+  const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+  const key = randomBytes(16).toString('base64');
+  const headers = { ...options.headers, connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-key': key };
+  let failed = false;
+  let upgraded = false;
+  let answered = false;
+  let timedOut = false;
+  let tunnel: Socket | undefined;
+  const alive = () => !stream.destroyed && !stream.closed;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proxyReq.destroy(new Error(`no answer to the upgrade within ${timeoutMs} ms`));
+  }, timeoutMs);
+  const fail = (error: Error & { code?: string }) => {
+    if (failed) return;
+    failed = true;
+    clearTimeout(timer);
+    if (!upgraded && !answered && alive() && !res.headersSent) {
+      // Nothing reached the client yet: an ordinary gateway error, generic body.
+      const code = timedOut
+        ? 'ERR_UPSTREAM_TIMEOUT'
+        : error.code === 'ERR_UPSTREAM_PROTOCOL'
+          ? 'ERR_UPSTREAM_PROTOCOL'
+          : error.code !== undefined && CONNECT_ERRORS.has(error.code)
+            ? 'ERR_UPSTREAM_CONNECT'
+            : 'ERR_UPSTREAM_RESET';
+      const body = JSON.stringify(makeError(code, error.message, error).toClientJSON());
+      res.writeHead(timedOut ? 504 : 502, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    } else if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    onError(error);
+  };
+  const proxyReq = (secure ? https : http).request({
+    hostname: target.hostname.replace(/^\[|\]$/g, ''),
+    port: target.port || (secure ? 443 : 80),
+    method: 'GET',
+    path: base + path,
+    headers,
+    agent: backend.agent,
+    setHost: false,
+  });
+  proxyReq.on('error', fail);
+  proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
+    clearTimeout(timer);
+    proxySocket.on('error', fail);
+    if (proxyRes.headers['sec-websocket-accept'] !== websocketAccept(key)) {
+      proxySocket.destroy();
+      fail(
+        Object.assign(new Error('the backend answered the WebSocket handshake with a wrong Sec-WebSocket-Accept'), {
+          code: 'ERR_UPSTREAM_PROTOCOL',
+        }),
+      );
+      return;
+    }
+    upgraded = true;
+    tunnel = proxySocket;
+    if (!alive()) {
+      proxySocket.destroy();
+      return;
+    }
+    proxySocket.setTimeout(0);
+    proxySocket.setNoDelay(true);
+    proxySocket.setKeepAlive(true, 0);
+    stream.setTimeout(0);
+    // The backend closed: the stream ends (END_STREAM after what it sent), or is reset if it broke off.
+    proxySocket.once('close', () => {
+      if (!alive()) return;
+      if (proxySocket.readableEnded) res.end();
+      else stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    res.writeHead(200, switchedHeaders(proxyRes, via));
+    if (proxyHead.length > 0) res.write(proxyHead);
+    proxySocket.pipe(res);
+    req.pipe(proxySocket);
+  });
+  proxyReq.on('response', (proxyRes: IncomingMessage) => {
+    answered = true;
+    clearTimeout(timer);
+    proxyReq.shouldKeepAlive = false;
+    proxyRes.on('error', () => {
+      if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    proxyRes.once('close', () => {
+      if (!proxyRes.complete && alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    if (!alive()) {
+      proxyRes.destroy();
+      return;
+    }
+    const status = proxyRes.statusCode ?? 502;
+    res.writeHead(status, clientResponseHeaders(proxyRes, via));
+    if (status === 204 || status === 304) {
+      proxyRes.resume();
+      res.end();
+    } else proxyRes.pipe(res);
+  });
+  // The stream closed (the client reset it, or both sides ended): the backend connection goes too.
+  // Before the tunnel is up that is the client's doing, not a backend failure: `fail` stays quiet.
+  stream.once('close', () => {
+    clearTimeout(timer);
+    if (tunnel === undefined) {
+      failed = true;
+      proxyReq.destroy();
+    } else if (stream.rstCode === constants.NGHTTP2_NO_ERROR) tunnel.end();
+    else tunnel.destroy();
+  });
+  proxyReq.end();
+}
