@@ -47,18 +47,21 @@ interface Seen {
 }
 
 /** A `ws` echo server on a Node HTTP/1.1 server; greets each client and records every handshake. */
-async function wsBackend(): Promise<Listening & { seen: Seen[]; sockets: WsSocket[]; closed: number }> {
+async function wsBackend(): Promise<Listening & { seen: Seen[]; sockets: WsSocket[]; raw: net.Socket[]; closed: number }> {
   const seen: Seen[] = [];
   const sockets: WsSocket[] = [];
+  const raw: net.Socket[] = [];
   const backend = await listen((_req, res) => res.writeHead(200, { 'content-length': '2' }).end('ok'));
   const wss = new WebSocketServer({
     server: backend.server,
     handleProtocols: (protocols) => (protocols.has('chat') ? 'chat' : false),
   });
-  const result = Object.assign(backend, { seen, sockets, closed: 0 });
+  const result = Object.assign(backend, { seen, sockets, raw, closed: 0 });
   wss.on('connection', (ws, req) => {
     seen.push({ url: req.url, headers: req.headers });
     sockets.push(ws);
+    raw.push(req.socket as net.Socket);
+    ws.on('error', () => {});
     ws.on('message', (data) => ws.send(`echo:${data.toString()}`));
     ws.on('close', () => {
       result.closed++;
@@ -234,23 +237,30 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     await until(() => backend.sockets.length === 1);
     backend.sockets[0]?.close(1000, 'bye');
     await until(() => ws.reader.frames.some((f) => f.opcode === 0x8));
+    // The client answers the close frame; the backend then closes its TCP connection.
+    ws.stream.write(clientFrame('', 0x8));
     await ws.ended;
+    await until(() => backend.closed === 1);
     expect(ws.stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
     await until(() => lb.backends()[0]?.active === 0);
   });
 
   it('resets the stream when the backend connection breaks off', async () => {
     const backend = await wsBackend();
-    const { lb, server } = await front({ backends: [{ url: backend.url }] });
+    const { lb, server } = await front({ backends: [{ url: backend.url, id: 'ws' }] });
     const s = await session(server);
     const ws = await openWebSocket(s);
-    await until(() => backend.sockets.length === 1);
-    backend.sockets[0]?.terminate();
+    const upgrades: unknown[] = [];
+    lb.on('upgrade', (e) => upgrades.push(e));
+    await until(() => backend.raw.length === 1);
+    backend.raw[0]?.resetAndDestroy();
     await ws.ended;
-    await until(() => lb.backends()[0]?.active === 0);
-    expect(ws.stream.rstCode === http2.constants.NGHTTP2_NO_ERROR ? 'ended' : 'reset').toMatch(/ended|reset/);
-    // Either way the session is still usable for ordinary requests.
-    expect(s.destroyed).toBe(false);
+    expect(ws.stream.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    await until(() => lb.backends()[0]?.active === 0 && upgrades.length === 1);
+    expect(upgrades).toEqual([{ backend: 'ws', ok: false, error: 'ERR_UPSTREAM_CONNECT' }]);
+    // The session is untouched: another WebSocket opens on it.
+    const again = await openWebSocket(s);
+    expect(again.status).toBe(200);
   });
 
   it('relays a backend that refuses the handshake (403) as an ordinary HTTP/2 response', async () => {
@@ -347,22 +357,24 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
         { url: a.url, id: 'a' },
         { url: b.url, id: 'b' },
       ],
-      stickySession: { cookie: 'lb' },
+      sticky: { mode: 'cookie', secret: 'k'.repeat(32) },
     });
     const s = await session(server);
-    const page = await new Promise<{ cookie: string; backend: string }>((resolve, reject) => {
+    const cookie = await new Promise<string>((resolve, reject) => {
       const stream = s.request({ ':path': '/' });
       stream.on('error', reject);
       stream.once('response', (headers) => {
-        const cookie = String(headers['set-cookie']).split(';')[0] as string;
+        const value = String(headers['set-cookie']).split(';')[0] as string;
         stream.resume();
-        stream.once('end', () => resolve({ cookie, backend: '' }));
+        stream.once('end', () => resolve(value));
       });
       stream.end();
     });
+    expect(cookie).toMatch(/^switchyard_sticky=/);
     const chosen = lb.backends().find((x) => x.requests > 0)?.id;
+    expect(chosen).toMatch(/^[ab]$/);
     for (let i = 0; i < 4; i++) {
-      const ws = await openWebSocket(s, '/', { cookie: page.cookie });
+      const ws = await openWebSocket(s, '/', { cookie });
       expect(ws.status).toBe(200);
       ws.stream.close(http2.constants.NGHTTP2_CANCEL);
     }

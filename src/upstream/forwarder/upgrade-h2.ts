@@ -50,6 +50,9 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
   const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
   const key = randomBytes(16).toString('base64');
   const headers = { ...options.headers, connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-key': key };
+  // The stream's DATA is the WebSocket, not a body: no framing for it on the handshake.
+  delete headers['transfer-encoding'];
+  delete headers['content-length'];
   let failed = false;
   let upgraded = false;
   let answered = false;
@@ -115,11 +118,18 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     proxySocket.setNoDelay(true);
     proxySocket.setKeepAlive(true, 0);
     stream.setTimeout(0);
-    // The backend closed: the stream ends (END_STREAM after what it sent), or is reset if it broke off.
+    // The backend closed: the stream ends (END_STREAM after what it sent, then RST_STREAM NO_ERROR:
+    // nobody reads the client's side any more, RFC 9113 §8.1), or is reset if the backend broke off.
     proxySocket.once('close', () => {
       if (!alive()) return;
-      if (proxySocket.readableEnded) res.end();
-      else stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      if (!proxySocket.readableEnded) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      else if (res.writableFinished) stream.close(constants.NGHTTP2_NO_ERROR);
+      else {
+        res.once('finish', () => {
+          if (alive()) stream.close(constants.NGHTTP2_NO_ERROR);
+        });
+        res.end();
+      }
     });
     res.writeHead(200, switchedHeaders(proxyRes, via));
     if (proxyHead.length > 0) res.write(proxyHead);
