@@ -16,6 +16,7 @@ const FORWARDER_SUITES = [
   'test/http2/downstream.test.ts',
   'test/http2/mounting.test.ts',
   'test/http2/pipeline.test.ts',
+  'test/http2/websocket.test.ts',
   'test/mounting.test.ts',
   'test/retry.test.ts',
   'test/robustness.test.ts',

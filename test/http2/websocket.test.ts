@@ -47,7 +47,9 @@ interface Seen {
 }
 
 /** A `ws` echo server on a Node HTTP/1.1 server; greets each client and records every handshake. */
-async function wsBackend(): Promise<Listening & { seen: Seen[]; sockets: WsSocket[]; raw: net.Socket[]; closed: number }> {
+async function wsBackend(): Promise<
+  Listening & { seen: Seen[]; sockets: WsSocket[]; raw: net.Socket[]; closed: number }
+> {
   const seen: Seen[] = [];
   const sockets: WsSocket[] = [];
   const raw: net.Socket[] = [];
@@ -265,7 +267,8 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
 
   it('relays a backend that refuses the handshake (403) as an ordinary HTTP/2 response', async () => {
     const backend = await rawUpgradeBackend(
-      () => 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 6\r\n\r\nno way',
+      () =>
+        'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 6\r\n\r\nno way',
     );
     const { lb, server } = await front({ backends: [{ url: backend.url, id: 'b' }] });
     const upgrades: unknown[] = [];
