@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import http, { type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2Server } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
+import { testCertificate } from '../certs.js';
 import { forwarderOptions } from '../conformance/forwarders.js';
 import { type Listening, listen, until } from '../helpers.js';
 import { closeSession, listenOn } from './client.js';
@@ -427,18 +429,28 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
   it('refuses an HTTP/1.1 CONNECT on an allowHTTP1 server with 501, on the raw socket', async () => {
     const lb = createLoadBalancer({ ...forwarderOptions(), backends: [{ url: 'http://127.0.0.1:9' }] });
     cleanup.push(() => lb.close());
-    const server = http2.createServer({ settings: { enableConnectProtocol: true } }, lb.handler);
-    // node:http's server emits the same 'connect' event with (req, socket, head), as an allowHTTP1 server does.
-    const h1 = http.createServer(lb.handler);
-    h1.on('connect', lb.connect);
-    const listening = await listen(h1);
-    cleanup.push(() => listening.close());
-    cleanup.push(() => server.close());
-    const answer = await new Promise<string>((resolve) => {
-      const socket = net.connect(listening.port, '127.0.0.1', () =>
-        socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+    const { key, cert } = testCertificate();
+    const server = http2.createSecureServer(
+      { key, cert, allowHTTP1: true, settings: { enableConnectProtocol: true } },
+      lb.handler,
+    );
+    // The HTTP/1.1 side of the server emits the same 'connect' event, with (req, socket, head).
+    server.on('connect', lb.connect);
+    await listenOn(server);
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect(
+        {
+          port: (server.address() as AddressInfo).port,
+          host: '127.0.0.1',
+          ca: cert,
+          servername: 'localhost',
+          ALPNProtocols: ['http/1.1'],
+        },
+        () => socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
       );
       let text = '';
+      socket.on('error', reject);
       socket.on('data', (chunk: Buffer) => {
         text += chunk.toString();
       });

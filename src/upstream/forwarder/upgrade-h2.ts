@@ -49,7 +49,12 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
   const secure = target.protocol === 'https:';
   const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
   const key = randomBytes(16).toString('base64');
-  const headers = { ...options.headers, connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-key': key };
+  const headers: Record<string, string | string[]> = {
+    ...options.headers,
+    connection: 'upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-key': key,
+  };
   // The stream's DATA is the WebSocket, not a body: no framing for it on the handshake.
   delete headers['transfer-encoding'];
   delete headers['content-length'];
