@@ -51,8 +51,9 @@ export interface LoadBalancer {
    *
    * @example
    * ```ts
-   * const server = http2.createSecureServer({ key, cert, settings: { enableConnectProtocol: true } }, lb.handler);
-   * server.on('connect', lb.connect);
+   * declare const key: Buffer, cert: Buffer;
+   * const h2 = http2.createSecureServer({ key, cert, settings: { enableConnectProtocol: true } }, lb.handler);
+   * h2.on('connect', lb.connect);
    * ```
    */
   readonly connect: (

@@ -53,6 +53,7 @@ function isSocket(res: ServerResponse | Http2ServerResponse | Duplex): res is Du
  * ```ts
  * import { createConnectHandler } from './extended-connect.js';
  * declare const deps: import('./upgrade.js').UpgradeDeps;
+ * declare const http2Server: import('node:http2').Http2Server;
  * http2Server.on('connect', createConnectHandler(deps));
  * ```
  */
@@ -101,8 +102,11 @@ export function createConnectHandler(deps: UpgradeDeps): ConnectHandler {
  * @example
  * ```ts
  * import { connectDone } from './extended-connect.js';
+ * import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
  * declare const connect: import('./extended-connect.js').ConnectHandler;
- * const handler = (req, res) => (req.method === 'CONNECT' ? connectDone(connect, req, res) : serve(req, res));
+ * declare const serve: (q: Http2ServerRequest, r: Http2ServerResponse) => Promise<void>;
+ * const handler = (q: Http2ServerRequest, r: Http2ServerResponse) =>
+ *   q.method === 'CONNECT' ? connectDone(connect, q, r) : serve(q, r);
  * ```
  */
 export function connectDone(

@@ -460,6 +460,22 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     expect(answer).toMatch(/ERR_NOT_IMPLEMENTED/);
   });
 
+  it('serves an extended CONNECT that reaches lb.handler (a connect listener set to it) like lb.connect', async () => {
+    const backend = await wsBackend();
+    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [{ url: backend.url }] });
+    const server = http2.createServer({ settings: { enableConnectProtocol: true } }, lb.handler);
+    server.on('connect', lb.handler);
+    await listenOn(server);
+    cleanup.push(() => lb.close());
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const s = await session(server);
+    const ws = await openWebSocket(s);
+    expect(ws.status).toBe(200);
+    ws.stream.write(clientFrame('via handler'));
+    await until(() => ws.reader.texts().length === 2);
+    expect(ws.reader.texts()).toEqual(['welcome', 'echo:via handler']);
+  });
+
   it('answers 503 ERR_CLOSED once the balancer is closing', async () => {
     const backend = await wsBackend();
     const { lb, server } = await front({ backends: [{ url: backend.url }] });

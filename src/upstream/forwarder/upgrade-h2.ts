@@ -38,8 +38,13 @@ function switchedHeaders(proxyRes: IncomingMessage, via: string | false): Record
  *
  * @example
  * ```ts
+ * import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
  * import { tunnelStream } from './upgrade-h2.js';
- * tunnelStream(req, res, { backend, headers, path: '/chat', via: 'switchyard', timeoutMs: 10_000, onError: (e) => log(e) });
+ * declare const stream: { req: Http2ServerRequest; res: Http2ServerResponse };
+ * tunnelStream(stream.req, stream.res, {
+ *   ...{ backend, headers, path: '/chat', via: 'switchyard', timeoutMs: 10_000 },
+ *   onError: (e) => log(e),
+ * });
  * ```
  */
 export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, options: TunnelOptions): void {
