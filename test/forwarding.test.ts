@@ -138,10 +138,8 @@ describe('the request a backend reads', () => {
 
   it('sends the backend host when preserveHost is false, and prefixes the backend URL path', async () => {
     const backend = createMemoryBackend({ id: 'p' });
-    const { front } = (fx = await serve([backend], { preserveHost: false }, (b) => ({
-      ...b.config,
-      url: `${b.url}/base`,
-    })));
+    fx = await serve([backend], { preserveHost: false }, (b) => ({ ...b.config, url: `${b.url}/base` }));
+    const { front } = fx;
     await request(front.port, { path: '/x?y=1' });
     const seen = only(backend);
     expect(seen.url).toBe('/base/x?y=1');
@@ -173,7 +171,8 @@ describe('the response a client reads', () => {
         res.end('ok');
       },
     });
-    const { front } = (fx = await serve([backend]));
+    fx = await serve([backend]);
+    const { front } = fx;
     const reply = await request(front.port);
     expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/; HttpOnly', 'b=2; Path=/']);
     expect(reply.headers['x-private']).toBeUndefined();
@@ -192,7 +191,8 @@ describe('the response a client reads', () => {
         res.end('part two');
       },
     });
-    const { front } = (fx = await serve([backend]));
+    fx = await serve([backend]);
+    const { front } = fx;
     const raw = await rawExchange(front.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     expect(raw).toMatch(/\r\ntrailer: x-digest\r\n/i);
     expect(raw).toMatch(/part one, /);
@@ -211,7 +211,8 @@ describe('the response a client reads', () => {
         res.end();
       },
     });
-    const { front } = (fx = await serve([backend]));
+    fx = await serve([backend]);
+    const { front } = fx;
     const reply = await request(front.port);
     expect(reply.body.length).toBe(64 * 64 * 1024);
     expect(reply.headers['transfer-encoding']).toBe('chunked');
@@ -221,7 +222,8 @@ describe('the response a client reads', () => {
 describe('real sockets', () => {
   it('forwards over TCP to a loopback backend, keep-alive included', async () => {
     const loop = await createLoopbackBackend({ id: 'tcp' });
-    const { front } = (fx = await serve([loop]));
+    fx = await serve([loop]);
+    const { front } = fx;
     for (let i = 0; i < 3; i++) expect((await request(front.port)).json()).toMatchObject({ backend: 'tcp' });
     expect(loop.connections).toBe(1);
   });
