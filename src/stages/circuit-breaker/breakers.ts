@@ -47,6 +47,13 @@ async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders
   });
 }
 
+/**
+ * The opossum version whose call accounting (`call`, `handleError`, `fail`)
+ * the direct path of {@link BackendBreaker} replays; `breakers.test.ts` fails
+ * on another, so an upgrade re-checks it.
+ */
+export const OPOSSUM_ACCOUNTING_VERSION = '10.0.0';
+
 /** What the direct path hands opossum's `fire`/`failure` listeners, which read none of it. */
 const NO_ARGS: unknown[] = [];
 
