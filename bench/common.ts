@@ -162,3 +162,38 @@ export async function runAutocannon(url: string, duration: number, connections: 
 export function runLoad(tool: string, url: string, duration: number, connections: number): Promise<LoadResult> {
   return tool === 'wrk' ? runWrk(url, duration, connections) : runAutocannon(url, duration, connections);
 }
+
+/**
+ * A loopback HTTP server for `handler` that counts its requests and this
+ * process's CPU time between a parent's `'mark'` and `'report'` IPC messages
+ * (replying `{ cpuUs, requests }`), and sends `{ port }` once listening.
+ */
+export function serveMeasured(handler: http.RequestListener): http.Server {
+  let requests = 0;
+  let cpu = process.cpuUsage();
+  const server = http.createServer((req, res) => {
+    requests++;
+    handler(req, res);
+  });
+  process.on('message', (message) => {
+    if (message === 'mark') {
+      requests = 0;
+      cpu = process.cpuUsage();
+      process.send?.({ marked: true });
+    } else if (message === 'report') {
+      const used = process.cpuUsage(cpu);
+      process.send?.({ cpuUs: used.user + used.system, requests });
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
+  return server;
+}
+
+/** Sends `message` to a child started by `startRole` and resolves with its next message. */
+export function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    child.once('message', (reply) => resolve(reply as Record<string, unknown>));
+    child.send(message);
+  });
+}

@@ -16,12 +16,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { hasCommand, LEAN, median, runLoad, serveBackends, startRole } from './common.ts';
+import { ask, hasCommand, LEAN, median, runLoad, serveBackends, serveMeasured, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const repo = dirname(dirname(self));
@@ -39,9 +38,7 @@ if (role === 'backends') {
     backends: ports.map((port) => ({ url: `http://127.0.0.1:${port}` })),
     ...(profile === 'lean' ? LEAN : {}),
   });
-  const server = http.createServer(lb.handler);
-  server.keepAliveTimeout = 65_000;
-  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
+  serveMeasured(lb.handler);
 } else {
   const revisions = process.argv.slice(2);
   if (revisions.length < 2) {
@@ -70,7 +67,7 @@ if (role === 'backends') {
   );
   const backends = await startRole(self, ['backends']);
   const ports = backends.message.ports as number[];
-  const results = new Map(dirs.map((d) => [d.sha, [] as { rps: number; p50: number; p99: number }[]]));
+  const results = new Map(dirs.map((d) => [d.sha, [] as { rps: number; p50: number; p99: number; cpuUs: number }[]]));
   try {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? dirs : [...dirs].reverse();
@@ -79,10 +76,15 @@ if (role === 'backends') {
         try {
           const url = `http://127.0.0.1:${proxy.message.port as number}/bench`;
           if (warmup > 0) await runLoad(tool, url, warmup, connections);
+          await ask(proxy.child, 'mark');
           const r = await runLoad(tool, url, duration, connections);
+          const used = await ask(proxy.child, 'report');
           if (r.errors > 0) throw new Error(`${sha}: ${r.errors} errors`);
-          results.get(sha)?.push(r);
-          console.log(`  round ${round + 1} ${sha}  ${Math.round(r.rps)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms`);
+          const cpuUs = (used.cpuUs as number) / Math.max(used.requests as number, 1);
+          results.get(sha)?.push({ ...r, cpuUs });
+          console.log(
+            `  round ${round + 1} ${sha}  ${Math.round(r.rps)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ${cpuUs.toFixed(1)} µs CPU/req`,
+          );
         } finally {
           proxy.child.kill();
         }
@@ -92,14 +94,20 @@ if (role === 'backends') {
     backends.child.kill();
     rmSync(scratch, { recursive: true, force: true });
   }
-  const base = median((results.get(dirs[0]?.sha as string) ?? []).map((r) => r.rps));
-  console.log(`\nmedians over ${rounds} round(s):\n\n| revision | req/s | p50 ms | p99 ms | × ${dirs[0]?.revision} |`);
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  const first = results.get(dirs[0]?.sha as string) ?? [];
+  const base = median(first.map((r) => r.rps));
+  const baseCpu = median(first.map((r) => r.cpuUs));
+  console.log(
+    `\nmedians over ${rounds} round(s):\n\n| revision | req/s | p50 ms | p99 ms | µs CPU/req | req/s × ${dirs[0]?.revision} | CPU/req × ${dirs[0]?.revision} |`,
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const { revision, sha } of dirs) {
     const rs = results.get(sha) ?? [];
     const rps = median(rs.map((r) => r.rps));
+    const cpuUs = median(rs.map((r) => r.cpuUs));
     console.log(
-      `| ${revision} (${sha}) | ${Math.round(rps)} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ${median(rs.map((r) => r.p99)).toFixed(2)} | ${(rps / base).toFixed(2)} |`,
+      `| ${revision} (${sha}) | ${Math.round(rps)} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ` +
+        `${median(rs.map((r) => r.p99)).toFixed(2)} | ${cpuUs.toFixed(1)} | ${(rps / base).toFixed(2)} | ${(cpuUs / baseCpu).toFixed(2)} |`,
     );
   }
 }
