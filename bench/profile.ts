@@ -7,10 +7,13 @@
  *   npm run bench:profile                               # defaults on undici, 6 s of load
  *   PROFILE=lean FORWARDER=http-proxy-3 PROFILE_DURATION=4 npm run bench:profile
  *
- * Knobs: PROFILE (`lean`, `default`, `policies`), FORWARDER (`undici`,
+ * Knobs: PROFILE (`lean`, `default`, `policies`, or `undici-min`: the minimal
+ * undici proxy of `npm run bench`, for reference), FORWARDER (`undici`,
  * `http-proxy-3`), PROFILE_DURATION (s), BENCH_CONNECTIONS (default 50),
  * PROFILE_DIR (where the .cpuprofile/.heapprofile files go; default a temp dir).
  * Load comes from wrk when installed, autocannon otherwise, in its own process.
+ * The profiled code is the built `dist/` (run `npm run build` first; a
+ * `dist/` older than `src/` is refused).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +24,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { hasCommand, LEAN, POLICIES, serveBackends, startRole } from './common.ts';
+import {
+  builtEntry,
+  hasCommand,
+  LEAN,
+  loadBuilt,
+  minimalUndiciHandler,
+  POLICIES,
+  serveBackends,
+  startRole,
+} from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -32,18 +44,25 @@ if (role === 'backends') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const profile = process.argv[4] ?? 'default';
   const forwarder = process.argv[5] ?? 'undici';
-  const { createLoadBalancer } = await import('../src/index.ts');
-  const backends = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
-  const lean = LEAN;
-  const policies = POLICIES;
-  const options = {
-    backends,
-    forwarder,
-    ...(profile === 'lean' ? lean : {}),
-    ...(profile === 'policies' ? policies : {}),
-    ...(JSON.parse(process.env.PROFILE_OPTIONS ?? '{}') as object),
-  } as Parameters<typeof createLoadBalancer>[0];
-  const lb = createLoadBalancer(options);
+  let handler: http.RequestListener;
+  let close: () => Promise<void> = async () => {};
+  if (profile === 'undici-min') {
+    // The reference the issue's ratios are taken against, profiled the same way.
+    handler = await minimalUndiciHandler(ports.map((port) => `http://127.0.0.1:${port}`));
+  } else {
+    const { createLoadBalancer } = await loadBuilt();
+    const backends = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
+    const options = {
+      backends,
+      forwarder,
+      ...(profile === 'lean' ? LEAN : {}),
+      ...(profile === 'policies' ? POLICIES : {}),
+      ...(JSON.parse(process.env.PROFILE_OPTIONS ?? '{}') as object),
+    } as Parameters<typeof createLoadBalancer>[0];
+    const lb = createLoadBalancer(options);
+    handler = lb.handler;
+    close = () => lb.close();
+  }
   let requests = 0;
   let minorGcs = 0;
   let cpu = process.cpuUsage();
@@ -57,7 +76,7 @@ if (role === 'backends') {
   }).observe({ entryTypes: ['gc'] });
   const server = http.createServer((req, res) => {
     if (counting) requests++;
-    void lb.handler(req, res);
+    handler(req, res);
   });
   server.keepAliveTimeout = 65_000;
   // The CPU profile covers exactly the measured window (no start-up, no warm-up).
@@ -88,7 +107,7 @@ if (role === 'backends') {
       }
       process.send?.({ requests, minorGcs, cpuUs: used.user + used.system });
       server.close();
-      void lb.close().finally(() => process.exit(0));
+      void close().finally(() => process.exit(0));
       setTimeout(() => process.exit(0), 2000).unref();
     }
   });
@@ -118,7 +137,7 @@ interface CpuNode {
 }
 
 function where(frame: { functionName: string; url: string; lineNumber: number }): string {
-  const file = frame.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|src)\//, '$1/');
+  const file = frame.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|src|dist)\//, '$1/');
   return `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
 }
 
@@ -126,6 +145,7 @@ function packageOf(frame: { functionName: string; url: string }): string {
   const url = frame.url;
   if (url.includes('node_modules/')) return url.split('node_modules/').pop()?.split('/')[0] ?? url;
   if (url.includes('/src/')) return `src/${url.split('/src/').pop()}`;
+  if (url.includes('/dist/')) return `dist/${url.split('/dist/').pop()}`;
   if (url.startsWith('node:')) return url.startsWith('node:internal') ? 'node:internal' : url;
   return frame.functionName.startsWith('(') ? frame.functionName : `native ${frame.functionName}`;
 }
@@ -142,6 +162,7 @@ async function main(): Promise<void> {
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const profile = process.env.PROFILE ?? 'default';
   const forwarder = process.env.FORWARDER ?? 'undici';
+  if (profile !== 'undici-min') builtEntry(); // the profiled code is the built dist/: fail now when it is missing or stale
   const dir = process.env.PROFILE_DIR ?? mkdtempSync(join(tmpdir(), 'switchyard-profile-'));
   const backends = await startRole(self, ['backends']);
   const ports = JSON.stringify(backends.message.ports);

@@ -12,6 +12,9 @@
  * (comma-separated contender keys, see `CONTENDERS`), BENCH_LOAD (`wrk` or
  * `autocannon`), BENCH_OUT (JSON file, default bench/results/proxy.json).
  *
+ * The switchyard contenders load the built `dist/` (run `npm run build`
+ * first; the bench refuses a `dist/` older than `src/`).
+ *
  * Backends, each proxy and the load generator run in separate processes.
  * Loopback only; every run is bounded in time; nginx (when installed) runs as
  * a child with a generated config and is stopped with it.
@@ -23,7 +26,17 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, hasCommand, LEAN, median, POLICIES, serveBackends, startRole } from './common.ts';
+import {
+  builtEntry,
+  freePort,
+  hasCommand,
+  LEAN,
+  loadBuilt,
+  median,
+  POLICIES,
+  serveBackends,
+  startRole,
+} from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -109,34 +122,9 @@ async function serveProxy(contender: Contender, ports: number[]): Promise<void> 
       proxy.web(req, res, { target: targets[i], agent: agents[i] });
     };
   } else if (contender.kind === 'undici-min') {
-    // The floor for a Node proxy: an undici Pool per backend, streaming both
-    // ways, no header rules, no timeouts of its own.
-    const { Pool } = await import('undici');
-    const pools = targets.map((url) => new Pool(url, { connections: 256, keepAliveTimeout: 4000 }));
-    let next = 0;
-    handler = (req, res) => {
-      const pool = pools[next++ % pools.length] as InstanceType<typeof Pool>;
-      pool.stream(
-        {
-          path: req.url ?? '/',
-          method: req.method as 'GET',
-          headers: req.headers as Record<string, string>,
-          body: req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null,
-        },
-        ({ statusCode, headers }) => {
-          res.writeHead(statusCode, headers as http.OutgoingHttpHeaders);
-          return res;
-        },
-        (error) => {
-          if (error && !res.headersSent) {
-            res.writeHead(502);
-            res.end();
-          } else if (error) res.destroy();
-        },
-      );
-    };
+    handler = await minimalUndiciHandler(targets);
   } else {
-    const { createLoadBalancer } = await import('../src/index.ts');
+    const { createLoadBalancer } = await loadBuilt();
     const options = switchyardOptions(contender.profile ?? 'default', contender.forwarder ?? 'undici', targets);
     const lb = createLoadBalancer(options as Parameters<typeof createLoadBalancer>[0]);
     handler = lb.handler;
@@ -311,6 +299,8 @@ async function main(): Promise<void> {
   const contenders = CONTENDERS.filter(
     (c) => (c.kind !== 'nginx' || hasNginx) && (only === undefined || only.includes(c.key)),
   );
+  // The switchyard contenders run the built dist/ (what users run): fail now, not mid-run, when it is stale.
+  if (contenders.some((c) => c.kind === 'switchyard')) builtEntry();
   const began = Date.now();
   console.log(
     `proxy bench: ${contenders.length} contenders, ${rounds} round(s) x ${duration} s (+${warmup} s warm-up), ` +

@@ -25,7 +25,74 @@ export interface NamedMiddleware {
   readonly handle: Middleware;
 }
 
-const DONE: Promise<void> = Promise.resolve();
+function noop(): void {}
+
+/**
+ * One middleware's turn in one run of a chain: the `next` it is handed, and
+ * what the guards need to know about the rest of the chain it started.
+ */
+class Step {
+  readonly entries: readonly NamedMiddleware[];
+  readonly ctx: Context;
+  readonly index: number;
+  readonly last: Next | undefined;
+  /** The rest of the chain, once `next()` started it. */
+  pending: Promise<void> | undefined;
+  /** The rest of the chain has finished (resolved or rejected). */
+  over = false;
+  readonly next: Next;
+
+  constructor(entries: readonly NamedMiddleware[], ctx: Context, index: number, last: Next | undefined) {
+    this.entries = entries;
+    this.ctx = ctx;
+    this.index = index;
+    this.last = last;
+    this.next = () => this.callNext();
+  }
+
+  callNext(): Promise<void> {
+    if (this.pending !== undefined) {
+      const name = (this.entries[this.index] as NamedMiddleware).name;
+      return Promise.reject(makeError('ERR_NEXT_CALLED_TWICE', `middleware '${name}' called next() more than once`));
+    }
+    this.pending = runFrom(this.entries, this.ctx, this.index + 1, this.last, this);
+    return this.pending;
+  }
+}
+
+/**
+ * Runs the chain from `index` on; tells `parent` (the step whose `next()`
+ * started it) when it is over. One promise per middleware, no closures but
+ * each step's `next`.
+ */
+async function runFrom(
+  entries: readonly NamedMiddleware[],
+  ctx: Context,
+  index: number,
+  last: Next | undefined,
+  parent: Step | undefined,
+): Promise<void> {
+  try {
+    const entry = entries[index];
+    if (entry === undefined) {
+      if (last) await last();
+      return;
+    }
+    const step = new Step(entries, ctx, index, last);
+    await entry.handle(ctx, step.next);
+    if (step.pending !== undefined && !step.over) {
+      // The downstream chain would go on writing to ctx after this middleware
+      // believes the request is done: fail loudly rather than race.
+      step.pending.catch(noop);
+      throw makeError(
+        'ERR_MIDDLEWARE',
+        `middleware '${entry.name}' returned before the next() it called had finished: await next()`,
+      );
+    }
+  } finally {
+    if (parent !== undefined) parent.over = true;
+  }
+}
 
 /**
  * Composes middleware into one, Koa-style, built once. Guards against the two
@@ -43,43 +110,6 @@ const DONE: Promise<void> = Promise.resolve();
 export function compose(chain: readonly NamedMiddleware[]): (ctx: Context, last?: Next) => Promise<void> {
   const entries = chain.slice();
   return function composed(ctx: Context, last?: Next): Promise<void> {
-    return dispatch(0);
-
-    function dispatch(i: number): Promise<void> {
-      const entry = entries[i];
-      if (!entry) return last ? last() : DONE;
-      let called = false;
-      let pending: Promise<void> | undefined;
-      let settled = false;
-      const next: Next = () => {
-        if (called) {
-          return Promise.reject(
-            makeError('ERR_NEXT_CALLED_TWICE', `middleware '${entry.name}' called next() more than once`),
-          );
-        }
-        called = true;
-        pending = dispatch(i + 1).finally(() => {
-          settled = true;
-        });
-        return pending;
-      };
-      let result: Promise<void>;
-      try {
-        result = entry.handle(ctx, next);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return Promise.resolve(result).then(() => {
-        if (pending && !settled) {
-          // The downstream chain would go on writing to ctx after this middleware
-          // believes the request is done: fail loudly rather than race.
-          pending.catch(() => {});
-          throw makeError(
-            'ERR_MIDDLEWARE',
-            `middleware '${entry.name}' returned before the next() it called had finished: await next()`,
-          );
-        }
-      });
-    }
+    return runFrom(entries, ctx, 0, last, undefined);
   };
 }

@@ -78,6 +78,11 @@ export function buildPipeline(stages: Stages, user: readonly MiddlewareEntry[]):
   const retry = wrapper ? stages[wrapper.name]?.wrap?.(bracket) : undefined;
   const outerList = retry && wrapper ? [...outer, { name: wrapper.name, handle: retry }] : outer;
   const outerRun = compose(outerList);
-  const run = retry ? (ctx: Context) => outerRun(ctx) : (ctx: Context) => outerRun(ctx, () => bracketRun(ctx));
+  // With nothing before the bracket and no retry, the bracket is the whole pipeline: no per-request closure.
+  const run = retry
+    ? (ctx: Context) => outerRun(ctx)
+    : outer.length === 0
+      ? (ctx: Context) => bracketRun(ctx)
+      : (ctx: Context) => outerRun(ctx, () => bracketRun(ctx));
   return { run, names: Object.freeze([...outerList, ...bracketList].map((m) => m.name)) };
 }
