@@ -33,6 +33,7 @@ import {
   LEAN,
   loadBuilt,
   median,
+  minimalUndiciHandler,
   POLICIES,
   serveBackends,
   startRole,
