@@ -115,8 +115,12 @@ function newestSource(dir: string): number {
  * The built `dist/index.js` the benches load (what users run: no tsx
  * wrappers in the profile). Throws, saying what to do, when `dist/` is
  * missing or older than `src/`: a bench of stale code measures nothing.
+ * `BENCH_DIST` names another build to load instead (before/after runs).
  */
 export function builtEntry(): string {
+  // Another build to compare with (a copy of an older dist/ inside this checkout, so its imports resolve): as it is.
+  const other = process.env.BENCH_DIST;
+  if (other) return join(other, 'index.js');
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const entry = join(root, 'dist', 'index.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` before benchmarking`);

@@ -27,6 +27,8 @@ export interface NamedMiddleware {
 
 function noop(): void {}
 
+const DONE: Promise<void> = Promise.resolve();
+
 /**
  * One middleware's turn in one run of a chain: the `next` it is handed, and
  * what the guards need to know about the rest of the chain it started.
@@ -55,7 +57,12 @@ class Step {
       const name = (this.entries[this.index] as NamedMiddleware).name;
       return Promise.reject(makeError('ERR_NEXT_CALLED_TWICE', `middleware '${name}' called next() more than once`));
     }
-    this.pending = runFrom(this.entries, this.ctx, this.index + 1, this.last, this);
+    const index = this.index + 1;
+    if (index === this.entries.length && this.last === undefined) {
+      // The end of the chain: nothing runs, nothing to wait for.
+      this.over = true;
+      this.pending = DONE;
+    } else this.pending = runFrom(this.entries, this.ctx, index, this.last, this);
     return this.pending;
   }
 }
