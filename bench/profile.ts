@@ -10,7 +10,9 @@
  * Knobs: PROFILE (`lean`, `default`, `policies`, or `undici-min`: the minimal
  * undici proxy of `npm run bench`, for reference), FORWARDER (`undici`,
  * `http-proxy-3`), PROFILE_DURATION (s), BENCH_CONNECTIONS (default 50),
- * PROFILE_DIR (where the .cpuprofile/.heapprofile files go; default a temp dir).
+ * PROFILE_DIR (where the .cpuprofile/.heapprofile files go; default a temp dir),
+ * PROFILE_CPU=0 / PROFILE_HEAP=0 (no CPU profile / no allocation sampling:
+ * bytes allocated per request, collected objects included, by site).
  * Load comes from wrk when installed, autocannon otherwise, in its own process.
  * The profiled code is the built `dist/` (run `npm run build` first; a
  * `dist/` older than `src/` is refused).
@@ -91,9 +93,19 @@ if (role === 'backends') {
     await post('Profiler.enable');
     await post('Profiler.setSamplingInterval', { interval: 200 });
   }
+  // Allocation sampling, collected objects included: bytes allocated per request, whatever the load.
+  const heapProfile = process.env.PROFILE_HEAP !== '0';
+  if (heapProfile) await post('HeapProfiler.enable');
   process.on('message', async (message: string) => {
     if (message === 'count') {
       if (cpuProfile) await post('Profiler.start');
+      if (heapProfile) {
+        await post('HeapProfiler.startSampling', {
+          samplingInterval: 1024,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      }
       counting = true;
       cpu = process.cpuUsage();
       process.send?.({ counting: true });
@@ -105,7 +117,13 @@ if (role === 'backends') {
         const { profile } = (await post('Profiler.stop')) as { profile: unknown };
         writeFileSync(join(process.env.PROFILE_OUT ?? '.', `window.cpuprofile`), JSON.stringify(profile));
       }
-      process.send?.({ requests, minorGcs, cpuUs: used.user + used.system });
+      let allocated: Array<[string, number]> = [];
+      if (heapProfile) {
+        const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
+        writeFileSync(join(process.env.PROFILE_OUT ?? '.', `window.heapprofile`), JSON.stringify(profile));
+        allocated = [...allocationsBySite(profile.head)];
+      }
+      process.send?.({ requests, minorGcs, cpuUs: used.user + used.system, allocated });
       server.close();
       void close().finally(() => process.exit(0));
       setTimeout(() => process.exit(0), 2000).unref();
@@ -127,6 +145,26 @@ async function drive(url: string, seconds: number, connections: number): Promise
   }
   const { default: autocannon } = await import('autocannon');
   await autocannon({ url, connections, duration: seconds });
+}
+
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated over the sampled window (V8's estimate), by allocating function. */
+function allocationsBySite(head: HeapNode): Map<string, number> {
+  const sites = new Map<string, number>();
+  const stack = [head];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (node.selfSize > 0) {
+      const key = where(node.callFrame);
+      sites.set(key, (sites.get(key) ?? 0) + node.selfSize);
+    }
+    stack.push(...node.children);
+  }
+  return sites;
 }
 
 interface CpuNode {
@@ -176,8 +214,9 @@ async function main(): Promise<void> {
       proxy.child.send('count');
     });
     await drive(url, seconds, connections);
-    const counts = await new Promise<{ requests: number; minorGcs: number; cpuUs: number }>((resolve) => {
-      proxy.child.once('message', (m) => resolve(m as { requests: number; minorGcs: number; cpuUs: number }));
+    type Counts = { requests: number; minorGcs: number; cpuUs: number; allocated: Array<[string, number]> };
+    const counts = await new Promise<Counts>((resolve) => {
+      proxy.child.once('message', (m) => resolve(m as Counts));
       proxy.child.send('stop');
     });
     await new Promise((resolve) => proxy.child.once('exit', resolve));
@@ -187,6 +226,14 @@ async function main(): Promise<void> {
         `${(counts.cpuUs / Math.max(counts.requests, 1)).toFixed(1)} µs CPU per request, ` +
         `${((1000 * counts.minorGcs) / Math.max(counts.requests, 1)).toFixed(2)} minor GCs per 1,000 requests`,
     );
+    if (counts.allocated.length > 0) {
+      const perRequest = (bytes: number) => bytes / Math.max(counts.requests, 1);
+      const bytes = counts.allocated.reduce((sum, [, n]) => sum + n, 0);
+      console.log(
+        `\nallocated: ${(perRequest(bytes) / 1024).toFixed(2)} KiB per request (sampled, every 1 KiB); top sites:`,
+      );
+      top(new Map(counts.allocated), bytes, 12, (n) => `${perRequest(n).toFixed(0)} B`);
+    }
     if (cpuFile) {
       const cpu = JSON.parse(readFileSync(join(dir, cpuFile), 'utf8')) as { nodes: CpuNode[] };
       const byFunction = new Map<string, number>();

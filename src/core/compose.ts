@@ -29,6 +29,19 @@ function noop(): void {}
 
 const DONE: Promise<void> = Promise.resolve();
 
+/** Middleware known to await the next() they call: the built-in stages. */
+const TRUSTED = new WeakSet<Middleware>();
+
+/**
+ * Marks a built-in stage's middleware as one that always awaits the next()
+ * it calls: `compose` then runs it without the guard's extra promise (it
+ * still refuses a second next()). Internal: user middleware stay guarded.
+ */
+export function trustStage(handle: Middleware): Middleware {
+  TRUSTED.add(handle);
+  return handle;
+}
+
 /**
  * One middleware's turn in one run of a chain: the `next` it is handed, and
  * what the guards need to know about the rest of the chain it started.
@@ -42,6 +55,8 @@ class Step {
   pending: Promise<void> | undefined;
   /** The rest of the chain has finished (resolved or rejected). */
   over = false;
+  /** This step's middleware is a built-in stage (see {@link trustStage}). */
+  trusted = false;
   readonly next: Next;
 
   constructor(entries: readonly NamedMiddleware[], ctx: Context, index: number, last: Next | undefined) {
@@ -72,7 +87,30 @@ class Step {
  * started it) when it is over. One promise per middleware, no closures but
  * each step's `next`.
  */
-async function runFrom(
+function runFrom(
+  entries: readonly NamedMiddleware[],
+  ctx: Context,
+  index: number,
+  last: Next | undefined,
+  parent: Step | undefined,
+): Promise<void> {
+  const entry = entries[index];
+  // A built-in stage awaits its next() by construction: under a parent that needs no word of
+  // its end (none, or another built-in stage), it runs without a guarding frame of its own.
+  if (entry !== undefined && TRUSTED.has(entry.handle) && (parent === undefined || parent.trusted)) {
+    const step = new Step(entries, ctx, index, last);
+    step.trusted = true;
+    try {
+      return entry.handle(ctx, step.next);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return guarded(entries, ctx, index, last, parent);
+}
+
+/** {@link runFrom} for a middleware the guards watch: it must have awaited the next() it called. */
+async function guarded(
   entries: readonly NamedMiddleware[],
   ctx: Context,
   index: number,
