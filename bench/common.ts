@@ -3,7 +3,7 @@
  * script in its own process, finding tools and free ports, loading the built
  * switchyard.
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -167,4 +167,72 @@ export async function minimalUndiciHandler(targets: string[]): Promise<http.Requ
       },
     );
   };
+}
+
+/** One load run's figures: requests per second, latency percentiles in ms, errors (socket errors and non-2xx/3xx). */
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  if (unit === 'us') return n / 1000;
+  if (unit === 's') return n * 1000;
+  return n;
+}
+
+export function runWrk(url: string, duration: number, connections: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'wrk',
+      ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(duration))}s`, '--latency', url],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.once('error', reject);
+    child.once('close', () => {
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const p50 = /\s50%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+      const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+      if (!rps || !p50 || !p99) {
+        reject(new Error(`cannot read wrk output:\n${out}`));
+        return;
+      }
+      let errors = 0;
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      if (socket) errors += socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
+      const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+      if (non2xx) errors += Number(non2xx[1]);
+      resolve({
+        rps: Number(rps[1]),
+        p50: toMs(p50[1] as string, p50[2] as string),
+        p99: toMs(p99[1] as string, p99[2] as string),
+        errors,
+      });
+    });
+  });
+}
+
+export async function runAutocannon(url: string, duration: number, connections: number): Promise<LoadResult> {
+  const { default: autocannon } = await import('autocannon');
+  const result = await autocannon({ url, connections, duration, pipelining: 1 });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+/** Drives `url` for `duration` seconds over `connections` connections with `tool` (`wrk` or `autocannon`). */
+export function runLoad(tool: string, url: string, duration: number, connections: number): Promise<LoadResult> {
+  return tool === 'wrk' ? runWrk(url, duration, connections) : runAutocannon(url, duration, connections);
 }

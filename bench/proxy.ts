@@ -35,10 +35,12 @@ import {
   freePort,
   hasCommand,
   LEAN,
+  type LoadResult,
   loadBuilt,
   median,
   minimalUndiciHandler,
   POLICIES,
+  runLoad,
   serveBackends,
   startRole,
 } from './common.ts';
@@ -240,68 +242,9 @@ ${servers}
   return { port, stop };
 }
 
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
+interface Result extends LoadResult {
   /** CPU time of the proxy process per request, in µs (unset for nginx and the backends). */
   cpuUs?: number;
-}
-
-function toMs(value: string, unit: string): number {
-  const n = Number(value);
-  if (unit === 'us') return n / 1000;
-  if (unit === 's') return n * 1000;
-  return n;
-}
-
-function runWrk(url: string, duration: number, connections: number): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'wrk',
-      ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(duration))}s`, '--latency', url],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('close', () => {
-      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-      const p50 = /\s50%\s+([\d.]+)(us|ms|s)\b/.exec(out);
-      const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
-      if (!rps || !p50 || !p99) {
-        reject(new Error(`cannot read wrk output:\n${out}`));
-        return;
-      }
-      let errors = 0;
-      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      if (socket) errors += socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
-      const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-      if (non2xx) errors += Number(non2xx[1]);
-      resolve({
-        rps: Number(rps[1]),
-        p50: toMs(p50[1] as string, p50[2] as string),
-        p99: toMs(p99[1] as string, p99[2] as string),
-        errors,
-      });
-    });
-  });
-}
-
-async function runAutocannon(url: string, duration: number, connections: number): Promise<Result> {
-  const { default: autocannon } = await import('autocannon');
-  const result = await autocannon({ url, connections, duration, pipelining: 1 });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts + result.non2xx,
-  };
 }
 
 async function main(): Promise<void> {
@@ -313,7 +256,7 @@ async function main(): Promise<void> {
   const tool = process.env.BENCH_LOAD ?? (hasCommand('wrk') ? 'wrk' : 'autocannon');
   const out = process.env.BENCH_OUT ?? join(dirname(self), 'results', 'proxy.json');
   const hasNginx = hasCommand('nginx');
-  const load = tool === 'wrk' ? runWrk : runAutocannon;
+  const load = (url: string, seconds: number, conns: number) => runLoad(tool, url, seconds, conns);
   const contenders = CONTENDERS.filter(
     (c) => (c.kind !== 'nginx' || hasNginx) && (only === undefined || only.includes(c.key)),
   );
@@ -349,7 +292,7 @@ async function main(): Promise<void> {
           const url = `http://127.0.0.1:${port}${contender.path}`;
           if (warmup > 0) await load(url, warmup, connections);
           if (child) await ask(child, 'mark');
-          const result = await load(url, duration, connections);
+          const result: Result = await load(url, duration, connections);
           if (child) {
             const used = await ask(child, 'report');
             result.cpuUs = (used.cpuUs as number) / Math.max(used.requests as number, 1);

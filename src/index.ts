@@ -17,7 +17,7 @@ export {
 } from './balancer.js';
 export type { ClusterOptions } from './control/cluster/options.js';
 export type { ControlPlane, RolloutControl } from './control/control-plane.js';
-export type { RolloutOptions } from './control/rollout/options.js';
+export type { HealthGateOptions, RolloutOptions } from './control/rollout/options.js';
 export type {
   RollbackResult,
   RolloutOutcome,
@@ -75,6 +75,9 @@ export type {
   RedisErrorPolicy,
 } from './stages/rate-limit/limiter.js';
 export type {
+  CustomRateLimitOptions,
+  RateLimitKeyOption,
+  RateLimitLimitOptions,
   RateLimitOptions,
   ResolvedKey,
   ResolvedLimit,
@@ -95,7 +98,7 @@ export type {
 } from './stages/retry/options.js';
 export { parseRetryAfter } from './stages/retry/retry-after.js';
 export type { StickyOptions } from './stages/sticky-session/options.js';
-export type { DashboardOptions } from './surfaces/admin/dashboard.js';
+export type { DashboardOptions, ResolvedDashboardOptions } from './surfaces/admin/dashboard.js';
 export type { AdminHandler, AdminOptions, HealthSummary } from './surfaces/admin/handler.js';
 export type { BackendLiveFigures, LiveEvent, LiveFigures, LiveStatsBody } from './surfaces/admin/live-stats.js';
 export type { ErrorHandler } from './surfaces/error-response.js';
@@ -126,7 +129,13 @@ export {
   RouteTable,
   requestHost,
 } from './surfaces/router/match.js';
-export { type ResolvedRoute, type RouteOptions, routeSchema, routesSchema } from './surfaces/router/options.js';
+export {
+  type ResolvedRoute,
+  type RouteHeaderCondition,
+  type RouteOptions,
+  routeSchema,
+  routesSchema,
+} from './surfaces/router/options.js';
 export { rewriteTarget } from './surfaces/router/path.js';
 export type {
   ConnectionPoolOptions,
@@ -134,7 +143,14 @@ export type {
   ResolvedTimeoutsOptions,
   TimeoutsOptions,
 } from './upstream/forwarder/options.js';
-export type { HealthCheckOptions, OutlierDetectionOptions } from './upstream/health/options.js';
+export type {
+  HealthCheckOptions,
+  OutlierDetectionOptions,
+  PhiAccrualCheckOptions,
+  ResolvedHealthCheckOptions,
+  ResolvedOutlierDetectionOptions,
+  ResolvedPhiAccrualCheckOptions,
+} from './upstream/health/options.js';
 export { type FailureDetector, PhiAccrualDetector, type PhiAccrualOptions } from './upstream/health/phi-accrual.js';
 export type { StatusRanges } from './upstream/health/status-set.js';
 export { Gradient2Limiter, type Gradient2Options } from './upstream/overload/gradient2.js';
@@ -146,5 +162,25 @@ export type {
   ResolvedQueueOptions,
 } from './upstream/overload/options.js';
 export { VegasLimiter, type VegasOptions } from './upstream/overload/vegas.js';
-export type { BackendOptions, BackendUpdate } from './upstream/pool/options.js';
-export type { HashKeyFunction } from './upstream/strategies/hash-key.js';
+export type { BackendOptions, BackendUpdate, UpstreamTlsOptions } from './upstream/pool/options.js';
+export type { ResolvedSlowStartOptions, SlowStartOptions } from './upstream/pool/slow-start.js';
+export type { ConsistentHashOptions } from './upstream/strategies/consistent-hash.js';
+export {
+  type NamedConsistentHashOptions,
+  type NamedLeastResponseTimeOptions,
+  type NamedMaglevOptions,
+  type NamedP2cOptions,
+  type NamedStrategyOptions,
+  STRATEGY_NAMES,
+  type StrategyName,
+  type StrategyOption,
+} from './upstream/strategies/create-strategy.js';
+export type {
+  CookieHashKeyOptions,
+  HashKeyFunction,
+  HashKeyOption,
+  HeaderHashKeyOptions,
+} from './upstream/strategies/hash-key.js';
+export type { LeastResponseTimeOptions } from './upstream/strategies/least-response-time.js';
+export type { MaglevOptions } from './upstream/strategies/maglev.js';
+export type { P2cOptions } from './upstream/strategies/p2c.js';

@@ -110,7 +110,7 @@ export interface LoadBalancer {
    * @example
    * ```ts
    * const result = await lb.rollout({ backends: v2, batchSize: 1, interval: '30s', healthGate: { maxErrorRate: 0.01 } });
-   * if (result.status !== 'completed') log.warn(result.reason);
+   * if (result.status !== 'completed') console.warn(result.reason);
    * ```
    */
   rollout(options: RolloutOptions): Promise<RolloutResult>;

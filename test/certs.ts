@@ -28,6 +28,53 @@ function openssl(args: string[]): void {
   execFileSync('openssl', args, { stdio: 'pipe' });
 }
 
+/** Writes `<name>.key` (EC P-256) and a self-signed `<name>.crt` for `subject` into `dir`. */
+function selfSigned(dir: string, name: string, subject: string, extensions: string[] = []): Pem {
+  const key = path.join(dir, `${name}.key`);
+  const cert = path.join(dir, `${name}.crt`);
+  openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
+  openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    key,
+    '-sha256',
+    '-days',
+    '2',
+    '-subj',
+    subject,
+    ...extensions.flatMap((e) => ['-addext', e]),
+    '-out',
+    cert,
+  ]);
+  return pem(cert, key);
+}
+
+/** A throw-away self-signed certificate for localhost / 127.0.0.1 / ::1. */
+export interface TestCertificate {
+  readonly key: Buffer;
+  readonly cert: Buffer;
+}
+
+let cached: TestCertificate | undefined;
+
+/**
+ * A self-signed certificate for localhost, 127.0.0.1 and ::1, made at run
+ * time with the openssl CLI (no key is ever committed), once per test process.
+ */
+export function testCertificate(): TestCertificate {
+  if (cached) return cached;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-tls-'));
+  try {
+    const made = selfSigned(dir, 'localhost', '/CN=localhost', ['subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1']);
+    cached = { key: Buffer.from(made.key), cert: Buffer.from(made.cert) };
+    return cached;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function pem(certFile: string, keyFile: string): Pem {
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
 }
@@ -39,24 +86,7 @@ function pem(certFile: string, keyFile: string): Pem {
 export function certKit(): CertKit {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-certs-'));
   const file = (name: string) => path.join(dir, name);
-  const makeCa = (name: string): Pem => {
-    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file(`${name}.key`)]);
-    openssl([
-      'req',
-      '-x509',
-      '-new',
-      '-key',
-      file(`${name}.key`),
-      '-sha256',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-out',
-      file(`${name}.crt`),
-    ]);
-    return pem(file(`${name}.crt`), file(`${name}.key`));
-  };
+  const makeCa = (name: string): Pem => selfSigned(dir, name, `/CN=${name}`);
   const ca = makeCa('test-ca');
   let serial = 1;
   const sign = (name: string, subject: string, ext: string, by: Pem): Pem => {

@@ -26,6 +26,8 @@ const TOKEN = 'browser-token-0123456789abcdef';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts', 'dashboard');
 /** Longest wait for something on the page; the whole file stays well under a minute. */
 const WAIT = 8000;
+/** The page's refresh interval (POLL_MS in dashboard/src/main.tsx). */
+const POLL_MS = 2000;
 
 /** Answers at once, or after `?ms=` on `/slow` (to hold a request in flight). */
 function handler(req: IncomingMessage, res: ServerResponse): void {
@@ -77,6 +79,17 @@ async function shot(name: string): Promise<void> {
 }
 
 const row = (id: string) => page.locator(`tr[data-backend="${id}"]`);
+
+/**
+ * Chromium logs each call the API refuses (400): waits for that message and
+ * takes it off the list, so that any other console message still fails the
+ * last test.
+ */
+async function refusedCallLogged(): Promise<void> {
+  const refused = () => consoleErrors.findIndex((m) => m.includes('status of 400'));
+  await expect.poll(refused, { timeout: WAIT }).toBeGreaterThan(-1);
+  consoleErrors.splice(refused(), 1);
+}
 
 // Each step waits at most WAIT (rollout: 15 s) for the page; the file typically takes about 20 s.
 describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () => {
@@ -149,14 +162,7 @@ describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () =>
     await expect.poll(() => error.textContent(), { timeout: WAIT }).toMatch(/weight/);
     expect(await weight.getAttribute('aria-invalid')).toBe('true');
     await shot('1b-weight-error');
-    // Chromium logs the refused PATCH; that one is expected, any other message is not.
-    await expect
-      .poll(() => consoleErrors.findIndex((m) => m.includes('status of 400')), { timeout: WAIT })
-      .toBeGreaterThan(-1);
-    consoleErrors.splice(
-      consoleErrors.findIndex((m) => m.includes('status of 400')),
-      1,
-    );
+    await refusedCallLogged();
     await weight.fill('5');
     await row('a').getByRole('button', { name: 'Set weight of a' }).click();
     await expect.poll(() => lb.backends().find((b) => b.id === 'a')?.weight, { timeout: WAIT }).toBe(5);
@@ -170,13 +176,7 @@ describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () =>
     await page.getByLabel('Id (optional)').fill('extra');
     await page.getByRole('button', { name: 'Add backend' }).click();
     await expect.poll(() => page.locator('#add-url-error').textContent(), { timeout: WAIT }).toContain('url');
-    await expect
-      .poll(() => consoleErrors.findIndex((m) => m.includes('status of 400')), { timeout: WAIT })
-      .toBeGreaterThan(-1);
-    consoleErrors.splice(
-      consoleErrors.findIndex((m) => m.includes('status of 400')),
-      1,
-    );
+    await refusedCallLogged();
     await url.fill(backends[3]?.url as string);
     await page.getByRole('button', { name: 'Add backend' }).click();
     await expect.poll(() => row('extra').count(), { timeout: WAIT }).toBe(1);
@@ -265,29 +265,13 @@ describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () =>
     const policy = page.getByLabel(/^retry \(JSON/);
     // The field shows the retry section before it is edited (the section switch has settled).
     await expect.poll(() => policy.inputValue(), { timeout: WAIT }).toContain('"attempts"');
-    // An edit that a refresh raced shows the client-side "not valid JSON" (about one run in
-    // five): the user enters it again, and the server's error must then follow.
-    for (let attempt = 1; ; attempt++) {
-      await policy.fill('{ "attempts": "many" }');
-      await page.getByRole('button', { name: 'Apply retry' }).click();
-      try {
-        await expect
-          .poll(() => page.locator('#policy-value-error').textContent(), { timeout: WAIT / 2 })
-          .toContain('retry.attempts');
-        break;
-      } catch (error) {
-        if (attempt === 3) throw error;
-      }
-    }
+    // A refresh landing meanwhile leaves the edit alone (the next test makes one land on purpose).
+    await policy.fill('{ "attempts": "many" }');
+    await page.getByRole('button', { name: 'Apply retry' }).click();
+    await expect.poll(() => page.locator('#policy-value-error').textContent()).toContain('retry.attempts');
     expect(await policy.getAttribute('aria-invalid')).toBe('true');
     await shot('5a-policy-error');
-    await expect
-      .poll(() => consoleErrors.findIndex((m) => m.includes('status of 400')), { timeout: WAIT })
-      .toBeGreaterThan(-1);
-    consoleErrors.splice(
-      consoleErrors.findIndex((m) => m.includes('status of 400')),
-      1,
-    );
+    await refusedCallLogged();
     await policy.fill('{ "attempts": 3 }');
     await page.getByRole('button', { name: 'Apply retry' }).click();
     await expect
@@ -297,6 +281,70 @@ describe.skipIf(!available)('dashboard in a browser', { timeout: 20_000 }, () =>
       )
       .toBe(3);
     expect(await page.locator('#policy-value-error').count()).toBe(0);
+  });
+
+  it('never lets a refresh overwrite a policy edit, even one landing just before the keystroke', async () => {
+    // A context of its own with a fake clock: the 2 s refresh timer, and the work the page
+    // does after a frame, run only when the test moves the clock.
+    const own = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const messages: string[] = [];
+    try {
+      await own.clock.install();
+      const other = await own.newPage();
+      other.setDefaultTimeout(WAIT);
+      other.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') messages.push(m.text());
+      });
+      other.on('pageerror', (error) => messages.push(String(error)));
+      await other.goto(`${admin.url}/dashboard/`);
+      await other.getByLabel('Admin token').fill(TOKEN);
+      await other.getByRole('button', { name: 'Log in' }).click();
+      await other.getByLabel('Policy', { exact: true }).selectOption('retry');
+      const field = other.getByLabel(/^retry \(JSON/);
+      await expect.poll(() => field.inputValue(), { timeout: WAIT }).toContain('"attempts": 3');
+      const strategyLabel = () => other.locator('label[for="strategy"]').textContent();
+      const updated = other.getByRole('region', { name: 'Summary' }).locator('dd').last();
+
+      // Time stops; one more refresh lands (it may be one in flight), after which none is in flight.
+      await own.clock.pauseAt((await other.evaluate<number>('Date.now()')) + 500);
+      const before = await updated.textContent();
+      await own.clock.runFor(POLL_MS);
+      await expect.poll(() => updated.textContent(), { timeout: WAIT }).not.toBe(before);
+
+      // 1. The server's retry (and strategy, which the page shows at once) changes; the refresh
+      // that brings it lands, and the operator types before the page's next frame.
+      lb.configure({ strategy: 'round-robin', retry: { attempts: 4 } });
+      await own.clock.runFor(POLL_MS);
+      await expect.poll(strategyLabel, { timeout: WAIT }).toContain('now round-robin');
+      const edit = '{ "attempts": "many" }';
+      await field.fill(edit);
+      expect(await field.inputValue()).toBe(edit);
+      await own.clock.runFor(100); // the frames after the keystroke
+      expect(await field.inputValue()).toBe(edit);
+      expect(await other.locator('#policy-value-changed').count()).toBe(0);
+
+      // 2. The server's retry changes again while the field is edited: the edit stays, and a
+      // notice says the server's value moved on.
+      lb.configure({ strategy: 'random', retry: { attempts: 5 } });
+      await own.clock.runFor(POLL_MS);
+      await expect.poll(strategyLabel, { timeout: WAIT }).toContain('now random');
+      await own.clock.runFor(100);
+      expect(await field.inputValue()).toBe(edit);
+      expect(await other.locator('#policy-value-changed').textContent()).toContain("The server's retry changed");
+
+      // 3. Applying sends the edit (the server refuses it, next to the field); Reset shows the server's value.
+      await other.getByRole('button', { name: 'Apply retry' }).click();
+      await expect.poll(() => other.locator('#policy-value-error').textContent()).toContain('retry.attempts');
+      expect(await field.inputValue()).toBe(edit);
+      await other.getByRole('button', { name: 'Reset' }).click();
+      await expect.poll(() => field.inputValue()).toContain('"attempts": 5');
+      expect(await other.locator('#policy-value-changed').count()).toBe(0);
+      // The refused PATCH is the one message Chromium logs.
+      expect(messages).toEqual([expect.stringContaining('status of 400')]);
+    } finally {
+      await own.close();
+      lb.configure({ strategy: 'least-connections', retry: { attempts: 3 } });
+    }
   });
 
   it('stays readable on a narrow window', async () => {

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { ConfigError, createLoadBalancer, type LoadBalancer } from '../src/index.js';
 import { createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
+import { testCertificate } from './certs.js';
 import { type Listening, listen, type Reply, rawExchange, request } from './helpers.js';
-import { testCertificate } from './http2/tls.js';
 
 const TOKEN = 'dashboard-token-0123456789abcdef';
 const assets = inject('dashboardAssets');

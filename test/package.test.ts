@@ -45,7 +45,7 @@ beforeAll(async () => {
     await cp(path.join(root, entry), path.join(source, entry), { recursive: true });
   }
   await symlink(path.join(root, 'node_modules'), path.join(source, 'node_modules'), 'dir');
-  const packed = await run(npm, ['pack', '--json', '--pack-destination', work], { cwd: source, timeout: 60_000 });
+  const packed = await run(npm, ['pack', '--json', '--pack-destination', work], { cwd: source, timeout: 150_000 });
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string }[];
   tarball = path.join(work, info!.filename);
 
@@ -56,9 +56,10 @@ beforeAll(async () => {
   await run(
     npm,
     ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--omit=dev', tarball],
-    { cwd: app, timeout: 60_000 },
+    { cwd: app, timeout: 90_000 },
   );
-}, 120_000);
+  // `npm pack` builds (tsc and the dashboard bundle): a minute of wall time on a loaded 2-core machine.
+}, 240_000);
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });

@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { described, FieldError, InputField, useAction } from './action';
 import { api } from './api';
+import { useDraft } from './draft';
 import { ms, percent, rate } from './format';
 import type { Backend, BackendFigures } from './types';
 
@@ -16,10 +17,11 @@ function StatusBadge({ status }: { status: string }) {
 }
 
 function Row({ backend: b, figures: f, notify, refresh }: RowProps) {
-  const [weight, setWeight] = useState(String(b.weight));
-  // Follow changes made elsewhere (another operator, a rollout).
-  useEffect(() => setWeight(String(b.weight)), [b.weight]);
+  // Follows changes made elsewhere (another operator, a rollout) until the user edits it.
+  const draft = useDraft(String(b.weight));
+  const weight = draft.value;
   const action = useAction(['weight'], (m) => {
+    draft.applied();
     notify(m);
     refresh();
   });
@@ -67,7 +69,7 @@ function Row({ backend: b, figures: f, notify, refresh }: RowProps) {
             min="0"
             step="any"
             value={weight}
-            onInput={(e) => setWeight((e.currentTarget as HTMLInputElement).value)}
+            onInput={(e) => draft.edit((e.currentTarget as HTMLInputElement).value)}
             {...described(weightId, action.errors.weight ?? action.errors.form)}
           />
           <button type="submit" disabled={action.busy}>

@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { described, Field, FieldError, InputField, useAction } from './action';
 import { api } from './api';
+import { useDraft } from './draft';
 import { clock, percent } from './format';
 import { POLICY_SECTIONS, STRATEGY_NAMES } from './strategies';
 import type { Json, Rollout } from './types';
@@ -25,22 +26,20 @@ export function Policies({
   refresh: () => void;
 }) {
   const current = strategyName(config);
-  const [strategy, setStrategy] = useState(current);
-  useEffect(() => setStrategy(current), [current]);
+  // The choice and the policy text are drafts: a refresh never overwrites them (see useDraft).
+  const choice = useDraft(current);
+  const strategy = choice.value;
   const strategyAction = useAction(['strategy'], (m) => {
+    choice.applied();
     notify(m);
     refresh();
   });
 
   const [section, setSection] = useState<string>(POLICY_SECTIONS[0]);
-  const [text, setText] = useState('');
-  const [dirty, setDirty] = useState(false);
-  const sectionValue = JSON.stringify(config[section] ?? null, null, 2);
-  useEffect(() => {
-    if (!dirty) setText(sectionValue);
-  }, [sectionValue, dirty]);
+  const policy = useDraft(JSON.stringify(config[section] ?? null, null, 2));
+  const text = policy.value;
   const policyAction = useAction(['policy'], (m) => {
-    setDirty(false);
+    policy.applied();
     notify(m);
     refresh();
   });
@@ -71,7 +70,7 @@ export function Policies({
             id="strategy"
             name="strategy"
             value={strategy}
-            onChange={(e) => setStrategy((e.currentTarget as HTMLSelectElement).value)}
+            onChange={(e) => choice.edit((e.currentTarget as HTMLSelectElement).value)}
             {...described('strategy', strategyAction.errors.strategy ?? strategyAction.errors.form)}
           >
             {names.map((n) => (
@@ -112,7 +111,7 @@ export function Policies({
               value={section}
               onChange={(e) => {
                 setSection((e.currentTarget as HTMLSelectElement).value);
-                setDirty(false);
+                policy.reset();
               }}
             >
               {POLICY_SECTIONS.map((n) => (
@@ -135,18 +134,20 @@ export function Policies({
             rows={6}
             spellcheck={false}
             value={text}
-            onInput={(e) => {
-              setText((e.currentTarget as HTMLTextAreaElement).value);
-              setDirty(true);
-            }}
+            onInput={(e) => policy.edit((e.currentTarget as HTMLTextAreaElement).value)}
             {...described('policy-value', policyAction.errors.policy ?? policyAction.errors.form)}
           />
         </Field>
+        {policy.changedMeanwhile ? (
+          <p class="notice" role="status" id="policy-value-changed">
+            The server's {section} changed while you were editing it: Apply keeps your text, Reset shows the new value.
+          </p>
+        ) : null}
         <div class="buttons">
           <button type="submit" disabled={policyAction.busy}>
             Apply {section}
           </button>
-          <button type="button" class="secondary" disabled={!dirty} onClick={() => setDirty(false)}>
+          <button type="button" class="secondary" disabled={!policy.edited} onClick={policy.reset}>
             Reset
           </button>
         </div>

@@ -86,6 +86,7 @@ function quoted(value: string | undefined): string {
  * @example
  * ```ts
  * import { SENSITIVE_QUERY, formatAccess } from './access-log.js';
+ * declare const entry: Parameters<typeof formatAccess>[0];
  * formatAccess(entry, 'combined', SENSITIVE_QUERY, new Date());
  * ```
  */

@@ -93,6 +93,7 @@ function errorText(error: unknown): string {
  * @example
  * ```ts
  * import { describeConfigError } from './main.js';
+ * declare const config: Parameters<typeof describeConfigError>[2];
  * describeConfigError('switchyard.yaml', error, config); // 'switchyard.yaml:6:14: Invalid option ...'
  * ```
  */

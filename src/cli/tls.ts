@@ -64,6 +64,8 @@ export function peerSubject(socket: tls.TLSSocket): string | undefined {
  * @example
  * ```ts
  * import { ListenerTls } from './tls.js';
+ * declare const settings: ConstructorParameters<typeof ListenerTls>[0];
+ * declare const handler: import('node:http').RequestListener;
  * const certs = new ListenerTls(settings, 'listeners[0].tls');
  * const server = https.createServer(certs.serverOptions(), handler);
  * certs.watch(server, console.error, () => console.log('reloaded'));

@@ -71,6 +71,7 @@ export interface BackendsDeps {
  * @example
  * ```ts
  * import { Backends } from './backends.js';
+ * declare const deps: import('./backends.js').BackendsDeps;
  * const backends = new Backends(deps);
  * backends.add({ url: 'http://10.0.0.3:8080' });
  * await backends.remove('10.0.0.3:8080', { drain: true });

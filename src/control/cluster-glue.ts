@@ -22,6 +22,7 @@ import { hostRollouts, optionsOf } from './rollout-host.js';
  * @example
  * ```ts
  * import { joinCluster } from './cluster-glue.js';
+ * declare const { redis, pool, backends, health }: Parameters<typeof joinCluster>[0];
  * const membership = joinCluster({ redis, cluster: config.cluster, events, pool, backends, health });
  * membership?.start();
  * ```
@@ -95,6 +96,7 @@ export interface ClusterServices {
  * @example
  * ```ts
  * import { startClusterServices } from './cluster-glue.js';
+ * declare const { redis, cluster, events, now, pool, membership, manager, host }: Parameters<typeof startClusterServices>[0];
  * const services = startClusterServices({ redis, cluster, events, now, pool, membership, manager, host });
  * services.rollouts.status();
  * ```
@@ -168,6 +170,7 @@ export function startClusterServices(deps: {
  * @example
  * ```ts
  * import { hostControl } from './cluster-glue.js';
+ * declare const { redis, cluster, events, now, random, pool, backends, health }: Parameters<typeof hostControl>[0];
  * const control = hostControl({ redis, cluster, events, now, random, pool, backends, health });
  * await control.rollouts.start({ backends: v2 }).done;
  * await control.close();

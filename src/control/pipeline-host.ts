@@ -20,9 +20,10 @@ type HandleOf<N extends StageName> = ReturnType<Extract<BuiltinStage, { name: N 
  * @example
  * ```ts
  * import { PipelineHost } from './pipeline-host.js';
+ * declare const deps: () => import('../stages/deps.js').StageDeps;
  * const host = new PipelineHost(config, deps, config.middleware);
  * await host.pipeline.run(ctx);
- * host.apply({ retry: false }, config);
+ * host.apply(new Set(['retry']), { ...config, retry: false });
  * ```
  */
 export class PipelineHost {

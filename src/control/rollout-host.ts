@@ -26,6 +26,7 @@ export function optionsOf(backends: Backends, backend: Backend): BackendOptions 
  * @example
  * ```ts
  * import { hostRollouts } from './rollout-host.js';
+ * declare const { events, now, random, pool, backends, health }: Parameters<typeof hostRollouts>[0];
  * const { manager } = hostRollouts({ events, now, random, pool, backends, health });
  * await manager.start({ backends: v2, batchSize: 1 }).done;
  * ```

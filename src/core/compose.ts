@@ -148,6 +148,8 @@ async function guarded(
  * @example
  * ```ts
  * import { compose } from 'switchyard-lb';
+ * declare const a: import('./compose.js').Middleware;
+ * declare const b: import('./compose.js').Middleware;
  * const run = compose([{ name: 'a', handle: a }, { name: 'b', handle: b }]);
  * await run(ctx, async () => {});
  * ```

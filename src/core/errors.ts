@@ -37,6 +37,7 @@ export class SwitchyardError extends Error {
    *
    * @example
    * ```ts
+   * declare const error: import('./errors.js').SwitchyardError;
    * res.end(JSON.stringify(error.toClientJSON())); // {"error":{"code":"ERR_UPSTREAM_CONNECT","message":"the backend could not be reached"}}
    * ```
    */

@@ -44,6 +44,8 @@ export function isIdleRace(error: unknown): error is UpstreamError {
  * @example
  * ```ts
  * import { classifyFailure } from 'switchyard-lb';
+ * declare const error: import('./upstream-error.js').UpstreamError;
+ * declare const outliers: import('../upstream/health/outlier.js').OutlierDetector;
  * if (classifyFailure(error) === 'backend') outliers.failure(backend, error);
  * ```
  */
@@ -76,6 +78,8 @@ export type BodyOutcome = 'complete' | 'failed' | 'abandoned';
  * @example
  * ```ts
  * import { bodyFailure, onBodyOutcome } from './fault.js';
+ * declare const proxyRes: import('node:http').IncomingMessage;
+ * declare const outliers: import('../upstream/health/outlier.js').OutlierDetector;
  * onBodyOutcome(proxyRes, (outcome, error) => {
  *   if (outcome === 'failed') outliers.failure(backend, bodyFailure(backend.id, error));
  * });

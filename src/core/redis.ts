@@ -56,6 +56,7 @@ export function hasHashTag(prefix: string): boolean {
  * @example
  * ```ts
  * import { checkRedisKeyPrefix } from './redis.js';
+ * declare const cluster: import('ioredis').Cluster;
  * checkRedisKeyPrefix({ client: cluster, keyPrefix: 'edge:' }); // throws
  * ```
  */
@@ -171,6 +172,7 @@ export function subscriberOf(client: RedisClient): Redis | Cluster {
  * @example
  * ```ts
  * import { closeSubscriber } from './redis.js';
+ * declare const subscriber: ReturnType<typeof import('./redis.js').subscriberOf>;
  * await closeSubscriber(subscriber);
  * ```
  */
@@ -217,6 +219,7 @@ export function subscribeTo(
  * @example
  * ```ts
  * import { parseJson } from './redis.js';
+ * interface Vote { backend: string; healthy: boolean }
  * const vote = parseJson<Vote>(text);
  * ```
  */

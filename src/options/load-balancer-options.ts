@@ -43,7 +43,7 @@ export interface LoadBalancerOptions {
   /** Ramp the weight of a backend that just joined or recovered (Envoy's formula), or `false`. @default false */
   slowStart?: false | SlowStartOptions | undefined;
   /** Rate limits, first stage of the pipeline: `{ points, duration, key?, algorithm? }` or `{ limits: [...] }`. @default off */
-  rateLimit?: RateLimitOptions | undefined;
+  rateLimit?: false | RateLimitOptions | undefined;
   /** Sticky sessions by signed cookie, header or client IP, or `false`. @default off */
   sticky?: false | StickyOptions | undefined;
   /** Response cache for GET and HEAD (RFC 9111 shared-cache rules), or `false`. @default off */

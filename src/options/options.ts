@@ -4,16 +4,20 @@ import { ConfigError } from '../core/errors.js';
 import { trustProxySchema } from '../core/net/trust-proxy-options.js';
 import { checkRedisKeyPrefix, type RedisClient, type RedisSettings } from '../core/redis.js';
 import { duration, fn, parseOptions } from '../core/zod.js';
+import type { CircuitBreakerOptions } from '../stages/circuit-breaker/options.js';
 import { replacedStageSections, runtimeStageSections, STAGES, type StageName, stageSections } from '../stages/index.js';
 import { middlewareSchema } from '../stages/pipeline.js';
-import { hedgeSchema } from '../stages/retry/options.js';
+import type { RateLimitOptions } from '../stages/rate-limit/options.js';
+import { hedgeSchema, type RetryOptions } from '../stages/retry/options.js';
 import type { ErrorHandler } from '../surfaces/error-response.js';
 import { metricsSchema } from '../surfaces/metrics/options.js';
 import { loggerSchema, logLevelSchema, requestIdSchema, tracingSchema } from '../surfaces/observability/options.js';
 import { rewriteSchema } from '../surfaces/rewrite.js';
 import { connectionPoolSchema, timeoutsSchema } from '../upstream/forwarder/options.js';
 import {
+  type HealthCheckOptions,
   healthCheckOption,
+  type OutlierDetectionOptions,
   outlierDetectionOption,
   outlierDetectionSchema,
   panicThresholdOption,
@@ -203,10 +207,23 @@ export const replacedSections = ['strategy', ...replacedStageSections] as const;
 
 /**
  * A partial update for `lb.configure()`: each section given is merged into its current options.
- *
- * @useDeclaredType
  */
-export type ConfigurePatch = { [K in keyof typeof runtimeSections]?: z.input<(typeof runtimeSections)[K]> };
+export interface ConfigurePatch {
+  /** Active health checks, merged into the current ones, or `false` to stop them. */
+  healthCheck?: false | HealthCheckOptions | undefined;
+  /** Passive outlier detection, merged into the current settings, or `false` to turn it off. */
+  outlierDetection?: false | OutlierDetectionOptions | undefined;
+  /** Panic threshold, percent of available backends (0 to 100; 0 turns it off). */
+  panicThreshold?: number | undefined;
+  /** A new strategy, replacing the current one whole: a name, `{ name, ...options }` or a `Strategy` object. */
+  strategy?: StrategyOption | undefined;
+  /** Retries, merged into the current settings, or `false` to stop retrying. */
+  retry?: false | RetryOptions | undefined;
+  /** Circuit breakers, merged into the current settings, or `false` to remove them. */
+  circuitBreaker?: false | CircuitBreakerOptions | undefined;
+  /** Rate limits, replacing the current ones whole, or `false` to remove them. */
+  rateLimit?: false | RateLimitOptions | undefined;
+}
 
 export type { LoadBalancerOptions } from './load-balancer-options.js';
 /** Options after validation and defaults. */

@@ -20,6 +20,7 @@ import type { ResolvedHedgeOptions } from './retry/options.js';
  * @example
  * ```ts
  * import { selectStage } from './select/index.js';
+ * declare const deps: import('./deps.js').StageDeps;
  * const handle = selectStage.create(undefined, deps);
  * ```
  */

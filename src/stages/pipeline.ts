@@ -49,6 +49,7 @@ export interface Pipeline {
  * @example
  * ```ts
  * import { buildPipeline } from './pipeline.js';
+ * declare const handles: Parameters<typeof buildPipeline>[0];
  * const pipeline = buildPipeline(handles, config.middleware);
  * await pipeline.run(ctx);
  * ```

@@ -30,8 +30,10 @@ type Handle = (
  *
  * @example
  * ```ts
+ * import type { ErrorRequestHandler } from 'express';
  * app.use('/api', lb.express({ forwardErrors: true }));
- * app.use((err, req, res, next) => res.status(err.status ?? 500).send(`<h1>${err.code}</h1>`));
+ * const onError: ErrorRequestHandler = (err, req, res, next) => res.status(err.status ?? 500).send(`<h1>${err.code}</h1>`);
+ * app.use(onError);
  * ```
  */
 export interface ExpressOptions {
@@ -68,6 +70,7 @@ export interface UpgradeAtOptions {
  * @example
  * ```ts
  * import { expressAdapter } from './adapters.js';
+ * declare const handle: Parameters<typeof expressAdapter>[0];
  * app.use('/api', expressAdapter(handle, { keepMountPath: true }));
  * ```
  */
@@ -90,6 +93,7 @@ export function expressAdapter(
  * @example
  * ```ts
  * import { upgradeAtAdapter } from './adapters.js';
+ * declare const upgrade: Parameters<typeof upgradeAtAdapter>[0];
  * server.on('upgrade', upgradeAtAdapter(upgrade, '/api'));
  * ```
  */
@@ -116,6 +120,7 @@ export function upgradeAtAdapter(
  * @example
  * ```ts
  * import { koaAdapter } from './adapters.js';
+ * declare const handle: Parameters<typeof koaAdapter>[0];
  * koaApp.use(koaAdapter(handle));
  * ```
  */

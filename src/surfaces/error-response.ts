@@ -39,7 +39,7 @@ export type ErrorHandler = (error: SwitchyardError, req: IncomingMessage, res: S
  * @example
  * ```ts
  * import { refusalError } from './error-response.js';
- * const error = refusalError('ERR_RATE_LIMITED', ctx.response); // error.status === 429
+ * const error = ctx.response && refusalError('ERR_RATE_LIMITED', ctx.response); // error.status === 429
  * ```
  */
 export function refusalError(code: ErrorCode, response: PendingResponse): SwitchyardError {
@@ -63,7 +63,8 @@ export function refusalError(code: ErrorCode, response: PendingResponse): Switch
  * ```ts
  * import { renderError } from './error-response.js';
  * import { sendResponse } from '../upstream/forwarder/forwarder.js';
- * if (!(await renderError(onError, error, req, res, ctx.response))) sendResponse(res, ctx.response, () => {});
+ * declare const [onError, error, , , response]: Parameters<typeof renderError>;
+ * if (!(await renderError(onError, error, req, res, response))) sendResponse(res, response, () => {});
  * ```
  */
 export async function renderError(

@@ -7,6 +7,7 @@
  */
 import type { Server, ServerOptions } from 'node:http';
 import { z } from 'zod';
+import type { Duration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import { duration, parseOptions, positiveInt } from '../core/zod.js';
 
@@ -77,12 +78,43 @@ export const serverHardeningSchema = z.strictObject({
  * import { type ServerHardeningOptions } from 'switchyard-lb';
  * const options: ServerHardeningOptions = { headersTimeout: '5s', maxConnections: 2000 };
  * ```
- *
- * @useDeclaredType
  */
-export type ServerHardeningOptions = z.input<typeof serverHardeningSchema>;
+export interface ServerHardeningOptions {
+  /** Longest time a client may take to send the request head (Node's `headersTimeout`; Slowloris); milliseconds or a duration string, > 0. @default '10s' */
+  headersTimeout?: Duration | undefined;
+  /** Longest time a client may take to send the whole request, body included (Node's `requestTimeout`), at least `headersTimeout`. @default '60s' */
+  requestTimeout?: Duration | undefined;
+  /** How often Node checks `headersTimeout` and `requestTimeout` (Node's `connectionsCheckingInterval`), > 0. @default '1s' */
+  connectionsCheckingInterval?: Duration | undefined;
+  /** Idle time before the server closes a keep-alive connection (Node's `keepAliveTimeout`), > 0. @default '5s' */
+  keepAliveTimeout?: Duration | undefined;
+  /** Largest request head, in bytes (Node's `maxHeaderSize`), 1024 to 1 MiB. @default 16384 */
+  maxHeaderSize?: number | undefined;
+  /** Most connections open at once (Node's `server.maxConnections`), >= 1. @default 10000 */
+  maxConnections?: number | undefined;
+  /** Most requests served on one keep-alive connection before it is closed (Node's `maxRequestsPerSocket`; 0 for no limit). @default 1000 */
+  maxRequestsPerSocket?: number | undefined;
+}
 
-function resolve(options: ServerHardeningOptions | undefined): z.output<typeof serverHardeningSchema> {
+/** {@link ServerHardeningOptions} after validation and defaults (durations in milliseconds). */
+export interface ResolvedServerHardeningOptions {
+  /** Request head timeout, ms. @default 10000 */
+  headersTimeout: number;
+  /** Whole request timeout, ms. @default 60000 */
+  requestTimeout: number;
+  /** Timeout check interval, ms. @default 1000 */
+  connectionsCheckingInterval: number;
+  /** Keep-alive idle timeout, ms. @default 5000 */
+  keepAliveTimeout: number;
+  /** Largest request head, bytes. @default 16384 */
+  maxHeaderSize: number;
+  /** Most open connections. @default 10000 */
+  maxConnections: number;
+  /** Most requests per connection (0: no limit). @default 1000 */
+  maxRequestsPerSocket: number;
+}
+
+function resolve(options: ServerHardeningOptions | undefined): ResolvedServerHardeningOptions {
   const r = parseOptions(serverHardeningSchema, options ?? {}, 'server');
   if (r.requestTimeout < r.headersTimeout) {
     // Name the option the user set: the default requestTimeout outlasts any sane headersTimeout.

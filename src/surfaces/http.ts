@@ -114,6 +114,7 @@ function toSwitchyardError(error: unknown): SwitchyardError {
  * @example
  * ```ts
  * import { createRequestEntry } from './http.js';
+ * declare const { trust, meta, run }: import('./http.js').RequestEntryDeps;
  * const entry = createRequestEntry({ events, now, trust, meta, totalTimeout: undefined, run, closed: () => false });
  * http.createServer((req, res) => entry.handle(req, res, req.url ?? '/'));
  * ```

@@ -12,6 +12,8 @@ import type { ProxyTrace } from './observability/traceparent.js';
  * @example
  * ```ts
  * import { RequestMeta } from './request-meta.js';
+ * declare const trust: ConstructorParameters<typeof RequestMeta>[0]['trust'];
+ * declare const trace: Parameters<RequestMeta['stamp']>[2];
  * const meta = new RequestMeta({ idHeader: 'x-request-id', tracing: true, via: 'switchyard', trust });
  * meta.stamp(headers, ctx.requestId, trace);
  * ```

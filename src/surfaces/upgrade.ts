@@ -65,6 +65,7 @@ function refuseUpgrade(events: Events, socket: Duplex, response: PendingResponse
  * @example
  * ```ts
  * import { createUpgradeHandler } from './upgrade.js';
+ * declare const deps: import('./upgrade.js').UpgradeDeps;
  * server.on('upgrade', createUpgradeHandler(deps));
  * ```
  */

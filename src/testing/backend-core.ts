@@ -28,7 +28,11 @@ type MutableRecord = { -readonly [K in keyof RecordedRequest]: RecordedRequest[K
  *
  * @example
  * ```ts
+ * import http from 'node:http';
+ * import type { Duplex } from 'node:stream';
  * import { BackendCore } from './backend-core.js';
+ * declare function listenOnPipe(onSocket: (socket: Duplex) => void): Promise<void>;
+ * declare function closePipe(): void;
  * class PipeBackend extends BackendCore {
  *   readonly url = 'http://pipe';
  *   readonly config = { id: this.id, url: this.url };

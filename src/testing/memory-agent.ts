@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
  *
  * @example
  * ```ts
- * import { type ConnectFunction } from 'switchyard-lb/testing';
+ * import { type ConnectFunction, createMemoryBackend } from 'switchyard-lb/testing';
+ * const backend = createMemoryBackend({ id: 'a' });
  * const connect: ConnectFunction = backend.createConnection;
  * http.request(backend.url, { createConnection: connect }).end();
  * ```
@@ -19,6 +20,8 @@ export type ConnectFunction = (options?: MemoryConnectOptions) => Duplex;
  *
  * @example
  * ```ts
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
+ * const backend = createMemoryBackend({ id: 'a' });
  * backend.createConnection({ timeout: 1000 }); // idle timeout, as net.createConnection takes it
  * ```
  */
@@ -34,7 +37,8 @@ export interface MemoryConnectOptions {
  *
  * @example
  * ```ts
- * import { MemoryAgent } from 'switchyard-lb/testing';
+ * import { createMemoryBackend, MemoryAgent } from 'switchyard-lb/testing';
+ * const backend = createMemoryBackend({ id: 'a' });
  * const agent = new MemoryAgent(backend.createConnection, { maxSockets: 4 });
  * http.get(backend.url, { agent }, (res) => res.resume());
  * ```

@@ -10,7 +10,10 @@ import type { TestBackend, TestBackendOptions } from './test-backend.js';
  *
  * @example
  * ```ts
+ * import { createMemoryBackend } from 'switchyard-lb/testing';
  * import { createLoadBalancer } from 'switchyard-lb';
+ * const a = createMemoryBackend({ id: 'a' });
+ * const b = createMemoryBackend({ id: 'b' });
  * createLoadBalancer({ backends: [a.config, b.config] });
  * ```
  */

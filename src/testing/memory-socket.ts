@@ -44,6 +44,7 @@ type Timer = ReturnType<typeof setTimeout>;
  * @example
  * ```ts
  * import { MemorySocket } from 'switchyard-lb/testing';
+ * declare const httpServer: import('node:http').Server;
  * const [client, server] = MemorySocket.pair(
  *   { address: '127.0.0.1', family: 'IPv4', port: 50000 },
  *   { address: '127.0.0.1', family: 'IPv4', port: 80 },
@@ -87,6 +88,7 @@ export class MemorySocket extends Duplex {
    * @example
    * ```ts
    * import { MemorySocket } from 'switchyard-lb/testing';
+   * declare const local: import('./memory-socket.js').SocketEndpoint, remote: import('./memory-socket.js').SocketEndpoint;
    * const lonely = new MemorySocket(local, remote); // writes go nowhere
    * ```
    */
@@ -108,6 +110,7 @@ export class MemorySocket extends Duplex {
    * @example
    * ```ts
    * import { MemorySocket } from 'switchyard-lb/testing';
+   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * const [client, server] = MemorySocket.pair(clientEndpoint, serverEndpoint);
    * ```
    */
@@ -128,6 +131,7 @@ export class MemorySocket extends Duplex {
    * @example
    * ```ts
    * import { MemorySocket } from 'switchyard-lb/testing';
+   * declare const clientEndpoint: import('./memory-socket.js').SocketEndpoint, serverEndpoint: import('./memory-socket.js').SocketEndpoint;
    * const socket = MemorySocket.refused(clientEndpoint, serverEndpoint);
    * socket.on('error', (err: NodeJS.ErrnoException) => console.log(err.code)); // 'ECONNREFUSED'
    * ```
@@ -270,6 +274,7 @@ export class MemorySocket extends Duplex {
    *
    * @example
    * ```ts
+   * declare const serverSocket: import('./memory-socket.js').MemorySocket; // the server's end of a pair
    * serverSocket.resetAndDestroy(); // the client sees 'read ECONNRESET'
    * ```
    */

@@ -16,6 +16,7 @@ import type { Duration } from '../core/duration.js';
  * @example
  * ```ts
  * import { type FailMode } from 'switchyard-lb/testing';
+ * declare const backend: import('./test-backend.js').TestBackend;
  * const mode: FailMode = 'reset';
  * await backend.fail(mode);
  * ```
@@ -46,6 +47,7 @@ export type BackendHandler = (req: IncomingMessage, res: ServerResponse) => void
  *
  * @example
  * ```ts
+ * declare const backend: import('./test-backend.js').TestBackend;
  * const [first] = backend.requests;
  * expect(first?.method).toBe('POST');
  * expect(first?.body.toString()).toBe('{"a":1}');

@@ -19,6 +19,7 @@ type WithPasses = { webPasses: Array<{ name: string }> };
  * @example
  * ```ts
  * import { dropWebPass } from './http-proxy-3.js';
+ * declare const proxy: Parameters<typeof dropWebPass>[0];
  * // `deleteLength` drops Transfer-Encoding on DELETE/OPTIONS, changing the framing the backend reads.
  * dropWebPass(proxy, 'deleteLength');
  * ```

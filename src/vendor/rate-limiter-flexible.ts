@@ -25,6 +25,8 @@ export interface MemoryStorage {
  * @example
  * ```ts
  * import { replaceMemoryStorage } from './rate-limiter-flexible.js';
+ * declare const limiter: Parameters<typeof replaceMemoryStorage>[0];
+ * declare const ClockedStorage: new (now: () => number) => import('./rate-limiter-flexible.js').MemoryStorage;
  * replaceMemoryStorage(limiter, new ClockedStorage(now));
  * ```
  */

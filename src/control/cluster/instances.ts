@@ -32,6 +32,7 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
  * @example
  * ```ts
  * import { InstanceRegistry } from './instances.js';
+ * declare const origin: string; // this instance's id
  * const registry = new InstanceRegistry({ redis, id: origin, heartbeat: 2000 });
  * registry.start();
  * registry.count(); // 3

@@ -137,6 +137,7 @@ function entryOf(backend: SharedBackend, pending = false): Omit<SharedBackend, '
  * @example
  * ```ts
  * import { SharedMembership } from './membership.js';
+ * declare const { redis, host, events }: import('./membership.js').MembershipSettings;
  * const membership = new SharedMembership({ redis, host, events });
  * membership.start();
  * membership.changed('add', { id: 'a', url: 'http://10.0.0.1', weight: 1 });

@@ -63,6 +63,7 @@ return 1
  * @example
  * ```ts
  * import { SharedHealth } from './shared-health.js';
+ * declare const { redis, origin, registry, events, now, get, all, markDown }: import('./shared-health.js').SharedHealthSettings;
  * const health = new SharedHealth({ redis, origin, quorum: 'majority', registry, events, now, get, all, markDown });
  * health.open();
  * ```

@@ -109,6 +109,7 @@ function shareable(previous: readonly (BackendOptions & { id: string })[]): Shar
  * @example
  * ```ts
  * import { SharedRollouts } from './shared-rollouts.js';
+ * declare const { redis, origin, manager, host, events }: import('./shared-rollouts.js').SharedRolloutsSettings;
  * const shared = new SharedRollouts({ redis, origin, leaseTtl: 6000, manager, host, events });
  * shared.open();
  * shared.status(); // the same on every instance

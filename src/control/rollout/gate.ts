@@ -48,7 +48,8 @@ const MAX_SAMPLES = 10_000;
  * @example
  * ```ts
  * import { GateWindow } from './gate.js';
- * const window = new GateWindow([c], [c], { maxErrorRate: 0.05, minRequests: 10 });
+ * declare const c: import('./gate.js').GateBackend;
+ * const window = new GateWindow([c], [c], { maxErrorRate: 0.05, minRequests: 10, lowTraffic: 'wait', trafficWait: 300_000 });
  * lb.on('request', (e) => e.backend === 'c' && window.latency(e.durationMs));
  * // ...later
  * window.verdict(true); // { state: 'pass' } or { state: 'fail', reason }

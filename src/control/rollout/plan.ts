@@ -47,6 +47,7 @@ export interface RolloutPlan {
  * @example
  * ```ts
  * import { planRollout } from './plan.js';
+ * declare const members: Parameters<typeof planRollout>[0];
  * const plan = planRollout(members, [{ id: 'v2-a', url: 'http://10.0.1.1:8080' }], 1);
  * plan.batches; // 1
  * ```

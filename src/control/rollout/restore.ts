@@ -16,6 +16,8 @@ export interface RestoreHost {
  * @example
  * ```ts
  * import { readdPrevious } from './restore.js';
+ * declare const host: import('./restore.js').RestoreHost;
+ * declare const run: { previous: Parameters<typeof readdPrevious>[1] };
  * const errors: string[] = [];
  * const restored = readdPrevious(host, run.previous, false, errors);
  * ```
@@ -51,6 +53,9 @@ export function readdPrevious(
  * @example
  * ```ts
  * import { removeAdded } from './restore.js';
+ * declare const host: import('./restore.js').RestoreHost;
+ * declare const run: { added: Parameters<typeof removeAdded>[1]; previous: Parameters<typeof removeAdded>[2] };
+ * const errors: string[] = [];
  * const removed = await removeAdded(host, run.added, run.previous, undefined, errors);
  * ```
  */

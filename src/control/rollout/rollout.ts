@@ -150,6 +150,8 @@ interface Run {
  * @example
  * ```ts
  * import { RolloutManager } from './rollout.js';
+ * declare const host: import('./rollout.js').RolloutHost;
+ * declare const next: import('../../index.ts').BackendOptions[];
  * const rollouts = new RolloutManager(host);
  * const { id, done } = rollouts.start({ backends: next, batchSize: 1, interval: '30s' });
  * const result = await done;

@@ -46,7 +46,9 @@ export function responseFinished(res: ServerResponse): boolean {
  * @example
  * ```ts
  * import { isHttp2 } from './http2-compat.js';
- * http2.createServer({}, (req, res) => isHttp2(req)); // true
+ * import type { IncomingMessage } from 'node:http';
+ * // the balancer's handler serves HTTP/1.x and HTTP/2 requests alike
+ * http2.createServer({}, (req) => isHttp2(req as unknown as IncomingMessage)); // true
  * ```
  */
 export function isHttp2(req: IncomingMessage): boolean {
@@ -61,7 +63,7 @@ export function isHttp2(req: IncomingMessage): boolean {
  * @example
  * ```ts
  * import { clientGone } from './http2-compat.js';
- * if (clientGone(ctx.res)) return; // nobody to answer
+ * if (!clientGone(ctx.res)) ctx.res.end(); // else nobody to answer
  * ```
  */
 export function clientGone(res: ServerResponse): boolean {

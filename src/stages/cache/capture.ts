@@ -10,6 +10,8 @@ import { Transform, type TransformCallback } from 'node:stream';
  * @example
  * ```ts
  * import { CaptureStream } from './capture.js';
+ * declare const upstream: import('node:http').IncomingMessage;
+ * declare const store: (body: Buffer) => void;
  * const capture = new CaptureStream(1 << 20, (body) => body && store(body));
  * pipeline(upstream, capture, () => {});
  * capture.pipe(res);

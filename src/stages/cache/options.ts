@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Context } from '../../core/context.js';
+import type { Duration } from '../../core/duration.js';
 import { ConfigError } from '../../core/errors.js';
 import { duration, fn, positiveInt } from '../../core/zod.js';
 
@@ -108,12 +109,74 @@ export const cacheSchema = z
 
 /**
  * The `cache` option as written by users.
- *
- * @useDeclaredType
  */
-export type CacheOptions = z.input<typeof cacheObjectSchema>;
-/** The `cache` option after validation and defaults. */
-export type ResolvedCacheOptions = z.output<typeof cacheObjectSchema>;
+export interface CacheOptions {
+  /**
+   * Freshness of a response that gives none (no `s-maxage`, `max-age` or
+   * `Expires`); milliseconds or a duration string. `0` caches only responses
+   * with explicit freshness. Never applied to requests carrying `Cookie` or
+   * `Authorization`. @default '5m'
+   */
+  ttl?: Duration | undefined;
+  /** Longest freshness kept, whatever the response says; at least 1 s. @default '24h' */
+  maxTtl?: Duration | undefined;
+  /** Most entries held (each `Vary` variant counts), 1 to 10 000 000. @default 1000 */
+  maxEntries?: number | undefined;
+  /** Most bytes held, bodies, headers and keys counted; least recently used entries go first. @default 67108864 (64 MiB) */
+  maxBytes?: number | undefined;
+  /** Largest entry, in bytes, at most `maxBytes`; a bigger response streams uncached. @default the smaller of 1 MiB and `maxBytes` */
+  maxEntryBytes?: number | undefined;
+  /** Response statuses that may be stored, 200 to 599. @default [200, 203, 204, 300, 301, 404, 405, 410, 414, 501] */
+  statuses?: number[] | undefined;
+  /** Request headers whose values are part of the key (as if every response said `Vary` on them). @default [] */
+  keyHeaders?: string[] | undefined;
+  /** Adds to the key; see {@link CacheKeyFunction}. @default none */
+  key?: CacheKeyFunction | undefined;
+  /** Paths never cached: a string is a path prefix (`'/api/private'`), a RegExp is tested against the path without the query. @default [] */
+  exclude?: (string | RegExp)[] | undefined;
+  /**
+   * Concurrent misses for one key send one request upstream; the others wait
+   * for its stored response at most this long (milliseconds or a duration
+   * string). `0` turns coalescing off. @default '5s'
+   */
+  coalesceTimeout?: Duration | undefined;
+  /** Name of the header telling `HIT`, `MISS` or `BYPASS`; `false` for none. @default 'x-cache' */
+  header?: false | string | undefined;
+  /** A second tier in the balancer's `redis`, shared by every instance. Needs `redis`. @default false */
+  redis?: boolean | undefined;
+  /** Key prefix under the balancer's `redis.keyPrefix`, at most 128 characters. @default 'cache:' */
+  keyPrefix?: string | undefined;
+}
+
+/** The `cache` option after validation and defaults (durations in milliseconds, header names in lower case). */
+export interface ResolvedCacheOptions {
+  /** Heuristic freshness, ms. @default 300000 */
+  ttl: number;
+  /** Longest freshness, ms. @default 86400000 */
+  maxTtl: number;
+  /** Most entries. @default 1000 */
+  maxEntries: number;
+  /** Most bytes. @default 67108864 */
+  maxBytes: number;
+  /** Largest entry, bytes. @default the smaller of 1048576 and `maxBytes` */
+  maxEntryBytes: number;
+  /** Cacheable statuses. */
+  statuses: number[];
+  /** Key headers, lower case. @default [] */
+  keyHeaders: string[];
+  /** Your key function. */
+  key?: CacheKeyFunction | undefined;
+  /** Excluded path prefixes and patterns (RegExps copied without `g`/`y`). @default [] */
+  exclude: (string | RegExp)[];
+  /** Coalescing wait, ms (0: off). @default 5000 */
+  coalesceTimeout: number;
+  /** Cache status header, lower case, or `false`. @default 'x-cache' */
+  header: false | string;
+  /** Redis second tier. @default false */
+  redis: boolean;
+  /** Redis key prefix. @default 'cache:' */
+  keyPrefix: string;
+}
 
 /** Checks what the schema cannot see alone: `cache.redis` needs the balancer's `redis`. */
 export function checkCacheOptions(cache: ResolvedCacheOptions | false | undefined, hasRedis: boolean): void {

@@ -47,7 +47,10 @@ function globEscape(text: string): string {
  * @example
  * ```ts
  * import { RedisCacheStore } from './redis-store.js';
- * const shared = new RedisCacheStore(redis, 'cache:', 1 << 20, (prefix) => memory.purge(prefix));
+ * declare const memory: import('./memory-store.js').MemoryCacheStore;
+ * const shared = new RedisCacheStore(redis, 'cache:', 1 << 20, (message) =>
+ *   message.exact === undefined ? memory.purge(message.prefix) : memory.delete(message.exact),
+ * );
  * ```
  */
 export class RedisCacheStore {

@@ -162,8 +162,10 @@ function etagMatches(header: string, etag: string): boolean {
  * ```ts
  * import { createResponseCache } from './response-cache.js';
  * import { buildPipeline } from '../pipeline.js';
+ * declare const options: Parameters<typeof createResponseCache>[0];
+ * declare const stages: Parameters<typeof buildPipeline>[0]; // the other stages
  * const cache = createResponseCache(options, { events, now: () => performance.now() });
- * buildPipeline({ cache: cache.middleware, ... }, [], undefined);
+ * buildPipeline({ ...stages, cache: { middleware: cache.middleware } }, []);
  * ```
  */
 export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDeps): ResponseCache {

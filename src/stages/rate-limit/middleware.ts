@@ -126,8 +126,12 @@ export function retryAfterSeconds(ms: number): number {
  * import { parseOptions } from '../../core/zod.js';
  * import { rateLimitSchema } from './options.js';
  * import { buildPipeline } from '../pipeline.js';
- * const stage = rateLimit(parseOptions(rateLimitSchema, { points: 100, duration: '1m' }), { events, now });
- * buildPipeline({ 'rate-limit': stage.middleware, ... }, [], undefined);
+ * declare const stages: Parameters<typeof buildPipeline>[0]; // the other stages
+ * const options = parseOptions(rateLimitSchema, { points: 100, duration: '1m' });
+ * if (options) {
+ *   const stage = rateLimit(options, { events, now });
+ *   buildPipeline({ ...stages, 'rate-limit': { middleware: stage.middleware } }, []);
+ * }
  * ```
  */
 export function rateLimit(options: ResolvedRateLimitOptions, deps: RateLimitDeps): RateLimitStage {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { duration, fn, positiveInt } from '../../core/zod.js';
 import { isIpOrCidr } from './ip-list.js';
 import type { RateLimitKeyFunction } from './keys.js';
@@ -265,23 +266,120 @@ export const rateLimitSchema = z
   .transform((value) => (value === false ? false : normalize(value)));
 
 /**
- * The `rateLimit` option as users write it (`false` included).
- *
- * @useDeclaredType
+ * The `rateLimit` option as users write it (or `false`): one limit
+ * (`points`, `duration`) or several (`limits`).
  */
-export type RateLimitOptions = z.input<typeof rateLimitSchema>;
+export interface RateLimitOptions {
+  /**
+   * What limits count by: `'ip'` (the client address, through
+   * `trustProxy`), `'route'` (method and path, query excluded, all clients
+   * together), `{ header }`, `{ route: [prefixes or RegExps] }`, or a
+   * function `(ctx) => string | undefined`. @default 'ip'
+   */
+  key?: RateLimitKeyOption | undefined;
+  /** Default algorithm of every limit. @default 'fixed-window' */
+  algorithm?: Algorithm | undefined;
+  /** Shorthand for one limit: requests per `duration`, 1 to 1e9. Give either this and `duration`, or `limits`. */
+  points?: number | undefined;
+  /** Shorthand for one limit: the window; milliseconds or a duration string, > 0, at most 366 days (fixed windows: whole seconds). */
+  duration?: Duration | undefined;
+  /** Shorthand for one limit: how long a refused key stays refused. @default 0 */
+  blockDuration?: Duration | undefined;
+  /** Shorthand for one limit: token bucket capacity, the largest burst (token-bucket only). @default points */
+  burst?: number | undefined;
+  /**
+   * Several limits, all of which a request must pass, checked in order; a
+   * request refused by one is refunded to the ones before it.
+   */
+  limits?: (RateLimitLimitOptions | CustomRateLimitOptions)[] | undefined;
+  /** Send `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (and `RateLimit-Policy`) on every response. @default true */
+  headers?: boolean | undefined;
+  /** IPs/CIDRs never limited (health checkers, internal callers). @default [] */
+  allow?: string[] | undefined;
+  /** IPs/CIDRs always refused with 403 `ERR_FORBIDDEN`. @default [] */
+  deny?: string[] | undefined;
+  /** Key IPv6 clients by their network of this many bits, 8 to 128 (`false`: the full address). @default 64 */
+  ipv6Subnet?: false | number | undefined;
+  /**
+   * With `redis`, while Redis cannot answer: `'insurance'` (count in memory,
+   * per instance), `'allow'` (let everything through) or `'deny'` (503
+   * `ERR_RATE_LIMIT_UNAVAILABLE`). @default 'insurance'
+   */
+  onRedisError?: 'insurance' | 'allow' | 'deny' | undefined;
+  /**
+   * With `redis` and `onRedisError: 'insurance'`: how many instances share
+   * the limit while Redis is away (each admits `1 / n` of every limit), 1 to
+   * 100 000, or `'live'` (the instances the cluster registry saw alive).
+   * @default 1 (each instance admits the full limit)
+   */
+  outageInstances?: number | 'live' | undefined;
+  /** Most keys each built-in limit holds in memory (about 200 bytes a key), 1 to 1e8. @default 100000 */
+  maxKeys?: number | undefined;
+}
+
+/** One built-in limit in {@link RateLimitOptions.limits}. */
+export interface RateLimitLimitOptions {
+  /** Unique name, 1 to 64 letters, digits, `_ . -`: used in events and Redis keys. @default `${points}-per-${durationMs}ms` */
+  name?: string | undefined;
+  /** Algorithm of this limit. @default the top-level `algorithm` */
+  algorithm?: Algorithm | undefined;
+  /** Requests allowed per `duration` (a token bucket's refill per `duration`), 1 to 1e9. Required. */
+  points: number;
+  /** The window, or the time a token bucket takes to refill `points`; milliseconds or a duration string, > 0, at most 366 days (fixed windows: whole seconds). Required. */
+  duration: Duration;
+  /** Once refused, a key stays refused this long (fixed windows: whole seconds). @default 0 (refused only until points are back) */
+  blockDuration?: Duration | undefined;
+  /** Token bucket only: capacity, the largest burst, 1 to 1e9. @default points */
+  burst?: number | undefined;
+  /** What the limit counts by. @default the top-level `key` */
+  key?: RateLimitKeyOption | undefined;
+}
+
+/** Your own limiter in {@link RateLimitOptions.limits}. */
+export interface CustomRateLimitOptions {
+  /** Your own limiter: an object implementing `Limiter`. Required. */
+  limiter: Limiter;
+  /** What the limit counts by. @default the top-level `key` */
+  key?: RateLimitKeyOption | undefined;
+}
+
 /**
- * The `rateLimit` option once validated: every limit spelled out.
- *
- * @useDeclaredType
+ * What a rate limit counts by, as you pass it: `'ip'`, `'route'`, a request
+ * header (`{ header }`, case-insensitive; a missing or empty header falls
+ * back to the IP), path prefixes or patterns (`{ route: [...] }`: a request
+ * counts against the first entry its path matches; a path matching none is
+ * not limited), or a function.
  */
-export type ResolvedRateLimitOptions = ReturnType<typeof normalize>;
+export type RateLimitKeyOption =
+  | 'ip'
+  | 'route'
+  | { header: string }
+  | { route: (string | RegExp)[] }
+  | RateLimitKeyFunction;
+
+/** The `rateLimit` option once validated: every limit spelled out. */
+export interface ResolvedRateLimitOptions {
+  /** Every limit, in order, with names and defaults filled in. */
+  limits: ResolvedLimit[];
+  /** Send `RateLimit-*` headers. @default true */
+  headers: boolean;
+  /** IPs/CIDRs never limited. @default [] */
+  allow: string[];
+  /** IPs/CIDRs always refused. @default [] */
+  deny: string[];
+  /** IPv6 key prefix length, or `false`. @default 64 */
+  ipv6Subnet: false | number;
+  /** Behaviour while Redis cannot answer. @default 'insurance' */
+  onRedisError: 'insurance' | 'allow' | 'deny';
+  /** Instances sharing the limit during an outage. @default 1 */
+  outageInstances: number | 'live';
+  /** Most keys per built-in limit. @default 100000 */
+  maxKeys: number;
+}
 /**
- * What a limit counts by, resolved.
- *
- * @useDeclaredType
+ * What a limit counts by, resolved (header names in lower case).
  */
-export type ResolvedKey = z.output<typeof keySchema>;
+export type ResolvedKey = RateLimitKeyOption;
 
 /** One limit of {@link ResolvedRateLimitOptions}. */
 export type ResolvedLimit =

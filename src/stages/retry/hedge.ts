@@ -32,6 +32,7 @@ function isFatal(error: unknown): boolean {
  * @example
  * ```ts
  * import { runHedged } from './hedge.js';
+ * declare const [, bracket, policy]: Parameters<typeof runHedged>;
  * await runHedged(ctx, bracket, policy, { delay: 50, maxHedges: 1 });
  * ctx.response; // the winner's
  * ```

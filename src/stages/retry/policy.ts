@@ -61,8 +61,10 @@ const STOP: RetryDecision = Object.freeze({ go: false });
  *
  * @example
  * ```ts
+ * import { setTimeout as sleep } from 'node:timers/promises';
  * import { RetryPolicy } from './policy.js';
  * import { retrySchema } from './options.js';
+ * declare const deps: import('./policy.js').RetryDeps;
  * const policy = new RetryPolicy(retrySchema.parse({ attempts: 3 }), deps);
  * if (policy.retryableError(error, true) && policy.withdraw()) await sleep(policy.backoff(1));
  * ```
@@ -145,6 +147,10 @@ export class RetryPolicy {
    *
    * @example
    * ```ts
+   * declare const policy: import('./policy.js').RetryPolicy;
+   * declare const n: number, max: number; // tries so far, allowed
+   * declare const idempotent: boolean, raced: boolean;
+   * declare const wait: (ctx: unknown, ms: number) => Promise<void>;
    * const decision = policy.decide(ctx, ctx.backend, error, undefined, n, max, idempotent, !raced);
    * if (decision.go) await wait(ctx, decision.delayMs);
    * ```

@@ -61,6 +61,7 @@ export async function bufferRequestBody(ctx: Context, limit: number, now: () => 
  * @example
  * ```ts
  * import { recordRequestBody } from './request-body.js';
+ * declare const forward: (body: import('node:stream').Readable | undefined) => Promise<void>;
  * recordRequestBody(ctx, 1 << 20);
  * await forward(ctx.requestBody?.());
  * ```

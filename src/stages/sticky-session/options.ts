@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { ConfigError } from '../../core/errors.js';
 import { duration, positiveInt } from '../../core/zod.js';
 
@@ -85,12 +86,74 @@ export const stickySchema = z
 
 /**
  * The `sticky` option as written by users.
- *
- * @useDeclaredType
  */
-export type StickyOptions = z.input<typeof stickyObjectSchema>;
-/** The `sticky` option after validation and defaults. */
-export type ResolvedStickyOptions = z.output<typeof stickyObjectSchema>;
+export interface StickyOptions {
+  /**
+   * Where the session comes from: `'cookie'` (the balancer sets a signed
+   * cookie naming the backend), `'header'` (a request header carries a
+   * session id the app assigns), or `'ip'` (the client address, through
+   * `trustProxy`). @default 'cookie'
+   */
+  mode?: 'cookie' | 'header' | 'ip' | undefined;
+  /** How long a session lasts without traffic, at least 1 s; each request served by its backend extends it. @default '1h' */
+  ttl?: Duration | undefined;
+  /** Cookie name (cookie mode). @default 'switchyard_sticky' */
+  cookieName?: string | undefined;
+  /**
+   * HMAC-SHA256 key signing the cookie (cookie mode), at least 32
+   * characters; a list rotates keys: the first signs, every one verifies.
+   * Required when `redis` is given. @default one generated per process (with a warning)
+   */
+  secret?: string | string[] | undefined;
+  /** Cookie `Path`. @default '/' */
+  path?: string | undefined;
+  /** Cookie `Domain`. @default none (host-only cookie) */
+  domain?: string | undefined;
+  /** Cookie `SameSite`; `'None'` always adds `Secure`. @default 'Lax' */
+  sameSite?: 'Strict' | 'Lax' | 'None' | undefined;
+  /** Cookie `HttpOnly`. @default true */
+  httpOnly?: boolean | undefined;
+  /** Cookie `Secure`: `'auto'` adds it when the client connection is HTTPS (directly or per a trusted proxy). @default 'auto' */
+  secure?: 'auto' | boolean | undefined;
+  /** Request header carrying the session id (header mode); the same header on a response starts the session. @default 'x-session-id' */
+  header?: string | undefined;
+  /** Most sessions kept in memory (header and ip modes), 1 to 10 000 000; the least recently used go first. @default 100000 */
+  maxEntries?: number | undefined;
+  /** Keep the session table in the balancer's `redis` (header and ip modes). @default true when `redis` is given */
+  redis?: boolean | undefined;
+  /** Key prefix under the balancer's `redis.keyPrefix`, at most 128 characters. @default 'sticky:' */
+  keyPrefix?: string | undefined;
+}
+
+/** The `sticky` option after validation and defaults (`ttl` in milliseconds, `header` in lower case). */
+export interface ResolvedStickyOptions {
+  /** Session source. @default 'cookie' */
+  mode: 'cookie' | 'header' | 'ip';
+  /** Session lifetime without traffic, ms. @default 3600000 */
+  ttl: number;
+  /** Cookie name. @default 'switchyard_sticky' */
+  cookieName: string;
+  /** Signing key or keys, as given. */
+  secret?: string | string[] | undefined;
+  /** Cookie `Path`. @default '/' */
+  path: string;
+  /** Cookie `Domain`. */
+  domain?: string | undefined;
+  /** Cookie `SameSite`. @default 'Lax' */
+  sameSite: 'Strict' | 'Lax' | 'None';
+  /** Cookie `HttpOnly`. @default true */
+  httpOnly: boolean;
+  /** Cookie `Secure`. @default 'auto' */
+  secure: 'auto' | boolean;
+  /** Session header, lower case. @default 'x-session-id' */
+  header: string;
+  /** Most sessions in memory. @default 100000 */
+  maxEntries: number;
+  /** Redis session table; undefined: on when `redis` is given. */
+  redis?: boolean | undefined;
+  /** Redis key prefix. @default 'sticky:' */
+  keyPrefix: string;
+}
 
 /**
  * Checks what the schema cannot see alone: in cookie mode with `redis`

@@ -35,6 +35,7 @@ type StickyResult = SwitchyardEvents['sticky']['result'];
  * @example
  * ```ts
  * import { createSessionStore } from './sticky-session.js';
+ * declare const options: Parameters<typeof createSessionStore>[0];
  * const store = createSessionStore(options, shared, () => performance.now());
  * ```
  */

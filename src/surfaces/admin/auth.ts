@@ -36,6 +36,8 @@ export function bearerCheck(token: string): (header: string | undefined) => bool
  * @example
  * ```ts
  * import { sameSecret } from './auth.js';
+ * declare const session: import('./session.js').Session;
+ * declare const refuse: () => void;
  * if (!sameSecret(req.headers['x-csrf-token'] as string | undefined, session.csrfToken)) refuse();
  * ```
  */

@@ -37,6 +37,7 @@ export function isMutation(method: string | undefined): boolean {
  * @example
  * ```ts
  * import { crossSite, isMutation } from './csrf.js';
+ * declare const refuse: (status: number, reason: string) => void;
  * const reason = crossSite(req);
  * if (reason && isMutation(req.method)) refuse(403, reason);
  * ```

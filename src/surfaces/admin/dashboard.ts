@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import type { BackendSnapshot } from '../../core/backend.js';
+import type { Duration } from '../../core/duration.js';
 import { makeError, type SwitchyardError } from '../../core/errors.js';
 import { duration } from '../../core/zod.js';
 import { sameSecret } from './auth.js';
@@ -51,11 +52,30 @@ export const dashboardOptionsSchema = z.union([
 ]);
 
 /**
- * The `dashboard` option of `lb.admin()`, as given.
- *
- * @useDeclaredType
+ * The `dashboard` option of `lb.admin()`, as given (or `true` for the defaults, `false` for none).
  */
-export type DashboardOptions = z.input<typeof dashboardOptionsSchema>;
+export interface DashboardOptions {
+  /** A session unused this long ends (the open page polls, so it stays alive); milliseconds or a duration string. @default '30m' */
+  sessionIdleTimeout?: Duration | undefined;
+  /** A session ends this long after login, in use or not; milliseconds or a duration string. @default '12h' */
+  sessionLifetime?: Duration | undefined;
+  /** Mark the session cookie `Secure`; unset marks it when the connection itself is TLS (set `true` behind a TLS-terminating proxy). @default per connection */
+  secureCookie?: boolean | undefined;
+  /** Folder of the built dashboard (its `index.html` and `assets/`). @default the package's `dist/dashboard` */
+  assets?: string | undefined;
+}
+
+/** {@link DashboardOptions} after validation and defaults (durations in milliseconds). */
+export interface ResolvedDashboardOptions {
+  /** Session idle timeout, ms. @default 1800000 */
+  sessionIdleTimeout: number;
+  /** Session lifetime, ms. @default 43200000 */
+  sessionLifetime: number;
+  /** `Secure` cookie; undefined: per connection. */
+  secureCookie?: boolean | undefined;
+  /** Dashboard folder; undefined: the package's `dist/dashboard`. */
+  assets?: string | undefined;
+}
 
 /** URL path (below the admin root) of the dashboard page. */
 export const DASHBOARD_PATH = '/dashboard';
@@ -167,7 +187,7 @@ export interface DashboardDeps {
   readonly token: string;
   /** The admin handler's `prefix` (the cookie's `Path`). */
   readonly prefix: string | undefined;
-  readonly options: Exclude<z.output<typeof dashboardOptionsSchema>, boolean> | true;
+  readonly options: ResolvedDashboardOptions | true;
   /** Events to chart (the balancer). */
   readonly source: LiveStatsSource;
   readonly backends: () => readonly BackendSnapshot[];
@@ -196,7 +216,7 @@ export interface Dashboard {
  * const dashboard = createDashboard({
  *   token, prefix: undefined, options: true, source: lb, backends: () => lb.backends(), paths: () => ['/backends'],
  * });
- * if ((await dashboard.intercept(req, res, '/dashboard/')) === 'handled') return;
+ * const handled = (await dashboard.intercept(req, res, '/dashboard/')) === 'handled'; // else: not a dashboard request
  * ```
  */
 export function createDashboard(deps: DashboardDeps): Dashboard {

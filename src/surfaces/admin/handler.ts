@@ -8,7 +8,7 @@ import { ConfigError, type ErrorCode, makeError, SwitchyardError } from '../../c
 import { parseOptions, positiveInt } from '../../core/zod.js';
 import { bearerCheck } from './auth.js';
 import { readJsonBody } from './body.js';
-import { createDashboard, dashboardOptionsSchema } from './dashboard.js';
+import { createDashboard, type DashboardOptions, dashboardOptionsSchema } from './dashboard.js';
 import { jsonSafeConfig } from './json-config.js';
 import type { LiveStatsSource } from './live-stats.js';
 
@@ -52,10 +52,28 @@ export const adminOptionsSchema = z.strictObject({
 
 /**
  * Options of `lb.admin()`, as given.
- *
- * @useDeclaredType
  */
-export type AdminOptions = z.input<typeof adminOptionsSchema>;
+export interface AdminOptions {
+  /**
+   * The bearer token every request must carry (`Authorization: Bearer
+   * <token>`): 16 to 4096 visible ASCII characters, e.g. 32 random bytes in
+   * base64url. Required.
+   */
+  token: string;
+  /** Largest request body, in bytes (1 to 64 MiB). @default 1048576 (1 MiB) */
+  maxBodyBytes?: number | undefined;
+  /**
+   * Path prefix to strip when the handler is mounted on a plain server under
+   * a path (`'/admin'`); requests outside it get 404. Leave it out under
+   * Express (`app.use('/admin', ...)`). @default none
+   */
+  prefix?: string | undefined;
+  /**
+   * Serve the web dashboard at `<admin root>/dashboard/` (see
+   * docs/dashboard.md): `true`, or {@link DashboardOptions}. @default false
+   */
+  dashboard?: boolean | DashboardOptions | undefined;
+}
 
 /** The admin API: a Node `(req, res)` handler, also usable as Express middleware. */
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -115,7 +133,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  * @example
  * ```ts
  * import { createAdminHandler } from './handler.js';
- * http.createServer(createAdminHandler({ control }, { token })).listen(9901, '127.0.0.1');
+ * declare const { control, events }: import('./handler.js').AdminDeps;
+ * http.createServer(createAdminHandler({ control, events }, { token })).listen(9901, '127.0.0.1');
  * ```
  */
 export function createAdminHandler(deps: AdminDeps, input: AdminOptions | undefined): AdminHandler {

@@ -14,6 +14,7 @@ const JSON_HEADERS = {
  * @example
  * ```ts
  * import { sendJson } from './reply.js';
+ * declare const cookie: string;
  * sendJson(res, 200, { backends: [] }, { 'set-cookie': cookie });
  * ```
  */

@@ -144,6 +144,7 @@ export function readCookie(header: string | undefined, name: string): string | u
  * @example
  * ```ts
  * import { sessionCookie } from './session.js';
+ * declare const id: string; // the session's id
  * res.setHeader('set-cookie', sessionCookie(id, { path: '/', secure: true, maxAgeS: 43_200 }));
  * ```
  */

@@ -57,6 +57,7 @@ type Node<C> = Map<string, Node<C> | Leaf<C>>;
  * @example
  * ```ts
  * import { Family } from './family.js';
+ * declare const counter: import('prom-client').Counter<string>;
  * const retries = new Family(counter, ['backend', 'reason'], {});
  * retries.child('a', 'reset').inc();
  * retries.drop('a');

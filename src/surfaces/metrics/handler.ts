@@ -42,6 +42,7 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
  * @example
  * ```ts
  * import { createMetricsHandler } from './handler.js';
+ * declare const registry: import('prom-client').Registry;
  * const metrics = createMetricsHandler({ registry, stats: () => lb.stats(), token: process.env.METRICS_TOKEN });
  * http.createServer(metrics).listen(9100);
  * ```

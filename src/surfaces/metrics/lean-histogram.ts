@@ -55,6 +55,7 @@ function sample(
  * @example
  * ```ts
  * import { createLeanHistogram } from './lean-histogram.js';
+ * declare const registry: import('prom-client').Registry;
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', labelNames: ['backend'], buckets: [0.1, 1], registers: [registry] });
  * h.series({ backend: 'a' }).observe(0.05);
  * ```
@@ -84,6 +85,7 @@ let leanHistogramClass: LeanHistogramClass | undefined;
  * @example
  * ```ts
  * import { createLeanHistogram } from './lean-histogram.js';
+ * declare const registry: import('prom-client').Registry;
  * const h = createLeanHistogram({ name: 'x_seconds', help: 'x', buckets: [0.1, 1], registers: [registry] });
  * ```
  */
@@ -98,6 +100,7 @@ export function createLeanHistogram(config: LeanHistogramConfiguration): LeanHis
  * @example
  * ```ts
  * import { isLeanHistogram } from './lean-histogram.js';
+ * declare const metric: import('prom-client').Metric;
  * if (isLeanHistogram(metric)) metric.series({ backend: 'a' }).observe(0.1);
  * ```
  */

@@ -71,6 +71,7 @@ function classCounts(counts: Float64Array): StatusClassCounts {
  * ```ts
  * import { BalancerMetrics } from './metrics.js';
  * import { metricsSchema } from './options.js';
+ * declare const source: import('./metrics.js').MetricsSource;
  * const metrics = new BalancerMetrics(metricsSchema.parse({}), source);
  * metrics.subscribe(events);
  * await metrics.registry.metrics();
@@ -732,6 +733,7 @@ function backendStats(b: Backend, breaker: BreakerState, record: BackendRecord |
  * @example
  * ```ts
  * import { poolStats } from './metrics.js';
+ * declare const source: import('./metrics.js').MetricsSource;
  * poolStats(source).backends[0]?.active;
  * ```
  */

@@ -56,6 +56,7 @@ export function parseTraceparent(value: string | string[] | undefined): TracePar
  * @example
  * ```ts
  * import { proxyTrace } from './traceparent.js';
+ * declare const upstreamHeaders: Record<string, string>;
  * const trace = proxyTrace(req.headers.traceparent);
  * upstreamHeaders.traceparent = trace.header;
  * ```

@@ -44,7 +44,11 @@ function familyOf(name: string, families: Map<string, Family>): string {
  * @example
  * ```ts
  * import { mergeExpositions } from './metrics.js';
- * mergeExpositions([['api', await a.metricsRegistry.metrics()], ['web', await b.metricsRegistry.metrics()]]);
+ * declare const a: import('../../index.ts').LoadBalancer, b: import('../../index.ts').LoadBalancer;
+ * mergeExpositions([
+ *   ['api', (await a.metricsRegistry?.metrics()) ?? ''],
+ *   ['web', (await b.metricsRegistry?.metrics()) ?? ''],
+ * ]);
  * ```
  */
 export function mergeExpositions(parts: readonly (readonly [string, string])[]): string {

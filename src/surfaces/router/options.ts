@@ -100,10 +100,44 @@ export const routeSchema = z
   });
 
 /** One routing rule, as given to `createRouter` or `router.setRoutes`. */
-export type RouteOptions = z.input<typeof routeSchema>;
+export interface RouteOptions {
+  /** Name shown in events, logs and the admin API: letters, digits and `_ . : -`, at most 128 characters. @default `routes[i]` */
+  name?: string | undefined;
+  /**
+   * Host condition, matched against the `Host` header (port dropped, case
+   * ignored): an exact name or `*.example.com` for any subdomain. A list
+   * (1 to 1000) matches any of its names. @default any host
+   */
+  host?: string | string[] | undefined;
+  /** The normalised path is this path or below it on a segment boundary (`/api` matches `/api`, `/api/x`, not `/apix`). @default none */
+  prefix?: string | undefined;
+  /** The normalised path is exactly this one. @default none */
+  exact?: string | undefined;
+  /** A path pattern: `:name` matches one segment, a final `*` the rest (`/users/:id`, `/files/*`). @default none */
+  pattern?: string | undefined;
+  /** Methods this route takes (upper case). @default any method */
+  methods?: string[] | undefined;
+  /** Header conditions, by lower-case name: an exact value, `true` (present), or `{ regex }`. @default none */
+  headers?: Record<string, RouteHeaderCondition> | undefined;
+  /** The pool that serves the requests this route matches. Required. */
+  pool: string;
+  /**
+   * Path rewriting before the request goes upstream, for `prefix` and
+   * `exact` routes: `stripPrefix: true` removes the matched prefix,
+   * `replacePrefix: '/v2'` puts another in its place. @default none
+   */
+  rewrite?: { stripPrefix: true } | { replacePrefix: string } | undefined;
+}
 
-/** A routing rule after validation (host names lower-cased). */
-export type ResolvedRoute = z.output<typeof routeSchema>;
+/**
+ * A header condition of a route: an exact value, `true` (the header is
+ * present), or `{ regex }` (the value matches this regular expression,
+ * JavaScript syntax).
+ */
+export type RouteHeaderCondition = string | true | { regex: string };
+
+/** A routing rule after validation: a {@link RouteOptions} with host names lower-cased and without a final dot. */
+export type ResolvedRoute = RouteOptions;
 
 /** The route list. */
 export const routesSchema = z.array(routeSchema).max(100_000);

@@ -41,6 +41,7 @@ export interface FailureHints {
  * @example
  * ```ts
  * import { attemptFailure } from './attempt-failure.js';
+ * declare const [state, error, timeouts]: Parameters<typeof attemptFailure>;
  * const failure = attemptFailure(state, error, timeouts, { protocol: error.code?.startsWith('HPE_') });
  * ```
  */

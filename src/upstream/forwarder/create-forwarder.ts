@@ -9,6 +9,7 @@ import type { ForwarderName, UpstreamForwarder } from './upstream-forwarder.js';
  * @example
  * ```ts
  * import { createForwarder } from './create-forwarder.js';
+ * declare const timeouts: import('./options.js').ResolvedTimeoutsOptions;
  * const forwarder = createForwarder('undici', { timeouts, via: 'switchyard', now: Date.now });
  * ```
  */

@@ -62,7 +62,9 @@ const sessions = new WeakMap<http.Agent, Http2Sessions>();
  *
  * @example
  * ```ts
+ * import http from 'node:http';
  * import { Http2Sessions, attachHttp2 } from './http2-upstream.js';
+ * const url = new URL('http://10.0.0.1:8080');
  * const agent = attachHttp2(new http.Agent({ keepAlive: true }), new Http2Sessions(url, 'h2c', undefined));
  * ```
  */
@@ -345,7 +347,8 @@ function failure(
  * @example
  * ```ts
  * import { forwardHttp2 } from './http2-upstream.js';
- * await forwardHttp2(ctx, backend, agent, headers, undefined, { timeouts, now, via: 'switchyard' });
+ * declare const [, backend, agent, , , { timeouts, now, http1 }]: Parameters<typeof forwardHttp2>;
+ * await forwardHttp2(ctx, backend, agent, headers, undefined, { timeouts, now, via: 'switchyard', http1 });
  * ```
  */
 export function forwardHttp2(

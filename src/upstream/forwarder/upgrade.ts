@@ -85,7 +85,8 @@ function relay(req: IncomingMessage, socket: Duplex, proxyRes: IncomingMessage, 
  * @example
  * ```ts
  * import { tunnel } from './upgrade.js';
- * tunnel(req, socket, head, { backend, headers, path: '/ws', via: 'switchyard', onError: (e) => log(e) });
+ * declare const head: Buffer;
+ * tunnel(req, socket, head, { backend, headers, path: '/ws', via: 'switchyard', timeoutMs: 10_000, onError: (e) => log(e) });
  * ```
  */
 export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, options: TunnelOptions): void {

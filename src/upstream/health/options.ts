@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { duration, fn, positiveInt } from '../../core/zod.js';
 import type { FailureDetector } from './phi-accrual.js';
-import { statusSet } from './status-set.js';
+import { type StatusRanges, statusSet } from './status-set.js';
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -102,12 +103,97 @@ export const healthCheckOption = z.union([z.literal(false), healthCheckSchema]);
 
 /**
  * Options of active health checks, as given.
- *
- * @useDeclaredType
  */
-export type HealthCheckOptions = z.input<typeof healthCheckSchema>;
-/** Resolved active health check settings. */
-export type ResolvedHealthCheckOptions = z.output<typeof healthCheckSchema>;
+export interface HealthCheckOptions {
+  /** Path (and query) requested, starting with `/`. @default '/health' */
+  path?: string | undefined;
+  /** `GET` or `HEAD`. @default 'GET' */
+  method?: 'GET' | 'HEAD' | undefined;
+  /** Time between the end of one check and the start of the next while the backend is healthy; milliseconds or a duration string, > 0. @default '5s' */
+  interval?: Duration | undefined;
+  /** Interval while the backend is unhealthy (HAProxy's `downinter`); milliseconds or a duration string, > 0. @default `interval` */
+  unhealthyInterval?: Duration | undefined;
+  /**
+   * A check with no complete response (headers and body) within this long
+   * fails; milliseconds or a duration string, > 0, at most `interval` and
+   * `unhealthyInterval`. @default the smaller of '2s' and the shortest interval
+   */
+  timeout?: Duration | undefined;
+  /** Statuses that pass: a status, a `[min, max]` range, or a list of both. @default [200, 399] */
+  expectedStatus?: number | [number, number] | (number | [number, number])[] | undefined;
+  /** Consecutive passing checks that bring an unhealthy backend back (HAProxy's `rise`), >= 1. @default 2 */
+  healthyThreshold?: number | undefined;
+  /** Consecutive failing checks that take a healthy backend out (HAProxy's `fall`), >= 1. @default 3 */
+  unhealthyThreshold?: number | undefined;
+  /** Each wait is randomised by ± this fraction of the interval (HAProxy's `spread-checks`), 0 to 0.5. @default 0.1 */
+  jitter?: number | undefined;
+  /** Extra request headers, name to value. @default none */
+  headers?: Record<string, string> | undefined;
+  /** `Host` header sent. @default the backend URL's host */
+  host?: string | undefined;
+  /**
+   * Phi-accrual failure detection over the arrival times of passing checks:
+   * a backend whose checks stop arriving is marked unhealthy as soon as φ
+   * exceeds `threshold`, possibly before `unhealthyThreshold` failures. @default false
+   */
+  phiAccrual?: false | PhiAccrualCheckOptions | undefined;
+  /** Your own failure detector, one per backend (takes precedence over `phiAccrual`). @default none */
+  detector?: ((backendId: string) => FailureDetector) | undefined;
+}
+
+/** `healthCheck.phiAccrual`, as you pass it. */
+export interface PhiAccrualCheckOptions {
+  /** φ above which a backend is marked unhealthy (8: a 1e-8 chance the check is merely late), > 0. @default 8 */
+  threshold?: number | undefined;
+  /** Floor of the standard deviation of check intervals; milliseconds or a duration string, > 0. @default '100ms' */
+  minStdDeviation?: Duration | undefined;
+  /** Silence tolerated beyond the mean check interval; milliseconds or a duration string. @default the check `interval` (one missed check) */
+  acceptablePause?: Duration | undefined;
+  /** Most intervals kept for the estimate, 1 to 100000. @default 1000 */
+  maxSampleSize?: number | undefined;
+}
+
+/** {@link PhiAccrualCheckOptions} after validation and defaults (durations in milliseconds). */
+export interface ResolvedPhiAccrualCheckOptions {
+  /** φ threshold. @default 8 */
+  threshold: number;
+  /** Standard deviation floor, ms. @default 100 */
+  minStdDeviation: number;
+  /** Tolerated pause, ms; undefined: the check interval. */
+  acceptablePause?: number | undefined;
+  /** Most intervals kept. @default 1000 */
+  maxSampleSize: number;
+}
+
+/** {@link HealthCheckOptions} after validation and defaults (durations in milliseconds, statuses as ranges). */
+export interface ResolvedHealthCheckOptions {
+  /** Path requested. @default '/health' */
+  path: string;
+  /** Method. @default 'GET' */
+  method: 'GET' | 'HEAD';
+  /** Interval while healthy, ms. @default 5000 */
+  interval: number;
+  /** Interval while unhealthy, ms; undefined: `interval`. */
+  unhealthyInterval?: number | undefined;
+  /** Check timeout, ms. @default the smaller of 2000 and the shortest interval */
+  timeout: number;
+  /** Passing statuses as inclusive ranges. @default [[200, 399]] */
+  expectedStatus: StatusRanges;
+  /** Passes that bring a backend back. @default 2 */
+  healthyThreshold: number;
+  /** Failures that take a backend out. @default 3 */
+  unhealthyThreshold: number;
+  /** Jitter fraction. @default 0.1 */
+  jitter: number;
+  /** Extra request headers. */
+  headers?: Record<string, string> | undefined;
+  /** `Host` header; undefined: the backend URL's host. */
+  host?: string | undefined;
+  /** Phi-accrual settings, or `false`. @default false */
+  phiAccrual: false | ResolvedPhiAccrualCheckOptions;
+  /** Your failure detector factory. */
+  detector?: ((backendId: string) => FailureDetector) | undefined;
+}
 
 /** Passive outlier detection (Envoy's), fed from every upstream outcome. */
 export const outlierDetectionSchema = z
@@ -170,12 +256,49 @@ export const outlierDetectionOption = z.union([z.literal(false), outlierDetectio
 
 /**
  * Options of outlier detection, as given.
- *
- * @useDeclaredType
  */
-export type OutlierDetectionOptions = z.input<typeof outlierDetectionSchema>;
-/** Resolved outlier detection settings. */
-export type ResolvedOutlierDetectionOptions = z.output<typeof outlierDetectionSchema>;
+export interface OutlierDetectionOptions {
+  /** Consecutive 5xx answers, or attempts with no answer at all, that eject a backend, >= 1; `false` turns this rule off. @default 5 */
+  consecutive5xx?: false | number | undefined;
+  /**
+   * Consecutive attempts with no valid HTTP answer (connection refused or
+   * timed out, reset, response timeout, malformed response) that eject a
+   * backend, >= 1; `false` turns this rule off. @default 5
+   */
+  consecutiveConnectFailure?: false | number | undefined;
+  /** An ejection lasts this × the number of times the backend was ejected; milliseconds or a duration string, > 0. @default '30s' */
+  baseEjectionTime?: Duration | undefined;
+  /** Longest ejection, >= `baseEjectionTime`; milliseconds or a duration string. @default the larger of '300s' and `baseEjectionTime` */
+  maxEjectionTime?: Duration | undefined;
+  /** Most backends ejected at once, in percent of the pool (0 to 100); one backend may always be ejected. @default 10 */
+  maxEjectionPercent?: number | undefined;
+  /**
+   * With active health checks on, a check that starts after an ejection and
+   * passes ends it at once; `false` when the check path does not exercise
+   * what fails. @default true
+   */
+  unejectOnPassingCheck?: boolean | undefined;
+  /** The ejection count drops by one for each interval a backend stays in service; milliseconds or a duration string, > 0. @default '10s' */
+  interval?: Duration | undefined;
+}
+
+/** {@link OutlierDetectionOptions} after validation and defaults (durations in milliseconds). */
+export interface ResolvedOutlierDetectionOptions {
+  /** Consecutive 5xx that eject, or `false`. @default 5 */
+  consecutive5xx: false | number;
+  /** Consecutive connect failures that eject, or `false`. @default 5 */
+  consecutiveConnectFailure: false | number;
+  /** Base ejection time, ms. @default 30000 */
+  baseEjectionTime: number;
+  /** Longest ejection, ms. @default the larger of 300000 and `baseEjectionTime` */
+  maxEjectionTime: number;
+  /** Most backends ejected at once, percent. @default 10 */
+  maxEjectionPercent: number;
+  /** A passing check ends an ejection. @default true */
+  unejectOnPassingCheck: boolean;
+  /** Ejection count decay interval, ms. @default 10000 */
+  interval: number;
+}
 
 /**
  * Envoy's healthy panic threshold, in percent (0 to 100; 0 turns it off): when

@@ -10,7 +10,7 @@ import { VegasLimiter } from './vegas.js';
  * @example
  * ```ts
  * import { createLimiter } from './adaptive-limit.js';
- * const limiter = createLimiter(config.adaptiveConcurrency, 'a', Math.random);
+ * const limiter = config.adaptiveConcurrency ? createLimiter(config.adaptiveConcurrency, 'a', Math.random) : undefined;
  * ```
  */
 export function createLimiter(
@@ -51,6 +51,7 @@ export function createLimiter(
  * ```ts
  * import { AdaptiveLimit } from './adaptive-limit.js';
  * import { VegasLimiter } from 'switchyard-lb';
+ * declare const opts: import('./vegas.js').VegasOptions;
  * backend.limiter = new AdaptiveLimit(new VegasLimiter(opts), (limit, previous) => log(limit, previous));
  * ```
  */

@@ -10,6 +10,8 @@ import type { ResolvedQueueOptions } from './options.js';
  *
  * @example
  * ```ts
+ * declare const queue: import('./wait-queue.js').WaitQueue;
+ * declare const noSlotAfterAll: boolean; // the slot went to another
  * let waiter = await queue.wait(ctx);
  * if (noSlotAfterAll) waiter = await queue.wait(ctx, waiter); // same place in line
  * ```

@@ -38,7 +38,26 @@ export const upstreamTlsSchema = z.strictObject({
 });
 
 /** TLS settings for an `https:` backend, as given. */
-export type UpstreamTlsOptions = z.input<typeof upstreamTlsSchema>;
+export interface UpstreamTlsOptions {
+  /** Trusted CA certificates (PEM), one or a list, replacing Node's bundled list. @default Node's CA store */
+  ca?: string | Buffer | (string | Buffer)[] | undefined;
+  /** A file of trusted CA certificates (PEM), read when the backend is made. */
+  caFile?: string | undefined;
+  /** Client certificate chain (PEM), for backends that require mutual TLS. @default none */
+  cert?: string | Buffer | undefined;
+  /** A file holding the client certificate chain (PEM). */
+  certFile?: string | undefined;
+  /** The client certificate's private key (PEM). */
+  key?: string | Buffer | undefined;
+  /** A file holding the client certificate's private key (PEM). */
+  keyFile?: string | undefined;
+  /** Passphrase of an encrypted key. */
+  passphrase?: string | undefined;
+  /** Server name sent in SNI and checked against the certificate, at most 253 characters. @default the URL's host name */
+  servername?: string | undefined;
+  /** Verify the backend's certificate; `false` only for tests. @default true */
+  rejectUnauthorized?: boolean | undefined;
+}
 
 /** One upstream server. */
 export const backendOptionsSchema = z
@@ -90,20 +109,43 @@ export const backendOptionsSchema = z
 
 /**
  * Options of one backend, as given to `createLoadBalancer` or `addBackend`.
- *
- * @useDeclaredType
  */
-export type BackendOptions = z.input<typeof backendOptionsSchema>;
+export interface BackendOptions {
+  /** Stable id, unique within the balancer: letters, digits and `. _ - : @ [ ]`, at most 128 characters. @default the URL's host:port */
+  id?: string | undefined;
+  /** Base URL of the backend (`http://` or `https://`, no credentials); a path here is prefixed to every request path. Required. */
+  url: string;
+  /** Relative weight for weighted strategies, a positive number up to 1 000 000. @default 1 */
+  weight?: number | undefined;
+  /** Most requests in flight at once, >= 1; beyond it the backend is not eligible. @default unlimited */
+  maxConnections?: number | undefined;
+  /** Opens a connection to this backend instead of TCP/TLS: for in-memory backends (`switchyard/testing`) and custom transports. @default TCP/TLS */
+  createConnection?: ((options: object) => Duplex) | undefined;
+  /** TLS to an `https:` backend. @default Node's CA store, no client certificate, the URL's host name */
+  tls?: UpstreamTlsOptions | undefined;
+  /**
+   * How to talk to the backend: `'http/1.1'`; `'h2'`, HTTP/2 over TLS (an
+   * `https:` URL); `'h2c'`, HTTP/2 over cleartext with prior knowledge (an
+   * `http:` URL); `'auto'`, ALPN offering both on an `https:` URL. See docs/http2.md.
+   * @default 'http/1.1'
+   */
+  protocol?: 'http/1.1' | 'h2' | 'h2c' | 'auto' | undefined;
+}
 
 /** Fields `updateBackend` may change. */
 export const backendUpdateSchema = z.strictObject({
+  /** New relative weight, a positive number up to 1 000 000. */
   weight: z.number().finite().positive().max(1_000_000).optional(),
+  /** New limit of requests in flight, >= 1, or `Infinity` for none. */
   maxConnections: z.union([positiveInt(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
 });
 
 /**
  * Fields `updateBackend` may change.
- *
- * @useDeclaredType
  */
-export type BackendUpdate = z.input<typeof backendUpdateSchema>;
+export interface BackendUpdate {
+  /** New relative weight, a positive number up to 1 000 000. @default unchanged */
+  weight?: number | undefined;
+  /** New limit of requests in flight, >= 1, or `Infinity` for none. @default unchanged */
+  maxConnections?: number | undefined;
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import { duration, parseOptions } from '../../core/zod.js';
 
 /**
@@ -54,7 +55,14 @@ export const slowStartOptionSchema = z.strictObject({
  * const options: SlowStartOptions = { window: '1m', aggression: 2 };
  * ```
  */
-export type SlowStartOptions = z.input<typeof slowStartOptionSchema>;
+export interface SlowStartOptions {
+  /** Length of the ramp, from the moment the backend joined or recovered; milliseconds or a duration string, >= 0 (0 turns the ramp off). Required. */
+  window: Duration;
+  /** Shape of the ramp (Envoy's `aggression`): the weight follows `(t / window)^(1 / aggression)`; 1 is linear. A finite number > 0. @default 1 */
+  aggression?: number | undefined;
+  /** Floor of the ramp, in percent of the configured weight, 0 to 100. @default 10 */
+  minWeightPercent?: number | undefined;
+}
 
 /**
  * Slow-start options after validation: `window` in milliseconds, defaults filled in.
@@ -65,7 +73,14 @@ export type SlowStartOptions = z.input<typeof slowStartOptionSchema>;
  * const config: ResolvedSlowStartOptions = resolveSlowStart({ window: '30s' });
  * ```
  */
-export type ResolvedSlowStartOptions = Readonly<z.output<typeof slowStartOptionSchema>>;
+export interface ResolvedSlowStartOptions {
+  /** Length of the ramp, ms (0: off). */
+  readonly window: number;
+  /** Ramp shape exponent. @default 1 */
+  readonly aggression: number;
+  /** Ramp floor, percent of the weight. @default 10 */
+  readonly minWeightPercent: number;
+}
 
 /**
  * Validates slow-start options and returns a frozen config. Throws a

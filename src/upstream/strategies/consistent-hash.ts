@@ -11,7 +11,7 @@ import {
   uniqueById,
 } from './candidates.js';
 import { PreparedMurmur3 } from './hash.js';
-import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
+import { createHashKey, type HashKey, type HashKeyOption, hashKeySchema } from './hash-key.js';
 
 /**
  * Options of the `consistent-hash` strategy.
@@ -67,7 +67,7 @@ export const consistentHashOptionsSchema = z.strictObject({
 });
 
 /**
- * Options of {@link consistentHash}, as written by users.
+ * Options of the `consistent-hash` strategy, as written by users.
  *
  * @example
  * ```ts
@@ -75,7 +75,23 @@ export const consistentHashOptionsSchema = z.strictObject({
  * const options: ConsistentHashOptions = { key: 'ip', balanceFactor: 1.25 };
  * ```
  */
-export type ConsistentHashOptions = z.input<typeof consistentHashOptionsSchema>;
+export interface ConsistentHashOptions {
+  /**
+   * Where the key comes from: `'ip'`, `{ header, fallback? }`,
+   * `{ cookie }` or a function `(req, ctx) => string | undefined`. Anything
+   * missing falls back to the client IP. @default 'ip'
+   */
+  key?: HashKeyOption | undefined;
+  /** Points on the ring per unit of weight, an integer from 1 to 10000 (the ring is capped at 8,388,608 points). @default 160 */
+  virtualNodes?: number | undefined;
+  /**
+   * Bounded loads: no backend takes more than
+   * `ceil((in-flight + 1) × balanceFactor × its weight share)` requests in
+   * flight; a number > 1 (1.25 caps any backend at 25% above the average).
+   * @default undefined (off: pure consistent hashing)
+   */
+  balanceFactor?: number | undefined;
+}
 
 /**
  * Largest ring, in points (Envoy's `maximum_ring_size` default).

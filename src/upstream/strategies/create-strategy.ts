@@ -2,11 +2,15 @@ import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
 import type { Candidate, Strategy } from '../../core/strategy.js';
 import { formatPath, parseOptions } from '../../core/zod.js';
-import { consistentHash, consistentHashOptionsSchema } from './consistent-hash.js';
+import { type ConsistentHashOptions, consistentHash, consistentHashOptionsSchema } from './consistent-hash.js';
 import { leastConnections } from './least-connections.js';
-import { leastResponseTime, leastResponseTimeOptionsSchema } from './least-response-time.js';
-import { maglev, maglevOptionsSchema } from './maglev.js';
-import { p2c, p2cOptionsSchema } from './p2c.js';
+import {
+  type LeastResponseTimeOptions,
+  leastResponseTime,
+  leastResponseTimeOptionsSchema,
+} from './least-response-time.js';
+import { type MaglevOptions, maglev, maglevOptionsSchema } from './maglev.js';
+import { type P2cOptions, p2c, p2cOptionsSchema } from './p2c.js';
 import { random } from './random.js';
 import { roundRobin } from './round-robin.js';
 import { weightedRandom } from './weighted-random.js';
@@ -102,7 +106,40 @@ export const namedStrategySchema = z.discriminatedUnion('name', [
  * const option: NamedStrategyOptions = { name: 'p2c', decay: '5s' };
  * ```
  */
-export type NamedStrategyOptions = z.input<typeof namedStrategySchema>;
+export type NamedStrategyOptions =
+  | NamedP2cOptions
+  | { name: 'round-robin' }
+  | { name: 'weighted-round-robin' }
+  | { name: 'random' }
+  | { name: 'weighted-random' }
+  | { name: 'least-connections' }
+  | NamedLeastResponseTimeOptions
+  | NamedConsistentHashOptions
+  | NamedMaglevOptions;
+
+/** `strategy: { name: 'p2c', ... }`: the {@link P2cOptions} but `random` (the balancer's own `random` is used). */
+export interface NamedP2cOptions extends Omit<P2cOptions, 'random'> {
+  /** The strategy. */
+  name: 'p2c';
+}
+
+/** `strategy: { name: 'least-response-time', ... }`: the {@link LeastResponseTimeOptions} but `random`. */
+export interface NamedLeastResponseTimeOptions extends Omit<LeastResponseTimeOptions, 'random'> {
+  /** The strategy. */
+  name: 'least-response-time';
+}
+
+/** `strategy: { name: 'consistent-hash', ... }` with the {@link ConsistentHashOptions}. */
+export interface NamedConsistentHashOptions extends ConsistentHashOptions {
+  /** The strategy. */
+  name: 'consistent-hash';
+}
+
+/** `strategy: { name: 'maglev', ... }` with the {@link MaglevOptions}. */
+export interface NamedMaglevOptions extends MaglevOptions {
+  /** The strategy. */
+  name: 'maglev';
+}
 
 function unionMessage(issue: { code?: string; input?: unknown; errors?: unknown }): string | undefined {
   if (issue.code !== 'invalid_union') return undefined;
@@ -160,13 +197,14 @@ export const strategyOptionSchema = z.union(
  * const option: StrategyOption = { name: 'consistent-hash', key: { header: 'x-user' } };
  * ```
  */
-export type StrategyOption = z.input<typeof strategyOptionSchema>;
+export type StrategyOption = StrategyName | NamedStrategyOptions | Strategy<Candidate>;
 
 /**
  * What strategies may be given from outside the options.
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c', { random: seededRandom(42) });
  * ```
@@ -185,6 +223,7 @@ export interface StrategyDeps {
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createStrategy } from './create-strategy.js';
  * createStrategy('p2c');
  * createStrategy({ name: 'consistent-hash', key: { header: 'x-user' }, balanceFactor: 1.25 });

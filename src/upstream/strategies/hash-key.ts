@@ -75,7 +75,25 @@ export const hashKeySchema = z.union(
  * const key: HashKeyOption = { header: 'x-user', fallback: 'x-forwarded-for' };
  * ```
  */
-export type HashKeyOption = z.input<typeof hashKeySchema>;
+export type HashKeyOption = 'ip' | HeaderHashKeyOptions | CookieHashKeyOptions | HashKeyFunction;
+
+/** A hash key read from a request header: `{ header, fallback? }` in a {@link HashKeyOption}. */
+export interface HeaderHashKeyOptions {
+  /** Request header whose value is the key. Case-insensitive; an empty value counts as missing. */
+  header: string;
+  /** Header tried when `header` is missing or empty, e.g. `'x-forwarded-for'`; then the client IP. @default none: the client IP */
+  fallback?: string | undefined;
+}
+
+/** A hash key read from a cookie: `{ cookie }` in a {@link HashKeyOption}. */
+export interface CookieHashKeyOptions {
+  /**
+   * Cookie whose value is the key (case-sensitive, as cookie names are).
+   * Only the first 16 KiB of the `Cookie` header are searched; a missing
+   * or empty cookie falls back to the client IP.
+   */
+  cookie: string;
+}
 
 /** Seed of key hashes: distinct from the seeds that place backends, so a key equal to a backend id is not special. */
 const KEY_SEED = 0x9747b28c;

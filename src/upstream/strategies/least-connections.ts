@@ -17,6 +17,7 @@ import type { RandomSource } from './random.js';
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createLoadBalancer } from 'switchyard-lb';
  * import { leastConnections } from './least-connections.js';
  * createLoadBalancer({ backends, strategy: 'least-connections' });

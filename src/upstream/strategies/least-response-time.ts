@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import type { Candidate, Sample, SelectionContext, Strategy } from '../../core/strategy.js';
 import { duration, parseOptions } from '../../core/zod.js';
 import { BackendStates, IndexBuffer, pickTie, sampleRtt, weightOf } from './candidates.js';
-import type { RandomSource } from './random.js';
 
 /**
  * Options of the `least-response-time` strategy.
@@ -37,7 +37,7 @@ export const leastResponseTimeOptionsSchema = z.strictObject({
 });
 
 /**
- * Options of {@link leastResponseTime}, as written by users.
+ * Options of the `least-response-time` strategy, as written by users.
  *
  * @example
  * ```ts
@@ -45,7 +45,24 @@ export const leastResponseTimeOptionsSchema = z.strictObject({
  * const options: LeastResponseTimeOptions = { decay: '30s', failurePenalty: '1s' };
  * ```
  */
-export type LeastResponseTimeOptions = z.input<typeof leastResponseTimeOptionsSchema> & RandomSource;
+export interface LeastResponseTimeOptions {
+  /**
+   * Source of uniform numbers in `[0, 1)`, for reproducible tests. Not taken
+   * by `strategy: { name, ... }`, which uses the balancer's `random`. @default Math.random
+   */
+  readonly random?: (() => number) | undefined;
+  /**
+   * Time constant τ of the response-time average: a sample `Δt` after the
+   * previous one keeps `exp(-Δt/τ)` of the old average. Milliseconds or a
+   * duration string, > 0. @default '10s'
+   */
+  decay?: Duration | undefined;
+  /**
+   * Latency charged for a failed exchange when it is higher than the measured
+   * one. Milliseconds or a duration string, >= 0. @default '5s'
+   */
+  failurePenalty?: Duration | undefined;
+}
 
 interface Ewma {
   /** Average response time, ms. */

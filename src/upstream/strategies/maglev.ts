@@ -3,7 +3,7 @@ import type { Candidate, SelectionContext, Strategy } from '../../core/strategy.
 import { parseOptions } from '../../core/zod.js';
 import { compareIds, findCandidate, layoutWeights, RejectMarks, sameLayout, uniqueById } from './candidates.js';
 import { murmur3 } from './hash.js';
-import { createHashKey, type HashKey, hashKeySchema } from './hash-key.js';
+import { createHashKey, type HashKey, type HashKeyOption, hashKeySchema } from './hash-key.js';
 
 /**
  * Largest Maglev table accepted (Envoy's limit).
@@ -84,7 +84,7 @@ export const maglevOptionsSchema = z.strictObject({
 });
 
 /**
- * Options of {@link maglev}, as written by users.
+ * Options of the `maglev` strategy, as written by users.
  *
  * @example
  * ```ts
@@ -92,7 +92,16 @@ export const maglevOptionsSchema = z.strictObject({
  * const options: MaglevOptions = { key: { cookie: 'sid' }, tableSize: 131_071 };
  * ```
  */
-export type MaglevOptions = z.input<typeof maglevOptionsSchema>;
+export interface MaglevOptions {
+  /**
+   * Where the key comes from: `'ip'`, `{ header, fallback? }`,
+   * `{ cookie }` or a function `(req, ctx) => string | undefined`. Anything
+   * missing falls back to the client IP. @default 'ip'
+   */
+  key?: HashKeyOption | undefined;
+  /** Lookup table size M, a prime from 2 to 5000011, well above the backend count (4 bytes a slot). @default 65537 */
+  tableSize?: number | undefined;
+}
 
 /**
  * A Maglev strategy, with its table size for inspection.

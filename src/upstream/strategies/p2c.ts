@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import type { Duration } from '../../core/duration.js';
 import type { Candidate, Sample, SelectionContext, Strategy } from '../../core/strategy.js';
 import { duration, parseOptions } from '../../core/zod.js';
 import { BackendStates, randomIndex, sampleRtt, weightOf } from './candidates.js';
-import type { RandomSource } from './random.js';
 
 /**
  * Options of the `p2c` strategy.
@@ -39,15 +39,34 @@ export const p2cOptionsSchema = z.strictObject({
 });
 
 /**
- * Options of {@link p2c}, as written by users.
+ * Options of the `p2c` strategy, as written by users.
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { type P2cOptions } from './p2c.js';
  * const options: P2cOptions = { decay: '5s', random: seededRandom(1) };
  * ```
  */
-export type P2cOptions = z.input<typeof p2cOptionsSchema> & RandomSource;
+export interface P2cOptions {
+  /**
+   * Source of uniform numbers in `[0, 1)`, for reproducible tests. Not taken
+   * by `strategy: { name, ... }`, which uses the balancer's `random`. @default Math.random
+   */
+  readonly random?: (() => number) | undefined;
+  /**
+   * Decay time constant τ of the peak-EWMA cost: a sample `Δt` after the
+   * previous update keeps `exp(-Δt/τ)` of the old cost. Milliseconds or a
+   * duration string, > 0. @default '10s'
+   */
+  decay?: Duration | undefined;
+  /**
+   * Latency charged for a failed exchange (connect failure, reset, timeout,
+   * 5xx) when it is higher than the measured one, so a backend that fails
+   * fast does not look fast. Milliseconds or a duration string, >= 0. @default '5s'
+   */
+  failurePenalty?: Duration | undefined;
+}
 
 /**
  * Cost charged to a backend that has requests in flight but no latency
@@ -98,6 +117,7 @@ interface PeakEwma {
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createLoadBalancer } from 'switchyard-lb';
  * import { p2c } from './p2c.js';
  * createLoadBalancer({ backends }); // p2c is the default

@@ -13,6 +13,7 @@ import type { RandomSource } from './random.js';
  *
  * @example
  * ```ts
+ * import { seededRandom } from './random.js';
  * import { createLoadBalancer } from 'switchyard-lb';
  * import { weightedRandom } from './weighted-random.js';
  * createLoadBalancer({ backends, strategy: 'weighted-random' });
