@@ -11,6 +11,11 @@ const FORWARDER_SUITES = [
   'test/fault.test.ts',
   'test/forwarding.test.ts',
   'test/hedge.test.ts',
+  // HTTP/2 clients on lb.handler: the forwarders differ most there (undici hands bodies to http-proxy-3).
+  'test/http2/conformance.test.ts',
+  'test/http2/downstream.test.ts',
+  'test/http2/mounting.test.ts',
+  'test/http2/pipeline.test.ts',
   'test/mounting.test.ts',
   'test/retry.test.ts',
   'test/robustness.test.ts',

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { createLoadBalancer, type ExpressMiddleware, type KoaMiddleware, type LoadBalancer } from './balancer.js';
 import { ConfigError, makeError, type SwitchyardError } from './core/errors.js';
@@ -104,8 +105,15 @@ export interface RouterStats {
  * named pool (a full balancer). Mount it like a balancer.
  */
 export interface Router {
-  /** `(req, res)` handler for `http.createServer`. Resolves when the response is over. */
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /**
+   * `(req, res)` handler for `http.createServer`, `https.createServer`, and
+   * `http2.createServer`/`http2.createSecureServer` (routing by `:authority`;
+   * see docs/http2.md). Resolves when the response is over.
+   */
+  readonly handler: (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ) => Promise<void>;
   /** `'upgrade'` listener (WebSockets): routed like a request. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /**
@@ -159,6 +167,16 @@ function isBalancer(input: PoolInput): input is LoadBalancer {
 
 /** Per-connection byte counters at the end of its previous response. */
 const baselines = new WeakMap<object, { read: number; written: number }>();
+
+/**
+ * The authority a request names: HTTP/2's `:authority` (RFC 9113 §8.3.1; the
+ * compatibility API shows it among the headers), else `Host`. A `Host` that
+ * differs from `:authority` is the balancer's to refuse (400).
+ */
+function authorityOf(headers: IncomingMessage['headers']): string | undefined {
+  const authority = headers[':authority'];
+  return typeof authority === 'string' ? authority : headers.host;
+}
 
 /** The host of a request that was not routed (for its event), if it has a valid one. */
 function hostOf(header: string | undefined, target: string): string | undefined {
@@ -303,7 +321,7 @@ export function createRouter(options: RouterOptions): Router {
 
   /** Routes a request; `undefined`: no route. Throws `ERR_BAD_REQUEST` for a target that is not a path. */
   function find(target: string, method: string, headers: IncomingMessage['headers']): Found | undefined {
-    const resolved = resolveTarget(target, headers.host);
+    const resolved = resolveTarget(target, authorityOf(headers));
     if (typeof resolved === 'string') throw makeError('ERR_BAD_REQUEST', resolved);
     const path = normalizePath(resolved.path);
     const host = requestHost(resolved.authority);
@@ -377,10 +395,11 @@ export function createRouter(options: RouterOptions): Router {
             ? {}
             : { error: pool.error }
           : { error: failure?.code ?? 'ERR_INTERNAL' }),
+        ...(pool?.grpcStatus === undefined ? {} : { grpcStatus: pool.grpcStatus }),
         pool: chosen?.route.pool,
         route: chosen?.route.name,
         target,
-        host: chosen?.host ?? hostOf(req.headers.host, target),
+        host: chosen?.host ?? hostOf(authorityOf(req.headers), target),
         clientAddress: req.socket?.remoteAddress ?? '',
         userAgent: req.headers['user-agent'],
         referer: req.headers.referer,
@@ -392,7 +411,9 @@ export function createRouter(options: RouterOptions): Router {
     return done;
   }
 
-  const handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => dispatch(req, res, req.url ?? '/');
+  // The HTTP/2 compatibility API's request and response are used through what they share with node:http's.
+  const handler: Router['handler'] = (req, res) =>
+    dispatch(req as IncomingMessage, res as ServerResponse, req.url ?? '/');
 
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {});

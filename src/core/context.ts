@@ -29,14 +29,18 @@ export interface PendingResponse {
   /** The body: a stream from the backend, or bytes made by the balancer. */
   body: Readable | Buffer | undefined;
   /**
-   * The `grpc-status` of a trailers-only gRPC answer (the backend failed the
-   * call before any message); unset otherwise.
+   * The `grpc-status` of a gRPC answer that failed: set with the headers for a
+   * trailers-only answer (the backend failed the call before any message),
+   * or when the trailers arrive, before the body's end, for a call that fails
+   * after messages (`judgeGrpcTrailers`); unset for `OK` and non-gRPC answers.
    */
   grpcStatus?: number | undefined;
   /**
    * The status the breaker, outlier detection and retry judge, when it is not
-   * {@link status}: a trailers-only gRPC failure's HTTP equivalent
-   * (`UNAVAILABLE` → 503, see `grpcToHttpStatus`), as its HTTP status is 200.
+   * {@link status}: a gRPC failure's HTTP equivalent (`UNAVAILABLE` → 503,
+   * see `grpcToHttpStatus`), as its HTTP status is 200. Set with the headers
+   * (trailers-only) or, like {@link grpcStatus}, when the trailers arrive:
+   * read it once the body is over to get the exchange's outcome.
    */
   judgedStatus?: number | undefined;
 }

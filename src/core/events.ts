@@ -125,6 +125,12 @@ export interface SwitchyardEvents {
     attempts: number;
     /** Error code when the balancer, not a backend, produced the response or the exchange broke. */
     error?: ErrorCode;
+    /**
+     * A gRPC call's failure status (`grpc-status` other than `OK`), trailers-only
+     * or in the trailers after messages, the backend's or the balancer's own
+     * answer; unset for `OK` and for anything that is not gRPC.
+     */
+    grpcStatus?: number;
   };
   /** The WebSocket (or other upgrade) tunnel to a backend opened or failed. */
   upgrade: { backend: string | undefined; ok: boolean; error?: ErrorCode };

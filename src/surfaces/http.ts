@@ -84,19 +84,22 @@ function replayConsumedBody(ctx: Context, headers: Record<string, string | strin
  */
 function grpcReply(ctx: Context, error: SwitchyardError): void {
   const status = error.code === 'ERR_DEADLINE' ? 504 : (error.status ?? 500);
+  const grpcStatus = httpToGrpcStatus(status);
   ctx.reply(
     200,
     Buffer.alloc(0),
     {
       'content-type': 'application/grpc',
-      'grpc-status': String(httpToGrpcStatus(status)),
+      'grpc-status': String(grpcStatus),
       'grpc-message': grpcMessage(error.toClientJSON().error.message),
       'x-switchyard-error': error.code,
     },
     error.code,
   );
+  const response = ctx.response as NonNullable<Context['response']>;
   // Trailers-only: no body, so no content-length either.
-  delete (ctx.response as NonNullable<Context['response']>).headers['content-length'];
+  delete response.headers['content-length'];
+  response.grpcStatus = grpcStatus;
 }
 
 function toSwitchyardError(error: unknown): SwitchyardError {
@@ -216,6 +219,7 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
           ...(errorCode === undefined && ctx.code === undefined && complete
             ? {}
             : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
+          ...(ctx.response?.grpcStatus === undefined ? {} : { grpcStatus: ctx.response.grpcStatus }),
         });
       }
       resolve();

@@ -10,7 +10,8 @@ export interface ForwarderCase {
  * Every forwarder the conformance suite runs against. Each conformance test
  * file runs its whole suite once per entry (`describe.each(FORWARDERS)`); a
  * new forwarder needs only its entry here. The other forwarding suites
- * (forwarding, fault, retry, hedge, timeouts, upgrades) run once per entry
+ * (forwarding, fault, retry, hedge, timeouts, upgrades, and the HTTP/2-client
+ * suites in test/http2/) run once per entry
  * through vitest projects (see vitest.config.ts and {@link forwarderOptions}).
  */
 export const FORWARDERS: readonly ForwarderCase[] = [

@@ -3,6 +3,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer } from '../../src/index.js';
+import { forwarderOptions } from '../conformance/forwarders.js';
 import { listen } from '../helpers.js';
 import { dataFrame, headersFrame, type RawOutcome, rawH2 } from './frames.js';
 
@@ -32,7 +33,7 @@ async function front(): Promise<{ port: number; arrivals: Arrival[] }> {
       res.end('ok');
     });
   });
-  const lb = createLoadBalancer({ backends: [{ url: backend.url }], retry: false });
+  const lb = createLoadBalancer({ ...forwarderOptions(), backends: [{ url: backend.url }], retry: false });
   const server = http2.createServer({}, lb.handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanup.push(

@@ -1,14 +1,16 @@
 import type http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import http2, { type ClientHttp2Session, type Http2SecureServer, type Http2Server } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
+import { testCertificate } from '../certs.js';
+import { forwarderOptions } from '../conformance/forwarders.js';
 import { type Listening, listen, until } from '../helpers.js';
 import { closeSession, connect, h2request, listenOn } from './client.js';
-import { testCertificate } from './tls.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -54,7 +56,7 @@ async function echoBackend(
 }
 
 function balancer(options: LoadBalancerOptions): LoadBalancer {
-  const lb = createLoadBalancer(options);
+  const lb = createLoadBalancer({ ...forwarderOptions(), ...options });
   cleanup.push(() => lb.close());
   return lb;
 }
@@ -147,6 +149,61 @@ describe('HTTP/2 downstream (lb.handler on node:http2)', () => {
     expect(reply.trailers['x-checksum']).toBe('abc123');
     expect(backend.seen[0]?.body).toBe('payload');
     expect(backend.seen[0]?.trailers['x-request-sum']).toBe('42');
+  });
+
+  it("counts a gRPC failure status in an HTTP/1.1 backend's trailers for the breaker and the stats", async () => {
+    // gRPC framing over chunked HTTP/1.1: one message, then grpc-status in the trailers.
+    const backend = await echoBackend((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/grpc', trailer: 'grpc-status, grpc-message' });
+      res.write(Buffer.from([0, 0, 0, 0, 1, 0x41]));
+      res.addTrailers({ 'grpc-status': req.url === '/ok' ? '0' : '14', 'grpc-message': 'midway' });
+      res.end();
+      return true;
+    });
+    const lb = balancer({
+      backends: [{ id: 'b', url: backend.url }],
+      outlierDetection: false,
+      circuitBreaker: { errorThresholdPercentage: 45, volumeThreshold: 2, resetTimeout: '1m' },
+    });
+    const opened: string[] = [];
+    lb.on('breaker:open', (e) => opened.push(e.backend));
+    const { session } = await h2c(lb);
+    const call = (path: string) =>
+      h2request(session, {
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/grpc', te: 'trailers' },
+        body: Buffer.from([0, 0, 0, 0, 0]),
+      });
+    for (let i = 0; i < 3; i++) expect((await call('/ok')).trailers['grpc-status']).toBe('0');
+    await until(() => lb.backends()[0]?.active === 0);
+    expect(lb.backends()[0]).toMatchObject({ status: 'healthy', failures: 0 });
+    // The same through an HTTP/1.1 client (on the undici forwarder, a body from an HTTP/2 client goes through http-proxy-3).
+    const front = await listen(lb.handler);
+    cleanup.push(() => front.close());
+    const http1Trailers = await new Promise<NodeJS.Dict<string>>((resolve, reject) => {
+      const req = httpRequest(
+        { port: front.port, host: '127.0.0.1', method: 'POST', path: '/fail', agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.trailers));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.setHeader('content-type', 'application/grpc');
+      req.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+    expect(http1Trailers['grpc-status']).toBe('14');
+    for (let i = 0; i < 2; i++) {
+      const reply = await call('/fail');
+      // The client gets the message and the backend's status, as sent.
+      expect(reply.body).toEqual(Buffer.from([0, 0, 0, 0, 1, 0x41]));
+      expect(reply.trailers['grpc-status']).toBe('14');
+    }
+    await until(() => opened.length === 1);
+    expect(opened).toEqual(['b']);
+    expect(lb.backends()[0]).toMatchObject({ status: 'open', failures: 3 });
   });
 
   it('serves h2 over TLS with X-Forwarded-Proto and Forwarded from the TLS state', async () => {

@@ -2,6 +2,7 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
 import { createMemoryBackend, type TestBackend } from '../../src/testing/index.js';
+import { forwarderOptions } from '../conformance/forwarders.js';
 import { closeSession, connect, h2request, listenOn } from './client.js';
 
 // Every pipeline feature, reached through an HTTP/2 client on http2.createServer.
@@ -15,7 +16,7 @@ async function setup(
   options: Omit<LoadBalancerOptions, 'backends'> = {},
 ): Promise<{ lb: LoadBalancer; backends: TestBackend[]; session: ClientHttp2Session }> {
   const backends = ids.map((id) => createMemoryBackend({ id }));
-  const lb = createLoadBalancer({ backends: backends.map((b) => b.config), ...options });
+  const lb = createLoadBalancer({ ...forwarderOptions(), backends: backends.map((b) => b.config), ...options });
   const server = await listenOn(http2.createServer({}, lb.handler));
   const session = connect(server);
   cleanup.push(

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
+import { testCertificate } from '../certs.js';
 import { listen, request, until } from '../helpers.js';
 import { closeSession, connect, h2request, listenOn } from './client.js';
-import { testCertificate } from './tls.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -5,6 +5,7 @@ import {
   grpcToHttpStatus,
   httpToGrpcStatus,
   isGrpc,
+  judgeGrpcTrailers,
   parseGrpcTimeout,
   trailersOnlyStatus,
 } from './grpc.js';
@@ -71,5 +72,34 @@ describe('gRPC status mapping', () => {
   it('percent-encodes grpc-message outside printable ASCII, and %', () => {
     expect(grpcMessage('no backend: 100%')).toBe('no backend: 100%25');
     expect(grpcMessage('line\nbreak é')).toBe('line%0Abreak %C3%A9');
+  });
+});
+
+describe('judgeGrpcTrailers', () => {
+  const grpcAnswer = () => ({ status: 200, headers: { 'content-type': 'application/grpc' }, body: undefined });
+
+  it('judges a failure status in the trailers by its HTTP equivalent', () => {
+    const response = grpcAnswer();
+    expect(judgeGrpcTrailers(response, { 'grpc-status': '14', 'grpc-message': 'down' })).toBe(503);
+    expect(response).toMatchObject({ grpcStatus: 14, judgedStatus: 503 });
+  });
+
+  it('reads raw HTTP/1.1 trailers, whatever the case of the name', () => {
+    const response = grpcAnswer();
+    expect(judgeGrpcTrailers(response, ['X-Other', '1', 'Grpc-Status', '13'])).toBe(500);
+    expect(response).toMatchObject({ grpcStatus: 13, judgedStatus: 500 });
+  });
+
+  it('leaves OK, a malformed status, a non-gRPC answer and a judged trailers-only answer alone', () => {
+    const ok = grpcAnswer();
+    expect(judgeGrpcTrailers(ok, { 'grpc-status': '0' })).toBeUndefined();
+    expect(judgeGrpcTrailers(ok, { 'grpc-status': 'x' })).toBeUndefined();
+    expect(judgeGrpcTrailers(ok, {})).toBeUndefined();
+    expect(ok).not.toHaveProperty('judgedStatus');
+    const plain = { status: 200, headers: { 'content-type': 'text/plain' }, body: undefined };
+    expect(judgeGrpcTrailers(plain, { 'grpc-status': '14' })).toBeUndefined();
+    const judged = { ...grpcAnswer(), grpcStatus: 8, judgedStatus: 429 };
+    expect(judgeGrpcTrailers(judged, { 'grpc-status': '14' })).toBeUndefined();
+    expect(judged).toMatchObject({ grpcStatus: 8, judgedStatus: 429 });
   });
 });

@@ -1,12 +1,14 @@
 /**
  * gRPC over HTTP/2, as far as a pass-through proxy reads it: the deadline a
- * call carries (`grpc-timeout`), the status of a trailers-only answer, and how
+ * call carries (`grpc-timeout`), the status of a trailers-only answer or of
+ * the trailers that end a call, and how
  * a proxy error is told to a gRPC client (a trailers-only answer with
  * `grpc-status`, never an HTTP error page it cannot read).
  *
  * @module
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { PendingResponse } from '../context.js';
 
 /** Milliseconds per `grpc-timeout` unit (gRPC over HTTP/2 spec: Hours, Minutes, Seconds, milli, micro, nano). */
 const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001 };
@@ -132,6 +134,47 @@ export function trailersOnlyStatus(headers: IncomingHttpHeaders): number | undef
   const value = headers['grpc-status'];
   if (typeof value !== 'string' || !/^\d{1,2}$/.test(value)) return undefined;
   return Number(value);
+}
+
+/**
+ * Judges a gRPC answer by the `grpc-status` its trailers carry, when they
+ * arrive after the messages (a streaming call that fails midway): sets
+ * {@link PendingResponse.grpcStatus} and {@link PendingResponse.judgedStatus}
+ * (the HTTP equivalent, see {@link grpcToHttpStatus}) for a status other than
+ * `OK`, so whoever judges the exchange when its body is over (breaker,
+ * outlier detection, the strategy) reads the call's real outcome. The
+ * forwarders call it once the trailers are in and before the body's end is
+ * emitted. Returns the judged status, or undefined when the answer is not
+ * gRPC, already judged (trailers-only), or `OK`.
+ *
+ * `trailers` is the trailer object of `node:http2`, or the `[name, value, ...]`
+ * list of `rawTrailers` (HTTP/1.1 chunked trailers).
+ *
+ * @example
+ * ```ts
+ * import { judgeGrpcTrailers } from './grpc.js';
+ * const response = { status: 200, headers: { 'content-type': 'application/grpc' }, body: undefined };
+ * judgeGrpcTrailers(response, { 'grpc-status': '14' }); // 503; response.grpcStatus === 14
+ * ```
+ */
+export function judgeGrpcTrailers(
+  response: PendingResponse,
+  trailers: IncomingHttpHeaders | readonly string[],
+): number | undefined {
+  if (response.judgedStatus !== undefined || !isGrpc(response.headers)) return undefined;
+  let value: string | string[] | undefined;
+  if (Array.isArray(trailers)) {
+    const raw = trailers as readonly string[];
+    for (let i = 0; i < raw.length; i += 2) {
+      if ((raw[i] as string).toLowerCase() === 'grpc-status') value = raw[i + 1];
+    }
+  } else value = (trailers as IncomingHttpHeaders)['grpc-status'];
+  const code = trailersOnlyStatus({ 'grpc-status': value });
+  if (code === undefined || code === 0) return undefined;
+  const judged = grpcToHttpStatus(code);
+  response.grpcStatus = code;
+  response.judgedStatus = judged;
+  return judged;
 }
 
 /**

@@ -62,19 +62,21 @@ export function forward(
     const latencyMs = end - started;
     const response = ctx.response;
     const status = response?.status ?? 502;
-    // A trailers-only gRPC failure is judged by its HTTP equivalent (its status is 200).
-    const judged = response?.judgedStatus ?? status;
     const body = response?.body;
     if (body === undefined || Buffer.isBuffer(body)) {
+      // A trailers-only gRPC failure is judged by its HTTP equivalent (its status is 200).
+      const judged = response?.judgedStatus ?? status;
       observer?.response(backend, judged);
       observe?.(backend, { latencyMs, ok: judged < 500, now: end });
     } else if (observer || observe) {
-      // Judged when the body is over: headers that come fast followed by a reset are a failure.
+      // Judged when the body is over: headers that come fast followed by a reset are a failure,
+      // and a gRPC call's status may come in its trailers (the forwarder sets `judgedStatus`).
       onBodyOutcome(body, (outcome, error) => {
         if (outcome === 'failed') {
           failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
           return;
         }
+        const judged = response?.judgedStatus ?? status;
         observer?.response(backend, judged);
         observe?.(backend, { latencyMs, ok: judged < 500, now: now() });
       });

@@ -57,10 +57,11 @@ export function retry(
     budget?.deposit(now());
     const idempotent = policy.methods.has(ctx.method);
     let replayable = true;
+    let stopRecording: (() => void) | undefined;
     if (hasBody(ctx.req)) {
       if (!idempotent && policy.grpcRetries && isGrpc(ctx.req.headers)) {
         // A gRPC call (POST) may be retried on a retryable status: its body is recorded as it streams.
-        if (options.bufferBody) recordRequestBody(ctx, options.maxBufferBytes);
+        if (options.bufferBody) stopRecording = recordRequestBody(ctx, options.maxBufferBytes);
         else replayable = false;
       } else
         replayable = idempotent && options.bufferBody && (await bufferRequestBody(ctx, options.maxBufferBytes, now));
@@ -78,6 +79,7 @@ export function retry(
       const backend = ctx.backend;
       const decision = policy.decide(ctx, backend, failure, ctx.response, n, max, idempotent, !raced && replayable);
       if (!decision.go) {
+        stopRecording?.();
         if (failure !== ANSWERED) throw failure;
         return;
       }

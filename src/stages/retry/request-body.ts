@@ -58,30 +58,40 @@ export async function bufferRequestBody(ctx: Context, limit: number, now: () => 
  * nothing is lost; past `limit` a replay fails the attempt as a client body
  * error instead of sending a truncated body.
  *
+ * Returns `stop`, for when no attempt will follow: recording ends, and a body
+ * that no live attempt is reading is drained, so the client's stream can end
+ * (an HTTP/2 stream whose request side is never read stays open, and keeps
+ * its server from closing, when the balancer answered the call itself).
+ *
  * @example
  * ```ts
  * import { recordRequestBody } from './request-body.js';
  * declare const forward: (body: import('node:stream').Readable | undefined) => Promise<void>;
- * recordRequestBody(ctx, 1 << 20);
- * await forward(ctx.requestBody?.());
+ * const stop = recordRequestBody(ctx, 1 << 20);
+ * try {
+ *   await forward(ctx.requestBody?.());
+ * } finally {
+ *   stop();
+ * }
  * ```
  */
-export function recordRequestBody(ctx: Context, limit: number): void {
+export function recordRequestBody(ctx: Context, limit: number): () => void {
   const req = ctx.req;
   const chunks: Buffer[] = [];
   let size = 0;
   let overflow = false;
+  let stopped = false;
   let current: PassThrough | undefined;
   req.pause();
   req.on('data', (chunk: Buffer) => {
-    if (!overflow) {
+    if (!overflow && !stopped) {
       size += chunk.length;
       if (size > limit) {
         overflow = true;
         chunks.length = 0;
       } else chunks.push(chunk);
     }
-    if (current && !current.write(chunk)) {
+    if (current && !current.destroyed && !current.write(chunk)) {
       req.pause();
       current.once('drain', () => req.resume());
     }
@@ -103,6 +113,12 @@ export function recordRequestBody(ctx: Context, limit: number): void {
     if (req.readableEnded) stream.end();
     else req.resume();
     return stream;
+  };
+  return () => {
+    stopped = true;
+    chunks.length = 0;
+    // Nobody reads the rest (no attempt, or the last one failed): let it drain.
+    if (current === undefined || current.destroyed) req.resume();
   };
 }
 

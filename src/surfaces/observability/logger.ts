@@ -37,6 +37,8 @@ export interface RequestLogLine {
   durationMs: number;
   attempts: number;
   error: string | undefined;
+  /** A gRPC call's failure status, when it failed (see the `request` event's `grpcStatus`). */
+  grpcStatus?: number;
 }
 
 type Lifecycle = {
@@ -105,6 +107,7 @@ export function logTo(events: Events, logger: Logger, level: LogLevel): () => vo
       durationMs: Math.round(e.durationMs * 1000) / 1000,
       attempts: e.attempts,
       error: e.error,
+      ...(e.grpcStatus === undefined ? {} : { grpcStatus: e.grpcStatus }),
     };
     const at = e.status >= 500 ? 'error' : e.error !== undefined ? 'warn' : level;
     logger[at](line, 'request');

@@ -1,4 +1,4 @@
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type ClientRequest, IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js';
 import { clientParseError } from '../../core/net/client-error.js';
+import { judgeGrpcTrailers } from '../../core/net/grpc.js';
 import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
@@ -126,6 +127,22 @@ function freshAgent(pooled: http.Agent): http.Agent {
     freshAgents.set(pooled, fresh);
   }
   return fresh;
+}
+
+/**
+ * Whether a backend's URL has no path or query of its own. For those,
+ * http-proxy-3's `prependPath` would parse `/` into a URL on every request
+ * only to prepend `/`: turning it off sends the very same path, unparsed.
+ */
+const rootTargets = new WeakMap<URL, boolean>();
+
+function isRootTarget(target: URL): boolean {
+  let root = rootTargets.get(target);
+  if (root === undefined) {
+    root = target.pathname === '/' && target.search === '';
+    rootTargets.set(target, root);
+  }
+  return root;
 }
 
 /** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
@@ -339,6 +356,7 @@ export class Forwarder implements UpstreamForwarder {
         ctx.res,
         {
           target: backend.target,
+          prependPath: !isRootTarget(backend.target),
           agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body ?? req,
           switchyard: attempt,
@@ -381,9 +399,18 @@ export class Forwarder implements UpstreamForwarder {
     const backend = attempt.backend;
     const status = proxyRes.statusCode ?? 502;
     backend.record(status < 500, this.now() - attempt.started);
+    const response: NonNullable<Context['response']> = {
+      status,
+      statusMessage: proxyRes.statusMessage,
+      headers: clientResponseHeaders(proxyRes, this.#via),
+      body: proxyRes,
+    };
     // Release once the body is over, however it ends; a body the backend breaks off is its failure.
+    // This listener comes first: a gRPC status in the trailers is judged before anyone else sees the end.
     onBodyOutcome(proxyRes, (outcome) => {
       if (outcome === 'failed') backend.record(false, -1);
+      else if (outcome === 'complete' && (judgeGrpcTrailers(response, proxyRes.rawTrailers) ?? 0) >= 500)
+        backend.record(false, -1);
       backend.release();
     });
     const idle = this.timeouts.idle;
@@ -402,12 +429,6 @@ export class Forwarder implements UpstreamForwarder {
         );
       });
     }
-    const response = {
-      status,
-      statusMessage: proxyRes.statusMessage,
-      headers: clientResponseHeaders(proxyRes, this.#via),
-      body: proxyRes,
-    };
     attempt.ctx.response = response;
     attempt.resolve();
   }
@@ -541,8 +562,9 @@ export function sendResponse(
   res.once('close', () => {
     if (!body.destroyed && !body.readableEnded) body.destroy();
   });
-  // Trailer fields of a chunked upstream body go out before the client's last chunk.
-  if ('rawTrailers' in body) {
+  // Trailer fields of a chunked upstream body go out before the client's last chunk
+  // (a body framed by Content-Length, or by the connection's close, has none).
+  if ('rawTrailers' in body && !(body instanceof IncomingMessage && body.headers['transfer-encoding'] === undefined)) {
     body.prependOnceListener('end', () => addTrailers(res, (body as IncomingMessage).rawTrailers));
   }
   body.pipe(res);

@@ -18,7 +18,13 @@ import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import type { ErrorCode } from '../../core/errors.js';
 import type { RetryReason } from '../../core/events.js';
-import { formatGrpcTimeout, grpcToHttpStatus, isGrpc, trailersOnlyStatus } from '../../core/net/grpc.js';
+import {
+  formatGrpcTimeout,
+  grpcToHttpStatus,
+  isGrpc,
+  judgeGrpcTrailers,
+  trailersOnlyStatus,
+} from '../../core/net/grpc.js';
 import { clientGone } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import type { ResolvedTimeoutsOptions } from './options.js';
@@ -556,8 +562,22 @@ export function forwardHttp2(
         const judged = grpcStatus === undefined || grpcStatus === 0 ? status : grpcToHttpStatus(grpcStatus);
         backend.record(judged < 500, now() - started);
         const out = new Http2Body();
+        const response: NonNullable<Context['response']> = {
+          status,
+          headers: toClientHeaders(responseHeaders, deps.via),
+          body: out,
+        };
+        if (grpcStatus !== undefined && grpcStatus !== 0) {
+          response.grpcStatus = grpcStatus;
+          response.judgedStatus = judged;
+        }
+        // 'trailers' comes before the stream's end, so before the body's: a gRPC
+        // failure status after messages is the exchange's outcome for whoever
+        // judges it once the body is over (breaker, outlier detection, stats).
         s.once('trailers', (trailers) => {
           out.rawTrailers = rawTrailersOf(trailers);
+          const late = judgeGrpcTrailers(response, trailers);
+          if (late !== undefined && late >= 500) backend.record(false, -1);
         });
         s.once('close', () => {
           backend.release();
@@ -582,11 +602,7 @@ export function forwardHttp2(
           });
         }
         s.pipe(out);
-        ctx.response = { status, headers: toClientHeaders(responseHeaders, deps.via), body: out };
-        if (grpcStatus !== undefined && grpcStatus !== 0) {
-          ctx.response.grpcStatus = grpcStatus;
-          ctx.response.judgedStatus = judged;
-        }
+        ctx.response = response;
         resolve();
       });
     };

@@ -8,6 +8,7 @@ import { Client, type Dispatcher, errors, Pool } from 'undici';
 import type { Backend } from '../../core/backend.js';
 import type { Context } from '../../core/context.js';
 import { classifyFailure, isIdleRace } from '../../core/fault.js';
+import { judgeGrpcTrailers } from '../../core/net/grpc.js';
 import { clientGone, http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
@@ -145,6 +146,8 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   reject!: (error: UpstreamError) => void;
   controller: Dispatcher.DispatchController | undefined;
   body: UpstreamBody | undefined;
+  /** The response handed to the pipeline (its gRPC trailers are judged at the end). */
+  response: Context['response'];
   timer: NodeJS.Timeout | undefined;
   phase: 'connect' | 'response' = 'connect';
   timedOut: 'connect' | 'response' | 'deadline' | undefined;
@@ -259,6 +262,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
       body,
     };
     if (statusMessage) response.statusMessage = statusMessage;
+    this.response = response;
     this.ctx.response = response;
     this.resolve();
   }
@@ -285,6 +289,8 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
         const trailers: string[] = [];
         for (const item of raw) trailers.push(typeof item === 'string' ? item : item.toString('latin1'));
         body.rawTrailers = trailers;
+        // A gRPC status in the trailers is the exchange's outcome (see judgeGrpcTrailers).
+        if (this.response && (judgeGrpcTrailers(this.response, trailers) ?? 0) >= 500) this.backend.record(false, -1);
       }
       body.complete = true;
       body.push(null);

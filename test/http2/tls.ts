@@ -1,2 +1,0 @@
-// The certificate helper lives with the other test certificates.
-export { type TestCertificate, testCertificate } from '../certs.js';
