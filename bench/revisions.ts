@@ -7,17 +7,18 @@
  *   npm run bench:revisions -- 334a61e 434dca8          # before and after a change
  *   BENCH_PROFILE=lean npm run bench:revisions -- main HEAD
  *
- * Each revision's `src/` and `package.json` are exported with `git archive`
- * into a temporary folder that borrows this checkout's `node_modules`, and run
- * from source with tsx (the same for every revision). Knobs: BENCH_PROFILE
+ * Each revision's `src/`, `package.json` and tsconfig files are exported with
+ * `git archive` into a folder under `node_modules/.cache/` that borrows this
+ * checkout's dependencies, compiled with this checkout's `tsc`
+ * (`tsconfig.build.json`), and its built `dist/` is what runs, as users run it
+ * (tsx's transform adds per-closure costs that distort a comparison). Knobs: BENCH_PROFILE
  * (`default`: `createLoadBalancer({ backends })`; `lean`: every optional stage
  * off), BENCH_DURATION (s per round, default 4), BENCH_ROUNDS (default 5),
  * BENCH_CONNECTIONS (default 50), BENCH_WARMUP (s, default 1).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ask, hasCommand, LEAN, median, runLoad, serveBackends, serveMeasured, startRole } from './common.ts';
@@ -31,7 +32,7 @@ if (role === 'backends') {
 } else if (role === 'proxy') {
   const [, , , dir, portsJson, profile] = process.argv;
   const ports = JSON.parse(portsJson as string) as number[];
-  const { createLoadBalancer } = (await import(pathToFileURL(join(dir as string, 'src', 'index.ts')).href)) as {
+  const { createLoadBalancer } = (await import(pathToFileURL(join(dir as string, 'dist', 'index.js')).href)) as {
     createLoadBalancer: (options: Record<string, unknown>) => { handler: http.RequestListener };
   };
   const lb = createLoadBalancer({
@@ -51,14 +52,25 @@ if (role === 'backends') {
   const warmup = Number(process.env.BENCH_WARMUP ?? 1);
   const profile = process.env.BENCH_PROFILE === 'lean' ? 'lean' : 'default';
   const tool = hasCommand('wrk') ? 'wrk' : 'autocannon';
-  const scratch = mkdtempSync(join(tmpdir(), 'switchyard-revisions-'));
+  // Inside this checkout, so each revision's dist/ resolves this checkout's node_modules.
+  mkdirSync(join(repo, 'node_modules', '.cache'), { recursive: true });
+  const scratch = mkdtempSync(join(repo, 'node_modules', '.cache', 'revisions-'));
   const dirs = revisions.map((revision, i) => {
     const sha = execFileSync('git', ['rev-parse', '--short', revision], { cwd: repo, encoding: 'utf8' }).trim();
     const dir = join(scratch, `${i}-${sha}`);
     mkdirSync(dir);
-    const archive = execFileSync('git', ['archive', sha, 'src', 'package.json'], { cwd: repo, maxBuffer: 1 << 28 });
+    const files = ['src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
+    const archive = execFileSync('git', ['archive', sha, ...files], { cwd: repo, maxBuffer: 1 << 28 });
     execFileSync('tar', ['-x', '-C', dir], { input: archive });
-    symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+    console.log(`building ${revision} (${sha})`);
+    execFileSync(
+      process.execPath,
+      [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: dir,
+        stdio: 'inherit',
+      },
+    );
     return { revision, sha, dir };
   });
   console.log(
