@@ -1,20 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions, type Middleware } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { LoadBalancer, LoadBalancerOptions, Middleware } from '../src/index.js';
 import { createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
-import { FAKE_TIMERS, next, record } from './events.js';
-import { type Fixture, setup } from './fixture.js';
-import { type Listening, listen, request } from './helpers.js';
+import { next, record } from './events.js';
+import { type Fixture, serve, setup } from './fixture.js';
+import { request, useFakeClock } from './helpers.js';
 
 let fx: Fixture | undefined;
 const cleanup: Array<() => Promise<unknown>> = [];
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: [...FAKE_TIMERS] });
-});
-
-afterEach(async () => {
-  vi.useRealTimers();
+useFakeClock(async () => {
   await fx?.close();
   fx = undefined;
   for (const close of cleanup.splice(0).reverse()) await close();
@@ -123,21 +118,8 @@ describe('circuit breakers', () => {
     };
     const a = createMemoryBackend({ id: 'a', handler: handler('a') });
     const b = createMemoryBackend({ id: 'b', handler: handler('b') });
-    cleanup.push(
-      () => a.close(),
-      () => b.close(),
-    );
-    const lb = createLoadBalancer({
-      ...ISOLATED,
-      strategy: 'round-robin',
-      backends: [a.config, b.config],
-      circuitBreaker: { ...BREAKER, halfOpenProbes: 2, successThreshold: 3 },
-    });
-    const front: Listening = await listen(lb.handler);
-    cleanup.push(
-      () => lb.close(),
-      () => front.close(),
-    );
+    fx = await serve([a, b], { ...ISOLATED, circuitBreaker: { ...BREAKER, halfOpenProbes: 2, successThreshold: 3 } });
+    const { lb, front } = fx;
     await a.fail('reset');
     await send(front.port, 8);
     expect(statusOf(lb, 'a')).toBe('open');
@@ -304,29 +286,20 @@ describe('circuit breakers', () => {
   });
 
   it('gives added backends a breaker and leaves no timer behind on close', async () => {
-    const a = createMemoryBackend({ id: 'a' });
     const b: MemoryBackend = createMemoryBackend({ id: 'b' });
-    cleanup.push(
-      () => a.close(),
-      () => b.close(),
-    );
-    const lb = createLoadBalancer({
-      ...ISOLATED,
-      strategy: 'round-robin',
-      backends: [a.config],
-      circuitBreaker: BREAKER,
-    });
-    const front = await listen(lb.handler);
+    cleanup.push(() => b.close());
+    fx = await serve([createMemoryBackend({ id: 'a' })], { ...ISOLATED, circuitBreaker: BREAKER });
+    const { lb, front } = fx;
     lb.addBackend(b.config);
     b.setStatus(500);
     const opened = next(lb, 'breaker:open');
     await send(front.port, 8);
     expect((await opened)[0]?.backend).toBe('b');
     await lb.removeBackend('b');
-    await front.close();
-    await lb.close();
-    // The backends' own keep-alive timers go with them.
-    await Promise.all([a.close(), b.close()]);
+    // Front, balancer and a; then b. The backends' own keep-alive timers go with them.
+    await fx.close();
+    fx = undefined;
+    await b.close();
     expect(vi.getTimerCount()).toBe(0);
   });
 

@@ -89,6 +89,20 @@ describe('switchyard listeners with http2', () => {
     backend = undefined;
   });
 
+  /** The CLI serving cleartext HTTP/2 (h2c) in front of a new loopback backend `a`; both close after the test. */
+  async function h2cProxy(): Promise<{ running: RunningProxy; backend: LoopbackBackend }> {
+    const a = await createLoopbackBackend({ id: 'a' });
+    backend = a;
+    const cfg = file(`
+listeners: [{ port: 0, host: 127.0.0.1, http2: h2c }]
+backends: [{ id: a, url: "${a.url}" }]
+log: false
+`);
+    const running = (await runCli(['-c', cfg], io())) as RunningProxy;
+    proxy = running;
+    return { running, backend: a };
+  }
+
   it('serves HTTP/2 (ALPN h2) and HTTP/1.1 on one TLS listener with http2: true', async () => {
     backend = await createLoopbackBackend({ id: 'a' });
     const cfg = file(`
@@ -163,33 +177,21 @@ log: false
   });
 
   it("serves cleartext HTTP/2 (h2c, prior knowledge) on a plain listener with http2: 'h2c'", async () => {
-    backend = await createLoopbackBackend({ id: 'a' });
-    const cfg = file(`
-listeners: [{ port: 0, host: 127.0.0.1, http2: h2c }]
-backends: [{ id: a, url: "${backend.url}" }]
-log: false
-`);
-    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
-    expect(proxy.listeners()[0]?.protocol).toBe('http');
-    const reply = await h2get(`http://127.0.0.1:${proxy.port}`, '/via-h2c');
+    const { running, backend } = await h2cProxy();
+    expect(running.listeners()[0]?.protocol).toBe('http');
+    const reply = await h2get(`http://127.0.0.1:${running.port}`, '/via-h2c');
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toMatchObject({ backend: 'a', url: '/via-h2c' });
     expect(backend.requests.map((r) => r.url)).toEqual(['/via-h2c']);
   });
 
   it('closes with an HTTP/2 session still open', async () => {
-    backend = await createLoopbackBackend({ id: 'a' });
-    const cfg = file(`
-listeners: [{ port: 0, host: 127.0.0.1, http2: h2c }]
-backends: [{ id: a, url: "${backend.url}" }]
-log: false
-`);
-    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
-    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const { running } = await h2cProxy();
+    const session = http2.connect(`http://127.0.0.1:${running.port}`);
     const closed = new Promise<void>((resolve) => session.on('close', () => resolve()));
     session.on('error', () => {});
     await new Promise<void>((resolve) => session.once('connect', () => resolve()));
-    await proxy.close();
+    await running.close();
     await closed;
     proxy = undefined;
   });

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLoadBalancer, type LoadBalancerOptions } from '../src/index.js';
+import type { LoadBalancerOptions } from '../src/index.js';
 import { createLoopbackBackend } from '../src/testing/index.js';
-import { forwarderOptions } from './conformance/forwarders.js';
 import { next, record } from './events.js';
-import { type Fixture, setup } from './fixture.js';
-import { listen, request } from './helpers.js';
+import { type Fixture, serve, setup } from './fixture.js';
+import { request } from './helpers.js';
 
 /**
  * Fault tests: bounded load runs against in-memory backends, one of which
@@ -31,19 +30,7 @@ interface RunResult {
 
 /** Three loopback backends (real TCP) behind a balancer, in the shape of {@link setup}. */
 async function setupLoopback(options: Omit<LoadBalancerOptions, 'backends'>): Promise<Fixture> {
-  const backends = await Promise.all(['a', 'b', 'c'].map((id) => createLoopbackBackend({ id })));
-  const lb = createLoadBalancer({ ...forwarderOptions(), ...options, backends: backends.map((b) => b.config) });
-  const front = await listen(lb.handler);
-  return {
-    lb,
-    front,
-    backends,
-    async close() {
-      await front.close();
-      await lb.close();
-      await Promise.all(backends.map((b) => b.close()));
-    },
-  };
+  return serve(await Promise.all(['a', 'b', 'c'].map((id) => createLoopbackBackend({ id }))), options);
 }
 
 /** TOTAL requests, CONCURRENCY at a time; `b` is killed once a third have completed. Every 10th is a POST. */

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer } from '../src/index.js';
 import { createLoopbackBackend, createMemoryBackend, type TestBackend } from '../src/testing/index.js';
 import { forwarderOptions } from './conformance/forwarders.js';
-import { type Fixture, setup } from './fixture.js';
-import { type Listening, listen, rawExchange, request } from './helpers.js';
+import { type Fixture, mount, serve, setup } from './fixture.js';
+import { rawExchange, request } from './helpers.js';
 
 let fx: Fixture | undefined;
 const cleanup: Array<() => Promise<void>> = [];
@@ -138,17 +138,8 @@ describe('the request a backend reads', () => {
 
   it('sends the backend host when preserveHost is false, and prefixes the backend URL path', async () => {
     const backend = createMemoryBackend({ id: 'p' });
-    const lb = createLoadBalancer({
-      ...forwarderOptions(),
-      backends: [{ ...backend.config, url: `${backend.url}/base` }],
-      preserveHost: false,
-    });
-    const front = await listen(lb.handler);
-    cleanup.push(
-      () => front.close(),
-      () => lb.close(),
-      () => backend.close(),
-    );
+    fx = await serve([backend], { preserveHost: false }, (b) => ({ ...b.config, url: `${b.url}/base` }));
+    const { front } = fx;
     await request(front.port, { path: '/x?y=1' });
     const seen = only(backend);
     expect(seen.url).toBe('/base/x?y=1');
@@ -180,13 +171,8 @@ describe('the response a client reads', () => {
         res.end('ok');
       },
     });
-    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [backend.config] });
-    const front = await listen(lb.handler);
-    cleanup.push(
-      () => front.close(),
-      () => lb.close(),
-      () => backend.close(),
-    );
+    fx = await serve([backend]);
+    const { front } = fx;
     const reply = await request(front.port);
     expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/; HttpOnly', 'b=2; Path=/']);
     expect(reply.headers['x-private']).toBeUndefined();
@@ -205,13 +191,8 @@ describe('the response a client reads', () => {
         res.end('part two');
       },
     });
-    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [backend.config] });
-    const front = await listen(lb.handler);
-    cleanup.push(
-      () => front.close(),
-      () => lb.close(),
-      () => backend.close(),
-    );
+    fx = await serve([backend]);
+    const { front } = fx;
     const raw = await rawExchange(front.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     expect(raw).toMatch(/\r\ntrailer: x-digest\r\n/i);
     expect(raw).toMatch(/part one, /);
@@ -230,13 +211,8 @@ describe('the response a client reads', () => {
         res.end();
       },
     });
-    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [backend.config] });
-    const front = await listen(lb.handler);
-    cleanup.push(
-      () => front.close(),
-      () => lb.close(),
-      () => backend.close(),
-    );
+    fx = await serve([backend]);
+    const { front } = fx;
     const reply = await request(front.port);
     expect(reply.body.length).toBe(64 * 64 * 1024);
     expect(reply.headers['transfer-encoding']).toBe('chunked');
@@ -244,26 +220,18 @@ describe('the response a client reads', () => {
 });
 
 describe('real sockets', () => {
-  let loop: Awaited<ReturnType<typeof createLoopbackBackend>> | undefined;
-  let front: Listening | undefined;
-  afterEach(async () => {
-    await front?.close();
-    await loop?.close();
-  });
-
   it('forwards over TCP to a loopback backend, keep-alive included', async () => {
-    loop = await createLoopbackBackend({ id: 'tcp' });
-    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [loop.config] });
-    front = await listen(lb.handler);
-    cleanup.push(() => lb.close());
+    const loop = await createLoopbackBackend({ id: 'tcp' });
+    fx = await serve([loop]);
+    const { front } = fx;
     for (let i = 0; i < 3; i++) expect((await request(front.port)).json()).toMatchObject({ backend: 'tcp' });
     expect(loop.connections).toBe(1);
   });
 
   it('answers 502 ERR_UPSTREAM_CONNECT for a port nobody listens on', async () => {
     const lb = createLoadBalancer({ ...forwarderOptions(), backends: [{ url: 'http://127.0.0.1:1' }], retry: false });
-    front = await listen(lb.handler);
-    cleanup.push(() => lb.close());
+    const { front, close } = await mount(lb, []);
+    cleanup.push(close);
     const reply = await request(front.port);
     expect(reply.status).toBe(502);
     expect(reply.json()).toMatchObject({ error: { code: 'ERR_UPSTREAM_CONNECT' } });

@@ -1,19 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, createLoadBalancer, type LoadBalancer } from '../src/index.js';
 import { createMemoryBackend } from '../src/testing/index.js';
-import { FAKE_TIMERS, next, record } from './events.js';
+import { next, record } from './events.js';
 import { type Fixture, setup } from './fixture.js';
-import { request } from './helpers.js';
+import { request, useFakeClock } from './helpers.js';
 
 let fx: Fixture | undefined;
 const extra: Array<{ close(): Promise<unknown> }> = [];
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: [...FAKE_TIMERS] });
-});
-
-afterEach(async () => {
-  vi.useRealTimers();
+useFakeClock(async () => {
   await fx?.close();
   fx = undefined;
   for (const item of extra.splice(0)) await item.close();

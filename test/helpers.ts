@@ -1,6 +1,8 @@
 import http, { type IncomingHttpHeaders, type RequestListener } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { ConfigError } from '../src/core/errors.js';
+import { FAKE_TIMERS } from './events.js';
 
 /** A server on an ephemeral loopback port. */
 export interface Listening {
@@ -126,4 +128,19 @@ export function configError(fn: () => unknown): ConfigError {
     throw error;
   }
   throw new Error('expected a ConfigError');
+}
+
+/**
+ * Runs every test of the calling file on fake timers ({@link FAKE_TIMERS}).
+ * After each test real timers come back first, then `cleanup` runs (so closing
+ * servers and balancers never waits on a clock nobody advances).
+ */
+export function useFakeClock(cleanup?: () => Promise<unknown>): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: [...FAKE_TIMERS] });
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await cleanup?.();
+  });
 }

@@ -4,8 +4,13 @@ import express from 'express';
 import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createLoadBalancer, type LoadBalancer } from '../src/index.js';
-import { createLoopbackBackend, createMemoryBackend, type TestBackend } from '../src/testing/index.js';
+import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../src/index.js';
+import {
+  createLoopbackBackend,
+  createMemoryBackend,
+  type LoopbackBackend,
+  type TestBackend,
+} from '../src/testing/index.js';
 import { forwarderOptions } from './conformance/forwarders.js';
 import { type Listening, listen, request } from './helpers.js';
 
@@ -28,6 +33,30 @@ async function serve(server: http.Server): Promise<Listening> {
   const listening = await listen(server);
   cleanup.push(() => listening.close());
   return listening;
+}
+
+/** A loopback backend `id` that also speaks WebSocket: `onConnection` runs for every socket. */
+async function webSocketBackend(
+  id: string,
+  onConnection: (socket: WebSocket, req: http.IncomingMessage) => void,
+): Promise<LoopbackBackend> {
+  const backend = await createLoopbackBackend({ id });
+  const wss = new WebSocketServer({ server: backend.server });
+  wss.on('connection', onConnection);
+  cleanup.push(
+    () => backend.close(),
+    () => wss.close(),
+  );
+  return backend;
+}
+
+/** A balancer built from `options`, on a plain http server whose upgrades go to `lb.upgrade`. */
+async function upgrading(options: LoadBalancerOptions): Promise<Listening> {
+  const lb = createLoadBalancer({ ...forwarderOptions(), ...options });
+  cleanup.push(() => lb.close());
+  const server = http.createServer(lb.handler);
+  server.on('upgrade', lb.upgrade);
+  return serve(server);
 }
 
 describe('mounting', () => {
@@ -80,21 +109,11 @@ describe('mounting', () => {
   });
 
   it('proxies a WebSocket upgrade through lb.upgrade', async () => {
-    const backend = await createLoopbackBackend({ id: 'ws' });
-    const wss = new WebSocketServer({ server: backend.server });
-    wss.on('connection', (socket, req) => {
+    const backend = await webSocketBackend('ws', (socket, req) => {
       socket.send(`hello ${req.headers['x-forwarded-for']}`);
       socket.on('message', (data) => socket.send(`echo ${data.toString()}`));
     });
-    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [backend.config] });
-    cleanup.push(
-      () => backend.close(),
-      () => lb.close(),
-      () => wss.close(),
-    );
-    const server = http.createServer(lb.handler);
-    server.on('upgrade', lb.upgrade);
-    const front = await serve(server);
+    const front = await upgrading({ backends: [backend.config] });
     const client = new WebSocket(`ws://127.0.0.1:${(front.server.address() as AddressInfo).port}/chat`);
     const messages: string[] = [];
     await new Promise<void>((resolve, reject) => {
@@ -110,22 +129,8 @@ describe('mounting', () => {
   });
 
   it('counts WebSocket upgrades against the rate limit and refuses one over it with 429', async () => {
-    const backend = await createLoopbackBackend({ id: 'ws' });
-    const wss = new WebSocketServer({ server: backend.server });
-    wss.on('connection', (socket) => socket.send('hello'));
-    const lb = createLoadBalancer({
-      ...forwarderOptions(),
-      backends: [backend.config],
-      rateLimit: { points: 1, duration: '1m' },
-    });
-    cleanup.push(
-      () => backend.close(),
-      () => lb.close(),
-      () => wss.close(),
-    );
-    const server = http.createServer(lb.handler);
-    server.on('upgrade', lb.upgrade);
-    const front = await serve(server);
+    const backend = await webSocketBackend('ws', (socket) => socket.send('hello'));
+    const front = await upgrading({ backends: [backend.config], rateLimit: { points: 1, duration: '1m' } });
     const first = new WebSocket(`ws://127.0.0.1:${front.port}/`);
     const greeting = await new Promise<string>((resolve, reject) => {
       first.on('message', (data) => resolve(data.toString()));
@@ -152,28 +157,12 @@ describe('mounting', () => {
   });
 
   it('keeps a sticky session across HTTP and WebSocket upgrades', async () => {
-    const backends = await Promise.all(['w1', 'w2'].map((id) => createLoopbackBackend({ id })));
-    const servers = backends.map((backend) => {
-      const wss = new WebSocketServer({ server: backend.server });
-      wss.on('connection', (socket) => socket.send(backend.id));
-      return wss;
-    });
-    const lb = createLoadBalancer({
-      ...forwarderOptions(),
+    const backends = await Promise.all(['w1', 'w2'].map((id) => webSocketBackend(id, (socket) => socket.send(id))));
+    const front = await upgrading({
       strategy: 'round-robin',
       backends: backends.map((b) => b.config),
       sticky: { mode: 'cookie', secret: 'k'.repeat(32) },
     });
-    cleanup.push(
-      () => Promise.all(backends.map((b) => b.close())).then(() => undefined),
-      () => lb.close(),
-      () => {
-        for (const wss of servers) wss.close();
-      },
-    );
-    const server = http.createServer(lb.handler);
-    server.on('upgrade', lb.upgrade);
-    const front = await serve(server);
     const first = await request(front.port);
     const home = first.json<{ backend: string }>().backend;
     const cookie = String(first.headers['set-cookie']?.[0]).split(';')[0] as string;
@@ -193,11 +182,7 @@ describe('mounting', () => {
   });
 
   it('refuses an upgrade with 503 when no backend is available', async () => {
-    const lb = createLoadBalancer({ ...forwarderOptions(), backends: [] });
-    cleanup.push(() => lb.close());
-    const server = http.createServer(lb.handler);
-    server.on('upgrade', lb.upgrade);
-    const front = await serve(server);
+    const front = await upgrading({ backends: [] });
     const client = new WebSocket(`ws://127.0.0.1:${front.port}/`);
     const status = await new Promise<number>((resolve) => {
       client.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));

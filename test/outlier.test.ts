@@ -1,17 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { LoadBalancerOptions } from '../src/index.js';
-import { FAKE_TIMERS, record } from './events.js';
+import { record } from './events.js';
 import { type Fixture, setup } from './fixture.js';
-import { request } from './helpers.js';
+import { request, useFakeClock } from './helpers.js';
 
 let fx: Fixture | undefined;
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: [...FAKE_TIMERS] });
-});
-
-afterEach(async () => {
-  vi.useRealTimers();
+useFakeClock(async () => {
   await fx?.close();
   fx = undefined;
 });

@@ -1,12 +1,12 @@
 import http from 'node:http';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { LoadBalancer, LoadBalancerOptions, SwitchyardEvents } from '../src/index.js';
 import { type BackendHandler, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
 import type { ConcurrencyLimiter } from '../src/upstream/overload/limiter.js';
-import { type Fixture, serve } from './fixture.js';
+import { closeAfterEach, type Fixture, serve } from './fixture.js';
 import { request, until } from './helpers.js';
 
-let rig: Fixture | undefined;
+const track = closeAfterEach();
 
 /**
  * A backend that holds every request until `release()` and counts how many it
@@ -39,19 +39,13 @@ async function build(
   maxConnections: number | undefined,
   options: Omit<LoadBalancerOptions, 'backends'> = {},
 ): Promise<Fixture & { backends: MemoryBackend[] }> {
-  const fixture = await serve(backends, options, (b) => ({
-    ...b.config,
-    ...(maxConnections ? { maxConnections } : {}),
-  }));
-  rig = fixture;
-  return fixture;
+  return track(
+    await serve(backends, options, (b) => ({
+      ...b.config,
+      ...(maxConnections ? { maxConnections } : {}),
+    })),
+  );
 }
-
-afterEach(async () => {
-  vi.useRealTimers();
-  await rig?.close();
-  rig = undefined;
-});
 
 function queueLog(lb: LoadBalancer): SwitchyardEvents['queue'][] {
   const log: SwitchyardEvents['queue'][] = [];

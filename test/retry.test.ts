@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { LoadBalancer, LoadBalancerOptions, SwitchyardEvents } from '../src/index.js';
 import { type BackendHandler, createMemoryBackend, type MemoryBackend } from '../src/testing/index.js';
-import { type Fixture, serve } from './fixture.js';
+import { closeAfterEach, type Fixture, serve } from './fixture.js';
 import { request } from './helpers.js';
 
-let rig: Fixture | undefined;
+const track = closeAfterEach();
 
 /** Memory backends (`id` or `[id, handler]`), a round-robin balancer in front, on a loopback port. */
 async function build(
@@ -17,21 +17,15 @@ async function build(
       ? createMemoryBackend({ id: spec })
       : createMemoryBackend({ id: spec[0], handler: spec[1] }),
   );
-  const fixture = await serve(backends, {
-    // Retry behaviour alone: breakers and ejection would change what a retry meets.
-    outlierDetection: false,
-    circuitBreaker: false,
-    ...options,
-  });
-  rig = fixture;
-  return fixture;
+  return track(
+    await serve(backends, {
+      // Retry behaviour alone: breakers and ejection would change what a retry meets.
+      outlierDetection: false,
+      circuitBreaker: false,
+      ...options,
+    }),
+  );
 }
-
-afterEach(async () => {
-  vi.useRealTimers();
-  await rig?.close();
-  rig = undefined;
-});
 
 function retries(lb: LoadBalancer): SwitchyardEvents['retry'][] {
   const log: SwitchyardEvents['retry'][] = [];

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
-import { type Listening, listen } from '../helpers.js';
+import { mount } from '../fixture.js';
+import type { Listening } from '../helpers.js';
 import { type RawAnswer, type RawBackend, type ReadRequest, rawBackend } from './raw-backend.js';
 
 /** A response as the client read it off the socket. */
@@ -75,17 +76,10 @@ export async function rig(
     ...options,
     backends: [{ id: 'raw', url: backend.url }],
   } as LoadBalancerOptions);
-  const front = await listen(lb.handler);
-  front.server.on('upgrade', lb.upgrade);
+  const mounted = await mount(lb, [backend]);
   return {
-    lb,
-    front,
+    ...mounted,
     backend,
-    send: (bytes, waitMs, halfClose) => sendRaw(front.port, bytes, waitMs, halfClose),
-    async close() {
-      await front.close();
-      await lb.close();
-      await backend.close();
-    },
+    send: (bytes, waitMs, halfClose) => sendRaw(mounted.front.port, bytes, waitMs, halfClose),
   };
 }

@@ -79,9 +79,28 @@ const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag'
 /** Key parts from headers longer than this are hashed: bounded memory per key. */
 const MAX_PART = 256;
 
+/**
+ * A miss being fetched, which concurrent misses for its key wait for. The
+ * promise is made only when a second request actually waits.
+ */
 interface Fill {
-  readonly done: Promise<void>;
-  readonly resolve: () => void;
+  done: Promise<void> | undefined;
+  resolve: (() => void) | undefined;
+  settled: boolean;
+}
+
+/** What a waiter awaits: resolves once `fill` is over. */
+function fillDone(fill: Fill): Promise<void> {
+  if (fill.settled) return Promise.resolve();
+  fill.done ??= new Promise<void>((resolve) => {
+    fill.resolve = resolve;
+  });
+  return fill.done;
+}
+
+function settleFill(fill: Fill): void {
+  fill.settled = true;
+  fill.resolve?.();
 }
 
 interface Storable {
@@ -269,14 +288,39 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     return remote === undefined ? undefined : adopt(key, remote);
   }
 
-  /** The fresh entry for this request, if any. */
+  /** `record` when it is an entry fresh enough for the request's `max-age`. */
+  function usable(record: CacheRecord | undefined, maxAge: number | undefined): CachedEntry | undefined {
+    if (record?.kind !== 'entry') return undefined;
+    if (maxAge !== undefined && record.initialAge + now() - record.storedAt > maxAge * 1000) return undefined;
+    return record;
+  }
+
+  /** The fresh entry for this request, if any, from both tiers. */
   async function lookup(ctx: Context, base: string, maxAge: number | undefined): Promise<CachedEntry | undefined> {
     let record = await read(base);
     if (record?.kind === 'vary')
       record = await read(variantKey(base, record, ctx.upstreamHeaders as IncomingHttpHeaders));
-    if (record?.kind !== 'entry') return undefined;
-    if (maxAge !== undefined && record.initialAge + now() - record.storedAt > maxAge * 1000) return undefined;
-    return record;
+    return usable(record, maxAge);
+  }
+
+  /** {@link lookup} without a shared tier: memory answers at once, no promise per request. */
+  function lookupMemory(ctx: Context, base: string, maxAge: number | undefined): CachedEntry | undefined {
+    let record = memory.get(base);
+    if (record?.kind === 'vary')
+      record = memory.get(variantKey(base, record, ctx.upstreamHeaders as IncomingHttpHeaders));
+    return usable(record, maxAge);
+  }
+
+  // Backends tend to send the same Cache-Control on every response: parse each distinct one once in a row.
+  let lastCacheControl: string | undefined;
+  let lastDirectives: Readonly<CacheDirectives> | undefined;
+  function responseDirectives(header: string | string[] | undefined): Readonly<CacheDirectives> {
+    if (typeof header !== 'string') return parseCacheControl(header);
+    if (header !== lastCacheControl || lastDirectives === undefined) {
+      lastDirectives = parseCacheControl(header);
+      lastCacheControl = header;
+    }
+    return lastDirectives;
   }
 
   function serve(ctx: Context, entry: CachedEntry, base: string, result: 'hit' | 'coalesced'): void {
@@ -322,7 +366,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     const headers = response.headers;
     // A shared cache must not hand one client's cookie to another.
     if (headers['set-cookie'] !== undefined) return undefined;
-    const cc: CacheDirectives = parseCacheControl(headers['cache-control'] as string | string[] | undefined);
+    const cc = responseDirectives(headers['cache-control'] as string | string[] | undefined);
     if (cc.noStore || cc.noCache || cc.private) return undefined;
     const upstream = ctx.upstreamHeaders;
     const authorized = upstream.authorization !== undefined;
@@ -460,7 +504,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, coalesceTimeout);
     });
-    return Promise.race([fill.done, timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([fillDone(fill), timeout]).finally(() => clearTimeout(timer));
   }
 
   const middleware: Middleware = async function cache(ctx, next) {
@@ -490,7 +534,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
 
     let fill: Fill | undefined;
     if (!revalidate) {
-      const entry = await lookup(ctx, base, directives?.maxAge);
+      const entry = shared ? await lookup(ctx, base, directives?.maxAge) : lookupMemory(ctx, base, directives?.maxAge);
       if (entry) return serve(ctx, entry, base, 'hit');
       const leader = coalesceTimeout > 0 ? inflight.get(base) : undefined;
       if (leader) {
@@ -498,11 +542,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
         const again = await lookup(ctx, base, directives?.maxAge);
         if (again) return serve(ctx, again, base, 'coalesced');
       } else if (coalesceTimeout > 0 && method === 'GET') {
-        let resolve!: () => void;
-        const done = new Promise<void>((r) => {
-          resolve = r;
-        });
-        fill = { done, resolve };
+        fill = { done: undefined, resolve: undefined, settled: false };
         inflight.set(base, fill);
       }
     }
@@ -513,7 +553,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
       if (released || !fill) return;
       released = true;
       if (inflight.get(base) === fill) inflight.delete(base);
-      fill.resolve();
+      settleFill(fill);
     };
     try {
       await next();
@@ -551,7 +591,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     middleware,
     admin,
     async close() {
-      for (const fill of inflight.values()) fill.resolve();
+      for (const fill of inflight.values()) settleFill(fill);
       inflight.clear();
       memory.clear();
       await shared?.close();

@@ -1,4 +1,5 @@
 import { Agent } from 'node:http';
+import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Backend } from '../../core/backend.js';
@@ -8,7 +9,7 @@ import type { Strategy } from '../../core/strategy.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { Pool } from '../../upstream/pool/pool.js';
 import { roundRobin } from '../../upstream/strategies/round-robin.js';
-import { Breakers } from './breakers.js';
+import { Breakers, OPOSSUM_ACCOUNTING_VERSION } from './breakers.js';
 import { circuitBreakerSchema } from './options.js';
 
 beforeEach(() => {
@@ -84,6 +85,11 @@ function pending() {
 }
 
 describe('Breakers', () => {
+  it('replays the call accounting of the opossum version installed', () => {
+    const { version } = createRequire(import.meta.url)('opossum/package.json') as { version: string };
+    expect(version).toBe(OPOSSUM_ACCOUNTING_VERSION);
+  });
+
   it('opens on failures past the threshold and marks the backend ineligible', async () => {
     const w = world();
     await open(w);
@@ -102,6 +108,28 @@ describe('Breakers', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamError);
     expect(error).toMatchObject({ code: 'ERR_BREAKER_OPEN', backend: 'b0', reason: 'connect-failure', status: 503 });
+  });
+
+  it('counts a call when it starts and its outcome when it ends, as opossum does (in-flight calls weigh in the error rate)', async () => {
+    const w = world({ errorThresholdPercentage: 50 });
+    const calls = [pending(), pending(), pending(), pending()];
+    const runs = calls.map((call) => outcome(w.breaker().run(call.c, call.next)));
+    const fail = () => {
+      throw reset();
+    };
+    calls[0]!.settle(fail);
+    expect(await runs[0]).toBe('ERR_UPSTREAM_RESET');
+    calls[1]!.settle(fail);
+    expect(await runs[1]).toBe('ERR_UPSTREAM_RESET');
+    // 2 failures of 4 calls is 50%, not over it: still closed.
+    expect(w.breaker().state).toBe('closed');
+    calls[2]!.settle(() => answer(200)(calls[2]!.c));
+    expect(await runs[2]).toBe('ok');
+    calls[3]!.settle(() => answer(503)(calls[3]!.c));
+    // A failing status reaches the pipeline as the answer it is, and counts: 3 of 5 calls failed.
+    expect(await runs[3]).toBe('ok');
+    expect(w.breaker().state).toBe('open');
+    expect(w.log).toEqual(['open:b0']);
   });
 
   it('lets no late success of an earlier request close a half-open breaker', async () => {

@@ -49,6 +49,16 @@ async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders
   });
 }
 
+/**
+ * The opossum version whose call accounting (`call`, `handleError`, `fail`)
+ * the direct path of {@link BackendBreaker} replays; `breakers.test.ts` fails
+ * on another, so an upgrade re-checks it.
+ */
+export const OPOSSUM_ACCOUNTING_VERSION = '10.0.0';
+
+/** What the direct path hands opossum's `fire`/`failure` listeners, which read none of it. */
+const NO_ARGS: unknown[] = [];
+
 /** Whether an attempt's error counts against the backend (see `classifyFailure`). */
 function isUpstreamFailure(error: unknown): boolean {
   return classifyFailure(error) === 'backend';
@@ -179,9 +189,71 @@ export class BackendBreaker {
 
   /** Runs the rest of the attempt through the breaker, or rejects with `ERR_BREAKER_OPEN`. */
   run(ctx: Context, next: Next): Promise<void> {
-    if (this.#state === 'closed') return this.#fire(ctx, next);
+    if (this.#state === 'closed') {
+      const breaker = this.#breaker;
+      return breaker.closed && !breaker.pendingClose && breaker.enabled
+        ? this.#direct(breaker, ctx, next)
+        : this.#fire(ctx, next);
+    }
     if (this.#state === 'half-open') return this.#probe(ctx, next);
     return Promise.reject(this.#rejection());
+  }
+
+  /**
+   * What `#fire` does for a closed breaker, without opossum's promises per
+   * call: the same events in the same order (`fire` when the attempt starts;
+   * `success`, or `failure` and the threshold check, when it is over), through
+   * opossum's public API. Its `fire()` adds nothing else here: no timeout,
+   * cache, coalescing, fallback or capacity is configured. Settles as `#fire`
+   * does, at response headers; a failure is counted before the pipeline sees it.
+   */
+  #direct(breaker: GatedBreaker, ctx: Context, next: Next): Promise<void> {
+    breaker.emit('fire', NO_ARGS);
+    const started = Date.now();
+    let attempt: Promise<void>;
+    try {
+      attempt = next();
+    } catch (error) {
+      attempt = Promise.reject(error);
+    }
+    return attempt.then(
+      () => {
+        const response = ctx.response;
+        if (response === undefined) return this.#settle(breaker, undefined, started);
+        if (this.#isFailure(response.judgedStatus ?? response.status))
+          return this.#settle(breaker, FAILURE_STATUS, started);
+        const body = response.body;
+        if (body === undefined || Buffer.isBuffer(body)) return this.#settle(breaker, undefined, started);
+        const backend = ctx.backend?.id ?? '';
+        onBodyOutcome(body, (outcome, error) => {
+          if (outcome === 'failed') this.#settle(breaker, bodyFailure(backend, error), started);
+          // A gRPC status in the trailers (set before the body's end) is judged like a trailers-only one.
+          else if (outcome === 'complete' && this.#isFailure(response.judgedStatus ?? response.status))
+            this.#settle(breaker, FAILURE_STATUS, started);
+          else this.#settle(breaker, undefined, started);
+        });
+      },
+      (error: unknown) => {
+        this.#settle(breaker, error, started);
+        throw error;
+      },
+    );
+  }
+
+  /** opossum's own accounting of a finished call (its `handleError` and `fail`), by its public API. */
+  #settle(breaker: GatedBreaker, error: unknown, started: number): void {
+    const latency = Date.now() - started;
+    if (error === undefined || notAFailure(error)) {
+      breaker.emit('success', error, latency);
+      return;
+    }
+    breaker.emit('failure', error, latency, NO_ARGS);
+    if (breaker.warmUp) return;
+    const stats = breaker.stats;
+    if (stats.fires < breaker.volumeThreshold && !breaker.halfOpen) return;
+    if ((stats.failures / stats.fires) * 100 > this.#settings.errorThresholdPercentage || breaker.halfOpen) {
+      breaker.open();
+    }
   }
 
   /** Fires the breaker; settles at response headers, while opossum's call lasts until the body is over. */

@@ -214,6 +214,25 @@ describe('limiter algorithms in memory', () => {
     expect((await limiter.consume('k', 1)).allowed).toBe(true);
   });
 
+  it('fixed window in memory: answers at once, and blocks an overdrawn key for blockDuration from its first refusal', () => {
+    clock = 0;
+    const limiter = new FixedWindow(
+      { name: 'f', points: 2, durationMs: 1000, blockDurationMs: 5000 },
+      { now: () => clock },
+    );
+    const first = limiter.consume('k', 1);
+    expect(first).not.toBeInstanceOf(Promise);
+    expect(first).toMatchObject({ allowed: true, limit: 2, remaining: 1, resetMs: 1000 });
+    expect(limiter.consume('k', 1)).toMatchObject({ allowed: true, remaining: 0 });
+    clock = 400;
+    expect(limiter.consume('k', 1)).toMatchObject({ allowed: false, remaining: 0, retryAfterMs: 5000 });
+    // A later refusal does not extend the block.
+    clock = 2000;
+    expect(limiter.consume('k', 1)).toMatchObject({ allowed: false, retryAfterMs: 3400 });
+    clock = 5400;
+    expect(limiter.consume('k', 1)).toMatchObject({ allowed: true, remaining: 1 });
+  });
+
   it('keeps keys apart', async () => {
     const limiter = new MemorySlidingWindow({ name: 'k', points: 1, durationMs: 1000, blockDurationMs: 0 }, () => 0);
     expect(limiter.consume('a', 1).allowed).toBe(true);

@@ -89,6 +89,20 @@ describe('CookieSigner', () => {
     expect(signer.verify(signer.sign('a', now - 1), now)).toBeUndefined();
   });
 
+  it('signs the same backend and expiry to the same value, and a new expiry or backend afresh', () => {
+    const fresh = new CookieSigner([SECRET]);
+    const first = fresh.sign('a', now + 60);
+    expect(fresh.sign('a', now + 60)).toBe(first);
+    const later = fresh.sign('a', now + 61);
+    expect(later).not.toBe(first);
+    expect(fresh.verify(later, now)).toEqual({ id: 'a', expiresAt: now + 61 });
+    expect(fresh.verify(fresh.sign('b', now + 61), now)).toEqual({ id: 'b', expiresAt: now + 61 });
+    // Past the memo's bound every value is still signed right.
+    for (let i = 0; i < 300; i++)
+      expect(fresh.verify(fresh.sign(`id-${i}`, now + 60), now)).toMatchObject({ id: `id-${i}` });
+    expect(fresh.verify(fresh.sign('a', now + 61), now)).toEqual({ id: 'a', expiresAt: now + 61 });
+  });
+
   it('verifies with every secret and signs with the first (rotation)', () => {
     const old = new CookieSigner([SECRET]);
     const rotated = new CookieSigner(['the-new-secret-of-at-least-thirty-two-chars', SECRET]);

@@ -9,6 +9,9 @@ const MAX_VALUE = 512;
 /** Length of the signature kept in the cookie: 22 base64url characters, 132 bits of HMAC-SHA256. */
 const SIG_LENGTH = 22;
 
+/** Backends whose last signed value {@link CookieSigner} keeps; past this the memo starts over. */
+const MAX_MEMO = 256;
+
 /** Where a cookie sits in a `Cookie` header. */
 export interface CookieRange {
   /** Start of `name=value`. */
@@ -101,6 +104,11 @@ export function serializeCookie(name: string, value: string, attributes: CookieA
  */
 export class CookieSigner {
   readonly #secrets: readonly string[];
+  /**
+   * The last value signed for each backend: every response in the same second
+   * gets the same value, so one HMAC per backend per second, not per response.
+   */
+  readonly #signed = new Map<string, { expiresAt: number; value: string }>();
 
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) throw new Error('CookieSigner needs at least one secret');
@@ -113,8 +121,18 @@ export class CookieSigner {
 
   /** A cookie value naming `backendId`, valid until `expiresAt` (Unix seconds). */
   sign(backendId: string, expiresAt: number): string {
+    const last = this.#signed.get(backendId);
+    if (last !== undefined && last.expiresAt === expiresAt) return last.value;
     const payload = `${Buffer.from(backendId).toString('base64url')}.${expiresAt.toString(36)}`;
-    return `${payload}.${this.#mac(this.#secrets[0] as string, payload)}`;
+    const value = `${payload}.${this.#mac(this.#secrets[0] as string, payload)}`;
+    if (last !== undefined) {
+      last.expiresAt = expiresAt;
+      last.value = value;
+    } else {
+      if (this.#signed.size >= MAX_MEMO) this.#signed.clear();
+      this.#signed.set(backendId, { expiresAt, value });
+    }
+    return value;
   }
 
   /**

@@ -1,4 +1,4 @@
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type ClientRequest, IncomingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -129,6 +129,22 @@ function freshAgent(pooled: http.Agent): http.Agent {
     freshAgents.set(pooled, fresh);
   }
   return fresh;
+}
+
+/**
+ * Whether a backend's URL has no path or query of its own. For those,
+ * http-proxy-3's `prependPath` would parse `/` into a URL on every request
+ * only to prepend `/`: turning it off sends the very same path, unparsed.
+ */
+const rootTargets = new WeakMap<URL, boolean>();
+
+function isRootTarget(target: URL): boolean {
+  let root = rootTargets.get(target);
+  if (root === undefined) {
+    root = target.pathname === '/' && target.search === '';
+    rootTargets.set(target, root);
+  }
+  return root;
 }
 
 /** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
@@ -342,6 +358,7 @@ export class Forwarder implements UpstreamForwarder {
         ctx.res,
         {
           target: backend.target,
+          prependPath: !isRootTarget(backend.target),
           agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body ?? req,
           switchyard: attempt,
@@ -582,8 +599,9 @@ export function sendResponse(
   res.once('close', () => {
     if (!body.destroyed && !body.readableEnded) body.destroy();
   });
-  // Trailer fields of a chunked upstream body go out before the client's last chunk.
-  if ('rawTrailers' in body) {
+  // Trailer fields of a chunked upstream body go out before the client's last chunk
+  // (a body framed by Content-Length, or by the connection's close, has none).
+  if ('rawTrailers' in body && !(body instanceof IncomingMessage && body.headers['transfer-encoding'] === undefined)) {
     body.prependOnceListener('end', () => addTrailers(res, (body as IncomingMessage).rawTrailers));
   }
   body.pipe(res);
