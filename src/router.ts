@@ -8,6 +8,7 @@ import type { EventName, SwitchyardEvents } from './core/events.js';
 import { normalizePath, resolveTarget } from './core/net/request-target.js';
 import { parseOptions } from './core/zod.js';
 import type { LoadBalancerOptions } from './options/options.js';
+import { refuseConnect } from './surfaces/extended-connect.js';
 import type { BalancerStats } from './surfaces/metrics/stats.js';
 import { createRouterAdmin, type RouterAdminOptions } from './surfaces/router/admin.js';
 import { type CompiledRoute, RouteTable, requestHost } from './surfaces/router/match.js';
@@ -116,6 +117,17 @@ export interface Router {
   ) => Promise<void>;
   /** `'upgrade'` listener (WebSockets): routed like a request. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /**
+   * `'connect'` listener of an HTTP/2 server, for WebSockets over HTTP/2
+   * (RFC 8441; the server needs `settings: { enableConnectProtocol: true }`):
+   * routed as the `GET` it becomes upstream, then the pool's `lb.connect`.
+   * Any other CONNECT gets 501 `ERR_NOT_IMPLEMENTED`.
+   */
+  readonly connect: (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse | Duplex,
+    head?: Buffer,
+  ) => void;
   /**
    * Express middleware. `keepMountPath` matches (and forwards) the full
    * original URL; `fallthrough` calls `next()` when no route matches instead of answering 404.
@@ -487,9 +499,32 @@ export function createRouter(options: RouterOptions): Router {
     return { pools: out, unrouted };
   }
 
+  const connect: Router['connect'] = (req, res) => {
+    if (refuseConnect(req, res)) return;
+    const request = req as IncomingMessage;
+    let found: Found | undefined;
+    let failure: SwitchyardError | undefined;
+    try {
+      if (closed) failure = makeError('ERR_CLOSED', 'the router is shutting down');
+      // A WebSocket over HTTP/2 reaches its backend as a GET: routes with `methods` see that.
+      else found = find(request.url ?? '/', 'GET', request.headers);
+    } catch (error) {
+      failure = error as SwitchyardError;
+    }
+    if (found) {
+      if (found.target !== request.url) request.url = found.target;
+      found.lb.connect(req, res);
+      return;
+    }
+    const error = failure ?? noRoute();
+    if (error.code === 'ERR_NO_ROUTE') unrouted++;
+    reject(res as ServerResponse, error);
+  };
+
   const router: Router = {
     handler,
     upgrade,
+    connect,
     express({ keepMountPath = false, fallthrough = false } = {}) {
       return function switchyardRouter(req, res, next) {
         const original = (req as IncomingMessage & { originalUrl?: string }).originalUrl;

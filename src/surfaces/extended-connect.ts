@@ -10,6 +10,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { PendingResponse } from '../core/context.js';
 import { makeError } from '../core/errors.js';
+import type { Events } from '../core/events.js';
 import { isHttp2 } from '../core/net/http2-compat.js';
 import { errorResponse, startUpgrade, type UpgradeDeps } from './upgrade.js';
 
@@ -59,32 +60,9 @@ function isSocket(res: ServerResponse | Http2ServerResponse | Duplex): res is Du
  */
 export function createConnectHandler(deps: UpgradeDeps): ConnectHandler {
   return function connect(request, response) {
-    const refusal = (protocol: unknown) =>
-      makeError(
-        'ERR_NOT_IMPLEMENTED',
-        protocol === undefined
-          ? 'CONNECT is not proxied: only WebSockets over HTTP/2 (:protocol websocket)'
-          : 'only the websocket protocol of an extended CONNECT is proxied',
-      );
-    if (isSocket(response)) {
-      // An HTTP/1.1 CONNECT (an allowHTTP1 server's 'connect' event): no tunnel of that kind.
-      response.on('error', () => {});
-      const body = JSON.stringify(refusal(undefined).toClientJSON());
-      response.end(
-        `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-      return;
-    }
-    const req = request as IncomingMessage;
+    if (refuseConnect(request, response, deps.events)) return;
     const res = response as Http2ServerResponse;
-    const protocol = req.headers[':protocol'];
-    if (!isHttp2(req) || req.method !== 'CONNECT' || protocol !== 'websocket') {
-      // An extended CONNECT for another protocol is a failed upgrade; a plain CONNECT is no upgrade at all.
-      if (protocol !== undefined)
-        deps.events.emit('upgrade', { backend: undefined, ok: false, error: 'ERR_NOT_IMPLEMENTED' });
-      answer(res, errorResponse(501, refusal(protocol)));
-      return;
-    }
+    const req = request as IncomingMessage;
     startUpgrade(deps, req, req.url ?? '/', {
       res: response as ServerResponse,
       refuse: (refused) => answer(res, refused),
@@ -92,6 +70,51 @@ export function createConnectHandler(deps: UpgradeDeps): ConnectHandler {
         deps.forwarder.upgradeStream(request as Http2ServerRequest, res, backend, headers, path, onDone),
     });
   };
+}
+
+/**
+ * Answers a CONNECT that is not a WebSocket over HTTP/2 with 501
+ * `ERR_NOT_IMPLEMENTED` (on the raw socket for an HTTP/1.1 CONNECT) and
+ * returns true; returns false for an extended CONNECT with
+ * `:protocol websocket`, which the caller serves. With `events`, another
+ * `:protocol` is reported as a failed `upgrade`.
+ *
+ * @example
+ * ```ts
+ * import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+ * import { refuseConnect } from './extended-connect.js';
+ * declare const stream: { req: Http2ServerRequest; res: Http2ServerResponse };
+ * if (!refuseConnect(stream.req, stream.res)) log('a WebSocket to route');
+ * ```
+ */
+export function refuseConnect(
+  request: IncomingMessage | Http2ServerRequest,
+  response: ServerResponse | Http2ServerResponse | Duplex,
+  events?: Events,
+): boolean {
+  const refusal = (protocol: unknown) =>
+    makeError(
+      'ERR_NOT_IMPLEMENTED',
+      protocol === undefined
+        ? 'CONNECT is not proxied: only WebSockets over HTTP/2 (:protocol websocket)'
+        : 'only the websocket protocol of an extended CONNECT is proxied',
+    );
+  if (isSocket(response)) {
+    // An HTTP/1.1 CONNECT (an allowHTTP1 server's 'connect' event): no tunnel of that kind.
+    response.on('error', () => {});
+    const body = JSON.stringify(refusal(undefined).toClientJSON());
+    response.end(
+      `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    return true;
+  }
+  const req = request as IncomingMessage;
+  const protocol = req.headers[':protocol'];
+  if (isHttp2(req) && req.method === 'CONNECT' && protocol === 'websocket') return false;
+  // An extended CONNECT for another protocol is a failed upgrade; a plain CONNECT is no upgrade at all.
+  if (protocol !== undefined) events?.emit('upgrade', { backend: undefined, ok: false, error: 'ERR_NOT_IMPLEMENTED' });
+  answer(response as Http2ServerResponse, errorResponse(501, refusal(protocol)));
+  return true;
 }
 
 /**

@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
-import { createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
+import { createLoadBalancer, createRouter, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
 import { testCertificate } from '../certs.js';
 import { forwarderOptions } from '../conformance/forwarders.js';
 import { type Listening, listen, until } from '../helpers.js';
@@ -474,6 +474,38 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     ws.stream.write(clientFrame('via handler'));
     await until(() => ws.reader.texts().length === 2);
     expect(ws.reader.texts()).toEqual(['welcome', 'echo:via handler']);
+  });
+
+  it('routes a WebSocket through router.connect by :authority and path, as a GET, rewriting the path', async () => {
+    const chat = await wsBackend();
+    const other = await wsBackend();
+    const router = createRouter({
+      pools: {
+        chat: { ...forwarderOptions(), backends: [{ url: chat.url }] },
+        other: { backends: [{ url: other.url }] },
+      },
+      routes: [
+        { host: 'chat.example', prefix: '/ws', methods: ['GET'], rewrite: { stripPrefix: true }, pool: 'chat' },
+        { host: 'other.example', pool: 'other' },
+      ],
+    });
+    const server = http2.createServer({ settings: { enableConnectProtocol: true } }, router.handler);
+    server.on('connect', router.connect);
+    await listenOn(server);
+    cleanup.push(() => router.close());
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const s = await session(server);
+    const ws = await openWebSocket(s, '/ws/room');
+    expect(ws.status).toBe(200);
+    ws.stream.write(clientFrame('routed'));
+    await until(() => ws.reader.texts().length === 2);
+    expect(ws.reader.texts()).toEqual(['welcome', 'echo:routed']);
+    expect(chat.seen.map((h) => h.url)).toEqual(['/room']);
+    expect(other.seen).toHaveLength(0);
+    const unrouted = await openWebSocket(s, '/ws/room', { ':authority': 'nowhere.example' });
+    expect(unrouted.status).toBe(404);
+    await unrouted.ended;
+    expect(JSON.parse(unrouted.body())).toMatchObject({ error: { code: 'ERR_NO_ROUTE' } });
   });
 
   it('answers 503 ERR_CLOSED once the balancer is closing', async () => {
