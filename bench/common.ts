@@ -1,10 +1,14 @@
 /**
  * What the bench scripts share: the loopback backends, starting a role of a
- * script in its own process, finding tools and free ports.
+ * script in its own process, finding tools and free ports, loading the built
+ * switchyard.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
  * Starts `count` tiny loopback backends answering a ~280-byte JSON body,
@@ -95,6 +99,76 @@ export const POLICIES = {
   cache: { ttl: '5m', maxEntries: 1000 },
 } as const;
 
+/** The newest modification time of any `.ts` file (tests excepted) under `dir`, in ms. */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts'))
+      newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The built `dist/index.js` the benches load (what users run: no tsx
+ * wrappers in the profile). Throws, saying what to do, when `dist/` is
+ * missing or older than `src/`: a bench of stale code measures nothing.
+ * `BENCH_DIST` names another build to load instead (before/after runs).
+ */
+export function builtEntry(): string {
+  // Another build to compare with (a copy of an older dist/ inside this checkout, so its imports resolve): as it is.
+  const other = process.env.BENCH_DIST;
+  if (other) return join(other, 'index.js');
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const entry = join(root, 'dist', 'index.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` before benchmarking`);
+  const built = statSync(entry).mtimeMs;
+  const source = newestSource(join(root, 'src'));
+  if (source > built) {
+    throw new Error(`dist/ is older than src/ (a source file changed after the build): run \`npm run build\` first`);
+  }
+  return entry;
+}
+
+/** Imports the built switchyard (see {@link builtEntry}). */
+export async function loadBuilt(): Promise<typeof import('../src/index.ts')> {
+  return (await import(pathToFileURL(builtEntry()).href)) as typeof import('../src/index.ts');
+}
+
+/**
+ * The floor for a Node proxy, the `undici-min` contender: an undici Pool per
+ * backend, round robin, streaming both ways, no header rules, no timeouts of
+ * its own.
+ */
+export async function minimalUndiciHandler(targets: string[]): Promise<http.RequestListener> {
+  const { Pool } = await import('undici');
+  const pools = targets.map((url) => new Pool(url, { connections: 256, keepAliveTimeout: 4000 }));
+  let next = 0;
+  return (req, res) => {
+    const pool = pools[next++ % pools.length] as InstanceType<typeof Pool>;
+    pool.stream(
+      {
+        path: req.url ?? '/',
+        method: req.method as 'GET',
+        headers: req.headers as Record<string, string>,
+        body: req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null,
+      },
+      ({ statusCode, headers }) => {
+        res.writeHead(statusCode, headers as http.OutgoingHttpHeaders);
+        return res;
+      },
+      (error) => {
+        if (error && !res.headersSent) {
+          res.writeHead(502);
+          res.end();
+        } else if (error) res.destroy();
+      },
+    );
+  };
+}
+
 /** One load run's figures: requests per second, latency percentiles in ms, errors (socket errors and non-2xx/3xx). */
 export interface LoadResult {
   rps: number;
@@ -161,4 +235,39 @@ export async function runAutocannon(url: string, duration: number, connections: 
 /** Drives `url` for `duration` seconds over `connections` connections with `tool` (`wrk` or `autocannon`). */
 export function runLoad(tool: string, url: string, duration: number, connections: number): Promise<LoadResult> {
   return tool === 'wrk' ? runWrk(url, duration, connections) : runAutocannon(url, duration, connections);
+}
+
+/**
+ * A loopback HTTP server for `handler` that counts its requests and this
+ * process's CPU time between a parent's `'mark'` and `'report'` IPC messages
+ * (replying `{ cpuUs, requests }`), and sends `{ port }` once listening.
+ */
+export function serveMeasured(handler: http.RequestListener): http.Server {
+  let requests = 0;
+  let cpu = process.cpuUsage();
+  const server = http.createServer((req, res) => {
+    requests++;
+    handler(req, res);
+  });
+  process.on('message', (message) => {
+    if (message === 'mark') {
+      requests = 0;
+      cpu = process.cpuUsage();
+      process.send?.({ marked: true });
+    } else if (message === 'report') {
+      const used = process.cpuUsage(cpu);
+      process.send?.({ cpuUs: used.user + used.system, requests });
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
+  return server;
+}
+
+/** Sends `message` to a child started by `startRole` and resolves with its next message. */
+export function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    child.once('message', (reply) => resolve(reply as Record<string, unknown>));
+    child.send(message);
+  });
 }

@@ -7,10 +7,15 @@
  *   npm run bench:profile                               # defaults on undici, 6 s of load
  *   PROFILE=lean FORWARDER=http-proxy-3 PROFILE_DURATION=4 npm run bench:profile
  *
- * Knobs: PROFILE (`lean`, `default`, `policies`), FORWARDER (`undici`,
+ * Knobs: PROFILE (`lean`, `default`, `policies`, or `undici-min`: the minimal
+ * undici proxy of `npm run bench`, for reference), FORWARDER (`undici`,
  * `http-proxy-3`), PROFILE_DURATION (s), BENCH_CONNECTIONS (default 50),
- * PROFILE_DIR (where the .cpuprofile/.heapprofile files go; default a temp dir).
+ * PROFILE_DIR (where the .cpuprofile/.heapprofile files go; default a temp dir),
+ * PROFILE_CPU=0 / PROFILE_HEAP=0 (no CPU profile / no allocation sampling:
+ * bytes allocated per request, collected objects included, by site).
  * Load comes from wrk when installed, autocannon otherwise, in its own process.
+ * The profiled code is the built `dist/` (run `npm run build` first; a
+ * `dist/` older than `src/` is refused).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +26,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { hasCommand, LEAN, POLICIES, serveBackends, startRole } from './common.ts';
+import {
+  builtEntry,
+  hasCommand,
+  LEAN,
+  loadBuilt,
+  minimalUndiciHandler,
+  POLICIES,
+  serveBackends,
+  startRole,
+} from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -32,18 +46,25 @@ if (role === 'backends') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const profile = process.argv[4] ?? 'default';
   const forwarder = process.argv[5] ?? 'undici';
-  const { createLoadBalancer } = await import('../src/index.ts');
-  const backends = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
-  const lean = LEAN;
-  const policies = POLICIES;
-  const options = {
-    backends,
-    forwarder,
-    ...(profile === 'lean' ? lean : {}),
-    ...(profile === 'policies' ? policies : {}),
-    ...(JSON.parse(process.env.PROFILE_OPTIONS ?? '{}') as object),
-  } as Parameters<typeof createLoadBalancer>[0];
-  const lb = createLoadBalancer(options);
+  let handler: http.RequestListener;
+  let close: () => Promise<void> = async () => {};
+  if (profile === 'undici-min') {
+    // The reference the issue's ratios are taken against, profiled the same way.
+    handler = await minimalUndiciHandler(ports.map((port) => `http://127.0.0.1:${port}`));
+  } else {
+    const { createLoadBalancer } = await loadBuilt();
+    const backends = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
+    const options = {
+      backends,
+      forwarder,
+      ...(profile === 'lean' ? LEAN : {}),
+      ...(profile === 'policies' ? POLICIES : {}),
+      ...(JSON.parse(process.env.PROFILE_OPTIONS ?? '{}') as object),
+    } as Parameters<typeof createLoadBalancer>[0];
+    const lb = createLoadBalancer(options);
+    handler = lb.handler;
+    close = () => lb.close();
+  }
   let requests = 0;
   let minorGcs = 0;
   let cpu = process.cpuUsage();
@@ -57,7 +78,7 @@ if (role === 'backends') {
   }).observe({ entryTypes: ['gc'] });
   const server = http.createServer((req, res) => {
     if (counting) requests++;
-    void lb.handler(req, res);
+    handler(req, res);
   });
   server.keepAliveTimeout = 65_000;
   // The CPU profile covers exactly the measured window (no start-up, no warm-up).
@@ -72,9 +93,19 @@ if (role === 'backends') {
     await post('Profiler.enable');
     await post('Profiler.setSamplingInterval', { interval: 200 });
   }
+  // Allocation sampling, collected objects included: bytes allocated per request, whatever the load.
+  const heapProfile = process.env.PROFILE_HEAP !== '0';
+  if (heapProfile) await post('HeapProfiler.enable');
   process.on('message', async (message: string) => {
     if (message === 'count') {
       if (cpuProfile) await post('Profiler.start');
+      if (heapProfile) {
+        await post('HeapProfiler.startSampling', {
+          samplingInterval: 1024,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      }
       counting = true;
       cpu = process.cpuUsage();
       process.send?.({ counting: true });
@@ -86,9 +117,15 @@ if (role === 'backends') {
         const { profile } = (await post('Profiler.stop')) as { profile: unknown };
         writeFileSync(join(process.env.PROFILE_OUT ?? '.', `window.cpuprofile`), JSON.stringify(profile));
       }
-      process.send?.({ requests, minorGcs, cpuUs: used.user + used.system });
+      let allocated: Array<[string, number]> = [];
+      if (heapProfile) {
+        const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
+        writeFileSync(join(process.env.PROFILE_OUT ?? '.', `window.heapprofile`), JSON.stringify(profile));
+        allocated = [...allocationsBySite(profile.head)];
+      }
+      process.send?.({ requests, minorGcs, cpuUs: used.user + used.system, allocated });
       server.close();
-      void lb.close().finally(() => process.exit(0));
+      void close().finally(() => process.exit(0));
       setTimeout(() => process.exit(0), 2000).unref();
     }
   });
@@ -110,6 +147,26 @@ async function drive(url: string, seconds: number, connections: number): Promise
   await autocannon({ url, connections, duration: seconds });
 }
 
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated over the sampled window (V8's estimate), by allocating function. */
+function allocationsBySite(head: HeapNode): Map<string, number> {
+  const sites = new Map<string, number>();
+  const stack = [head];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (node.selfSize > 0) {
+      const key = where(node.callFrame);
+      sites.set(key, (sites.get(key) ?? 0) + node.selfSize);
+    }
+    stack.push(...node.children);
+  }
+  return sites;
+}
+
 interface CpuNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -118,7 +175,7 @@ interface CpuNode {
 }
 
 function where(frame: { functionName: string; url: string; lineNumber: number }): string {
-  const file = frame.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|src)\//, '$1/');
+  const file = frame.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|src|dist)\//, '$1/');
   return `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
 }
 
@@ -126,6 +183,7 @@ function packageOf(frame: { functionName: string; url: string }): string {
   const url = frame.url;
   if (url.includes('node_modules/')) return url.split('node_modules/').pop()?.split('/')[0] ?? url;
   if (url.includes('/src/')) return `src/${url.split('/src/').pop()}`;
+  if (url.includes('/dist/')) return `dist/${url.split('/dist/').pop()}`;
   if (url.startsWith('node:')) return url.startsWith('node:internal') ? 'node:internal' : url;
   return frame.functionName.startsWith('(') ? frame.functionName : `native ${frame.functionName}`;
 }
@@ -142,6 +200,7 @@ async function main(): Promise<void> {
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const profile = process.env.PROFILE ?? 'default';
   const forwarder = process.env.FORWARDER ?? 'undici';
+  if (profile !== 'undici-min') builtEntry(); // the profiled code is the built dist/: fail now when it is missing or stale
   const dir = process.env.PROFILE_DIR ?? mkdtempSync(join(tmpdir(), 'switchyard-profile-'));
   const backends = await startRole(self, ['backends']);
   const ports = JSON.stringify(backends.message.ports);
@@ -155,8 +214,9 @@ async function main(): Promise<void> {
       proxy.child.send('count');
     });
     await drive(url, seconds, connections);
-    const counts = await new Promise<{ requests: number; minorGcs: number; cpuUs: number }>((resolve) => {
-      proxy.child.once('message', (m) => resolve(m as { requests: number; minorGcs: number; cpuUs: number }));
+    type Counts = { requests: number; minorGcs: number; cpuUs: number; allocated: Array<[string, number]> };
+    const counts = await new Promise<Counts>((resolve) => {
+      proxy.child.once('message', (m) => resolve(m as Counts));
       proxy.child.send('stop');
     });
     await new Promise((resolve) => proxy.child.once('exit', resolve));
@@ -166,6 +226,14 @@ async function main(): Promise<void> {
         `${(counts.cpuUs / Math.max(counts.requests, 1)).toFixed(1)} µs CPU per request, ` +
         `${((1000 * counts.minorGcs) / Math.max(counts.requests, 1)).toFixed(2)} minor GCs per 1,000 requests`,
     );
+    if (counts.allocated.length > 0) {
+      const perRequest = (bytes: number) => bytes / Math.max(counts.requests, 1);
+      const bytes = counts.allocated.reduce((sum, [, n]) => sum + n, 0);
+      console.log(
+        `\nallocated: ${(perRequest(bytes) / 1024).toFixed(2)} KiB per request (sampled, every 1 KiB); top sites:`,
+      );
+      top(new Map(counts.allocated), bytes, 12, (n) => `${perRequest(n).toFixed(0)} B`);
+    }
     if (cpuFile) {
       const cpu = JSON.parse(readFileSync(join(dir, cpuFile), 'utf8')) as { nodes: CpuNode[] };
       const byFunction = new Map<string, number>();

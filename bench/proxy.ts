@@ -6,11 +6,18 @@
  *   npm run bench                                   # 3 rounds x 4 s per contender (under 5 minutes)
  *   BENCH_DURATION=2 BENCH_ROUNDS=1 npm run bench   # quick look while developing
  *   BENCH_ONLY=undici-min,bare,default npm run bench
+ *   BENCH_BASELINE=node_modules/.cache/dist-main BENCH_ONLY=lean,lean@baseline npm run bench
  *
  * Knobs: BENCH_DURATION (s per round, default 4), BENCH_ROUNDS (default 3),
  * BENCH_CONNECTIONS (default 50), BENCH_WARMUP (s, default 1), BENCH_ONLY
  * (comma-separated contender keys, see `CONTENDERS`), BENCH_LOAD (`wrk` or
- * `autocannon`), BENCH_OUT (JSON file, default bench/results/proxy.json).
+ * `autocannon`), BENCH_OUT (JSON file, default bench/results/proxy.json),
+ * BENCH_BASELINE (an older build's `dist/`, copied inside this checkout so
+ * its imports resolve: every switchyard contender also runs on it, as
+ * `<key>@baseline`, in the same rounds).
+ *
+ * The switchyard contenders load the built `dist/` (run `npm run build`
+ * first; the bench refuses a `dist/` older than `src/`).
  *
  * Backends, each proxy and the load generator run in separate processes.
  * Loopback only; every run is bounded in time; nginx (when installed) runs as
@@ -21,14 +28,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  builtEntry,
   freePort,
   hasCommand,
   LEAN,
   type LoadResult,
+  loadBuilt,
   median,
+  minimalUndiciHandler,
   POLICIES,
   runLoad,
   serveBackends,
@@ -50,6 +60,8 @@ interface Contender {
   kind: 'direct' | 'nginx' | 'undici-min' | 'bare' | 'switchyard';
   profile?: Profile;
   forwarder?: ForwarderName;
+  /** A baseline build's `dist/` this contender loads instead of this checkout's (`BENCH_BASELINE`). */
+  dist?: string;
 }
 
 const PROFILES: Record<Profile, string> = {
@@ -77,6 +89,16 @@ const CONTENDERS: Contender[] = [
     ),
   ),
 ];
+
+// BENCH_BASELINE=<a copy of an older dist/ inside this checkout>: each switchyard contender runs a second
+// time on that build, as `<key>@baseline`, in the same rounds (before/after side by side, under the same load).
+const baseline = process.env.BENCH_BASELINE;
+if (baseline) {
+  const dist = resolve(baseline);
+  for (const c of CONTENDERS.filter((c) => c.kind === 'switchyard')) {
+    CONTENDERS.push({ ...c, key: `${c.key}@baseline`, label: `${c.label} (baseline build)`, dist });
+  }
+}
 
 function switchyardOptions(profile: Profile, forwarder: ForwarderName, targets: string[]) {
   const backends = targets.map((url) => ({ url }));
@@ -119,34 +141,10 @@ async function serveProxy(contender: Contender, ports: number[]): Promise<void> 
       proxy.web(req, res, { target: targets[i], agent: agents[i] });
     };
   } else if (contender.kind === 'undici-min') {
-    // The floor for a Node proxy: an undici Pool per backend, streaming both
-    // ways, no header rules, no timeouts of its own.
-    const { Pool } = await import('undici');
-    const pools = targets.map((url) => new Pool(url, { connections: 256, keepAliveTimeout: 4000 }));
-    let next = 0;
-    handler = (req, res) => {
-      const pool = pools[next++ % pools.length] as InstanceType<typeof Pool>;
-      pool.stream(
-        {
-          path: req.url ?? '/',
-          method: req.method as 'GET',
-          headers: req.headers as Record<string, string>,
-          body: req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null,
-        },
-        ({ statusCode, headers }) => {
-          res.writeHead(statusCode, headers as http.OutgoingHttpHeaders);
-          return res;
-        },
-        (error) => {
-          if (error && !res.headersSent) {
-            res.writeHead(502);
-            res.end();
-          } else if (error) res.destroy();
-        },
-      );
-    };
+    handler = await minimalUndiciHandler(targets);
   } else {
-    const { createLoadBalancer } = await import('../src/index.ts');
+    if (contender.dist) process.env.BENCH_DIST = contender.dist;
+    const { createLoadBalancer } = await loadBuilt();
     const options = switchyardOptions(contender.profile ?? 'default', contender.forwarder ?? 'undici', targets);
     const lb = createLoadBalancer(options as Parameters<typeof createLoadBalancer>[0]);
     handler = lb.handler;
@@ -262,6 +260,8 @@ async function main(): Promise<void> {
   const contenders = CONTENDERS.filter(
     (c) => (c.kind !== 'nginx' || hasNginx) && (only === undefined || only.includes(c.key)),
   );
+  // The switchyard contenders run the built dist/ (what users run): fail now, not mid-run, when it is stale.
+  if (contenders.some((c) => c.kind === 'switchyard')) builtEntry();
   const began = Date.now();
   console.log(
     `proxy bench: ${contenders.length} contenders, ${rounds} round(s) x ${duration} s (+${warmup} s warm-up), ` +

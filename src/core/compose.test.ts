@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compose, type Middleware } from './compose.js';
+import { compose, type Middleware, trustStage } from './compose.js';
 import type { Context } from './context.js';
 import { SwitchyardError } from './errors.js';
 
@@ -85,5 +85,61 @@ describe('compose', () => {
     ]);
     await run(ctx);
     expect(reached).toBe(false);
+  });
+
+  it('still refuses a second next() from a trusted stage, and still guards a user middleware above one', async () => {
+    const twice = compose([
+      named(
+        'stage',
+        trustStage(async (_c, next) => {
+          await next();
+          await next();
+        }),
+      ),
+    ]);
+    await expect(twice(ctx)).rejects.toMatchObject({ code: 'ERR_NEXT_CALLED_TWICE' });
+
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const forgetful = compose([
+      named('forgetful', async (_c, next) => {
+        void next();
+      }),
+      named(
+        'stage',
+        trustStage(async () => {
+          await gate;
+        }),
+      ),
+    ]);
+    await expect(forgetful(ctx)).rejects.toMatchObject({ code: 'ERR_MIDDLEWARE' });
+    release();
+  });
+
+  it('runs trusted stages in order and propagates their errors', async () => {
+    const log: string[] = [];
+    const run = compose([
+      named(
+        'a',
+        trustStage(async (_c, next) => {
+          log.push('a>');
+          try {
+            await next();
+          } catch (error) {
+            log.push(`caught ${(error as Error).message}`);
+          }
+        }),
+      ),
+      named(
+        'b',
+        trustStage(() => {
+          throw new Error('sync throw');
+        }),
+      ),
+    ]);
+    await run(ctx);
+    expect(log).toEqual(['a>', 'caught sync throw']);
   });
 });

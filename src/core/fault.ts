@@ -95,15 +95,44 @@ export function onBodyOutcome(body: Readable, done: (outcome: BodyOutcome, error
     done(error ? 'failed' : 'abandoned', error ?? undefined);
     return;
   }
-  let over = false;
-  const finish = (outcome: BodyOutcome, error?: Error) => {
-    if (over) return;
-    over = true;
-    done(outcome, error);
-  };
-  body.once('end', () => finish('complete'));
-  body.once('error', (error: Error) => finish('failed', error));
-  body.once('close', () => finish(body.readableEnded ? 'complete' : 'abandoned'));
+  // One watch per body, its listeners shared by every caller: no closure or once-wrapper per request.
+  const watched = body as WatchedBody;
+  const watch = watched[kOutcome];
+  if (watch !== undefined && !watch.over) {
+    watch.callbacks.push(done);
+    return;
+  }
+  watched[kOutcome] = { over: false, callbacks: [done] };
+  body.on('end', onOutcomeEnd);
+  body.on('error', onOutcomeError);
+  body.on('close', onOutcomeClose);
+}
+
+/** The outcome watch of a body: who waits for it, and whether it is known. */
+interface OutcomeWatch {
+  over: boolean;
+  callbacks: Array<(outcome: BodyOutcome, error?: Error) => void>;
+}
+const kOutcome = Symbol('switchyard.bodyOutcome');
+type WatchedBody = Readable & { [kOutcome]?: OutcomeWatch };
+
+function settleOutcome(body: WatchedBody, outcome: BodyOutcome, error?: Error): void {
+  const watch = body[kOutcome];
+  if (watch === undefined || watch.over) return;
+  watch.over = true;
+  for (const done of watch.callbacks) done(outcome, error);
+}
+
+function onOutcomeEnd(this: WatchedBody): void {
+  settleOutcome(this, 'complete');
+}
+
+function onOutcomeError(this: WatchedBody, error: Error): void {
+  settleOutcome(this, 'failed', error);
+}
+
+function onOutcomeClose(this: WatchedBody): void {
+  settleOutcome(this, this.readableEnded ? 'complete' : 'abandoned');
 }
 
 /**

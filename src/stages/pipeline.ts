@@ -1,10 +1,17 @@
 import { z } from 'zod';
-import { compose, type Middleware, type NamedMiddleware } from '../core/compose.js';
+import { compose, type Middleware, type NamedMiddleware, trustStage } from '../core/compose.js';
 import type { Context } from '../core/context.js';
 import { ConfigError } from '../core/errors.js';
 import type { StageHandle } from '../core/stage.js';
 import { fn } from '../core/zod.js';
 import { STAGE_NAMES, STAGES, type StageName } from './index.js';
+
+/**
+ * Built-in stages that always await the next() they call (or call none), run
+ * by `compose` without its guard's extra promise. Not the breaker: its timeout
+ * may give up on next() before the rest of the chain is over.
+ */
+const AWAITING_STAGES: ReadonlySet<StageName> = new Set<StageName>(['select', 'forward']);
 
 /** One user middleware entry: the `middleware` option. */
 export const middlewareSchema = z.strictObject({
@@ -69,16 +76,23 @@ export function buildPipeline(stages: Stages, user: readonly MiddlewareEntry[]):
   const wrapper = STAGES.find((stage) => stage.wraps === true);
   const split = slots.findIndex((slot) => slot.stage === wrapper?.name);
   const toNamed = (list: Slot[]): NamedMiddleware[] =>
-    list.flatMap((slot) =>
-      slot.handle && slot.stage !== wrapper?.name ? [{ name: slot.name, handle: slot.handle }] : [],
-    );
+    list.flatMap((slot) => {
+      if (!slot.handle || slot.stage === wrapper?.name) return [];
+      if (slot.stage !== undefined && AWAITING_STAGES.has(slot.stage)) trustStage(slot.handle);
+      return [{ name: slot.name, handle: slot.handle }];
+    });
   const outer = toNamed(split === -1 ? [] : slots.slice(0, split));
   const bracketList = toNamed(slots.slice(split + 1));
   const bracketRun = compose(bracketList);
   const bracket = (ctx: Context) => bracketRun(ctx);
   const retry = wrapper ? stages[wrapper.name]?.wrap?.(bracket) : undefined;
-  const outerList = retry && wrapper ? [...outer, { name: wrapper.name, handle: retry }] : outer;
+  const outerList = retry && wrapper ? [...outer, { name: wrapper.name, handle: trustStage(retry) }] : outer;
   const outerRun = compose(outerList);
-  const run = retry ? (ctx: Context) => outerRun(ctx) : (ctx: Context) => outerRun(ctx, () => bracketRun(ctx));
+  // With nothing before the bracket and no retry, the bracket is the whole pipeline: no per-request closure.
+  const run = retry
+    ? (ctx: Context) => outerRun(ctx)
+    : outer.length === 0
+      ? (ctx: Context) => bracketRun(ctx)
+      : (ctx: Context) => outerRun(ctx, () => bracketRun(ctx));
   return { run, names: Object.freeze([...outerList, ...bracketList].map((m) => m.name)) };
 }

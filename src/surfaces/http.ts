@@ -193,33 +193,36 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     }
     inflight++;
     let errorCode: SwitchyardError['code'] | undefined;
-    const finished = new Promise<void>((resolve) => {
-      res.once('close', () => {
-        inflight--;
-        if (inflight === 0 && onQuiet) onQuiet();
-        if (events.has('request')) {
-          const complete = responseFinished(res);
-          const query = ctx.path.indexOf('?');
-          // A body Node's parser rejected: the client got Node's own 400, not an abort.
-          const malformed = !complete && clientParseError(req) !== undefined;
-          events.emit('request', {
-            method: ctx.method,
-            host: ctx.authority,
-            path: query === -1 ? ctx.path : ctx.path.slice(0, query),
-            requestId: ctx.requestId,
-            traceId: ctx.traceId,
-            backend: ctx.backend?.id,
-            status: complete ? res.statusCode : malformed ? 400 : 499,
-            durationMs: now() - start,
-            attempts: ctx.attempt,
-            ...(errorCode === undefined && ctx.code === undefined && complete
-              ? {}
-              : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
-            ...(ctx.response?.grpcStatus === undefined ? {} : { grpcStatus: ctx.response.grpcStatus }),
-          });
-        }
-        resolve();
-      });
+    let resolve!: () => void;
+    const finished = new Promise<void>((settle) => {
+      resolve = settle;
+    });
+    // 'close' comes once: a plain listener, no once-wrapper per response.
+    res.on('close', () => {
+      inflight--;
+      if (inflight === 0 && onQuiet) onQuiet();
+      if (events.has('request')) {
+        const complete = responseFinished(res);
+        const query = ctx.path.indexOf('?');
+        // A body Node's parser rejected: the client got Node's own 400, not an abort.
+        const malformed = !complete && clientParseError(req) !== undefined;
+        events.emit('request', {
+          method: ctx.method,
+          host: ctx.authority,
+          path: query === -1 ? ctx.path : ctx.path.slice(0, query),
+          requestId: ctx.requestId,
+          traceId: ctx.traceId,
+          backend: ctx.backend?.id,
+          status: complete ? res.statusCode : malformed ? 400 : 499,
+          durationMs: now() - start,
+          attempts: ctx.attempt,
+          ...(errorCode === undefined && ctx.code === undefined && complete
+            ? {}
+            : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
+          ...(ctx.response?.grpcStatus === undefined ? {} : { grpcStatus: ctx.response.grpcStatus }),
+        });
+      }
+      resolve();
     });
     try {
       if (deps.closed()) throw makeError('ERR_CLOSED', 'the load balancer is shutting down');

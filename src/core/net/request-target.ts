@@ -27,6 +27,17 @@ const PORT = /^[0-9]{1,5}$/;
  * ```
  */
 export function parseAuthority(value: string): string | undefined {
+  // The last answer is kept: a client's requests mostly name one host.
+  if (value === lastAuthority) return lastParsed;
+  const parsed = validAuthority(value);
+  lastAuthority = value;
+  lastParsed = parsed;
+  return parsed;
+}
+let lastAuthority = '';
+let lastParsed: string | undefined;
+
+function validAuthority(value: string): string | undefined {
   if (value.length === 0 || value.length > 255) return undefined;
   let host: string;
   let port: string | undefined;

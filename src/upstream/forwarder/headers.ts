@@ -102,10 +102,30 @@ function forwardedValue(value: string): string {
   return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
 }
 
-/** A node for `Forwarded` (RFC 7239 §6: IPv6 in brackets, then quoted). */
+/**
+ * A node for `Forwarded` (RFC 7239 §6: IPv6 in brackets, then quoted). The
+ * last answer is kept: a keep-alive connection's requests share one peer.
+ */
 function forwardedNode(address: string): string {
-  return forwardedValue(isIP(address) === 6 ? `[${address}]` : address);
+  if (address !== lastPeer) {
+    lastPeerNode = forwardedValue(isIP(address) === 6 ? `[${address}]` : address);
+    lastPeer = address;
+  }
+  return lastPeerNode;
 }
+let lastPeer = '';
+let lastPeerNode = '';
+
+/** {@link forwardedValue} of a host, the last answer kept (requests mostly name the same host). */
+function forwardedHost(host: string): string {
+  if (host !== lastHost) {
+    lastHostValue = forwardedValue(host);
+    lastHost = host;
+  }
+  return lastHostValue;
+}
+let lastHost = '';
+let lastHostValue = '';
 
 /**
  * Why an HTTP/2 request cannot be forwarded (RFC 9113 §8.2.2, §8.3.1), or
@@ -199,7 +219,7 @@ export function upstreamRequestHeaders(
   if (!info.trusted || headers['x-forwarded-host'] === undefined) {
     if (host) headers['x-forwarded-host'] = host;
   }
-  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host ? `;host=${forwardedValue(host)}` : ''}`;
+  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host ? `;host=${forwardedHost(host)}` : ''}`;
   const priorForwarded = info.trusted ? joined(headers.forwarded) : undefined;
   headers.forwarded = priorForwarded ? `${priorForwarded}, ${element}` : element;
   if (info.via) {
@@ -239,6 +259,24 @@ export function clientResponseHeaders(res: IncomingMessage, via: string | false)
   return headers;
 }
 
+/** What a plain `Connection: close` names (never added to: the slow path builds its own set). */
+const CLOSE_ONLY: ReadonlySet<string> = new Set(['close']);
+
+/**
+ * The fields a `Connection` value names, for the common one-token values
+ * without splitting: `keep-alive` names only a field dropped anyway, `close`
+ * only `close`. Undefined when the value is anything else (the slow path).
+ */
+function plainConnection(value: string | string[]): { named: ReadonlySet<string> | undefined } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const lower = value === 'keep-alive' || value === 'close' ? value : value.trim().toLowerCase();
+  if (lower === 'keep-alive') return PLAIN_KEEP_ALIVE;
+  if (lower === 'close') return PLAIN_CLOSE;
+  return undefined;
+}
+const PLAIN_KEEP_ALIVE = { named: undefined };
+const PLAIN_CLOSE = { named: CLOSE_ONLY };
+
 /** Response fields never copied to the client: hop-by-hop ones but `Trailer`, and the framing Node redoes. */
 const DROPPED_RESPONSE = new Set([...HOP_BY_HOP, 'transfer-encoding']);
 DROPPED_RESPONSE.delete('trailer');
@@ -257,16 +295,19 @@ export function stripResponseHeaders(
   httpVersion: string,
 ): OutgoingHttpHeaders {
   const connection = headers.connection;
-  let named: Set<string> | undefined;
-  if (connection !== undefined) {
+  let named: ReadonlySet<string> | undefined;
+  const plain = connection === undefined ? undefined : plainConnection(connection);
+  if (plain !== undefined) named = plain.named;
+  else if (connection !== undefined) {
+    const tokens = new Set<string>();
     for (const line of typeof connection === 'string' ? [connection] : connection) {
       for (const token of line.split(',')) {
         const name = token.trim().toLowerCase();
         if (!name || PROTECTED.has(name)) continue;
-        named ??= new Set();
-        named.add(name);
+        tokens.add(name);
       }
     }
+    if (tokens.size > 0) named = tokens;
   }
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {

@@ -491,7 +491,6 @@ export class UndiciForwarder implements UpstreamForwarder {
       attempt.reject = reject;
     });
     backend.begin();
-    attempt.arm('connect');
     if (ctx.forked) {
       const signal = ctx.signal;
       if (signal.aborted) {
@@ -505,7 +504,8 @@ export class UndiciForwarder implements UpstreamForwarder {
         this.failAttempt(attempt, new Error('client closed the connection'));
         return promise;
       }
-      if (!(kAttempt in res)) res.once('close', onClientClose);
+      // 'close' comes once: a plain listener, no once-wrapper per response.
+      if (!(kAttempt in res)) res.on('close', onClientClose);
       res[kAttempt] = attempt;
     }
     let upload: Readable | null = null;
@@ -533,7 +533,11 @@ export class UndiciForwarder implements UpstreamForwarder {
       );
     } catch (error) {
       this.failAttempt(attempt, error as Error);
+      return promise;
     }
+    // A pooled connection free now takes the request within dispatch(): onRequestStart has
+    // armed the response timeout already, and a connect timer would only be made to be cleared.
+    if (!attempt.connected && !attempt.settled) attempt.arm('connect');
     return promise;
   }
 
