@@ -7,7 +7,9 @@
  *    process once the load generator is gone and the balancer is closed (0).
  * 2. 1,000 backends (`SCALE_BACKENDS`) health-checked every second: the
  *    default pipeline's p99 with the checks on against the same balancer with
- *    them off (must move by less than 1 ms), same load, alternating.
+ *    them off (must move by less than 1 ms), alternating, under the same
+ *    fixed offered rate (`SCALE_RATE`, default 1,000 req/s, open loop: at
+ *    saturation p99 is the machine's queue and any added work moves it).
  * 3. Memory per idle backend: heap growth after adding 10,000 backends.
  *
  * Pick cost from 10 to 10,000 backends is `npm run bench:strategies`.
@@ -15,7 +17,8 @@
  *   npm run bench:scale
  *   SCALE_REQUESTS=100000 SCALE_SECONDS=5 npm run bench:scale
  *
- * Backends, the balancer and the load generator (autocannon, in its own
+ * The balancer is the built `dist/` (run `npm run build` first). Backends,
+ * the balancer and the load generator (autocannon, in its own
  * process) run in separate processes, on loopback; everything stops by itself.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -23,7 +26,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { median, serveBackends, startRole } from './common.ts';
+import { builtEntry, loadBuilt, median, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -81,25 +84,32 @@ if (role === 'backends') {
 } else if (role === 'load') {
   // The load generator: autocannon in its own process.
   const { default: autocannon } = await import('autocannon');
-  process.on('message', async (message: { url: string; amount?: number; duration?: number; connections: number }) => {
-    const result = await autocannon({
-      url: message.url,
-      connections: message.connections,
-      ...(message.amount ? { amount: message.amount } : { duration: message.duration ?? 5 }),
-    });
-    process.send?.({
-      requests: result.requests.total,
-      rps: result.requests.average,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      errors: result.errors + result.timeouts + result.non2xx,
-    });
-  });
+  process.on(
+    'message',
+    async (message: { url: string; amount?: number; duration?: number; connections: number; rate?: number }) => {
+      if (message.rate) {
+        process.send?.(await openLoop(message.url, message.rate, message.duration ?? 5, message.connections));
+        return;
+      }
+      const result = await autocannon({
+        url: message.url,
+        connections: message.connections,
+        ...(message.amount ? { amount: message.amount } : { duration: message.duration ?? 5 }),
+      });
+      process.send?.({
+        requests: result.requests.total,
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        errors: result.errors + result.timeouts + result.non2xx,
+      });
+    },
+  );
   process.send?.({ ready: true });
 } else if (role === 'balancer') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const mode = process.argv[4] ?? 'million';
-  const { createLoadBalancer } = await import('../src/index.ts');
+  const { createLoadBalancer } = await loadBuilt();
   const count = Number(process.env.SCALE_BACKENDS ?? 1000);
   const backends =
     mode === 'million'
@@ -126,7 +136,7 @@ if (role === 'backends') {
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
 } else if (role === 'idle') {
   // Memory per idle backend: no traffic, no checks, in this process only.
-  const { createLoadBalancer } = await import('../src/index.ts');
+  const { createLoadBalancer } = await loadBuilt();
   const n = 10_000;
   const lb = createLoadBalancer({ backends: [] });
   const before = collect();
@@ -136,6 +146,53 @@ if (role === 'backends') {
   process.send?.({ perBackend: (after - before) / n, n });
 } else {
   await main();
+}
+
+/**
+ * An open-loop load: `rate` requests per second for `seconds`, each sent on
+ * schedule whether or not earlier ones have answered (no coordinated
+ * omission), over at most `connections` keep-alive sockets; latency from
+ * the scheduled send time, in ms with µs resolution.
+ */
+async function openLoop(url: string, rate: number, seconds: number, connections: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  let errors = 0;
+  const total = Math.round(rate * seconds);
+  const begin = performance.now();
+  await new Promise<void>((done) => {
+    let settled = 0;
+    let sent = 0;
+    const settle = () => {
+      if (++settled === total) done();
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - begin) / 1000) * rate) + 1);
+      for (; sent < due; sent++) {
+        const scheduled = begin + (sent * 1000) / rate;
+        http
+          .get(url, { agent }, (res) => {
+            res.resume();
+            res.once('end', () => {
+              if (res.statusCode !== 200) errors++;
+              latencies.push(performance.now() - scheduled);
+              settle();
+            });
+          })
+          .once('error', () => {
+            errors++;
+            settle();
+          });
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Number((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0).toFixed(3));
+  return { requests: latencies.length, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors };
 }
 
 function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
@@ -154,10 +211,14 @@ interface LoadResult {
 }
 
 async function main(): Promise<void> {
+  // The built dist/ (what users run): fail now, not mid-run, when it is missing or stale.
+  builtEntry();
   const total = Number(process.env.SCALE_REQUESTS ?? 1_000_000);
   const seconds = Number(process.env.SCALE_SECONDS ?? 10);
   const rounds = Number(process.env.SCALE_ROUNDS ?? 2);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+  // Part 2 offers a fixed rate: at saturation p99 is the machine's queue, and any added work moves it.
+  const rate = Number(process.env.SCALE_RATE ?? 1000);
   const began = Date.now();
   const backends = await startRole(self, ['backends']);
   const ports = JSON.stringify(backends.message.ports);
@@ -188,15 +249,15 @@ async function main(): Promise<void> {
         `${closed.sockets} after close (${closed.sockets === 0 ? 'none left' : 'LEFT OPEN'})`,
     );
 
-    // 2. 1,000 backends health-checked every second, against the same without checks.
+    // 2. 1,000 backends health-checked every second, against the same without checks, at a fixed offered rate.
     const p99: Record<'checked' | 'unchecked', number[]> = { checked: [], unchecked: [] };
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? (['unchecked', 'checked'] as const) : (['checked', 'unchecked'] as const);
       for (const mode of order) {
         const proxy = await startRole(self, ['balancer', ports, mode], ['--expose-gc']);
         const target = `http://127.0.0.1:${proxy.message.port as number}/scale`;
-        await ask<LoadResult>(load.child, { url: target, duration: 2, connections });
-        const result = await ask<LoadResult>(load.child, { url: target, duration: seconds, connections });
+        await ask<LoadResult>(load.child, { url: target, duration: 2, connections, rate });
+        const result = await ask<LoadResult>(load.child, { url: target, duration: seconds, connections, rate });
         p99[mode].push(result.p99);
         console.log(
           `   round ${round + 1} ${mode.padEnd(9)} ${result.rps.toFixed(0)} req/s p50 ${result.p50} ms p99 ${result.p99} ms errors ${result.errors}`,

@@ -13,7 +13,7 @@ import cluster from 'node:cluster';
 import http from 'node:http';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { freePort, hasCommand, median, serveBackends, startRole } from './common.ts';
+import { builtEntry, freePort, hasCommand, loadBuilt, median, serveBackends, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -36,7 +36,7 @@ if (role === 'backends') {
       process.exit(0);
     });
   } else {
-    const { createLoadBalancer } = await import('../src/index.ts');
+    const { createLoadBalancer } = await loadBuilt();
     const lb = createLoadBalancer({ backends: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })) });
     const server = http.createServer(lb.handler);
     server.keepAliveTimeout = 65_000;
@@ -71,6 +71,8 @@ async function load(url: string, seconds: number, connections: number): Promise<
 }
 
 async function main(): Promise<void> {
+  // The built dist/ (what users run): fail now, not mid-run, when it is missing or stale.
+  builtEntry();
   const seconds = Number(process.env.BENCH_DURATION ?? 5);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);

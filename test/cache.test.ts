@@ -384,6 +384,186 @@ describe('response cache: coalescing', () => {
   });
 });
 
+describe('response cache: hit-for-miss (uncacheableTtl)', () => {
+  /**
+   * A backend answering with `headersFor(n)` (n counts its requests from 1):
+   * at once while open, else held until `release()`; `inFlight(k)` resolves
+   * once k requests are held at the same time.
+   */
+  function holdingBackend(headersFor: (n: number) => Record<string, string>, body = (n: number) => `response ${n}`) {
+    let n = 0;
+    let held: (() => void)[] = [];
+    let open = true;
+    let waiter: { count: number; resolve: () => void } | undefined;
+    const handler: Handler = (_req, res) => {
+      const me = ++n;
+      const send = () => {
+        for (const [name, value] of Object.entries(headersFor(me))) res.setHeader(name, value);
+        res.end(body(me));
+      };
+      if (open) return send();
+      held.push(send);
+      if (waiter && held.length >= waiter.count) waiter.resolve();
+    };
+    return {
+      handler,
+      hold() {
+        open = false;
+      },
+      inFlight: (count: number) =>
+        new Promise<void>((resolve) => {
+          waiter = { count, resolve };
+          if (held.length >= count) resolve();
+        }),
+      release() {
+        open = true;
+        const all = held;
+        held = [];
+        for (const send of all) send();
+      },
+    };
+  }
+
+  /** A stage before the cache; `entered(k)` resolves once k more requests reached it. */
+  function entering() {
+    let count = 0;
+    let waiter: { at: number; resolve: () => void } | undefined;
+    const middleware = {
+      name: 'count',
+      before: 'cache' as const,
+      handle: async (_ctx: unknown, next: () => Promise<void>) => {
+        count++;
+        const promise = next();
+        if (waiter && count >= waiter.at) waiter.resolve();
+        await promise;
+      },
+    };
+    const entered = (k: number) =>
+      new Promise<void>((resolve) => {
+        waiter = { at: count + k, resolve };
+      });
+    return { middleware, entered };
+  }
+
+  async function fixture(
+    headersFor: (n: number) => Record<string, string>,
+    cache: NonNullable<LoadBalancerOptions['cache']> = {},
+    body?: (n: number) => string,
+  ) {
+    const backend = holdingBackend(headersFor, body);
+    const stage = entering();
+    const fx = await setup(backend.handler, { middleware: [stage.middleware], cache, retry: false });
+    return { fx, backend, stage };
+  }
+
+  /** Sends `k` concurrent GETs for `path` with the backend holding; resolves with the misses counted once all k are in the cache stage, and the replies. */
+  async function burst(t: Awaited<ReturnType<typeof fixture>>, k: number, path = '/hot') {
+    t.backend.hold();
+    const before = t.fx.lb.cache?.stats().misses ?? 0;
+    const entered = t.stage.entered(k);
+    const replies = Promise.all(Array.from({ length: k }, () => t.fx.get(path)));
+    await entered;
+    const missesAtOnce = (t.fx.lb.cache?.stats().misses ?? 0) - before;
+    return { missesAtOnce, replies };
+  }
+
+  it('sends concurrent misses for a key whose last answer was no-store upstream together, none waiting for another', async () => {
+    const t = await fixture(() => ({ 'cache-control': 'no-store' }));
+    expect((await t.fx.get('/hot')).status).toBe(200);
+    const { missesAtOnce, replies } = await burst(t, 10);
+    expect(missesAtOnce).toBe(10);
+    await t.backend.inFlight(10); // all ten held by the backend at the same time
+    t.backend.release();
+    const done = await replies;
+    expect(new Set(done.map((r) => r.text)).size).toBe(10);
+    expect(done.every((r) => r.headers['x-cache'] === 'MISS')).toBe(true);
+    expect(t.fx.lb.cache?.stats()).toMatchObject({ coalesced: 0, misses: 11, stores: 0 });
+  });
+
+  it.each([
+    ['private', { 'cache-control': 'private, max-age=60' }],
+    ['Set-Cookie', { 'cache-control': 'max-age=60', 'set-cookie': 'a=1' }],
+    ['Vary: *', { 'cache-control': 'max-age=60', vary: '*' }],
+  ])('marks a key whose answer is %s', async (_name, headers) => {
+    const t = await fixture(() => headers);
+    await t.fx.get('/hot');
+    const { missesAtOnce, replies } = await burst(t, 5);
+    expect(missesAtOnce).toBe(5);
+    t.backend.release();
+    await replies;
+  });
+
+  it('marks a key whose answer is over maxEntryBytes', async () => {
+    const t = await fixture(() => ({ 'cache-control': 'max-age=60' }), { maxEntryBytes: 4 });
+    await t.fx.get('/hot');
+    const { missesAtOnce, replies } = await burst(t, 5);
+    expect(missesAtOnce).toBe(5);
+    t.backend.release();
+    expect((await replies).every((r) => r.status === 200)).toBe(true);
+  });
+
+  it('coalesces again once the mark has expired', async () => {
+    const t = await fixture(() => ({ 'cache-control': 'no-store' }), { uncacheableTtl: '10s' });
+    await t.fx.get('/hot');
+    t.fx.clock.ms += 9_999;
+    const marked = await burst(t, 3);
+    expect(marked.missesAtOnce).toBe(3);
+    t.backend.release();
+    await marked.replies;
+    t.fx.clock.ms += 10_001; // the last no-store answer renewed the mark; now it is over too
+    const { missesAtOnce, replies } = await burst(t, 5);
+    expect(missesAtOnce).toBe(1); // one leader; four wait for it
+    t.backend.release();
+    expect((await replies).every((r) => r.status === 200)).toBe(true);
+  });
+
+  it('clears the mark when an answer for the key is cacheable again', async () => {
+    const t = await fixture((n) => ({ 'cache-control': n === 1 ? 'no-store' : 'max-age=1' }));
+    await t.fx.get('/hot');
+    expect((await t.fx.get('/hot')).headers['x-cache']).toBe('MISS'); // stored, mark gone
+    t.fx.clock.ms += 1_500; // the entry is stale; the mark would still run for 8.5 s
+    const { missesAtOnce, replies } = await burst(t, 5);
+    expect(missesAtOnce).toBe(1);
+    t.backend.release();
+    const done = await replies;
+    expect(new Set(done.map((r) => r.text))).toEqual(new Set(['response 3']));
+    expect(t.fx.lb.cache?.stats()).toMatchObject({ coalesced: 4, stores: 2 });
+  });
+
+  it('keeps coalescing behind a no-store answer when uncacheableTtl is 0', async () => {
+    const t = await fixture(() => ({ 'cache-control': 'no-store' }), { uncacheableTtl: 0 });
+    await t.fx.get('/hot');
+    const { missesAtOnce, replies } = await burst(t, 5);
+    expect(missesAtOnce).toBe(1);
+    t.backend.release();
+    expect(new Set((await replies).map((r) => r.text)).size).toBe(5);
+  });
+
+  it('holds at most maxEntries marks, dropping the oldest', async () => {
+    const t = await fixture(() => ({ 'cache-control': 'no-store' }), { maxEntries: 1 });
+    await t.fx.get('/a');
+    await t.fx.get('/b'); // pushes /a's mark out
+    const b = await burst(t, 3, '/b');
+    expect(b.missesAtOnce).toBe(3);
+    t.backend.release();
+    await b.replies;
+    const a = await burst(t, 3, '/a');
+    expect(a.missesAtOnce).toBe(1);
+    t.backend.release();
+    await a.replies;
+  });
+
+  it('forgets marks on purge', async () => {
+    const t = await fixture(() => ({ 'cache-control': 'no-store' }));
+    await t.fx.get('/hot');
+    await t.fx.lb.cache?.purge(`${t.fx.host}/hot`);
+    const { missesAtOnce, replies } = await burst(t, 3);
+    expect(missesAtOnce).toBe(1);
+    t.backend.release();
+    await replies;
+  });
+});
+
 describe('response cache: size limits', () => {
   it('keeps the bytes it holds under maxBytes however many entries arrive', async () => {
     const fx = await setup(answer({ 'cache-control': 'max-age=600' }, 'x'.repeat(1000)), {
@@ -475,6 +655,7 @@ describe('cache options', () => {
     [{ exclude: ['admin'] }, 'cache.exclude[0]'],
     [{ keyHeaders: ['bad header'] }, 'cache.keyHeaders[0]'],
     [{ redis: true }, 'cache.redis'],
+    [{ uncacheableTtl: -1 }, 'cache.uncacheableTtl'],
   ])('refuses %j with a ConfigError at %s', (cache, path) => {
     expect(() => createLoadBalancer({ cache: cache as never })).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG', path }),

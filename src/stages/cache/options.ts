@@ -78,6 +78,14 @@ const cacheObjectSchema = z
      * themselves. `0` turns coalescing off. @default '5s'
      */
     coalesceTimeout: duration().default(5000),
+    /**
+     * Hit-for-miss: once a key's answer turns out uncacheable (`no-store`,
+     * `private`, `Set-Cookie`, `Vary: *`, too big, a status not stored...),
+     * its misses stop coalescing for this long and each goes upstream at
+     * once; a cacheable answer is stored and ends it. `0` turns it off.
+     * @default '10s'
+     */
+    uncacheableTtl: duration().default(10_000),
     /** Name of the header telling `HIT`, `MISS` or `BYPASS`; `false` for none. @default 'x-cache' */
     header: z.union([z.literal(false), headerName()]).default('x-cache'),
     /**
@@ -140,6 +148,16 @@ export interface CacheOptions {
    * string). `0` turns coalescing off. @default '5s'
    */
   coalesceTimeout?: Duration | undefined;
+  /**
+   * Hit-for-miss: once a key's answer turns out uncacheable (`no-store`,
+   * `private`, `Set-Cookie`, `Vary: *`, over `maxEntryBytes`, a status not in
+   * `statuses`...), concurrent misses for it stop waiting for one another for
+   * this long (milliseconds or a duration string): each goes upstream at
+   * once. A cacheable answer is stored and ends the mark. Marks are bounded
+   * by `maxEntries` (oldest first) and kept per instance, also with `redis`.
+   * `0` turns it off. @default '10s'
+   */
+  uncacheableTtl?: Duration | undefined;
   /** Name of the header telling `HIT`, `MISS` or `BYPASS`; `false` for none. @default 'x-cache' */
   header?: false | string | undefined;
   /** A second tier in the balancer's `redis`, shared by every instance. Needs `redis`. @default false */
@@ -170,6 +188,8 @@ export interface ResolvedCacheOptions {
   exclude: (string | RegExp)[];
   /** Coalescing wait, ms (0: off). @default 5000 */
   coalesceTimeout: number;
+  /** Hit-for-miss mark lifetime, ms (0: off). @default 10000 */
+  uncacheableTtl: number;
   /** Cache status header, lower case, or `false`. @default 'x-cache' */
   header: false | string;
   /** Redis second tier. @default false */

@@ -175,7 +175,8 @@ function etagMatches(header: string, etag: string): boolean {
  *   `max-age=0` skip the lookup; `Range` requests bypass.
  * - Bodies stream to the client while a copy is kept; over `maxEntryBytes`
  *   the copy is dropped. Concurrent misses for a key share one upstream
- *   request. A successful POST/PUT/PATCH/DELETE invalidates its URL.
+ *   request, except for a key whose last answer was not stored (hit-for-miss,
+ *   for `uncacheableTtl`, marks local to this instance). A successful POST/PUT/PATCH/DELETE invalidates its URL.
  *
  * @example
  * ```ts
@@ -196,10 +197,13 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
   const headerName = options.header;
   const prefixes = options.exclude.filter((e): e is string => typeof e === 'string');
   const patterns = options.exclude.filter((e): e is RegExp => e instanceof RegExp);
-  const { maxEntryBytes, ttl, maxTtl, coalesceTimeout } = options;
+  const { maxEntryBytes, ttl, maxTtl, coalesceTimeout, uncacheableTtl } = options;
 
   const counters = { hits: 0, misses: 0, coalesced: 0, stores: 0, bypasses: 0 };
   const inflight = new Map<string, Fill>();
+  // Hit-for-miss: keys whose last answer could not be stored, with the clock time the mark ends.
+  // In insertion order, at most `maxEntries` of them (the oldest go first); local to this instance.
+  const uncacheable = new Map<string, number>();
   // Bumped by every purge: a fill that started before it must not store what it fetched.
   let generation = 0;
 
@@ -216,10 +220,41 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     options.redis && deps.redis
       ? new RedisCacheStore(deps.redis, options.keyPrefix, maxEntryBytes, (message) => {
           generation++;
-          if (message.exact !== undefined) memory.delete(message.exact);
-          else memory.purge(message.prefix);
+          if (message.exact !== undefined) {
+            memory.delete(message.exact);
+            uncacheable.delete(message.exact);
+          } else {
+            memory.purge(message.prefix);
+            unmarkAll(message.prefix);
+          }
         })
       : undefined;
+
+  /** Remembers that `base`'s answer could not be stored: its misses stop coalescing for `uncacheableTtl`. */
+  function markUncacheable(base: string): void {
+    if (uncacheableTtl <= 0) return;
+    const fresh = !uncacheable.has(base);
+    uncacheable.set(base, now() + uncacheableTtl);
+    if (fresh && uncacheable.size > options.maxEntries) {
+      const oldest = uncacheable.keys().next();
+      if (!oldest.done) uncacheable.delete(oldest.value);
+    }
+  }
+
+  /** Whether `base` is marked uncacheable now (an expired mark is dropped). */
+  function markedUncacheable(base: string): boolean {
+    if (uncacheable.size === 0) return false;
+    const until = uncacheable.get(base);
+    if (until === undefined) return false;
+    if (until > now()) return true;
+    uncacheable.delete(base);
+    return false;
+  }
+
+  function unmarkAll(prefix: string | undefined): void {
+    if (prefix === undefined || prefix === '') uncacheable.clear();
+    else for (const key of uncacheable.keys()) if (key.startsWith(prefix)) uncacheable.delete(key);
+  }
 
   function emit(result: CacheResult, key: string, bytes?: number): void {
     if (events.has('cache')) events.emit('cache', bytes === undefined ? { result, key } : { result, key, bytes });
@@ -406,7 +441,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     headers: Record<string, string | string[]>,
     info: Storable,
     body: Buffer,
-  ): void {
+  ): boolean {
     const at = now();
     const fresh = info.lifetime - info.initialAge;
     let key = base;
@@ -439,13 +474,15 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
       expires: at + fresh,
       bytes: entryBytes(key, headers, body.length),
     };
-    if (!memory.set(key, entry)) return;
+    if (!memory.set(key, entry)) return false;
     counters.stores++;
+    uncacheable.delete(base);
     emit('stored', base, body.length);
     if (shared) {
       if (vary) void shared.set(base, vary, vary.expires - at);
       void shared.set(key, entry, fresh);
     }
+    return true;
   }
 
   /** Keeps a copy of the response body as it streams, storing it once whole; runs `done` in every case. */
@@ -454,8 +491,13 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     const headers = snapshot(response);
     const { status, statusMessage } = response;
     const finish = (body: Buffer | undefined) => {
-      if (body !== undefined && started === generation && body.length <= maxEntryBytes) {
-        store(ctx, base, { status, statusMessage, headers, body: undefined }, headers, info, body);
+      if (started === generation) {
+        const stored =
+          body !== undefined &&
+          body.length <= maxEntryBytes &&
+          store(ctx, base, { status, statusMessage, headers, body: undefined }, headers, info, body);
+        // Too big (or the body failed): the next misses need not wait for this key either.
+        if (!stored) markUncacheable(base);
       }
       done();
     };
@@ -467,6 +509,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     const length = Number(first(response.headers['content-length']));
     if (length > maxEntryBytes) {
       // Announced too big: stream it untouched.
+      markUncacheable(base);
       done();
       return;
     }
@@ -489,6 +532,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
       return;
     }
     memory.delete(base);
+    uncacheable.delete(base);
     if (shared) await shared.delete(base);
   }
 
@@ -536,12 +580,14 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     if (!revalidate) {
       const entry = shared ? await lookup(ctx, base, directives?.maxAge) : lookupMemory(ctx, base, directives?.maxAge);
       if (entry) return serve(ctx, entry, base, 'hit');
-      const leader = coalesceTimeout > 0 ? inflight.get(base) : undefined;
+      // Hit-for-miss: a key whose last answer could not be stored goes upstream at once, no waiting in line.
+      const coalesce = coalesceTimeout > 0 && !markedUncacheable(base);
+      const leader = coalesce ? inflight.get(base) : undefined;
       if (leader) {
         await waitFor(leader);
         const again = await lookup(ctx, base, directives?.maxAge);
         if (again) return serve(ctx, again, base, 'coalesced');
-      } else if (coalesceTimeout > 0 && method === 'GET') {
+      } else if (coalesce && method === 'GET') {
         fill = { done: undefined, resolve: undefined, settled: false };
         inflight.set(base, fill);
       }
@@ -564,13 +610,18 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     const response = ctx.response;
     const info = response && method === 'GET' ? storable(ctx, response) : undefined;
     if (response && info) capture(ctx, base, response, info, release);
-    else release();
+    else {
+      // The backend's answer says the key is not stored; a balancer-made error (ctx.code) says nothing of it.
+      if (response && method === 'GET' && ctx.code === undefined) markUncacheable(base);
+      release();
+    }
     mark(ctx, 'MISS');
   };
 
   const admin: CacheAdmin = {
     async purge(prefixOrKey?: string): Promise<number> {
       generation++;
+      unmarkAll(prefixOrKey);
       const removed = new Set(memory.purge(prefixOrKey));
       if (shared) for (const key of await shared.purge(prefixOrKey)) removed.add(key);
       return removed.size;
@@ -593,6 +644,7 @@ export function createResponseCache(options: ResolvedCacheOptions, deps: CacheDe
     async close() {
       for (const fill of inflight.values()) settleFill(fill);
       inflight.clear();
+      uncacheable.clear();
       memory.clear();
       await shared?.close();
     },

@@ -9,6 +9,7 @@ import { UpstreamError } from '../../core/upstream-error.js';
 import { statusMatcher } from '../../upstream/health/status-set.js';
 import type { Pool } from '../../upstream/pool/pool.js';
 import { opossum } from '../../vendor/dependencies.js';
+import { canReplay, replayFire, replaySettle } from '../../vendor/opossum.js';
 import type { ResolvedCircuitBreakerOptions } from './options.js';
 
 /** State of one backend's breaker. */
@@ -48,16 +49,6 @@ async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders
     });
   });
 }
-
-/**
- * The opossum version whose call accounting (`call`, `handleError`, `fail`)
- * the direct path of {@link BackendBreaker} replays; `breakers.test.ts` fails
- * on another, so an upgrade re-checks it.
- */
-export const OPOSSUM_ACCOUNTING_VERSION = '10.0.0';
-
-/** What the direct path hands opossum's `fire`/`failure` listeners, which read none of it. */
-const NO_ARGS: unknown[] = [];
 
 /** Whether an attempt's error counts against the backend (see `classifyFailure`). */
 function isUpstreamFailure(error: unknown): boolean {
@@ -191,9 +182,7 @@ export class BackendBreaker {
   run(ctx: Context, next: Next): Promise<void> {
     if (this.#state === 'closed') {
       const breaker = this.#breaker;
-      return breaker.closed && !breaker.pendingClose && breaker.enabled
-        ? this.#direct(breaker, ctx, next)
-        : this.#fire(ctx, next);
+      return canReplay(breaker) ? this.#direct(breaker, ctx, next) : this.#fire(ctx, next);
     }
     if (this.#state === 'half-open') return this.#probe(ctx, next);
     return Promise.reject(this.#rejection());
@@ -201,14 +190,14 @@ export class BackendBreaker {
 
   /**
    * What `#fire` does for a closed breaker, without opossum's promises per
-   * call: the same events in the same order (`fire` when the attempt starts;
-   * `success`, or `failure` and the threshold check, when it is over), through
-   * opossum's public API. Its `fire()` adds nothing else here: no timeout,
-   * cache, coalescing, fallback or capacity is configured. Settles as `#fire`
-   * does, at response headers; a failure is counted before the pipeline sees it.
+   * call: opossum's accounting replayed by `vendor/opossum.ts` (`fire` when
+   * the attempt starts; `success`, or `failure` and the threshold check, when
+   * it is over). Its `fire()` adds nothing else here: no timeout, cache,
+   * coalescing, fallback or capacity is configured. Settles as `#fire` does,
+   * at response headers; a failure is counted before the pipeline sees it.
    */
   #direct(breaker: GatedBreaker, ctx: Context, next: Next): Promise<void> {
-    breaker.emit('fire', NO_ARGS);
+    replayFire(breaker);
     const started = Date.now();
     let attempt: Promise<void>;
     try {
@@ -240,20 +229,10 @@ export class BackendBreaker {
     );
   }
 
-  /** opossum's own accounting of a finished call (its `handleError` and `fail`), by its public API. */
+  /** Counts a finished call as opossum would, its errorFilter being {@link notAFailure}. */
   #settle(breaker: GatedBreaker, error: unknown, started: number): void {
-    const latency = Date.now() - started;
-    if (error === undefined || notAFailure(error)) {
-      breaker.emit('success', error, latency);
-      return;
-    }
-    breaker.emit('failure', error, latency, NO_ARGS);
-    if (breaker.warmUp) return;
-    const stats = breaker.stats;
-    if (stats.fires < breaker.volumeThreshold && !breaker.halfOpen) return;
-    if ((stats.failures / stats.fires) * 100 > this.#settings.errorThresholdPercentage || breaker.halfOpen) {
-      breaker.open();
-    }
+    const failed = error !== undefined && !notAFailure(error);
+    replaySettle(breaker, error, failed, started, this.#settings.errorThresholdPercentage);
   }
 
   /** Fires the breaker; settles at response headers, while opossum's call lasts until the body is over. */
