@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../../src/index.js';
 import { type Listening, listen, until } from '../helpers.js';
@@ -34,6 +35,17 @@ describe.each(FORWARDERS)('upgrades ($name)', ({ options }) => {
     expect(next.status).toBe(426);
     expect(r.backend.requests.map((q) => q.target)).toEqual(['/next']);
     expect(r.backend.malformed).toEqual([]);
+  });
+
+  it('does not count a client that leaves before the handshake is answered against the backend', async () => {
+    r = await rig(options, {}, () => undefined);
+    const client = net.connect(r.front.port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write(upgrade);
+    await until(() => r?.backend.requests.length === 1);
+    client.destroy();
+    await until(() => r?.lb.backends()[0]?.active === 0);
+    expect(r.lb.backends()[0]).toMatchObject({ requests: 1, failures: 0, status: 'healthy' });
   });
 
   it('relays a non-101 answer from a backend that answers on headers as an ordinary response, and never pools that socket', async () => {

@@ -483,8 +483,8 @@ export class Forwarder implements UpstreamForwarder {
       path,
       via: this.#via,
       timeoutMs: this.timeouts.connect + this.timeouts.response,
-      onError: (error) => {
-        backend.record(false, -1);
+      onError: (error, backendFault) => {
+        if (backendFault) backend.record(false, -1);
         finish(error);
       },
     });

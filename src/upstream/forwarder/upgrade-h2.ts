@@ -94,7 +94,7 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
       });
       res.end(body);
     } else if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-    onError(error);
+    onError(error, true);
   };
   const proxyReq = (secure ? https : http).request({
     hostname: target.hostname.replace(/^\[|\]$/g, ''),

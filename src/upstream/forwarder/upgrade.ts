@@ -17,8 +17,13 @@ export interface TunnelOptions {
   readonly via: string | false;
   /** Longest wait for the backend's answer to the handshake, connection included, in ms (`timeouts.connect` + `timeouts.response`). */
   readonly timeoutMs: number;
-  /** The upstream attempt failed (no connection, reset, malformed answer, tunnel error). */
-  onError(error: Error): void;
+  /**
+   * The upstream attempt failed (no connection, reset, malformed answer,
+   * tunnel error). `backendFault` is false when the client went away first
+   * and the balancer broke off the attempt itself: that is nobody's fault
+   * but the client's, and must not count against the backend.
+   */
+  onError(error: Error, backendFault: boolean): void;
 }
 
 /** Error codes that mean no connection was made. */
@@ -98,6 +103,7 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   let upgraded = false;
   let answered = false;
   let timedOut = false;
+  let clientGone = false;
   const timer = setTimeout(() => {
     timedOut = true;
     proxyReq.destroy(new Error(`no answer to the upgrade within ${timeoutMs} ms`));
@@ -119,7 +125,7 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
         `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     } else if (!socket.destroyed) socket.destroy();
-    onError(error);
+    onError(error, !clientGone);
   };
   const proxyReq = (secure ? https : http).request({
     hostname: target.hostname.replace(/^\[|\]$/g, ''),
@@ -134,6 +140,10 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
     upgraded = true;
     clearTimeout(timer);
+    // Bytes the client sent before the 101 go first, then the socket flows through the pipe.
+    socket.removeListener('data', hold);
+    socket.pause();
+    if (early.length > 0) socket.unshift(Buffer.concat(early));
     proxySocket.on('error', fail);
     proxySocket.on('close', () => socket.end());
     socket.on('close', () => proxySocket.end());
@@ -151,9 +161,31 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   });
   socket.once('close', () => {
     clearTimeout(timer);
-    if (!upgraded && !proxyReq.destroyed) proxyReq.destroy();
+    if (!upgraded && !proxyReq.destroyed) {
+      // The client left before the handshake was answered: the attempt ends here, not at the backend.
+      clientGone = true;
+      proxyReq.destroy();
+    }
   });
   tune(socket);
-  if (head.length > 0) socket.unshift(head);
+  // Read the client socket while the handshake is pending: a paused socket never sees the client's
+  // FIN, so a client that left would hold the upstream attempt (and count against the backend)
+  // until the handshake timeout. What it reads is kept for the tunnel (bounded).
+  const early: Buffer[] = head.length > 0 ? [head] : [];
+  let held = head.length;
+  const hold = (chunk: Buffer) => {
+    held += chunk.length;
+    if (held > MAX_EARLY_BYTES) socket.destroy();
+    else early.push(chunk);
+  };
+  socket.on('data', hold);
+  // The server keeps upgrade sockets half-open: a client's FIN before any answer is a client abort
+  // (as nginx reads it, 499), so the socket closes and the attempt ends with it.
+  socket.once('end', () => {
+    if (!upgraded && !answered) socket.destroy();
+  });
   proxyReq.end();
 }
+
+/** Most bytes a client may send before the backend's 101 (a WebSocket client sends none). */
+const MAX_EARLY_BYTES = 64 * 1024;
