@@ -26,11 +26,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  ask,
   builtEntry,
   freePort,
   hasCommand,
@@ -42,6 +43,7 @@ import {
   POLICIES,
   runLoad,
   serveBackends,
+  serveMeasured,
   startRole,
 } from './common.ts';
 
@@ -150,31 +152,7 @@ async function serveProxy(contender: Contender, ports: number[]): Promise<void> 
     handler = lb.handler;
   }
   // CPU time per request of this process: a figure a loaded machine disturbs far less than req/s.
-  let requests = 0;
-  let cpu = process.cpuUsage();
-  const server = http.createServer((req, res) => {
-    requests++;
-    handler(req, res);
-  });
-  process.on('message', (message) => {
-    if (message === 'mark') {
-      requests = 0;
-      cpu = process.cpuUsage();
-      process.send?.({ marked: true });
-    } else if (message === 'report') {
-      const used = process.cpuUsage(cpu);
-      process.send?.({ cpuUs: used.user + used.system, requests });
-    }
-  });
-  server.keepAliveTimeout = 65_000;
-  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
-}
-
-function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    child.once('message', (reply) => resolve(reply as Record<string, unknown>));
-    child.send(message);
-  });
+  serveMeasured(handler);
 }
 
 async function waitForPort(port: number, deadline: number): Promise<void> {

@@ -16,7 +16,7 @@ import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { clientResponseHeaders } from './headers.js';
 import { attachHttp2, forwardHttp2, Http2Sessions, http2SessionsOf, type UpstreamProtocol } from './http2-upstream.js';
 import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
-import { tunnel } from './upgrade.js';
+import { type TunnelOptions, tunnel } from './upgrade.js';
 import { tunnelStream } from './upgrade-h2.js';
 import { type DirectBody, kSendTo, type UpstreamForwarder } from './upstream-forwarder.js';
 
@@ -456,6 +456,39 @@ export class Forwarder implements UpstreamForwarder {
   }
 
   /**
+   * One tunnel attempt's options: `backend` counts it in flight until
+   * `finish` (once, whichever of the client side and the attempt ends
+   * first), and a failure that is the backend's fault is recorded.
+   */
+  #tunnelOptions(
+    backend: Backend,
+    headers: Record<string, string | string[]>,
+    path: string,
+    onDone: (error?: Error) => void,
+  ): TunnelOptions & { finish(error?: Error): void } {
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      backend.release();
+      onDone(error);
+    };
+    backend.begin();
+    return {
+      backend,
+      headers,
+      path,
+      via: this.#via,
+      timeoutMs: this.timeouts.connect + this.timeouts.response,
+      finish,
+      onError: (error, backendFault) => {
+        if (backendFault) backend.record(false, -1);
+        finish(error);
+      },
+    };
+  }
+
+  /**
    * Tunnels an upgrade request (WebSocket) to `backend`. `onDone` runs once,
    * when the tunnel or the attempt is over.
    */
@@ -468,26 +501,9 @@ export class Forwarder implements UpstreamForwarder {
     path: string,
     onDone: (error?: Error) => void,
   ): void {
-    let done = false;
-    const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
-      backend.release();
-      onDone(error);
-    };
-    backend.begin();
-    socket.once('close', () => finish());
-    tunnel(req, socket, head, {
-      backend,
-      headers,
-      path,
-      via: this.#via,
-      timeoutMs: this.timeouts.connect + this.timeouts.response,
-      onError: (error, backendFault) => {
-        if (backendFault) backend.record(false, -1);
-        finish(error);
-      },
-    });
+    const options = this.#tunnelOptions(backend, headers, path, onDone);
+    socket.once('close', () => options.finish());
+    tunnel(req, socket, head, options);
   }
 
   /**
@@ -503,26 +519,9 @@ export class Forwarder implements UpstreamForwarder {
     path: string,
     onDone: (error?: Error) => void,
   ): void {
-    let done = false;
-    const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
-      backend.release();
-      onDone(error);
-    };
-    backend.begin();
-    res.stream.once('close', () => finish());
-    tunnelStream(req, res, {
-      backend,
-      headers,
-      path,
-      via: this.#via,
-      timeoutMs: this.timeouts.connect + this.timeouts.response,
-      onError: (error) => {
-        backend.record(false, -1);
-        finish(error);
-      },
-    });
+    const options = this.#tunnelOptions(backend, headers, path, onDone);
+    res.stream.once('close', () => options.finish());
+    tunnelStream(req, res, options);
   }
 
   close(): void {

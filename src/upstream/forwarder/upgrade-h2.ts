@@ -4,9 +4,8 @@ import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 
 import { constants } from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { makeError } from '../../core/errors.js';
 import { clientResponseHeaders } from './headers.js';
-import { CONNECT_ERRORS, type TunnelOptions } from './upgrade.js';
+import { handshakeFailure, type TunnelOptions } from './upgrade.js';
 
 /** RFC 6455 §1.3: the GUID appended to `Sec-WebSocket-Key` for `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -79,15 +78,8 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     clearTimeout(timer);
     if (!upgraded && !answered && alive() && !res.headersSent) {
       // Nothing reached the client yet: an ordinary gateway error, generic body.
-      const code = timedOut
-        ? 'ERR_UPSTREAM_TIMEOUT'
-        : error.code === 'ERR_UPSTREAM_PROTOCOL'
-          ? 'ERR_UPSTREAM_PROTOCOL'
-          : error.code !== undefined && CONNECT_ERRORS.has(error.code)
-            ? 'ERR_UPSTREAM_CONNECT'
-            : 'ERR_UPSTREAM_RESET';
-      const body = JSON.stringify(makeError(code, error.message, error).toClientJSON());
-      res.writeHead(timedOut ? 504 : 502, {
+      const { status, body } = handshakeFailure(error, timedOut);
+      res.writeHead(status, {
         'content-type': 'application/json',
         'cache-control': 'no-store',
         'content-length': Buffer.byteLength(body),

@@ -36,6 +36,27 @@ export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
   'EADDRNOTAVAIL',
 ]);
 
+/**
+ * The gateway error a client gets when a handshake fails before anything
+ * reached it: 504 `ERR_UPSTREAM_TIMEOUT` after the handshake timeout, else
+ * 502 with the failure's code (`ERR_UPSTREAM_PROTOCOL` as it is, a connect
+ * error as `ERR_UPSTREAM_CONNECT`, anything else `ERR_UPSTREAM_RESET`), and
+ * its generic JSON body.
+ */
+export function handshakeFailure(
+  error: Error & { code?: string },
+  timedOut: boolean,
+): { status: 502 | 504; body: string } {
+  const code = timedOut
+    ? 'ERR_UPSTREAM_TIMEOUT'
+    : error.code === 'ERR_UPSTREAM_PROTOCOL'
+      ? 'ERR_UPSTREAM_PROTOCOL'
+      : error.code !== undefined && CONNECT_ERRORS.has(error.code)
+        ? 'ERR_UPSTREAM_CONNECT'
+        : 'ERR_UPSTREAM_RESET';
+  return { status: timedOut ? 504 : 502, body: JSON.stringify(makeError(code, error.message, error).toClientJSON()) };
+}
+
 function tune(socket: Duplex): void {
   const s = socket as Partial<Socket>;
   s.setTimeout?.(0);
@@ -114,15 +135,9 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
     clearTimeout(timer);
     if (!upgraded && !answered && socket.writable) {
       // Nothing reached the client yet: an ordinary gateway error, generic body.
-      const code = timedOut
-        ? 'ERR_UPSTREAM_TIMEOUT'
-        : error.code !== undefined && CONNECT_ERRORS.has(error.code)
-          ? 'ERR_UPSTREAM_CONNECT'
-          : 'ERR_UPSTREAM_RESET';
-      const body = JSON.stringify(makeError(code, error.message, error).toClientJSON());
-      const status = timedOut ? '504 Gateway Timeout' : '502 Bad Gateway';
+      const { status, body } = handshakeFailure(error, timedOut);
       socket.end(
-        `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     } else if (!socket.destroyed) socket.destroy();
     onError(error, !clientGone);
