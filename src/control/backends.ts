@@ -113,7 +113,7 @@ export class Backends {
       weight: parsed.weight ?? 1,
       maxConnections: parsed.maxConnections ?? Number.POSITIVE_INFINITY,
       agent: forwarder.createAgent(url, connectionPool, parsed.createConnection, tls, parsed.protocol),
-      dispatcher: forwarder.createDispatcher(url, connectionPool, parsed.createConnection, tls, parsed.protocol),
+      dispatcher: () => forwarder.createDispatcher(url, connectionPool, parsed.createConnection, tls, parsed.protocol),
       effectiveWeight: this.#effectiveWeight,
     });
     const h2 = http2SessionsOf(backend.agent);
@@ -241,5 +241,5 @@ export class Backends {
 /** Closes a backend's agent and its undici pool; resolves when the pool's sockets are gone. */
 function destroyConnections(backend: Backend): Promise<void> {
   backend.agent.destroy();
-  return backend.dispatcher ? backend.dispatcher.destroy().catch(() => {}) : Promise.resolve();
+  return backend.closeDispatcher();
 }

@@ -78,8 +78,8 @@ export class Backend implements Candidate {
   maxConnections: number;
   /** Keep-alive agent owned by this backend; replaced only on removal. */
   agent: Agent;
-  /** Connection pool of the undici forwarder; unset with `forwarder: 'http-proxy-3'`. */
-  dispatcher: UndiciPool | undefined;
+  #dispatcher: UndiciPool | undefined;
+  #makeDispatcher: (() => UndiciPool | undefined) | undefined;
 
   active = 0;
   requests = 0;
@@ -115,7 +115,8 @@ export class Backend implements Candidate {
     weight: number;
     maxConnections: number;
     agent: Agent;
-    dispatcher?: UndiciPool | undefined;
+    /** The undici pool, or how to make it: made on first use, so an idle backend holds none (about 18 KiB each). */
+    dispatcher?: UndiciPool | (() => UndiciPool | undefined) | undefined;
     effectiveWeight?: (backend: Backend) => number;
   }) {
     this.id = init.id;
@@ -124,15 +125,36 @@ export class Backend implements Candidate {
     this.weight = init.weight;
     this.maxConnections = init.maxConnections;
     this.agent = init.agent;
-    this.dispatcher = init.dispatcher;
+    if (typeof init.dispatcher === 'function') this.#makeDispatcher = init.dispatcher;
+    else this.#dispatcher = init.dispatcher;
     this.#effectiveWeight = init.effectiveWeight ?? ((b) => b.weight);
+  }
+
+  /**
+   * Connection pool of the undici forwarder, made on first use; unset with
+   * `forwarder: 'http-proxy-3'` and for HTTP/2 backends.
+   */
+  get dispatcher(): UndiciPool | undefined {
+    const make = this.#makeDispatcher;
+    if (make !== undefined) {
+      this.#makeDispatcher = undefined;
+      this.#dispatcher = make();
+    }
+    return this.#dispatcher;
+  }
+
+  /** Destroys the undici pool if one was made (none is made afterwards); resolves when its sockets are gone. */
+  closeDispatcher(): Promise<void> {
+    this.#makeDispatcher = undefined;
+    return this.#dispatcher ? this.#dispatcher.destroy().catch(() => {}) : Promise.resolve();
   }
 
   /** Open upstream connections: `busy` carrying a request, `idle` kept alive (agent and undici pool together). */
   connections(): { busy: number; idle: number } {
     let busy = countSockets(this.agent.sockets);
     let idle = countSockets(this.agent.freeSockets);
-    const stats = this.dispatcher?.stats;
+    // The pool as it is: asking for connections never makes one.
+    const stats = this.#dispatcher?.stats;
     if (stats) {
       busy += stats.connected - stats.free;
       idle += stats.free;
