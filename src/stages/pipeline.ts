@@ -8,8 +8,8 @@ import { STAGE_NAMES, STAGES, type StageName } from './index.js';
 
 /**
  * Built-in stages that always await the next() they call (or call none), run
- * by `compose` without its guard's extra promise. Not the breaker: its timeout
- * may give up on next() before the rest of the chain is over.
+ * by `compose` without its guard's extra promise. The circuit breaker marks
+ * its own middleware (`trustStage`): it settles only once next() is over.
  */
 const AWAITING_STAGES: ReadonlySet<StageName> = new Set<StageName>(['select', 'forward']);
 

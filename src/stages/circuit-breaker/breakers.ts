@@ -105,10 +105,16 @@ export interface BreakerDeps {
  * One backend's circuit breaker: opossum owns the rolling window, the error
  * threshold, the volume threshold and the reset timer; this class admits
  * half-open probes and turns states into backend eligibility and events.
+ *
+ * The opossum breaker (its window, listeners and bucket controller) is made
+ * on the backend's first request: a backend that never had one is closed
+ * with an empty window, which is all a fresh opossum breaker would say, and
+ * costs a few fields instead of ~8 KiB of heap.
  */
 export class BackendBreaker {
   readonly backend: Backend;
-  #breaker: GatedBreaker;
+  /** The opossum breaker, once the backend had a request (see {@link BackendBreaker.#opossum}). */
+  #breaker: GatedBreaker | undefined;
   #state: BreakerState = 'closed';
   #settings: ResolvedCircuitBreakerOptions;
   #isFailure: IsFailure;
@@ -124,16 +130,50 @@ export class BackendBreaker {
   #clock: EventEmitter;
   /** When the breaker last opened (balancer clock); never, without a clock. */
   #openedAt = Number.POSITIVE_INFINITY;
-  /** This breaker's bucket controller and how to unhook it from the shared clock. */
-  #rotation: { controller: EventEmitter; detach: () => void } = { controller: new EventEmitter(), detach: () => {} };
+  /** This breaker's bucket controller and how to unhook it from the shared clock, with the opossum breaker. */
+  #rotation: { controller: EventEmitter; detach: () => void } | undefined;
+  /** Shut down: a breaker made after this is shut down at once. */
+  #shut = false;
 
-  constructor(backend: Backend, settings: ResolvedCircuitBreakerOptions, clock: EventEmitter, deps: BreakerDeps) {
+  /**
+   * @param isFailure the judgement of `settings.failureStatuses` (shared by a
+   *   balancer's breakers); made from the settings when not given
+   */
+  constructor(
+    backend: Backend,
+    settings: ResolvedCircuitBreakerOptions,
+    clock: EventEmitter,
+    deps: BreakerDeps,
+    isFailure: IsFailure = statusMatcher(settings.failureStatuses),
+  ) {
     this.backend = backend;
     this.#deps = deps;
     this.#settings = settings;
-    this.#isFailure = statusMatcher(settings.failureStatuses);
+    this.#isFailure = isFailure;
     this.#clock = clock;
-    this.#breaker = this.#create(settings, clock);
+  }
+
+  /** True once the opossum breaker exists (the backend had a request, or its breaker left closed). */
+  get made(): boolean {
+    return this.#breaker !== undefined;
+  }
+
+  /** The opossum breaker, made now (closed, a fresh window) when the backend never needed it. */
+  #opossum(): GatedBreaker {
+    let breaker = this.#breaker;
+    if (breaker === undefined) {
+      breaker = this.#create(this.#settings, this.#clock);
+      this.#breaker = breaker;
+      if (this.#shut) this.#drop();
+    }
+    return breaker;
+  }
+
+  /** Shuts the opossum breaker down and unhooks it from the clock; the next {@link #opossum} makes a fresh one. */
+  #drop(): void {
+    this.#breaker?.shutdown();
+    this.#rotation?.detach();
+    this.#rotation = undefined;
   }
 
   get state(): BreakerState {
@@ -149,7 +189,7 @@ export class BackendBreaker {
   #create(settings: ResolvedCircuitBreakerOptions, clock: EventEmitter, halfOpen = false): GatedBreaker {
     // A bucket controller of its own, fed by the shared clock: emitting 'rotate' on it
     // (opossum's public `rotateBucketController`) is how this breaker alone clears its window.
-    this.#rotation.detach();
+    this.#rotation?.detach();
     const rotation = new EventEmitter();
     const tick = () => rotation.emit('rotate');
     clock.on('rotate', tick);
@@ -181,8 +221,8 @@ export class BackendBreaker {
   /** Runs the rest of the attempt through the breaker, or rejects with `ERR_BREAKER_OPEN`. */
   run(ctx: Context, next: Next): Promise<void> {
     if (this.#state === 'closed') {
-      const breaker = this.#breaker;
-      return canReplay(breaker) ? this.#direct(breaker, ctx, next) : this.#fire(ctx, next);
+      const breaker = this.#opossum();
+      return canReplay(breaker) ? this.#direct(breaker, ctx, next) : this.#fire(breaker, ctx, next);
     }
     if (this.#state === 'half-open') return this.#probe(ctx, next);
     return Promise.reject(this.#rejection());
@@ -236,14 +276,14 @@ export class BackendBreaker {
   }
 
   /** Fires the breaker; settles at response headers, while opossum's call lasts until the body is over. */
-  #fire(ctx: Context, next: Next): Promise<void> {
+  #fire(breaker: GatedBreaker, ctx: Context, next: Next): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let headers = false;
       const onHeaders = () => {
         headers = true;
         resolve();
       };
-      this.#breaker.fire(ctx, next, this.#isFailure, onHeaders).then(
+      breaker.fire(ctx, next, this.#isFailure, onHeaders).then(
         () => resolve(),
         (error: unknown) => {
           // After the headers, a failure is opossum's to count, not the pipeline's to see.
@@ -303,7 +343,7 @@ export class BackendBreaker {
   }
 
   #transition(to: 'open' | 'close'): void {
-    const breaker = this.#breaker;
+    const breaker = this.#opossum();
     breaker.gate = true;
     try {
       if (to === 'open') breaker.open();
@@ -338,7 +378,7 @@ export class BackendBreaker {
    */
   checkPassed(startedAt: number): void {
     if (this.#state !== 'open' || !this.#settings.halfOpenOnPassingCheck || startedAt < this.#openedAt) return;
-    this.#breaker.shutdown();
+    this.#breaker?.shutdown();
     this.#breaker = this.#create(this.#settings, this.#clock, true);
     this.#onHalfOpen();
   }
@@ -367,8 +407,8 @@ export class BackendBreaker {
     this.#probes = 0;
     // Start the window afresh (as Hystrix does): the failures that opened the
     // breaker would otherwise open it again on the first new failure.
-    const controller = this.#rotation.controller;
-    for (let i = 0; i < this.#settings.rollingCountBuckets; i++) controller.emit('rotate');
+    const controller = this.#rotation?.controller;
+    if (controller) for (let i = 0; i < this.#settings.rollingCountBuckets; i++) controller.emit('rotate');
     this.#setEligible(true);
     if (this.#quiet) return;
     // Back from open: ramp it up again like any recovered backend (slow start, when configured).
@@ -380,16 +420,21 @@ export class BackendBreaker {
    * Takes new settings: a fresh breaker (the window restarts). A breaker that
    * was open or half-open stays open and waits a full `resetTimeout` again.
    */
-  reconfigure(settings: ResolvedCircuitBreakerOptions, clock: EventEmitter): void {
+  reconfigure(
+    settings: ResolvedCircuitBreakerOptions,
+    clock: EventEmitter,
+    isFailure: IsFailure = statusMatcher(settings.failureStatuses),
+  ): void {
     const previous = this.#state;
-    this.#breaker.shutdown();
+    this.#drop();
+    // Closed, the fresh breaker waits for the next request like a new backend's.
+    this.#breaker = undefined;
     this.#settings = settings;
-    this.#isFailure = statusMatcher(settings.failureStatuses);
+    this.#isFailure = isFailure;
     this.#state = 'closed';
     this.#period++;
     this.#probes = 0;
     this.#clock = clock;
-    this.#breaker = this.#create(settings, clock);
     if (previous !== 'closed') {
       // Still open is no news; half-open to open is.
       this.#quiet = previous === 'open';
@@ -403,8 +448,8 @@ export class BackendBreaker {
    * With `announce`, a breaker that was not closed reports `breaker:close`.
    */
   shutdown(announce: boolean): void {
-    this.#breaker.shutdown();
-    this.#rotation.detach();
+    this.#shut = true;
+    this.#drop();
     this.#period++;
     const previous = this.#state;
     this.#state = 'closed';
@@ -415,7 +460,8 @@ export class BackendBreaker {
 
 /**
  * The balancer's per-backend circuit breakers, made and dropped with the
- * backends, sharing one bucket timer.
+ * backends, sharing one bucket timer and one status judgement (each
+ * backend's opossum breaker is made on its first request).
  *
  * @example
  * ```ts
@@ -430,6 +476,8 @@ export class Breakers {
   readonly #deps: BreakerDeps;
   readonly #byBackend = new Map<Backend, BackendBreaker>();
   #settings: ResolvedCircuitBreakerOptions | false = false;
+  /** The judgement of the settings' `failureStatuses`, one for every breaker. */
+  #isFailure: IsFailure | undefined;
   #clock: EventEmitter | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -460,7 +508,8 @@ export class Breakers {
       this.#stopClock();
     }
     const clock = this.#startClock(settings);
-    for (const breaker of this.#byBackend.values()) breaker.reconfigure(settings, clock);
+    this.#isFailure = statusMatcher(settings.failureStatuses);
+    for (const breaker of this.#byBackend.values()) breaker.reconfigure(settings, clock, this.#isFailure);
     for (const backend of this.#deps.pool.all()) this.add(backend);
   }
 
@@ -468,7 +517,11 @@ export class Breakers {
   add(backend: Backend): void {
     const settings = this.#settings;
     if (settings === false || this.#closed || this.#byBackend.has(backend)) return;
-    this.#byBackend.set(backend, new BackendBreaker(backend, settings, this.#startClock(settings), this.#deps));
+    const isFailure = (this.#isFailure ??= statusMatcher(settings.failureStatuses));
+    this.#byBackend.set(
+      backend,
+      new BackendBreaker(backend, settings, this.#startClock(settings), this.#deps, isFailure),
+    );
   }
 
   /** Drops `backend`'s breaker. */

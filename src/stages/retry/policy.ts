@@ -172,12 +172,14 @@ export class RetryPolicy {
       if (n >= max || !this.retryableError(failure, idempotent) || !this.deps.canRetry(ctx)) return STOP;
       return this.#charge(ctx, this.backoff(n), failure.reason, failure.backend, undefined);
     }
-    if (n >= max || !response || !this.deps.canRetry(ctx)) return STOP;
+    if (n >= max || !response) return STOP;
     const grpc = response.grpcStatus;
     // A trailers-only gRPC failure: retried for the gRPC statuses marked retryable, whatever the method (gRPC's retry policy).
     if (grpc !== undefined ? !this.#grpcStatuses.has(grpc) : !idempotent || !this.retryableStatus(response.status)) {
       return STOP;
     }
+    // Asked last: a look at the pool, which an answer that is not retried (the usual one) does not need.
+    if (!this.deps.canRetry(ctx)) return STOP;
     return this.#charge(
       ctx,
       this.waitAfter(response, n),
