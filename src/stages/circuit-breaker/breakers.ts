@@ -517,10 +517,10 @@ export class Breakers {
   add(backend: Backend): void {
     const settings = this.#settings;
     if (settings === false || this.#closed || this.#byBackend.has(backend)) return;
-    const isFailure = (this.#isFailure ??= statusMatcher(settings.failureStatuses));
+    this.#isFailure ??= statusMatcher(settings.failureStatuses);
     this.#byBackend.set(
       backend,
-      new BackendBreaker(backend, settings, this.#startClock(settings), this.#deps, isFailure),
+      new BackendBreaker(backend, settings, this.#startClock(settings), this.#deps, this.#isFailure),
     );
   }
 
