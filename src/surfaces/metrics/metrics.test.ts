@@ -230,6 +230,30 @@ describe('BalancerMetrics', () => {
     expect(await value(registry, 'switchyard_requests_total', { backend: 'other' })).toBe(1);
   });
 
+  it('counts a backend’s requests and upstream durations on every request, and afresh once it left and came back', async () => {
+    const { events, registry, pool } = setup();
+    for (let i = 0; i < 3; i++) events.emit('request', request());
+    events.emit('request', request({ method: 'POST', status: 503 }));
+    events.emit('request', request({ method: 'PURGE' }));
+    events.emit('request', request({ method: 'BREW' }));
+    for (let i = 0; i < 2; i++)
+      events.emit('upstream:response', { backend: 'a', attempt: 1, status: 200, durationMs: 40 });
+    const count = (labels: Record<string, string>) => value(registry, 'switchyard_requests_total', labels);
+    expect(await count({ backend: 'a', method: 'GET', status_class: '2xx' })).toBe(3);
+    expect(await count({ backend: 'a', method: 'POST', status_class: '5xx' })).toBe(1);
+    expect(await count({ backend: 'a', method: 'OTHER', status_class: '2xx' })).toBe(2);
+    expect(await value(registry, 'switchyard_upstream_duration_seconds_count', { backend: 'a' })).toBe(2);
+    const a = pool.get('a') as Backend;
+    pool.delete('a');
+    events.emit('backend:removed', { backend: a.snapshot() });
+    pool.set('a', backend('a'));
+    events.emit('request', request());
+    events.emit('upstream:response', { backend: 'a', attempt: 1, status: 200, durationMs: 40 });
+    expect(await count({ backend: 'a', method: 'GET', status_class: '2xx' })).toBe(1);
+    expect(await value(registry, 'switchyard_upstream_duration_seconds_count', { backend: 'a' })).toBe(1);
+    expect(await count({ backend: 'other' })).toBeUndefined();
+  });
+
   it('adds default labels to every series as real labels', async () => {
     const { events, registry } = setup({ defaultLabels: { instance: 'edge-1' } });
     events.emit('request', request());

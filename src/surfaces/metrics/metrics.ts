@@ -3,10 +3,10 @@ import type { Backend, BackendStatus } from '../../core/backend.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Events, Listener, SwitchyardEvents } from '../../core/events.js';
 import { promClient } from '../../vendor/dependencies.js';
-import { Family } from './family.js';
+import { type CounterChild, Family } from './family.js';
 import { BoundedLabel, methodLabel, OVERFLOW_LABEL, STATUS_CLASSES, statusClassIndex } from './labels.js';
 import { LatencyWindow } from './latency-window.js';
-import { createLeanHistogram, type LeanHistogram } from './lean-histogram.js';
+import { createLeanHistogram, type LeanHistogram, type LeanSeries } from './lean-histogram.js';
 import type { ResolvedMetricsOptions } from './options.js';
 import type { BackendStats, BalancerStats, BreakerState, StatusClassCounts } from './stats.js';
 
@@ -43,6 +43,15 @@ class BackendRecord {
   readonly window: LatencyWindow;
   readonly classes = new Float64Array(STATUS_CLASSES.length);
   readonly errors = new Map<string, number>();
+  /**
+   * The backend's `backend` label once it is known to be its id (it stays so
+   * until the backend leaves, and the record with it); `other` is not kept.
+   */
+  label: string | undefined;
+  /** Its `upstream_duration_seconds` series, found once (with {@link label}). */
+  upstream: LeanSeries | undefined;
+  /** Its `requests_total` counters by method label, then status class index, found once each (with {@link label}). */
+  readonly requests = new Map<string, (CounterChild | undefined)[]>();
 
   constructor(windowMs: number) {
     this.window = new LatencyWindow({ windowMs, slots: WINDOW_SLOTS });
@@ -520,6 +529,36 @@ export class BalancerMetrics {
     return this.#source.backend(id) ? this.#backendLabel.value(id) : OVERFLOW_LABEL;
   }
 
+  /** The `backend` label of the backend of `record` (see {@link #backend}), kept in the record once it is the id. */
+  #recordLabel(record: BackendRecord, id: string): string {
+    if (record.label !== undefined) return record.label;
+    const label = this.#backend(id);
+    if (label === id) record.label = label;
+    return label;
+  }
+
+  /** The `requests_total` counter of a backend that has a record, for a method label and status class. */
+  #requestCounter(record: BackendRecord, id: string, method: string, cls: number): CounterChild {
+    let row = record.requests.get(method);
+    if (row === undefined) {
+      row = [];
+      record.requests.set(method, row);
+    }
+    const kept = row[cls];
+    if (kept !== undefined) return kept;
+    const counter = this.#requests.child(this.#recordLabel(record, id), method, STATUS_CLASSES[cls] as string);
+    if (record.label !== undefined) row[cls] = counter;
+    return counter;
+  }
+
+  /** The `upstream_duration_seconds` series of a backend that has a record. */
+  #upstreamSeries(record: BackendRecord, id: string): LeanSeries {
+    if (record.upstream !== undefined) return record.upstream;
+    const series = this.#upstreamDuration.child(this.#recordLabel(record, id));
+    if (record.label !== undefined) record.upstream = series;
+    return series;
+  }
+
   #record(id: string | undefined): BackendRecord | undefined {
     if (id === undefined) return undefined;
     let record = this.#records.get(id);
@@ -540,10 +579,16 @@ export class BalancerMetrics {
 
   /** Listens to the balancer's events. */
   subscribe(events: Events): void {
+    // A backend with a record keeps its label and hot series in it: no label lookups per request.
     this.#on(events, 'request', (e) => {
       const cls = statusClassIndex(e.status);
       const label = STATUS_CLASSES[cls] as string;
-      this.#requests.child(this.#backend(e.backend), methodLabel(e.method), label).inc();
+      const method = methodLabel(e.method);
+      const record = this.#record(e.backend);
+      (record !== undefined
+        ? this.#requestCounter(record, e.backend as string, method, cls)
+        : this.#requests.child(this.#backend(e.backend), method, label)
+      ).inc();
       this.#requestDuration.child(label).observe(e.durationMs / 1000);
       this.#total++;
       (this.#classes[cls] as number)++;
@@ -552,12 +597,15 @@ export class BalancerMetrics {
         this.#requestErrors.child(e.error).inc();
         this.#errors.set(e.error, (this.#errors.get(e.error) ?? 0) + 1);
       }
-      const record = this.#record(e.backend);
       if (record) (record.classes[cls] as number)++;
     });
     this.#on(events, 'upstream:response', (e) => {
-      this.#upstreamDuration.child(this.#backend(e.backend)).observe(e.durationMs / 1000);
-      this.#record(e.backend)?.window.record(e.durationMs, this.#source.now());
+      const record = this.#record(e.backend);
+      (record !== undefined
+        ? this.#upstreamSeries(record, e.backend as string)
+        : this.#upstreamDuration.child(this.#backend(e.backend))
+      ).observe(e.durationMs / 1000);
+      record?.window.record(e.durationMs, this.#source.now());
     });
     this.#on(events, 'upstream:error', (e) => {
       this.#upstreamErrors.child(this.#backend(e.backend), e.code).inc();
