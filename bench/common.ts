@@ -34,7 +34,12 @@ export async function serveBackends(count = 2): Promise<number[]> {
   return ports;
 }
 
-/** Runs `script` with `args` in its own process; resolves with its first IPC message. */
+/**
+ * Runs `script` with `args` in its own process; resolves with its first IPC
+ * message. Rejects when the process exits before sending it, or sends
+ * `{ error }` instead (see {@link reportRoleErrors}): a role that fails never
+ * leaves its parent waiting.
+ */
 export function startRole(
   script: string,
   args: string[],
@@ -44,10 +49,66 @@ export function startRole(
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: [...process.execArgv, ...execArgv],
   });
+  child.on('error', () => {}); // a failed send to a dead child: its exit is what rejects
+  roles.set(child, args[0] ?? script);
+  return nextMessage(child, args[0] ?? script).then((message) => ({ child, message }));
+}
+
+/** Sends `message` to a child started by `startRole` and resolves with its next message (rejects as `startRole` does). */
+export function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
+  const reply = nextMessage(child, roles.get(child) ?? 'child');
+  if (child.connected) child.send(message);
+  return reply;
+}
+
+/** The role each child of `startRole` runs, for error messages. */
+const roles = new WeakMap<ChildProcess, string>();
+
+/** The next IPC message of `child`; rejects with its `error` field, or when it exits first (also when it already has). */
+function nextMessage(child: ChildProcess, role: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve({ child, message: message as Record<string, unknown> }));
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
+    const exited = () => `${role} process exited with ${child.signalCode ?? `code ${child.exitCode}`} before answering`;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      reject(new Error(exited()));
+      return;
+    }
+    const onMessage = (message: unknown) => {
+      child.off('exit', onExit);
+      const m = message as Record<string, unknown>;
+      if (typeof m?.error === 'string') reject(new Error(`${role} process failed: ${m.error}`));
+      else resolve(m);
+    };
+    // 'exit' can be seen before a message the child sent just before it: give the channel a turn to deliver it.
+    const onExit = () =>
+      setImmediate(() => {
+        child.off('message', onMessage);
+        reject(new Error(exited()));
+      });
+    child.once('message', onMessage);
+    child.once('exit', onExit);
   });
+}
+
+/** Resolves when `child` has exited (at once when it already has). */
+export function childExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/**
+ * In a role process: an uncaught error or rejection is sent to the parent as
+ * `{ error }` (its stack) before the process exits with code 1, so the
+ * parent's `startRole` or `ask` rejects with it.
+ */
+export function reportRoleErrors(): void {
+  const fail = (error: unknown) => {
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`${text}\n`);
+    if (process.send && process.connected) process.send({ error: text }, () => process.exit(1));
+    else process.exit(1);
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
 }
 
 /** True when `command` is on the PATH. */
@@ -262,12 +323,4 @@ export function serveMeasured(handler: http.RequestListener): http.Server {
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
   return server;
-}
-
-/** Sends `message` to a child started by `startRole` and resolves with its next message. */
-export function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    child.once('message', (reply) => resolve(reply as Record<string, unknown>));
-    child.send(message);
-  });
 }

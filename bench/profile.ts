@@ -10,15 +10,17 @@
  * Knobs: PROFILE (`lean`, `default`, `policies`, or `undici-min`: the minimal
  * undici proxy of `npm run bench`, for reference), FORWARDER (`undici`,
  * `http-proxy-3`), PROFILE_DURATION (s), BENCH_CONNECTIONS (default 50),
- * PROFILE_DIR (where the .cpuprofile/.heapprofile files go; default a temp dir),
+ * PROFILE_DIR (where the .cpuprofile/.heapprofile files go, made if missing;
+ * default a temp dir),
  * PROFILE_CPU=0 / PROFILE_HEAP=0 (no CPU profile / no allocation sampling:
  * bytes allocated per request, collected objects included, by site).
  * Load comes from wrk when installed, autocannon otherwise, in its own process.
  * The profiled code is the built `dist/` (run `npm run build` first; a
- * `dist/` older than `src/` is refused).
+ * `dist/` older than `src/` is refused). A role process that fails (or exits
+ * before answering) ends the run at once with its error and a non-zero exit.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import inspector from 'node:inspector';
 import type { AddressInfo } from 'node:net';
@@ -27,18 +29,23 @@ import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
+  ask,
   builtEntry,
+  childExit,
   hasCommand,
   LEAN,
   loadBuilt,
   minimalUndiciHandler,
   POLICIES,
+  reportRoleErrors,
   serveBackends,
   startRole,
 } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
+// A role that fails tells the parent why (startRole and ask reject with it) instead of leaving it waiting.
+if (role !== undefined) reportRoleErrors();
 
 if (role === 'backends') {
   process.send?.({ ports: await serveBackends() });
@@ -201,25 +208,23 @@ async function main(): Promise<void> {
   const profile = process.env.PROFILE ?? 'default';
   const forwarder = process.env.FORWARDER ?? 'undici';
   if (profile !== 'undici-min') builtEntry(); // the profiled code is the built dist/: fail now when it is missing or stale
-  const dir = process.env.PROFILE_DIR ?? mkdtempSync(join(tmpdir(), 'switchyard-profile-'));
+  const given = process.env.PROFILE_DIR;
+  // Made now (parents included), not found missing by the proxy once the whole run is over.
+  if (given !== undefined) mkdirSync(given, { recursive: true });
+  const dir = given ?? mkdtempSync(join(tmpdir(), 'switchyard-profile-'));
   const backends = await startRole(self, ['backends']);
   const ports = JSON.stringify(backends.message.ports);
+  let proxy: Awaited<ReturnType<typeof startRole>> | undefined;
   try {
     process.env.PROFILE_OUT = dir;
-    const proxy = await startRole(self, ['proxy', ports, profile, forwarder]);
+    proxy = await startRole(self, ['proxy', ports, profile, forwarder]);
     const url = `http://127.0.0.1:${proxy.message.port as number}/bench`;
     await drive(url, 1, connections); // warm-up: JIT, pools
-    await new Promise<void>((resolve) => {
-      proxy.child.once('message', () => resolve());
-      proxy.child.send('count');
-    });
+    await ask(proxy.child, 'count');
     await drive(url, seconds, connections);
     type Counts = { requests: number; minorGcs: number; cpuUs: number; allocated: Array<[string, number]> };
-    const counts = await new Promise<Counts>((resolve) => {
-      proxy.child.once('message', (m) => resolve(m as Counts));
-      proxy.child.send('stop');
-    });
-    await new Promise((resolve) => proxy.child.once('exit', resolve));
+    const counts = (await ask(proxy.child, 'stop')) as unknown as Counts;
+    await childExit(proxy.child);
     const cpuFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     console.log(
       `profile ${profile} on ${forwarder}: ${counts.requests} requests in ${seconds} s (${Math.round(counts.requests / seconds)} req/s), ` +
@@ -258,6 +263,7 @@ async function main(): Promise<void> {
     }
     console.log(`\nprofiles in ${dir}`);
   } finally {
+    proxy?.child.kill();
     backends.child.kill();
   }
 }

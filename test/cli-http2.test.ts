@@ -1,10 +1,13 @@
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { type CliIo, type RunningProxy, runCli } from '../src/cli/main.js';
 import { createLoopbackBackend, type LoopbackBackend } from '../src/testing/index.js';
 import { type CertKit, certKit, type Pem } from './certs.js';
@@ -79,14 +82,107 @@ function h1get(port: number, pathname: string): Promise<Reply> {
   });
 }
 
+/** A `ws` echo server named `name`: greets each client with `<name>:welcome`, echoes as `<name>:<text>`, records each handshake's URL. */
+async function wsEcho(name: string): Promise<{ url: string; urls: string[]; close(): Promise<void> }> {
+  const server = http.createServer((_req, res) => res.end('not a websocket'));
+  const wss = new WebSocketServer({ server });
+  const urls: string[] = [];
+  wss.on('connection', (ws, req) => {
+    urls.push(req.url ?? '');
+    ws.on('error', () => {});
+    ws.on('message', (data) => ws.send(`${name}:${data.toString()}`));
+    ws.send(`${name}:welcome`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    urls,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A masked text frame, as a WebSocket client sends it (RFC 6455 §5.2), payload under 126 bytes. */
+function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ (mask[i % 4] as number)));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+/** The texts of the unmasked frames (payloads under 126 bytes) in `data`. */
+function serverTexts(data: Buffer): string[] {
+  const texts: string[] = [];
+  let at = 0;
+  while (at + 2 <= data.length) {
+    const length = (data[at + 1] as number) & 0x7f;
+    if (at + 2 + length > data.length) break;
+    texts.push(data.subarray(at + 2, at + 2 + length).toString());
+    at += 2 + length;
+  }
+  return texts;
+}
+
+/**
+ * Opens a WebSocket with an extended CONNECT (RFC 8441 §4) on a session to
+ * `url`, sends `hello`, and resolves with the status and the texts read
+ * once two frames (the greeting and the echo) arrived.
+ */
+async function websocketOverH2(
+  url: string,
+  path: string,
+  authority: string,
+  options: http2.SecureClientSessionOptions = {},
+): Promise<{ status: number; texts: string[]; connectProtocol: boolean | undefined }> {
+  const session = http2.connect(url, options);
+  session.on('error', () => {});
+  try {
+    await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+    const connectProtocol = session.remoteSettings.enableConnectProtocol;
+    const stream = session.request({
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': url.startsWith('https') ? 'https' : 'http',
+      ':path': path,
+      ':authority': authority,
+      'sec-websocket-version': '13',
+    });
+    stream.on('error', () => {});
+    return await new Promise((resolve, reject) => {
+      let status = 0;
+      let data = Buffer.alloc(0);
+      stream.once('response', (headers) => {
+        status = Number(headers[':status']);
+        if (status === 200) stream.write(clientFrame('hello'));
+      });
+      stream.on('data', (chunk: Buffer) => {
+        data = Buffer.concat([data, chunk]);
+        const texts = serverTexts(data);
+        if (status === 200 && texts.length === 2) resolve({ status, texts, connectProtocol });
+      });
+      stream.once('close', () =>
+        status !== 200 ? resolve({ status, texts: [data.toString()], connectProtocol }) : reject(new Error('closed')),
+      );
+    });
+  } finally {
+    session.destroy();
+  }
+}
+
 describe('switchyard listeners with http2', () => {
   let proxy: RunningProxy | undefined;
   let backend: LoopbackBackend | undefined;
+  const cleanupWs: Array<{ close(): Promise<void> }> = [];
   afterEach(async () => {
     await proxy?.close();
     proxy = undefined;
     await backend?.close();
     backend = undefined;
+    for (const ws of cleanupWs.splice(0)) await ws.close();
   });
 
   /** The CLI serving cleartext HTTP/2 (h2c) in front of a new loopback backend `a`; both close after the test. */
@@ -194,6 +290,48 @@ log: false
     await running.close();
     await closed;
     proxy = undefined;
+  });
+
+  it('opens a WebSocket over HTTP/2 (RFC 8441 extended CONNECT) through an h2c listener', async () => {
+    const ws = await wsEcho('a');
+    cleanupWs.push(ws);
+    const cfg = file(`
+listeners: [{ port: 0, host: 127.0.0.1, http2: h2c }]
+backends: [{ id: a, url: "${ws.url}" }]
+log: false
+`);
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const opened = await websocketOverH2(`http://127.0.0.1:${proxy.port}`, '/chat?room=1', 'chat.example');
+    expect(opened).toEqual({ status: 200, texts: ['a:welcome', 'a:hello'], connectProtocol: true });
+    expect(ws.urls).toEqual(['/chat?room=1']);
+  });
+
+  it('routes a WebSocket over HTTP/2 through an http2: true TLS listener to the pool its route names', async () => {
+    const chat = await wsEcho('chat');
+    const other = await wsEcho('other');
+    cleanupWs.push(chat, other);
+    const cfg = file(`
+listeners:
+  - port: 0
+    host: 127.0.0.1
+    http2: true
+    tls: { cert: "${cert.certFile}", key: "${cert.keyFile}" }
+pools:
+  chat: { backends: [{ url: "${chat.url}" }] }
+  other: { backends: [{ url: "${other.url}" }] }
+routes:
+  - { prefix: /chat, rewrite: { stripPrefix: true }, pool: chat }
+  - { pool: other }
+log: false
+`);
+    proxy = (await runCli(['-c', cfg], io())) as RunningProxy;
+    const url = `https://127.0.0.1:${proxy.port}`;
+    const tlsOptions = { ca: kit.ca.cert, servername: 'localhost' };
+    const routed = await websocketOverH2(url, '/chat/room', 'localhost', tlsOptions);
+    expect(routed).toEqual({ status: 200, texts: ['chat:welcome', 'chat:hello'], connectProtocol: true });
+    const fallback = await websocketOverH2(url, '/elsewhere', 'localhost', tlsOptions);
+    expect(fallback.texts).toEqual(['other:welcome', 'other:hello']);
+    expect([chat.urls, other.urls]).toEqual([['/room'], ['/elsewhere']]);
   });
 
   it('refuses http2: true without tls and h2c with tls', async () => {

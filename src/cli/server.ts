@@ -397,7 +397,8 @@ export async function startProxy(
     if (l.http2 === undefined || l.http2 === false) {
       return tls ? https.createServer({ ...base, ...tls.serverOptions() }) : http.createServer(base);
     }
-    const settings = { maxHeaderListSize: base.maxHeaderSize ?? 16_384 };
+    // Advertised so that browsers open WebSockets on the connection (RFC 8441 extended CONNECT).
+    const settings = { maxHeaderListSize: base.maxHeaderSize ?? 16_384, enableConnectProtocol: true };
     const server = tls
       ? http2.createSecureServer({
           ...tls.serverOptions(),
@@ -432,6 +433,15 @@ export async function startProxy(
       stampSubject(front, req);
       router.upgrade(req, socket, head);
     });
+    if (http2State.has(server)) {
+      // Node hands CONNECT streams (WebSockets over HTTP/2) to 'connect', not to 'request'.
+      // On an allowHTTP1 listener an HTTP/1.1 CONNECT arrives there too, with its socket: refused with 501.
+      const onConnect: Router['connect'] = (req, res, head) => {
+        stampSubject(front, req as IncomingMessage);
+        router.connect(req, res, head);
+      };
+      (server as http2.Http2Server).on('connect', onConnect);
+    }
     // Malformed requests get Node's own answer (400, 431 for an oversized head) and the socket closes.
     if (tls) {
       (server as https.Server).on('tlsClientError', () => {});

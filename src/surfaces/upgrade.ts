@@ -143,7 +143,14 @@ export function startUpgrade(deps: UpgradeDeps, req: IncomingMessage, url: strin
     side.open(backend, headers, upstreamPath, (error) => {
       events.emit(
         'upgrade',
-        error ? { backend: backend.id, ok: false, error: 'ERR_UPSTREAM_CONNECT' } : { backend: backend.id, ok: true },
+        error
+          ? {
+              backend: backend.id,
+              ok: false,
+              // The forwarder classified it (connect, timeout, reset, protocol); anything else broke the tunnel.
+              error: error instanceof SwitchyardError ? error.code : 'ERR_UPSTREAM_RESET',
+            }
+          : { backend: backend.id, ok: true },
       );
     });
   };

@@ -1,10 +1,12 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../../src/index.js';
+import { mount } from '../fixture.js';
 import { type Listening, listen, until } from '../helpers.js';
+import { CLIENT_MESSAGE, failingBackend, HANDSHAKE_FAILURES } from './failing-backend.js';
 import { FORWARDERS } from './forwarders.js';
 import { OK } from './raw-backend.js';
-import { type Rig, rig, sendRaw } from './rig.js';
+import { type Rig, responseHeader, rig, sendRaw } from './rig.js';
 
 let r: Rig | undefined;
 const cleanups: Array<() => Promise<void>> = [];
@@ -112,6 +114,31 @@ describe.each(FORWARDERS)('upgrades ($name)', ({ options }) => {
     expect(JSON.parse(res.rest).error.code).toBe('ERR_UPSTREAM_TIMEOUT');
     await until(() => r?.lb.backends()[0]?.active === 0);
   });
+
+  it.each(HANDSHAKE_FAILURES)(
+    'answers $status $code, in the response and the upgrade event, when the backend $what',
+    async ({ kind, status, code }) => {
+      const backend = await failingBackend(kind);
+      const lb = createLoadBalancer({
+        ...options,
+        backends: [{ id: 'b', url: backend.url }],
+        timeouts: kind === 'silent' ? { connect: 20, response: 30 } : { connect: 1000, response: 5000 },
+      });
+      const mounted = await mount(lb, [backend]);
+      cleanups.push(() => mounted.close());
+      const upgrades: unknown[] = [];
+      lb.on('upgrade', (e) => upgrades.push(e));
+      const res = await sendRaw(mounted.front.port, upgrade, 5000);
+      expect(res.status).toBe(status);
+      expect(responseHeader(res, 'content-type')).toBe('application/json');
+      // The code and a fixed sentence: no backend address, port or internal cause.
+      expect(JSON.parse(res.rest)).toEqual({ error: { code, message: CLIENT_MESSAGE[code] } });
+      expect(res.rest).not.toContain(String(backend.port));
+      await until(() => upgrades.length === 1 && lb.backends()[0]?.active === 0);
+      expect(upgrades).toEqual([{ backend: 'b', ok: false, error: code }]);
+      expect(lb.backends()[0]?.failures).toBe(1);
+    },
+  );
 
   it('refuses an upgrade with an invalid Host or target', async () => {
     r = await rig(options);

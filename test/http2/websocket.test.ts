@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import { createLoadBalancer, createRouter, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js';
 import { testCertificate } from '../certs.js';
+import { CLIENT_MESSAGE, failingBackend, HANDSHAKE_FAILURES } from '../conformance/failing-backend.js';
 import { forwarderOptions } from '../conformance/forwarders.js';
 import { type Listening, listen, until } from '../helpers.js';
 import { closeSession, listenOn } from './client.js';
@@ -261,7 +262,7 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     await ws.ended;
     expect(ws.stream.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
     await until(() => lb.backends()[0]?.active === 0 && upgrades.length === 1);
-    expect(upgrades).toEqual([{ backend: 'ws', ok: false, error: 'ERR_UPSTREAM_CONNECT' }]);
+    expect(upgrades).toEqual([{ backend: 'ws', ok: false, error: 'ERR_UPSTREAM_RESET' }]);
     // The session is untouched: another WebSocket opens on it.
     const again = await openWebSocket(s);
     expect(again.status).toBe(200);
@@ -300,7 +301,7 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     await ws.ended;
     expect(JSON.parse(ws.body())).toMatchObject({ error: { code: 'ERR_UPSTREAM_PROTOCOL' } });
     await until(() => upgrades.length === 1);
-    expect(upgrades).toEqual([{ backend: 'b', ok: false, error: 'ERR_UPSTREAM_CONNECT' }]);
+    expect(upgrades).toEqual([{ backend: 'b', ok: false, error: 'ERR_UPSTREAM_PROTOCOL' }]);
     expect(lb.backends()[0]?.active).toBe(0);
   });
 
@@ -336,6 +337,31 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     await ws.ended;
     expect(JSON.parse(ws.body())).toMatchObject({ error: { code: 'ERR_UPSTREAM_CONNECT' } });
   });
+
+  it.each(HANDSHAKE_FAILURES)(
+    'answers $status $code, in the response and the upgrade event, when the backend $what',
+    async ({ kind, status, code }) => {
+      const backend = await failingBackend(kind);
+      cleanup.push(() => backend.close());
+      const { lb, server } = await front({
+        backends: [{ id: 'b', url: backend.url }],
+        timeouts: kind === 'silent' ? { connect: 20, response: 30 } : { connect: 1000, response: 5000 },
+      });
+      const upgrades: unknown[] = [];
+      lb.on('upgrade', (e) => upgrades.push(e));
+      const s = await session(server);
+      const ws = await openWebSocket(s);
+      expect(ws.status).toBe(status);
+      expect(ws.headers['content-type']).toBe('application/json');
+      await ws.ended;
+      // The code and a fixed sentence: no backend address, port or internal cause.
+      expect(JSON.parse(ws.body())).toEqual({ error: { code, message: CLIENT_MESSAGE[code] } });
+      expect(ws.body()).not.toContain(String(backend.port));
+      await until(() => upgrades.length === 1 && lb.backends()[0]?.active === 0);
+      expect(upgrades).toEqual([{ backend: 'b', ok: false, error: code }]);
+      expect(lb.backends()[0]?.failures).toBe(1);
+    },
+  );
 
   it('counts the WebSocket against the rate limit: one over it gets 429 with Retry-After', async () => {
     const backend = await wsBackend();

@@ -3,7 +3,16 @@ import { clientParseError } from '../../core/net/client-error.js';
 import { clientGone } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import type { ResolvedTimeoutsOptions } from './options.js';
-import { CONNECT_ERRORS } from './upgrade.js';
+
+/** Error codes that mean no connection was made. */
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
 
 /** What a forwarder knows about an attempt when it fails: the input of {@link attemptFailure}. */
 export interface FailedAttempt {
@@ -53,7 +62,6 @@ export function attemptFailure(
 ): UpstreamError {
   const id = attempt.backend;
   const reused = attempt.reused;
-  const code = error.code;
   // However the failure reached us (the request's error, the response's close...).
   const bodyError = attempt.clientBodyError ?? clientParseError(attempt.req);
   if (bodyError !== undefined) {
@@ -71,7 +79,49 @@ export function attemptFailure(
   }
   // A closed socket (HTTP/1.1) or a reset stream (HTTP/2, whose compatibility
   // response reports `writableFinished` for a reset stream too).
-  if (clientGone(attempt.res)) {
+  return upstreamFailure({ ...attempt, clientGone: clientGone(attempt.res) }, error, timeouts, hints);
+}
+
+/**
+ * What is known of an upstream exchange when it fails, whatever it carried (a
+ * request, or an upgrade handshake): the input of {@link upstreamFailure}.
+ */
+export interface UpstreamAttemptFacts {
+  /** Id of the backend the attempt went to. */
+  readonly backend: string;
+  /** The exchange went out on a pooled socket that carried an earlier one. */
+  readonly reused: boolean;
+  /** The client went away before the answer. */
+  readonly clientGone: boolean;
+  readonly cancelled: boolean;
+  readonly timedOut: 'connect' | 'response' | 'deadline' | undefined;
+  /** A connection (TLS included, for an `https:` backend) was made for the exchange. */
+  readonly connected: boolean;
+}
+
+/**
+ * The part of {@link attemptFailure} past the client's request body, shared
+ * with the upgrade tunnels: a client that left, a cancelled hedge, the
+ * deadline, the connect and response timeouts, a connection never made, a
+ * malformed answer, and otherwise a reset.
+ *
+ * @example
+ * ```ts
+ * import { upstreamFailure } from './attempt-failure.js';
+ * declare const [facts, error, timeouts]: Parameters<typeof upstreamFailure>;
+ * upstreamFailure(facts, error, timeouts, { protocol: true }).code; // 'ERR_UPSTREAM_PROTOCOL' (connected, no timeout)
+ * ```
+ */
+export function upstreamFailure(
+  attempt: UpstreamAttemptFacts,
+  error: Error & { code?: string },
+  timeouts: Pick<ResolvedTimeoutsOptions, 'connect' | 'response' | 'total'>,
+  hints: FailureHints = {},
+): UpstreamError {
+  const id = attempt.backend;
+  const reused = attempt.reused;
+  const code = error.code;
+  if (attempt.clientGone) {
     return new UpstreamError('ERR_CLIENT_ABORTED', 'client closed the connection', id, 'reset', reused, error);
   }
   if (attempt.cancelled) {

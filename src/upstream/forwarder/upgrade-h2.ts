@@ -5,7 +5,7 @@ import { constants } from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { clientResponseHeaders } from './headers.js';
-import { handshakeFailure, type TunnelOptions } from './upgrade.js';
+import { handshakeFailure, type TunnelOptions, tunnelFailure, watchConnection } from './upgrade.js';
 
 /** RFC 6455 §1.3: the GUID appended to `Sec-WebSocket-Key` for `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -76,9 +76,15 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     if (failed) return;
     failed = true;
     clearTimeout(timer);
+    const failure = tunnelFailure(
+      backend.id,
+      error,
+      { clientGone: false, timedOut, connected: link.connected(), reused: link.reused() },
+      timeoutMs,
+    );
     if (!upgraded && !answered && alive() && !res.headersSent) {
       // Nothing reached the client yet: an ordinary gateway error, generic body.
-      const { status, body } = handshakeFailure(error, timedOut);
+      const { status, body } = handshakeFailure(failure);
       res.writeHead(status, {
         'content-type': 'application/json',
         'cache-control': 'no-store',
@@ -86,7 +92,7 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
       });
       res.end(body);
     } else if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-    onError(error, true);
+    onError(failure, true);
   };
   const proxyReq = (secure ? https : http).request({
     hostname: target.hostname.replace(/^\[|\]$/g, ''),
@@ -97,6 +103,7 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     agent: backend.agent,
     setHost: false,
   });
+  const link = watchConnection(proxyReq, secure);
   proxyReq.on('error', fail);
   proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
     clearTimeout(timer);

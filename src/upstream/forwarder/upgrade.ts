@@ -3,7 +3,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../../core/backend.js';
-import { makeError } from '../../core/errors.js';
+import type { SwitchyardError } from '../../core/errors.js';
+import { UpstreamError } from '../../core/upstream-error.js';
+import { upstreamFailure } from './attempt-failure.js';
 import { clientResponseHeaders } from './headers.js';
 
 /** What {@link tunnel} needs beyond the request itself. */
@@ -26,35 +28,87 @@ export interface TunnelOptions {
   onError(error: Error, backendFault: boolean): void;
 }
 
-/** Error codes that mean no connection was made. */
-export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-]);
+export { CONNECT_ERRORS } from './attempt-failure.js';
+
+/** What a tunnel knows of its upstream handshake when it fails. */
+export interface HandshakeState {
+  /** The client went away first. */
+  readonly clientGone: boolean;
+  /** The handshake timeout fired. */
+  readonly timedOut: boolean;
+  /** The connection to the backend (TLS included) was made. */
+  readonly connected: boolean;
+  /** The handshake went out on a pooled keep-alive socket. */
+  readonly reused: boolean;
+}
+
+/**
+ * Classifies a failed handshake as the HTTP request path classifies a failed
+ * attempt ({@link upstreamFailure}): refused or unreachable, or a TLS
+ * handshake that failed, is `ERR_UPSTREAM_CONNECT` (502); the timeout is
+ * `ERR_UPSTREAM_CONNECT_TIMEOUT` before the connection was made, else
+ * `ERR_UPSTREAM_TIMEOUT` (504); an answer that is not valid HTTP (or a 101
+ * that does not prove the WebSocket key) is `ERR_UPSTREAM_PROTOCOL`; a
+ * backend that closed or reset the connection is `ERR_UPSTREAM_RESET` (502);
+ * a client that left first is `ERR_CLIENT_ABORTED`.
+ *
+ * @example
+ * ```ts
+ * import { tunnelFailure } from './upgrade.js';
+ * const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+ * tunnelFailure('a', refused, { clientGone: false, timedOut: false, connected: false, reused: false }, 10_000).code; // 'ERR_UPSTREAM_CONNECT'
+ * ```
+ */
+export function tunnelFailure(
+  backend: string,
+  error: Error & { code?: string },
+  state: HandshakeState,
+  timeoutMs: number,
+): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  return upstreamFailure(
+    {
+      backend,
+      reused: state.reused,
+      clientGone: state.clientGone,
+      cancelled: false,
+      timedOut: state.timedOut ? (state.connected ? 'response' : 'connect') : undefined,
+      connected: state.connected,
+    },
+    error,
+    // One handshake timer counts from the start: it bounds the connection and the answer alike.
+    { connect: timeoutMs, response: timeoutMs },
+    { protocol: error.code === 'ERR_UPSTREAM_PROTOCOL' },
+  );
+}
 
 /**
  * The gateway error a client gets when a handshake fails before anything
- * reached it: 504 `ERR_UPSTREAM_TIMEOUT` after the handshake timeout, else
- * 502 with the failure's code (`ERR_UPSTREAM_PROTOCOL` as it is, a connect
- * error as `ERR_UPSTREAM_CONNECT`, anything else `ERR_UPSTREAM_RESET`), and
- * its generic JSON body.
+ * reached it: the failure's status (502 or 504) and its generic JSON body
+ * (the code, no backend or address).
  */
-export function handshakeFailure(
-  error: Error & { code?: string },
-  timedOut: boolean,
-): { status: 502 | 504; body: string } {
-  const code = timedOut
-    ? 'ERR_UPSTREAM_TIMEOUT'
-    : error.code === 'ERR_UPSTREAM_PROTOCOL'
-      ? 'ERR_UPSTREAM_PROTOCOL'
-      : error.code !== undefined && CONNECT_ERRORS.has(error.code)
-        ? 'ERR_UPSTREAM_CONNECT'
-        : 'ERR_UPSTREAM_RESET';
-  return { status: timedOut ? 504 : 502, body: JSON.stringify(makeError(code, error.message, error).toClientJSON()) };
+export function handshakeFailure(failure: SwitchyardError): { status: number; body: string } {
+  return { status: failure.status ?? 502, body: JSON.stringify(failure.toClientJSON()) };
+}
+
+/**
+ * Watches `proxyReq` for its connection: `connected()` is true once it is made
+ * (for `secure`, once the TLS handshake is done), and `reused()` when the
+ * request went out on a pooled socket.
+ */
+export function watchConnection(
+  proxyReq: http.ClientRequest,
+  secure: boolean,
+): { connected(): boolean; reused(): boolean } {
+  let connected = false;
+  proxyReq.once('socket', (socket: Duplex) => {
+    if ((socket as Partial<Socket>).connecting) {
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
+        connected = true;
+      });
+    } else connected = true;
+  });
+  return { connected: () => connected, reused: () => proxyReq.reusedSocket };
 }
 
 function tune(socket: Duplex): void {
@@ -133,14 +187,20 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
     if (failed) return;
     failed = true;
     clearTimeout(timer);
+    const failure = tunnelFailure(
+      backend.id,
+      error,
+      { clientGone, timedOut, connected: link.connected(), reused: link.reused() },
+      timeoutMs,
+    );
     if (!upgraded && !answered && socket.writable) {
       // Nothing reached the client yet: an ordinary gateway error, generic body.
-      const { status, body } = handshakeFailure(error, timedOut);
+      const { status, body } = handshakeFailure(failure);
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     } else if (!socket.destroyed) socket.destroy();
-    onError(error, !clientGone);
+    onError(failure, !clientGone);
   };
   const proxyReq = (secure ? https : http).request({
     hostname: target.hostname.replace(/^\[|\]$/g, ''),
@@ -151,6 +211,7 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
     agent: backend.agent,
     setHost: false,
   });
+  const link = watchConnection(proxyReq, secure);
   proxyReq.on('error', fail);
   proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
     upgraded = true;
