@@ -507,6 +507,8 @@ export class Breakers {
     ) {
       this.#stopClock();
     }
+    // opossum loads now, with breakers on, not on some backend's first request.
+    gatedBreaker();
     const clock = this.#startClock(settings);
     this.#isFailure = statusMatcher(settings.failureStatuses);
     for (const breaker of this.#byBackend.values()) breaker.reconfigure(settings, clock, this.#isFailure);
