@@ -1,5 +1,6 @@
 import type { Backend } from '../../core/backend.js';
-import type { Middleware } from '../../core/compose.js';
+import type { Middleware, Next } from '../../core/compose.js';
+import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';
 import type { Strategy } from '../../core/strategy.js';
 import type { Waiter, WaitQueue } from '../../upstream/overload/wait-queue.js';
@@ -14,18 +15,8 @@ import type { Pool } from '../../upstream/pool/pool.js';
  * `ctx.preferred` (a sticky session) wins while it is among the candidates.
  */
 export function select(pool: Pool, strategy: Strategy<Backend>, now: () => number, queue?: WaitQueue): Middleware {
-  return async function select(ctx, next) {
-    ctx.attempt++;
-    ctx.now = now();
-    let candidates = pool.candidates(ctx.tried, ctx.now);
-    if (candidates.length === 0 && queue !== undefined && pool.hasUntried(ctx.tried, ctx.now)) {
-      let waiter: Waiter | undefined;
-      do {
-        waiter = await queue.wait(ctx, waiter);
-        ctx.now = now();
-        candidates = pool.candidates(ctx.tried, ctx.now);
-      } while (candidates.length === 0 && pool.hasUntried(ctx.tried, ctx.now));
-    }
+  /** Takes a backend from `candidates` and runs the rest of the chain (or fails with ERR_NO_BACKEND). */
+  function choose(ctx: Context, next: Next, candidates: readonly Backend[]): Promise<void> {
     const preferred = ctx.preferred;
     const backend =
       candidates.length === 0
@@ -34,13 +25,38 @@ export function select(pool: Pool, strategy: Strategy<Backend>, now: () => numbe
           ? preferred
           : strategy.pick(candidates, ctx);
     if (!backend) {
-      throw makeError(
-        'ERR_NO_BACKEND',
-        pool.size === 0 ? 'no backend is configured' : 'no backend is available to take this request',
+      return Promise.reject(
+        makeError(
+          'ERR_NO_BACKEND',
+          pool.size === 0 ? 'no backend is configured' : 'no backend is available to take this request',
+        ),
       );
     }
     ctx.backend = backend;
     ctx.tried.add(backend);
-    await next();
+    return next();
+  }
+
+  /** Every untried backend is at its limit: wait in the queue for a slot, then choose. */
+  async function waitThenChoose(ctx: Context, next: Next): Promise<void> {
+    let candidates: readonly Backend[];
+    let waiter: Waiter | undefined;
+    do {
+      waiter = await (queue as WaitQueue).wait(ctx, waiter);
+      ctx.now = now();
+      candidates = pool.candidates(ctx.tried, ctx.now);
+    } while (candidates.length === 0 && pool.hasUntried(ctx.tried, ctx.now));
+    await choose(ctx, next, candidates);
+  }
+
+  // Not async: with a backend free, the rest of the chain's promise is this stage's own (no extra frame).
+  return function select(ctx, next) {
+    ctx.attempt++;
+    ctx.now = now();
+    const candidates = pool.candidates(ctx.tried, ctx.now);
+    if (candidates.length === 0 && queue !== undefined && pool.hasUntried(ctx.tried, ctx.now)) {
+      return waitThenChoose(ctx, next);
+    }
+    return choose(ctx, next, candidates);
   };
 }
