@@ -199,6 +199,25 @@ export async function loadBuilt(): Promise<typeof import('../src/index.ts')> {
 }
 
 /**
+ * The `bare` contender: http-proxy-3's `proxy.web` with a keep-alive agent
+ * per backend, round robin, a bare 502 on errors.
+ */
+export async function bareHttpProxyHandler(targets: string[]): Promise<http.RequestListener> {
+  const { createProxyServer } = await import('http-proxy-3');
+  const proxy = createProxyServer({});
+  proxy.on('error', (_err, _req, res) => {
+    if ('writeHead' in res && !res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 }));
+  let next = 0;
+  return (req, res) => {
+    const i = next++ % targets.length;
+    proxy.web(req, res, { target: targets[i], agent: agents[i] });
+  };
+}
+
+/**
  * The floor for a Node proxy, the `undici-min` contender: an undici Pool per
  * backend, round robin, streaming both ways, no header rules, no timeouts of
  * its own.

@@ -7,8 +7,8 @@
  *   npm run bench:profile                               # defaults on undici, 6 s of load
  *   PROFILE=lean FORWARDER=http-proxy-3 PROFILE_DURATION=4 npm run bench:profile
  *
- * Knobs: PROFILE (`lean`, `default`, `policies`, or `undici-min`: the minimal
- * undici proxy of `npm run bench`, for reference), FORWARDER (`undici`,
+ * Knobs: PROFILE (`lean`, `default`, `policies`, or, for reference, `undici-min`
+ * (the minimal undici proxy of `npm run bench`) or `bare` (bare http-proxy-3)), FORWARDER (`undici`,
  * `http-proxy-3`), PROFILE_DURATION (s), BENCH_CONNECTIONS (default 50),
  * PROFILE_DIR (where the .cpuprofile/.heapprofile files go, made if missing;
  * default a temp dir),
@@ -30,6 +30,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
   ask,
+  bareHttpProxyHandler,
   builtEntry,
   childExit,
   hasCommand,
@@ -58,6 +59,9 @@ if (role === 'backends') {
   if (profile === 'undici-min') {
     // The reference the issue's ratios are taken against, profiled the same way.
     handler = await minimalUndiciHandler(ports.map((port) => `http://127.0.0.1:${port}`));
+  } else if (profile === 'bare') {
+    // The http-proxy-3 forwarder's reference.
+    handler = await bareHttpProxyHandler(ports.map((port) => `http://127.0.0.1:${port}`));
   } else {
     const { createLoadBalancer } = await loadBuilt();
     const backends = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
@@ -207,7 +211,7 @@ async function main(): Promise<void> {
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const profile = process.env.PROFILE ?? 'default';
   const forwarder = process.env.FORWARDER ?? 'undici';
-  if (profile !== 'undici-min') builtEntry(); // the profiled code is the built dist/: fail now when it is missing or stale
+  if (profile !== 'undici-min' && profile !== 'bare') builtEntry(); // the profiled code is the built dist/: fail now when it is missing or stale
   const given = process.env.PROFILE_DIR;
   // Made now (parents included), not found missing by the proxy once the whole run is over.
   if (given !== undefined) mkdirSync(given, { recursive: true });

@@ -25,13 +25,14 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ask,
+  bareHttpProxyHandler,
   builtEntry,
   freePort,
   hasCommand,
@@ -130,18 +131,7 @@ async function serveProxy(contender: Contender, ports: number[]): Promise<void> 
   const targets = ports.map((port) => `http://127.0.0.1:${port}`);
   let handler: http.RequestListener;
   if (contender.kind === 'bare') {
-    const { createProxyServer } = await import('http-proxy-3');
-    const proxy = createProxyServer({});
-    proxy.on('error', (_err, _req, res) => {
-      if ('writeHead' in res && !res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 }));
-    let next = 0;
-    handler = (req, res) => {
-      const i = next++ % targets.length;
-      proxy.web(req, res, { target: targets[i], agent: agents[i] });
-    };
+    handler = await bareHttpProxyHandler(targets);
   } else if (contender.kind === 'undici-min') {
     handler = await minimalUndiciHandler(targets);
   } else {
