@@ -9,13 +9,17 @@
  *    default pipeline's p99 with the checks on against the same balancer with
  *    them off (must move by less than 1 ms), alternating, under the same
  *    fixed offered rate (`SCALE_RATE`, default 1,000 req/s, open loop: at
- *    saturation p99 is the machine's queue and any added work moves it).
+ *    saturation p99 is the machine's queue and any added work moves it),
+ *    as the load generator sees it and inside the balancer (each request's
+ *    time from its handler call to its response's end, and the event loop's
+ *    delay): the load generator's own jitter is several ms on a 2-core box.
  * 3. Memory per idle backend: heap growth after adding 10,000 backends.
  *
  * Pick cost from 10 to 10,000 backends is `npm run bench:strategies`.
  *
  *   npm run bench:scale
  *   SCALE_REQUESTS=100000 SCALE_SECONDS=5 npm run bench:scale
+ *   SCALE_OPTIONS='{"connectionPool":{"idleTimeout":"30s"}}' npm run bench:scale
  *
  * The balancer is the built `dist/` (run `npm run build` first). Backends,
  * the balancer and the load generator (autocannon, in its own
@@ -25,6 +29,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { builtEntry, loadBuilt, median, serveBackends, startRole } from './common.ts';
 
@@ -118,10 +123,31 @@ if (role === 'backends') {
   const lb = createLoadBalancer({
     backends,
     ...(mode === 'checked' ? { healthCheck: { path: '/health', interval: '1s', timeout: '500ms' } } : {}),
+    // SCALE_OPTIONS: JSON merged over the options of every balancer this script makes (e.g. a longer pool idle timeout).
+    ...(JSON.parse(process.env.SCALE_OPTIONS ?? '{}') as object),
+  } as Parameters<typeof createLoadBalancer>[0]);
+  // In-process view (part 2): each request's time from its handler call to the response's
+  // end, and the event loop's delay, free of the load generator's own jitter.
+  const handling: number[] = [];
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const server = http.createServer((req, res) => {
+    const started = performance.now();
+    res.once('finish', () => handling.push(performance.now() - started));
+    void lb.handler(req, res);
   });
-  const server = http.createServer(lb.handler);
   server.keepAliveTimeout = 65_000;
   process.on('message', async (message: string) => {
+    if (message === 'mark') {
+      handling.length = 0;
+      loopDelay.reset();
+      process.send?.({ marked: true });
+    }
+    if (message === 'inside') {
+      const sorted = handling.slice().sort((a, b) => a - b);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+      process.send?.({ p50: at(0.5), p99: at(0.99), loopP99: loopDelay.percentile(99) / 1e6 });
+    }
     if (message === 'heap') process.send?.({ heap: collect(), sockets: tcpConnections().length });
     if (message === 'close') {
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -251,16 +277,21 @@ async function main(): Promise<void> {
 
     // 2. 1,000 backends health-checked every second, against the same without checks, at a fixed offered rate.
     const p99: Record<'checked' | 'unchecked', number[]> = { checked: [], unchecked: [] };
+    const inside: Record<'checked' | 'unchecked', number[]> = { checked: [], unchecked: [] };
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? (['unchecked', 'checked'] as const) : (['checked', 'unchecked'] as const);
       for (const mode of order) {
         const proxy = await startRole(self, ['balancer', ports, mode], ['--expose-gc']);
         const target = `http://127.0.0.1:${proxy.message.port as number}/scale`;
         await ask<LoadResult>(load.child, { url: target, duration: 2, connections, rate });
+        await ask(proxy.child, 'mark');
         const result = await ask<LoadResult>(load.child, { url: target, duration: seconds, connections, rate });
+        const own = await ask<{ p50: number; p99: number; loopP99: number }>(proxy.child, 'inside');
         p99[mode].push(result.p99);
+        inside[mode].push(own.p99);
         console.log(
-          `   round ${round + 1} ${mode.padEnd(9)} ${result.rps.toFixed(0)} req/s p50 ${result.p50} ms p99 ${result.p99} ms errors ${result.errors}`,
+          `   round ${round + 1} ${mode.padEnd(9)} ${result.rps.toFixed(0)} req/s p50 ${result.p50} ms p99 ${result.p99} ms errors ${result.errors}; ` +
+            `in the balancer: p50 ${own.p50.toFixed(3)} ms p99 ${own.p99.toFixed(3)} ms, event-loop delay p99 ${own.loopP99.toFixed(2)} ms`,
         );
         await ask(proxy.child, 'close');
         proxy.child.kill();
@@ -270,6 +301,11 @@ async function main(): Promise<void> {
     console.log(
       `2. ${process.env.SCALE_BACKENDS ?? 1000} backends, default pipeline p99: ${median(p99.unchecked)} ms unchecked, ` +
         `${median(p99.checked)} ms health-checked every 1 s: moved ${moved.toFixed(2)} ms (${moved <= 1 ? 'within' : 'OVER'} 1 ms)`,
+    );
+    const movedInside = median(inside.checked) - median(inside.unchecked);
+    console.log(
+      `   in the balancer (handler call to response end): p99 ${median(inside.unchecked).toFixed(3)} ms unchecked, ` +
+        `${median(inside.checked).toFixed(3)} ms checked: moved ${movedInside.toFixed(2)} ms (${movedInside <= 1 ? 'within' : 'OVER'} 1 ms)`,
     );
 
     // 3. Memory per idle backend.
