@@ -39,15 +39,19 @@ describe.each(FORWARDERS)('upgrades ($name)', ({ options }) => {
     expect(r.backend.malformed).toEqual([]);
   });
 
-  it('does not count a client that leaves before the handshake is answered against the backend', async () => {
+  it('does not count a client that leaves before the handshake is answered against the backend, and reports its abort', async () => {
     r = await rig(options, {}, () => undefined);
+    const upgrades: unknown[] = [];
+    r.lb.on('upgrade', (e) => upgrades.push(e));
     const client = net.connect(r.front.port, '127.0.0.1');
     client.on('error', () => {});
     client.write(upgrade);
     await until(() => r?.backend.requests.length === 1);
     client.destroy();
-    await until(() => r?.lb.backends()[0]?.active === 0);
+    await until(() => r?.lb.backends()[0]?.active === 0 && upgrades.length === 1);
     expect(r.lb.backends()[0]).toMatchObject({ requests: 1, failures: 0, status: 'healthy' });
+    // The client's abort, as for an ordinary request (499): never a tunnel that worked.
+    expect(upgrades).toEqual([{ backend: expect.any(String), ok: false, error: 'ERR_CLIENT_ABORTED' }]);
   });
 
   it('relays a non-101 answer from a backend that answers on headers as an ordinary response, and never pools that socket', async () => {

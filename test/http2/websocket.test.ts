@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2Server } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
@@ -362,6 +363,39 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
       expect(lb.backends()[0]?.failures).toBe(1);
     },
   );
+
+  it('reports a client that cancels the stream before the handshake is answered as its abort, not a tunnel or a backend failure', async () => {
+    const backend = await listen((_req, res) => res.end());
+    let handshakes = 0;
+    const held: Duplex[] = [];
+    backend.server.on('upgrade', (_req, socket: Duplex) => {
+      handshakes++;
+      socket.on('error', () => {});
+      held.push(socket); // never answered
+    });
+    cleanup.push(async () => {
+      for (const socket of held) socket.destroy();
+      await backend.close();
+    });
+    const { lb, server } = await front({ backends: [{ id: 'b', url: backend.url }] });
+    const upgrades: unknown[] = [];
+    lb.on('upgrade', (e) => upgrades.push(e));
+    const s = await session(server);
+    const stream = s.request({
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': 'http',
+      ':path': '/chat',
+      ':authority': 'chat.example',
+      'sec-websocket-version': '13',
+    });
+    stream.on('error', () => {});
+    await until(() => handshakes === 1);
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await until(() => upgrades.length === 1 && lb.backends()[0]?.active === 0);
+    expect(upgrades).toEqual([{ backend: 'b', ok: false, error: 'ERR_CLIENT_ABORTED' }]);
+    expect(lb.backends()[0]).toMatchObject({ failures: 0 });
+  });
 
   it('counts the WebSocket against the rate limit: one over it gets 429 with Retry-After', async () => {
     const backend = await wsBackend();

@@ -502,8 +502,9 @@ export class Forwarder implements UpstreamForwarder {
     onDone: (error?: Error) => void,
   ): void {
     const options = this.#tunnelOptions(backend, headers, path, onDone);
-    socket.once('close', () => options.finish());
     tunnel(req, socket, head, options);
+    // After tunnel()'s own listener: a client that left before the answer is reported as its abort first.
+    socket.once('close', () => options.finish());
   }
 
   /**
@@ -520,8 +521,9 @@ export class Forwarder implements UpstreamForwarder {
     onDone: (error?: Error) => void,
   ): void {
     const options = this.#tunnelOptions(backend, headers, path, onDone);
-    res.stream.once('close', () => options.finish());
     tunnelStream(req, res, options);
+    // After tunnelStream()'s own listener: a client that left before the answer is reported as its abort first.
+    res.stream.once('close', () => options.finish());
   }
 
   close(): void {

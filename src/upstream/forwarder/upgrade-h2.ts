@@ -66,6 +66,7 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
   let upgraded = false;
   let answered = false;
   let timedOut = false;
+  let clientGone = false;
   let tunnel: Socket | undefined;
   const alive = () => !stream.destroyed && !stream.closed;
   const timer = setTimeout(() => {
@@ -79,7 +80,7 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     const failure = tunnelFailure(
       backend.id,
       error,
-      { clientGone: false, timedOut, connected: link.connected(), reused: link.reused() },
+      { clientGone, timedOut, connected: link.connected(), reused: link.reused() },
       timeoutMs,
     );
     if (!upgraded && !answered && alive() && !res.headersSent) {
@@ -92,7 +93,7 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
       });
       res.end(body);
     } else if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-    onError(failure, true);
+    onError(failure, !clientGone);
   };
   const proxyReq = (secure ? https : http).request({
     hostname: target.hostname.replace(/^\[|\]$/g, ''),
@@ -171,6 +172,11 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
   stream.once('close', () => {
     clearTimeout(timer);
     if (tunnel === undefined) {
+      // The client left before the handshake was answered: its abort (ERR_CLIENT_ABORTED), not the backend's.
+      if (!answered) {
+        clientGone = true;
+        fail(new Error('client closed the stream'));
+      }
       failed = true;
       proxyReq.destroy();
     } else if (stream.rstCode === constants.NGHTTP2_NO_ERROR) tunnel.end();

@@ -238,8 +238,10 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   socket.once('close', () => {
     clearTimeout(timer);
     if (!upgraded && !proxyReq.destroyed) {
-      // The client left before the handshake was answered: the attempt ends here, not at the backend.
+      // The client left before the handshake was answered: the attempt ends here, not at the
+      // backend, and it ends as the client's abort (ERR_CLIENT_ABORTED), never as a tunnel that worked.
       clientGone = true;
+      if (!answered) fail(new Error('client closed the connection'));
       proxyReq.destroy();
     }
   });
