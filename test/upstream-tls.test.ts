@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../src/balancer.js';
 import { ConfigError } from '../src/core/errors.js';
 import { type CertKit, certKit } from './certs.js';
+import { FORWARDERS } from './conformance/forwarders.js';
 import { listen, request } from './helpers.js';
 
 let kit: CertKit;
@@ -67,21 +68,29 @@ describe('upstream HTTPS', () => {
     expect(reply.json()).toEqual({ client: 'switchyard-lb', servername: 'backend.internal' });
   });
 
-  it('fails with 502 when the backend certificate is not trusted', async () => {
-    const client = kit.client('lb-client2', 'switchyard-lb');
-    const lb = createLoadBalancer({
-      backends: [
-        {
-          url: `https://127.0.0.1:${port}`,
-          tls: { cert: client.cert, key: client.key, servername: 'backend.internal' },
-        },
-      ],
-      retry: false,
-    });
-    const reply = await through(lb);
-    expect(reply.status).toBe(502);
-    expect(reply.json()).toMatchObject({ error: { code: expect.stringMatching(/^ERR_UPSTREAM_/) } });
-  });
+  it.each(FORWARDERS)(
+    'fails with 502 ERR_UPSTREAM_CONNECT when the backend certificate is not trusted ($name)',
+    async ({ options }) => {
+      const client = kit.client('lb-client2', 'switchyard-lb');
+      const lb = createLoadBalancer({
+        ...options,
+        backends: [
+          {
+            url: `https://127.0.0.1:${port}`,
+            tls: { cert: client.cert, key: client.key, servername: 'backend.internal' },
+          },
+        ],
+        retry: false,
+      });
+      const errors: unknown[] = [];
+      lb.on('upstream:error', (e) => errors.push(e));
+      const reply = await through(lb);
+      expect(reply.status).toBe(502);
+      // No connection was made (the TLS handshake failed): nothing was sent, as for a refused connect.
+      expect(reply.json()).toMatchObject({ error: { code: 'ERR_UPSTREAM_CONNECT' } });
+      expect(errors).toMatchObject([{ code: 'ERR_UPSTREAM_CONNECT' }]);
+    },
+  );
 
   it('names the option of a missing file or a certificate without its key', () => {
     expect(() =>

@@ -380,7 +380,10 @@ export class Forwarder implements UpstreamForwarder {
     }
     const socket = proxyReq.socket as Socket | null;
     if (socket && (socket as { connecting?: boolean }).connecting) {
-      socket.once('connect', onSocketConnect.bind(socket, attempt));
+      // An https: backend's connection is made once its TLS handshake is: until then a failure
+      // (an untrusted certificate...) is a failed connect, as on the undici forwarder.
+      const made = attempt.backend.target.protocol === 'https:' ? 'secureConnect' : 'connect';
+      socket.once(made, onSocketConnect.bind(socket, attempt));
     } else {
       attempt.connected = true;
       attempt.arm('response');
