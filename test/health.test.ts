@@ -118,8 +118,10 @@ describe('active health checks', () => {
     fx.lb.on('health:check', (e) => times.set(e.backend, [...(times.get(e.backend) ?? []), Date.now() - start]));
     await vi.advanceTimersByTimeAsync(6000);
     const firsts = ids.map((id) => times.get(id)![0]!);
-    // First checks land within jitter × interval of the start, not all together.
-    for (const t of firsts) expect(t).toBeLessThan(500);
+    // First checks land within the first interval, not all together (the first backend of the
+    // batch within jitter × interval, the others within up to the whole interval).
+    expect(firsts[0]).toBeLessThan(500);
+    for (const t of firsts) expect(t).toBeLessThan(1000);
     expect(new Set(firsts).size).toBeGreaterThan(4);
     const gaps = ids.flatMap((id) =>
       times
@@ -132,6 +134,32 @@ describe('active health checks', () => {
       expect(gap).toBeLessThanOrEqual(1500);
     }
     expect(new Set(gaps).size).toBeGreaterThan(gaps.length / 2);
+  });
+
+  it('spreads the first checks of many backends started together over the whole interval; one added later keeps the jitter window', async () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `b${i}`);
+    fx = await setup(ids, { healthCheck: { interval: 1000, timeout: 100, jitter: 0.1 } });
+    const start = Date.now();
+    const firsts = new Map<string, number>();
+    fx.lb.on('health:check', (e) => {
+      if (!firsts.has(e.backend)) firsts.set(e.backend, Date.now() - start);
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    const times = [...firsts.values()];
+    expect(times).toHaveLength(100);
+    for (const t of times) expect(t).toBeLessThan(1000);
+    // Not bunched within jitter × interval (100 ms) of the start, as a thousand checks used to be:
+    // spread over the interval (at least a third land in its second half; uniform would be about half).
+    expect(times.filter((t) => t >= 500).length).toBeGreaterThan(33);
+    // A backend added on its own later: its first check within jitter × interval, not a whole interval.
+    const alone = createMemoryBackend({ id: 'alone' });
+    extra.push(alone);
+    fx.lb.addBackend(alone.config);
+    const added = Date.now();
+    const first = next(fx.lb, 'health:check', (e) => e.backend === 'alone');
+    await vi.advanceTimersByTimeAsync(100);
+    await first;
+    expect(Date.now() - added).toBeLessThanOrEqual(100);
   });
 
   it('checks an unhealthy backend every unhealthyInterval instead', async () => {

@@ -111,6 +111,8 @@ export class HealthChecker {
   #settings: ResolvedHealthCheckOptions | false = false;
   #passes: (status: number) => boolean = () => false;
   #closed = false;
+  /** Backends whose checks started in this tick (see {@link add}). */
+  #batch = 0;
 
   constructor(deps: HealthCheckerDeps) {
     this.#deps = deps;
@@ -148,8 +150,17 @@ export class HealthChecker {
       this.#states.set(backend, state);
     }
     state.detector = this.#makeDetector(backend, settings);
-    // The first check comes within `jitter` of an interval, so checks started together spread out.
-    this.#schedule(state, this.#deps.random() * settings.jitter * settings.interval);
+    // The first check comes within `jitter` of an interval, so checks started together spread out;
+    // the n-th backend started in the same tick (start-up, a batch of additions) gets a window of
+    // n × jitter, up to the whole interval, so a thousand first checks do not all land within
+    // `jitter` of each other and stay bunched for many rounds (HAProxy spreads its start-up checks
+    // over the interval too). A backend added alone keeps the `jitter` window.
+    if (this.#batch++ === 0)
+      queueMicrotask(() => {
+        this.#batch = 0;
+      });
+    const window = Math.min(1, settings.jitter * this.#batch) * settings.interval;
+    this.#schedule(state, this.#deps.random() * window);
   }
 
   /** Stops checking `backend`. */

@@ -56,8 +56,10 @@ export const healthCheckSchema = z
     unhealthyThreshold: positiveInt().default(3),
     /**
      * Each wait is randomised by ± this fraction of the interval, and the first
-     * check comes within this fraction of it, so the checks of different
-     * backends do not align (HAProxy's `spread-checks`). 0 to 0.5. @default 0.1
+     * check comes within this fraction of it (the n-th of backends started in
+     * the same tick within n times it, up to the whole interval), so the
+     * checks of different backends do not align (HAProxy's `spread-checks`).
+     * 0 to 0.5. @default 0.1
      */
     jitter: z.number().min(0).max(0.5).default(0.1),
     /** Extra request headers. */
@@ -125,7 +127,12 @@ export interface HealthCheckOptions {
   healthyThreshold?: number | undefined;
   /** Consecutive failing checks that take a healthy backend out (HAProxy's `fall`), >= 1. @default 3 */
   unhealthyThreshold?: number | undefined;
-  /** Each wait is randomised by ± this fraction of the interval (HAProxy's `spread-checks`), 0 to 0.5. @default 0.1 */
+  /**
+   * Each wait is randomised by ± this fraction of the interval (HAProxy's
+   * `spread-checks`); a backend's first check comes within this fraction of
+   * it, the n-th of backends started together within n times it, up to the
+   * whole interval. 0 to 0.5. @default 0.1
+   */
   jitter?: number | undefined;
   /** Extra request headers, name to value. @default none */
   headers?: Record<string, string> | undefined;
