@@ -5,7 +5,7 @@ import { constants } from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { clientResponseHeaders } from './headers.js';
-import { handshakeFailure, type TunnelOptions, tunnelFailure, watchConnection } from './upgrade.js';
+import { Handshake, handshakeFailure, type TunnelOptions } from './upgrade.js';
 
 /** RFC 6455 §1.3: the GUID appended to `Sec-WebSocket-Key` for `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -62,39 +62,8 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
   // The stream's DATA is the WebSocket, not a body: no framing for it on the handshake.
   delete headers['transfer-encoding'];
   delete headers['content-length'];
-  let failed = false;
-  let upgraded = false;
-  let answered = false;
-  let timedOut = false;
-  let clientGone = false;
   let tunnel: Socket | undefined;
   const alive = () => !stream.destroyed && !stream.closed;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proxyReq.destroy(new Error(`no answer to the upgrade within ${timeoutMs} ms`));
-  }, timeoutMs);
-  const fail = (error: Error & { code?: string }) => {
-    if (failed) return;
-    failed = true;
-    clearTimeout(timer);
-    const failure = tunnelFailure(
-      backend.id,
-      error,
-      { clientGone, timedOut, connected: link.connected(), reused: link.reused() },
-      timeoutMs,
-    );
-    if (!upgraded && !answered && alive() && !res.headersSent) {
-      // Nothing reached the client yet: an ordinary gateway error, generic body.
-      const { status, body } = handshakeFailure(failure);
-      res.writeHead(status, {
-        'content-type': 'application/json',
-        'cache-control': 'no-store',
-        'content-length': Buffer.byteLength(body),
-      });
-      res.end(body);
-    } else if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-    onError(failure, !clientGone);
-  };
   const proxyReq = (secure ? https : http).request({
     hostname: target.hostname.replace(/^\[|\]$/g, ''),
     port: target.port || (secure ? 443 : 80),
@@ -104,10 +73,25 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     agent: backend.agent,
     setHost: false,
   });
-  const link = watchConnection(proxyReq, secure);
+  const handshake = new Handshake(proxyReq, backend.id, secure, timeoutMs);
+  const fail = (error: Error & { code?: string }) => {
+    const failure = handshake.fail(error);
+    if (failure === undefined) return;
+    if (!handshake.upgraded && !handshake.answered && alive() && !res.headersSent) {
+      // Nothing reached the client yet: an ordinary gateway error, generic body.
+      const { status, body } = handshakeFailure(failure);
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    } else if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    onError(failure, !handshake.clientGone);
+  };
   proxyReq.on('error', fail);
   proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
-    clearTimeout(timer);
+    handshake.settle();
     proxySocket.on('error', fail);
     if (proxyRes.headers['sec-websocket-accept'] !== websocketAccept(key)) {
       proxySocket.destroy();
@@ -118,7 +102,7 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
       );
       return;
     }
-    upgraded = true;
+    handshake.upgraded = true;
     tunnel = proxySocket;
     if (!alive()) {
       proxySocket.destroy();
@@ -147,8 +131,8 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     req.pipe(proxySocket);
   });
   proxyReq.on('response', (proxyRes: IncomingMessage) => {
-    answered = true;
-    clearTimeout(timer);
+    handshake.answered = true;
+    handshake.settle();
     proxyReq.shouldKeepAlive = false;
     proxyRes.on('error', () => {
       if (alive()) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
@@ -168,16 +152,16 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
     } else proxyRes.pipe(res);
   });
   // The stream closed (the client reset it, or both sides ended): the backend connection goes too.
-  // Before the tunnel is up that is the client's doing, not a backend failure: `fail` stays quiet.
+  // Before the tunnel is up that is the client's doing, not a backend failure: before any answer it
+  // is reported as the client's abort (ERR_CLIENT_ABORTED), and nothing is reported after it.
   stream.once('close', () => {
-    clearTimeout(timer);
+    handshake.settle();
     if (tunnel === undefined) {
-      // The client left before the handshake was answered: its abort (ERR_CLIENT_ABORTED), not the backend's.
-      if (!answered) {
-        clientGone = true;
+      if (!handshake.answered) {
+        handshake.clientGone = true;
         fail(new Error('client closed the stream'));
       }
-      failed = true;
+      handshake.failed = true;
       proxyReq.destroy();
     } else if (stream.rstCode === constants.NGHTTP2_NO_ERROR) tunnel.end();
     else tunnel.destroy();

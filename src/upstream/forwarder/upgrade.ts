@@ -92,23 +92,72 @@ export function handshakeFailure(failure: SwitchyardError): { status: number; bo
 }
 
 /**
- * Watches `proxyReq` for its connection: `connected()` is true once it is made
- * (for `secure`, once the TLS handshake is done), and `reused()` when the
- * request went out on a pooled socket.
+ * What both tunnel kinds (`tunnel()` here, `tunnelStream()` in
+ * upgrade-h2.ts) track of one pending upgrade handshake: its answer
+ * timeout, whether the backend answered and how, whether the client left,
+ * the connection (made: for `https:` once the TLS handshake is done; on a
+ * pooled socket or not), and the failure, classified once.
  */
-export function watchConnection(
-  proxyReq: http.ClientRequest,
-  secure: boolean,
-): { connected(): boolean; reused(): boolean } {
-  let connected = false;
-  proxyReq.once('socket', (socket: Duplex) => {
-    if ((socket as Partial<Socket>).connecting) {
-      socket.once(secure ? 'secureConnect' : 'connect', () => {
-        connected = true;
-      });
-    } else connected = true;
-  });
-  return { connected: () => connected, reused: () => proxyReq.reusedSocket };
+export class Handshake {
+  /** The backend answered with a 101: the tunnel is open. */
+  upgraded = false;
+  /** The backend answered with an ordinary response, relayed as one. */
+  answered = false;
+  /** The client went away before the answer. */
+  clientGone = false;
+  /** A failure was reported (or is not to be): later ones are not. */
+  failed = false;
+  /** The answer timeout fired. */
+  timedOut = false;
+  #connected = false;
+  readonly #proxyReq: http.ClientRequest;
+  readonly #backendId: string;
+  /** The answer timeout, ms. */
+  readonly timeoutMs: number;
+  readonly #timer: NodeJS.Timeout;
+
+  /** Starts the answer timeout (it destroys `proxyReq`) and watches its connection. */
+  constructor(proxyReq: http.ClientRequest, backendId: string, secure: boolean, timeoutMs: number) {
+    this.#proxyReq = proxyReq;
+    this.#backendId = backendId;
+    this.timeoutMs = timeoutMs;
+    this.#timer = setTimeout(onHandshakeTimeout, timeoutMs, this, proxyReq);
+    proxyReq.once('socket', (socket: Duplex) => {
+      if ((socket as Partial<Socket>).connecting) {
+        socket.once(secure ? 'secureConnect' : 'connect', () => {
+          this.#connected = true;
+        });
+      } else this.#connected = true;
+    });
+  }
+
+  /** The backend answered, or the client left: the answer timeout stops. */
+  settle(): void {
+    clearTimeout(this.#timer);
+  }
+
+  /** `error`, classified (see {@link tunnelFailure}); undefined when a failure was reported already. */
+  fail(error: Error & { code?: string }): UpstreamError | undefined {
+    if (this.failed) return undefined;
+    this.failed = true;
+    this.settle();
+    return tunnelFailure(
+      this.#backendId,
+      error,
+      {
+        clientGone: this.clientGone,
+        timedOut: this.timedOut,
+        connected: this.#connected,
+        reused: this.#proxyReq.reusedSocket,
+      },
+      this.timeoutMs,
+    );
+  }
+}
+
+function onHandshakeTimeout(handshake: Handshake, proxyReq: http.ClientRequest): void {
+  handshake.timedOut = true;
+  proxyReq.destroy(new Error(`no answer to the upgrade within ${handshake.timeoutMs} ms`));
 }
 
 function tune(socket: Duplex): void {
@@ -174,34 +223,6 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   const target = backend.target;
   const secure = target.protocol === 'https:';
   const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
-  let failed = false;
-  let upgraded = false;
-  let answered = false;
-  let timedOut = false;
-  let clientGone = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proxyReq.destroy(new Error(`no answer to the upgrade within ${timeoutMs} ms`));
-  }, timeoutMs);
-  const fail = (error: Error & { code?: string }) => {
-    if (failed) return;
-    failed = true;
-    clearTimeout(timer);
-    const failure = tunnelFailure(
-      backend.id,
-      error,
-      { clientGone, timedOut, connected: link.connected(), reused: link.reused() },
-      timeoutMs,
-    );
-    if (!upgraded && !answered && socket.writable) {
-      // Nothing reached the client yet: an ordinary gateway error, generic body.
-      const { status, body } = handshakeFailure(failure);
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    } else if (!socket.destroyed) socket.destroy();
-    onError(failure, !clientGone);
-  };
   const proxyReq = (secure ? https : http).request({
     hostname: target.hostname.replace(/^\[|\]$/g, ''),
     port: target.port || (secure ? 443 : 80),
@@ -211,11 +232,23 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
     agent: backend.agent,
     setHost: false,
   });
-  const link = watchConnection(proxyReq, secure);
+  const handshake = new Handshake(proxyReq, backend.id, secure, timeoutMs);
+  const fail = (error: Error & { code?: string }) => {
+    const failure = handshake.fail(error);
+    if (failure === undefined) return;
+    if (!handshake.upgraded && !handshake.answered && socket.writable) {
+      // Nothing reached the client yet: an ordinary gateway error, generic body.
+      const { status, body } = handshakeFailure(failure);
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    } else if (!socket.destroyed) socket.destroy();
+    onError(failure, !handshake.clientGone);
+  };
   proxyReq.on('error', fail);
   proxyReq.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket, proxyHead: Buffer) => {
-    upgraded = true;
-    clearTimeout(timer);
+    handshake.upgraded = true;
+    handshake.settle();
     // Bytes the client sent before the 101 go first, then the socket flows through the pipe.
     socket.removeListener('data', hold);
     socket.pause();
@@ -229,19 +262,19 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
     proxySocket.pipe(socket).pipe(proxySocket);
   });
   proxyReq.on('response', (proxyRes: IncomingMessage) => {
-    answered = true;
-    clearTimeout(timer);
+    handshake.answered = true;
+    handshake.settle();
     // Read again when the response ends (Node recomputes it from the Connection header when the head goes out).
     proxyReq.shouldKeepAlive = false;
     relay(req, socket, proxyRes, via);
   });
   socket.once('close', () => {
-    clearTimeout(timer);
-    if (!upgraded && !proxyReq.destroyed) {
+    handshake.settle();
+    if (!handshake.upgraded && !proxyReq.destroyed) {
       // The client left before the handshake was answered: the attempt ends here, not at the
       // backend, and it ends as the client's abort (ERR_CLIENT_ABORTED), never as a tunnel that worked.
-      clientGone = true;
-      if (!answered) fail(new Error('client closed the connection'));
+      handshake.clientGone = true;
+      if (!handshake.answered) fail(new Error('client closed the connection'));
       proxyReq.destroy();
     }
   });
@@ -260,7 +293,7 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
   // The server keeps upgrade sockets half-open: a client's FIN before any answer is a client abort
   // (as nginx reads it, 499), so the socket closes and the attempt ends with it.
   socket.once('end', () => {
-    if (!upgraded && !answered) socket.destroy();
+    if (!handshake.upgraded && !handshake.answered) socket.destroy();
   });
   proxyReq.end();
 }
