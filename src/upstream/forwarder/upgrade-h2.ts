@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { constants } from 'node:http2';
-import https from 'node:https';
 import type { Socket } from 'node:net';
 import { clientResponseHeaders } from './headers.js';
 import { Handshake, handshakeFailure, type TunnelOptions } from './upgrade.js';
@@ -49,9 +48,6 @@ function switchedHeaders(proxyRes: IncomingMessage, via: string | false): Record
 export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, options: TunnelOptions): void {
   const { backend, path, via, onError, timeoutMs } = options;
   const stream: ServerHttp2Stream = res.stream;
-  const target = backend.target;
-  const secure = target.protocol === 'https:';
-  const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
   const key = randomBytes(16).toString('base64');
   const headers: Record<string, string | string[]> = {
     ...options.headers,
@@ -64,16 +60,8 @@ export function tunnelStream(req: Http2ServerRequest, res: Http2ServerResponse, 
   delete headers['content-length'];
   let tunnel: Socket | undefined;
   const alive = () => !stream.destroyed && !stream.closed;
-  const proxyReq = (secure ? https : http).request({
-    hostname: target.hostname.replace(/^\[|\]$/g, ''),
-    port: target.port || (secure ? 443 : 80),
-    method: 'GET',
-    path: base + path,
-    headers,
-    agent: backend.agent,
-    setHost: false,
-  });
-  const handshake = new Handshake(proxyReq, backend.id, secure, timeoutMs);
+  const handshake = new Handshake(backend, 'GET', path, headers, timeoutMs);
+  const proxyReq = handshake.proxyReq;
   const fail = (error: Error & { code?: string }) => {
     const failure = handshake.fail(error);
     if (failure === undefined) return;

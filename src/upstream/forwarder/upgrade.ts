@@ -110,18 +110,36 @@ export class Handshake {
   /** The answer timeout fired. */
   timedOut = false;
   #connected = false;
-  readonly #proxyReq: http.ClientRequest;
+  /** The handshake request. */
+  readonly proxyReq: http.ClientRequest;
   readonly #backendId: string;
   /** The answer timeout, ms. */
   readonly timeoutMs: number;
   readonly #timer: NodeJS.Timeout;
 
-  /** Starts the answer timeout (it destroys `proxyReq`) and watches its connection. */
-  constructor(proxyReq: http.ClientRequest, backendId: string, secure: boolean, timeoutMs: number) {
-    this.#proxyReq = proxyReq;
-    this.#backendId = backendId;
+  /**
+   * Sends the handshake, `method path` (the backend URL's path prefixed) with
+   * `headers`, to `backend` on its keep-alive agent (call `proxyReq.end()`
+   * once its listeners are on), and starts the answer timeout (it destroys
+   * the request) and the watch of its connection.
+   */
+  constructor(backend: Backend, method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number) {
+    const target = backend.target;
+    const secure = target.protocol === 'https:';
+    const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+    const proxyReq = (secure ? https : http).request({
+      hostname: target.hostname.replace(/^\[|\]$/g, ''),
+      port: target.port || (secure ? 443 : 80),
+      method,
+      path: base + path,
+      headers,
+      agent: backend.agent,
+      setHost: false,
+    });
+    this.proxyReq = proxyReq;
+    this.#backendId = backend.id;
     this.timeoutMs = timeoutMs;
-    this.#timer = setTimeout(onHandshakeTimeout, timeoutMs, this, proxyReq);
+    this.#timer = setTimeout(onHandshakeTimeout, timeoutMs, this);
     proxyReq.once('socket', (socket: Duplex) => {
       if ((socket as Partial<Socket>).connecting) {
         socket.once(secure ? 'secureConnect' : 'connect', () => {
@@ -148,16 +166,16 @@ export class Handshake {
         clientGone: this.clientGone,
         timedOut: this.timedOut,
         connected: this.#connected,
-        reused: this.#proxyReq.reusedSocket,
+        reused: this.proxyReq.reusedSocket,
       },
       this.timeoutMs,
     );
   }
 }
 
-function onHandshakeTimeout(handshake: Handshake, proxyReq: http.ClientRequest): void {
+function onHandshakeTimeout(handshake: Handshake): void {
   handshake.timedOut = true;
-  proxyReq.destroy(new Error(`no answer to the upgrade within ${handshake.timeoutMs} ms`));
+  handshake.proxyReq.destroy(new Error(`no answer to the upgrade within ${handshake.timeoutMs} ms`));
 }
 
 function tune(socket: Duplex): void {
@@ -220,19 +238,8 @@ function relay(req: IncomingMessage, socket: Duplex, proxyRes: IncomingMessage, 
  */
 export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, options: TunnelOptions): void {
   const { backend, headers, path, via, onError, timeoutMs } = options;
-  const target = backend.target;
-  const secure = target.protocol === 'https:';
-  const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
-  const proxyReq = (secure ? https : http).request({
-    hostname: target.hostname.replace(/^\[|\]$/g, ''),
-    port: target.port || (secure ? 443 : 80),
-    method: req.method,
-    path: base + path,
-    headers,
-    agent: backend.agent,
-    setHost: false,
-  });
-  const handshake = new Handshake(proxyReq, backend.id, secure, timeoutMs);
+  const handshake = new Handshake(backend, req.method ?? 'GET', path, headers, timeoutMs);
+  const proxyReq = handshake.proxyReq;
   const fail = (error: Error & { code?: string }) => {
     const failure = handshake.fail(error);
     if (failure === undefined) return;
