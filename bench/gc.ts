@@ -17,11 +17,12 @@
  * switchyard contenders run the built `dist/` (a `dist/` older than `src/`
  * is refused).
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
+  ask,
   builtEntry,
   hasCommand,
   LEAN,
@@ -29,6 +30,8 @@ import {
   median,
   minimalUndiciHandler,
   POLICIES,
+  reportRoleErrors,
+  runWrk,
   serveBackends,
   startRole,
 } from './common.ts';
@@ -37,6 +40,8 @@ const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
 const MARK = '=== switchyard-gc mark';
 const REPORT = '=== switchyard-gc report';
+
+if (role !== undefined) reportRoleErrors();
 
 if (role === 'backends') {
   process.send?.({ ports: await serveBackends() });
@@ -147,29 +152,14 @@ function startProxy(
   });
 }
 
-function ask(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    child.once('message', (reply) => resolve(reply as Record<string, unknown>));
-    child.send(message);
-  });
-}
-
-function wrk(url: string, seconds: number, connections: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, url], { stdio: 'ignore' });
-    child.once('error', reject);
-    child.once('close', () => resolve());
-  });
-}
-
 async function measure(ports: number[], contender: string, seconds: number, connections: number): Promise<Window> {
   const proxy = await startProxy(ports, contender);
   proxy.child.removeAllListeners('exit');
   try {
     const url = `http://127.0.0.1:${proxy.port}/bench`;
-    await wrk(url, 1, connections); // warm-up: JIT, pools, heap sizing
+    await runWrk(url, 1, connections); // warm-up: JIT, pools, heap sizing
     await ask(proxy.child, 'mark');
-    await wrk(url, seconds, connections);
+    await runWrk(url, seconds, connections);
     const { requests } = (await ask(proxy.child, 'report')) as { requests: number };
     const start = proxy.lines.findIndex((line) => line.startsWith(MARK));
     const end = proxy.lines.findIndex((line) => line.startsWith(REPORT));
