@@ -4,7 +4,8 @@ import type { Backend } from '../../core/backend.js';
 import type { Next } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import type { Events } from '../../core/events.js';
-import { type BodyOutcome, bodyFailure, classifyFailure, onBodyOutcome } from '../../core/fault.js';
+import { type BodyOutcome, bodyFailure, classifyFailure } from '../../core/fault.js';
+import { isStreamed, onResponseOutcome } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { statusMatcher } from '../../upstream/health/status-set.js';
 import type { Pool } from '../../upstream/pool/pool.js';
@@ -36,12 +37,11 @@ async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders
   const response = ctx.response;
   if (response === undefined) return;
   if (isFailure(response.judgedStatus ?? response.status)) throw FAILURE_STATUS;
-  const body = response.body;
-  if (body === undefined || Buffer.isBuffer(body)) return;
+  if (!isStreamed(response)) return;
   const backend = ctx.backend?.id ?? '';
   onHeaders();
   await new Promise<void>((resolve, reject) => {
-    onBodyOutcome(body, (outcome, error) => {
+    onResponseOutcome(response, (outcome, error) => {
       if (outcome === 'failed') reject(bodyFailure(backend, error));
       // A gRPC status in the trailers (set before the body's end) is judged like a trailers-only one.
       else if (outcome === 'complete' && isFailure(response.judgedStatus ?? response.status)) reject(FAILURE_STATUS);
@@ -251,10 +251,9 @@ export class BackendBreaker {
         if (response === undefined) return this.#settle(breaker, undefined, started);
         if (this.#isFailure(response.judgedStatus ?? response.status))
           return this.#settle(breaker, FAILURE_STATUS, started);
-        const body = response.body;
-        if (body === undefined || Buffer.isBuffer(body)) return this.#settle(breaker, undefined, started);
+        if (!isStreamed(response)) return this.#settle(breaker, undefined, started);
         const backend = ctx.backend?.id ?? '';
-        onBodyOutcome(body, (outcome, error) => {
+        onResponseOutcome(response, (outcome, error) => {
           if (outcome === 'failed') this.#settle(breaker, bodyFailure(backend, error), started);
           // A gRPC status in the trailers (set before the body's end) is judged like a trailers-only one.
           else if (outcome === 'complete' && this.#isFailure(response.judgedStatus ?? response.status))
@@ -304,8 +303,7 @@ export class BackendBreaker {
       await next();
       const response = ctx.response;
       outcome = response === undefined || !this.#isFailure(response.judgedStatus ?? response.status);
-      const body = response?.body;
-      if (outcome && body !== undefined && !Buffer.isBuffer(body)) {
+      if (outcome && response !== undefined && isStreamed(response)) {
         // The probe succeeds only once its body is complete; a client that leaves proves nothing.
         outcome = undefined;
         const done = (result: BodyOutcome) => {
@@ -317,7 +315,7 @@ export class BackendBreaker {
             this.#isFailure(response.judgedStatus ?? response.status);
           this.#probeDone(result === 'complete' ? !failedStatus : result === 'failed' ? false : undefined);
         };
-        onBodyOutcome(body, done);
+        onResponseOutcome(response, done);
         return;
       }
     } catch (error) {

@@ -1,7 +1,8 @@
 import type { Backend } from '../../core/backend.js';
 import type { Middleware } from '../../core/compose.js';
 import type { Events } from '../../core/events.js';
-import { bodyFailure, classifyFailure, onBodyOutcome } from '../../core/fault.js';
+import { bodyFailure, classifyFailure } from '../../core/fault.js';
+import { isStreamed, onResponseOutcome } from '../../core/response-body.js';
 import type { Strategy } from '../../core/strategy.js';
 import type { UpstreamError } from '../../core/upstream-error.js';
 import type { UpstreamForwarder } from '../../upstream/forwarder/upstream-forwarder.js';
@@ -62,8 +63,7 @@ export function forward(
     const latencyMs = end - started;
     const response = ctx.response;
     const status = response?.status ?? 502;
-    const body = response?.body;
-    if (body === undefined || Buffer.isBuffer(body)) {
+    if (response === undefined || !isStreamed(response)) {
       // A trailers-only gRPC failure is judged by its HTTP equivalent (its status is 200).
       const judged = response?.judgedStatus ?? status;
       observer?.response(backend, judged);
@@ -71,7 +71,7 @@ export function forward(
     } else if (observer || observe) {
       // Judged when the body is over: headers that come fast followed by a reset are a failure,
       // and a gRPC call's status may come in its trailers (the forwarder sets `judgedStatus`).
-      onBodyOutcome(body, (outcome, error) => {
+      onResponseOutcome(response, (outcome, error) => {
         if (outcome === 'failed') {
           failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
           return;
@@ -81,7 +81,7 @@ export function forward(
         observe?.(backend, { latencyMs, ok: judged < 500, now: now() });
       });
     } else {
-      onBodyOutcome(body, (outcome, error) => {
+      onResponseOutcome(response, (outcome, error) => {
         if (outcome === 'failed') failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
       });
     }

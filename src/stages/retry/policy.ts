@@ -2,6 +2,7 @@ import type { Backend } from '../../core/backend.js';
 import type { Context, PendingResponse } from '../../core/context.js';
 import type { Events, RetryReason } from '../../core/events.js';
 import { classifyFailure, isIdleRace } from '../../core/fault.js';
+import { discardBody } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import type { RetryBudget } from './budget.js';
 import type { ResolvedRetryOptions } from './options.js';
@@ -225,7 +226,6 @@ export class RetryPolicy {
  * ```
  */
 export function discard(ctx: Context): void {
-  const body = ctx.response?.body;
-  if (body && !Buffer.isBuffer(body)) body.destroy();
+  if (ctx.response) discardBody(ctx.response);
   ctx.response = undefined;
 }

@@ -10,6 +10,7 @@ import { classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js'
 import { clientParseError } from '../../core/net/client-error.js';
 import { judgeGrpcTrailers } from '../../core/net/grpc.js';
 import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
+import { lazyBody } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
 import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
@@ -554,8 +555,11 @@ export function sendResponse(
     delete headers['content-length'];
     delete headers['transfer-encoding'];
   }
-  const body = response.body;
-  if (h2 && headers['grpc-status'] !== undefined) {
+  const trailersOnly = h2 && headers['grpc-status'] !== undefined;
+  // A body the forwarder has not made into a stream goes to the client without one.
+  const lazy = trailersOnly ? undefined : lazyBody(response);
+  const body = lazy === undefined ? response.body : undefined;
+  if (trailersOnly) {
     // A trailers-only gRPC answer must stay one HEADERS frame that ends the
     // stream: headers set before end() make Node's compatibility layer send it so.
     res.statusCode = response.status;
@@ -569,9 +573,14 @@ export function sendResponse(
   } catch (error) {
     // A field the client's protocol refuses (Node's HTTP/2 layer throws on some): cut the
     // exchange rather than leave the client waiting for headers that never come.
-    if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+    if (lazy !== undefined) lazy.discard();
+    else if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
     onBodyError(error as Error);
     res.destroy();
+    return;
+  }
+  if (lazy !== undefined) {
+    lazy.sendTo(res, onBodyError);
     return;
   }
   if (body === undefined || Buffer.isBuffer(body)) {

@@ -7,10 +7,11 @@ import type { Socket } from 'node:net';
 import { type Duplex, PassThrough, Readable } from 'node:stream';
 import { Client, type Dispatcher, errors, Pool } from 'undici';
 import type { Backend } from '../../core/backend.js';
-import type { Context } from '../../core/context.js';
-import { classifyFailure, isIdleRace } from '../../core/fault.js';
+import type { Context, PendingResponse } from '../../core/context.js';
+import { type BodyOutcome, classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js';
 import { judgeGrpcTrailers } from '../../core/net/grpc.js';
 import { clientGone, http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
+import { kLazyBody, type LazyBody } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
 import { type Connector, Forwarder } from './forwarder.js';
@@ -54,8 +55,12 @@ const poolSettings = new WeakMap<Dispatcher, { origin: string; options: Client.O
 /** Upstream error codes that mean the backend's bytes were not valid HTTP. */
 const PROTOCOL_ERRORS = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_HEADERS_OVERFLOW']);
 
+/** Bytes of a lazy body buffered before the client response takes it; then the upstream socket pauses. */
+const LAZY_HIGH_WATER = 64 * 1024;
+
 /**
- * The response body handed to the pipeline: undici pushes chunks in, and
+ * The response body as a stream, made only when something reads
+ * `response.body` (see {@link UndiciResponse}): undici pushes chunks in, and
  * reading resumes the paused upstream socket (backpressure both ways).
  * `rawTrailers` mirrors `IncomingMessage`'s, so `sendResponse` forwards them.
  */
@@ -63,11 +68,6 @@ class UpstreamBody extends Readable implements DirectBody {
   /** Trailer fields as `[name, value, ...]`, set before the end is pushed. */
   rawTrailers: string[] = [];
   readonly #attempt: UndiciAttempt;
-  /** The client response this body writes to directly, once `sendResponse` hands it over. */
-  sink: ServerResponse | undefined;
-  onSinkError: ((error: Error) => void) | undefined;
-  /** undici delivered the whole body (and its trailers). */
-  complete = false;
 
   constructor(attempt: UndiciAttempt) {
     super();
@@ -94,25 +94,61 @@ class UpstreamBody extends Readable implements DirectBody {
 
   /** Writes what is buffered, then every further chunk, straight to `res`. */
   [kSendTo](res: ServerResponse, onBodyError: (error: Error) => void): void {
-    this.sink = res;
-    this.onSinkError = onBodyError;
     let chunk: Buffer | null;
     // biome-ignore lint/suspicious/noAssignInExpressions: drain loop
     while ((chunk = this.read() as Buffer | null) !== null) res.write(chunk);
     const attempt = this.#attempt;
-    if (this.complete) {
-      endSink(this, res);
+    if (attempt.ended) {
+      endSink(attempt.trailers, res);
       this.read(0);
       return;
     }
-    // A hedged attempt has no client-close listener of its own (see forward()).
-    if (attempt.ctx.forked) res.once('close', () => onSinkClose(attempt, res));
-    else (res as WatchedResponse)[kAttempt] = attempt;
+    attempt.attachSink(res, onBodyError);
   }
 }
 
-function endSink(body: UpstreamBody, res: ServerResponse): void {
-  const raw = body.rawTrailers;
+/**
+ * The response the undici forwarder hands the pipeline. Its `body` is an
+ * accessor: the balancer's own stages send, watch and discard the body
+ * through {@link kLazyBody} without a stream, and the stream is made only
+ * for code that reads `response.body` (a cache, a user's middleware). Setting
+ * `body` replaces the upstream body (which is then dropped). Like any
+ * accessor, it is not copied by `{ ...response }`: copy `body` explicitly.
+ */
+class UndiciResponse implements PendingResponse {
+  status: number;
+  statusMessage?: string;
+  headers: PendingResponse['headers'];
+  grpcStatus?: number | undefined;
+  judgedStatus?: number | undefined;
+  [kLazyBody]: UndiciAttempt | undefined;
+  #body: Readable | Buffer | undefined = undefined;
+
+  constructor(attempt: UndiciAttempt, status: number, headers: PendingResponse['headers']) {
+    this.status = status;
+    this.headers = headers;
+    this[kLazyBody] = attempt;
+  }
+
+  get body(): Readable | Buffer | undefined {
+    const lazy = this[kLazyBody];
+    if (lazy !== undefined) {
+      this[kLazyBody] = undefined;
+      this.#body = lazy.materialize();
+    }
+    return this.#body;
+  }
+
+  set body(value: Readable | Buffer | undefined) {
+    const lazy = this[kLazyBody];
+    this[kLazyBody] = undefined;
+    // The upstream body is not wanted any more.
+    lazy?.discard();
+    this.#body = value;
+  }
+}
+
+function endSink(raw: readonly string[], res: ServerResponse): void {
   if (raw.length > 0) {
     const trailers: Array<[string, string]> = [];
     for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
@@ -127,7 +163,8 @@ function onSinkClose(attempt: UndiciAttempt, res: ServerResponse): void {
     attempt.aborted = true;
     attempt.controller?.abort(new Error('client closed the connection'));
     // Abandoned, not failed: nobody's fault (see onBodyOutcome).
-    attempt.body?.destroy();
+    if (attempt.body) attempt.body.destroy();
+    else attempt.settleBody('abandoned');
     attempt.finish();
   }
 }
@@ -137,8 +174,10 @@ function onSinkDrain(this: WatchedResponse): void {
   attempt?.controller?.resume();
 }
 
+const NO_TRAILERS: readonly string[] = [];
+
 /** One upstream attempt on undici: the dispatch handler and the state the classification needs. */
-class UndiciAttempt implements Dispatcher.DispatchHandler {
+class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody {
   readonly ctx: Context;
   readonly backend: Backend;
   readonly forwarder: UndiciForwarder;
@@ -146,9 +185,26 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   resolve!: () => void;
   reject!: (error: UpstreamError) => void;
   controller: Dispatcher.DispatchController | undefined;
+  /** The body as a stream, once something read `response.body`. */
   body: UpstreamBody | undefined;
   /** The response handed to the pipeline (its gRPC trailers are judged at the end). */
-  response: Context['response'];
+  response: UndiciResponse | undefined;
+  /** Chunks that came before the body had a reader (neither a stream nor the client response yet). */
+  pending: Buffer[] | undefined;
+  pendingBytes = 0;
+  /** The client response the body writes to directly (see `sendTo`). */
+  sink: ServerResponse | undefined;
+  onSinkError: ((error: Error) => void) | undefined;
+  /** The whole body (and its trailers) came from upstream. */
+  ended = false;
+  /** Trailer fields as `[name, value, ...]`. */
+  trailers: readonly string[] = NO_TRAILERS;
+  /** The backend broke the body off (while no stream existed). */
+  bodyError: Error | undefined;
+  /** Who waits for the lazy body's outcome. */
+  watchers: Array<(outcome: BodyOutcome, error?: Error) => void> | undefined;
+  /** The lazy body's outcome, once known. */
+  outcome: BodyOutcome | undefined;
   timer: NodeJS.Timeout | undefined;
   phase: 'connect' | 'response' = 'connect';
   timedOut: 'connect' | 'response' | 'deadline' | undefined;
@@ -255,13 +311,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     this.disarm();
     const backend = this.backend;
     backend.record(statusCode < 500, this.forwarder.now() - this.started);
-    const body = new UpstreamBody(this);
-    this.body = body;
-    const response: NonNullable<Context['response']> = {
-      status: statusCode,
-      headers: stripResponseHeaders(headers, this.forwarder.via, '1.1'),
-      body,
-    };
+    const response = new UndiciResponse(this, statusCode, stripResponseHeaders(headers, this.forwarder.via, '1.1'));
     if (statusMessage) response.statusMessage = statusMessage;
     this.response = response;
     this.ctx.response = response;
@@ -269,37 +319,53 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const body = this.body;
-    if (!body || body.destroyed) return;
-    const sink = body.sink;
-    if (sink) {
+    const sink = this.sink;
+    if (sink !== undefined) {
       if (!sink.write(chunk)) {
         controller.pause();
         if (this.ctx.forked) sink.once('drain', () => controller.resume());
         else sink.once('drain', onSinkDrain);
       }
-    } else if (!body.push(chunk)) controller.pause();
+      return;
+    }
+    const body = this.body;
+    if (body !== undefined) {
+      if (!body.destroyed && !body.push(chunk)) controller.pause();
+      return;
+    }
+    if (this.outcome !== undefined) return;
+    if (this.pending === undefined) this.pending = [chunk];
+    else this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= LAZY_HIGH_WATER) controller.pause();
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController): void {
     this.done = true;
+    const raw = controller.rawTrailers;
+    if (Array.isArray(raw) && raw.length > 0) {
+      const trailers: string[] = [];
+      for (const item of raw) trailers.push(typeof item === 'string' ? item : item.toString('latin1'));
+      this.trailers = trailers;
+      // A gRPC status in the trailers is the exchange's outcome (see judgeGrpcTrailers).
+      if (this.response && (judgeGrpcTrailers(this.response, trailers) ?? 0) >= 500) this.backend.record(false, -1);
+    }
+    this.ended = true;
     const body = this.body;
-    if (body && !body.destroyed) {
-      const raw = controller.rawTrailers;
-      if (Array.isArray(raw) && raw.length > 0) {
-        const trailers: string[] = [];
-        for (const item of raw) trailers.push(typeof item === 'string' ? item : item.toString('latin1'));
-        body.rawTrailers = trailers;
-        // A gRPC status in the trailers is the exchange's outcome (see judgeGrpcTrailers).
-        if (this.response && (judgeGrpcTrailers(this.response, trailers) ?? 0) >= 500) this.backend.record(false, -1);
+    const sink = this.sink;
+    if (body !== undefined) {
+      if (!body.destroyed) {
+        body.rawTrailers = this.trailers as string[];
+        body.push(null);
+        if (sink) {
+          endSink(this.trailers, sink);
+          // Nobody reads the stream itself: let it emit 'end' for those who watch it.
+          body.read(0);
+        }
       }
-      body.complete = true;
-      body.push(null);
-      if (body.sink) {
-        endSink(body, body.sink);
-        // Nobody reads the stream itself: let it emit 'end' for those who watch it.
-        body.read(0);
-      }
+    } else if (sink !== undefined) {
+      endSink(this.trailers, sink);
+      this.settleBody('complete');
     }
     this.finish();
   }
@@ -313,7 +379,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     const body = this.body;
     const backend = this.backend;
     // Failed before its response (fail() aborted it), or stopped by this side: not a body failure.
-    if (this.aborted || body === undefined) {
+    if (this.aborted || this.response === undefined) {
       this.finish();
       return;
     }
@@ -330,14 +396,103 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
             error,
           )
         : error;
-    const sink = body?.sink;
+    const sink = this.sink;
     if (sink && !sink.destroyed) {
       // Headers are gone: the only honest signal left is to cut the connection.
-      body?.onSinkError?.(failure);
+      this.onSinkError?.(failure);
       sink.destroy();
     }
-    if (body && !body.destroyed) body.destroy(failure);
+    if (body !== undefined) {
+      if (!body.destroyed) body.destroy(failure);
+    } else {
+      this.bodyError = failure;
+      this.pending = undefined;
+      this.settleBody('failed', failure);
+    }
     this.finish();
+  }
+
+  /** The body as a stream, for code that reads `response.body`: what came so far, then the rest. */
+  materialize(): UpstreamBody {
+    const body = new UpstreamBody(this);
+    this.body = body;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) for (const chunk of pending) body.push(chunk);
+    const watchers = this.watchers;
+    this.watchers = undefined;
+    if (this.bodyError !== undefined) body.destroy(this.bodyError);
+    else if (this.ended) {
+      body.rawTrailers = this.trailers as string[];
+      body.push(null);
+    } else if (this.outcome !== undefined) {
+      // Discarded, or its client left: nothing more will come.
+      body.destroy();
+    }
+    if (watchers) for (const done of watchers) onBodyOutcome(body, done);
+    if (this.pendingBytes >= LAZY_HIGH_WATER && !this.done) this.controller?.resume();
+    return body;
+  }
+
+  /** Streams the body to the client response `res` and ends it (see {@link LazyBody}). */
+  sendTo(res: ServerResponse, onBodyError: (error: Error) => void): void {
+    if (this.response) this.response[kLazyBody] = undefined;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (this.bodyError !== undefined) {
+      onBodyError(this.bodyError);
+      res.destroy();
+      return;
+    }
+    if (this.outcome !== undefined) {
+      // Discarded before it was sent: there is no body to give.
+      onBodyError(new Error('upstream body discarded'));
+      res.destroy();
+      return;
+    }
+    if (pending !== undefined) for (const chunk of pending) res.write(chunk);
+    if (this.ended) {
+      endSink(this.trailers, res);
+      this.settleBody('complete');
+      return;
+    }
+    this.attachSink(res, onBodyError);
+    if (this.pendingBytes >= LAZY_HIGH_WATER) this.controller?.resume();
+  }
+
+  /** From now on, chunks go straight to `res`; the client leaving stops the exchange. */
+  attachSink(res: ServerResponse, onBodyError: (error: Error) => void): void {
+    this.sink = res;
+    this.onSinkError = onBodyError;
+    // A hedged attempt has no client-close listener of its own (see forward()).
+    if (this.ctx.forked) res.once('close', () => onSinkClose(this, res));
+    else (res as WatchedResponse)[kAttempt] = this;
+  }
+
+  watch(done: (outcome: BodyOutcome, error?: Error) => void): void {
+    if (this.outcome !== undefined) done(this.outcome, this.bodyError);
+    else if (this.watchers === undefined) this.watchers = [done];
+    else this.watchers.push(done);
+  }
+
+  discard(): void {
+    if (this.response) this.response[kLazyBody] = undefined;
+    this.pending = undefined;
+    if (!this.done) {
+      this.aborted = true;
+      this.controller?.abort(new Error('response body destroyed'));
+    }
+    this.settleBody('abandoned');
+    this.finish();
+  }
+
+  /** The lazy body's outcome is known: tells who waits, once. */
+  settleBody(outcome: BodyOutcome, error?: Error): void {
+    if (this.outcome !== undefined) return;
+    this.outcome = outcome;
+    const watchers = this.watchers;
+    this.watchers = undefined;
+    if (watchers !== undefined) for (const done of watchers) done(outcome, error);
   }
 }
 
@@ -359,7 +514,7 @@ function onClientClose(this: WatchedResponse): void {
   this[kAttempt] = undefined;
   if (!attempt || !clientGone(this)) return;
   if (!attempt.settled) attempt.forwarder.failAttempt(attempt, new Error('client closed the connection'));
-  else if (attempt.body?.sink === this) onSinkClose(attempt, this);
+  else if (attempt.sink === this) onSinkClose(attempt, this);
 }
 
 /**
