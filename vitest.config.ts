@@ -18,6 +18,7 @@ const FORWARDER_SUITES = [
   'test/http2/pipeline.test.ts',
   'test/http2/websocket.test.ts',
   'test/mounting.test.ts',
+  'test/response-body.test.ts',
   'test/retry.test.ts',
   'test/robustness.test.ts',
 ];

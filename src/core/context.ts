@@ -2,6 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Backend } from './backend.js';
 import type { ErrorCode } from './errors.js';
+import type { LazyBody } from './lazy-body.js';
 import { clientGone, responseFinished } from './net/http2-compat.js';
 import { normalizePath } from './net/request-target.js';
 import type { SelectionContext } from './strategy.js';
@@ -26,7 +27,13 @@ export interface PendingResponse {
   statusMessage?: string;
   /** Headers to send; hop-by-hop headers are already removed. */
   headers: OutgoingHttpHeaders;
-  /** The body: a stream from the backend, or bytes made by the balancer. */
+  /**
+   * The body: a stream from the backend, or bytes made by the balancer.
+   * The undici forwarder makes its stream on first read (an accessor): read
+   * or set `body` itself, since `{ ...response }` does not copy it. Setting it
+   * drops the backend's body; the balancer also drops one nothing read to its
+   * end once the client exchange is over.
+   */
   body: Readable | Buffer | undefined;
   /**
    * The `grpc-status` of a gRPC answer that failed: set with the headers for a
@@ -76,6 +83,13 @@ export class Context implements SelectionContext {
   attempt = 0;
   /** What the client will get, once known. */
   response: PendingResponse | undefined;
+  /**
+   * The streamed body of the latest upstream answer, as the forwarder gave it
+   * (a stream, or a body not yet made into one). When the client exchange is
+   * over, the balancer drops it if nothing read it to the end: a middleware
+   * that replaced `response.body` does not leave the backend's connection busy.
+   */
+  upstreamBody: Readable | LazyBody | undefined;
   /** Code of a refusal the balancer answered itself through {@link reply}. */
   code: ErrorCode | undefined;
   /** Balancer clock time of the current attempt's selection, in ms. */

@@ -1,25 +1,10 @@
 import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { PendingResponse } from './context.js';
 import { type BodyOutcome, onBodyOutcome } from './fault.js';
+import { kLazyBody, type LazyBody } from './lazy-body.js';
 
-/**
- * The key of a response's {@link LazyBody}: a forwarder may hand the pipeline
- * a response whose `body` stream is made only when something reads
- * `response.body`. The balancer's own stages never need the stream: they
- * watch the outcome, discard or send the body through this handle, so an
- * answer that goes straight to the client costs no `Readable`.
- */
-export const kLazyBody: unique symbol = Symbol('switchyard.lazyBody');
-
-/** A streamed response body not yet made into a `Readable` (see {@link kLazyBody}). */
-export interface LazyBody {
-  /** Writes the body to `res` as it arrives and ends `res` with it; `onBodyError` hears a failure mid-body. */
-  sendTo(res: ServerResponse, onBodyError: (error: Error) => void): void;
-  /** Calls `done` once, when the body is over, as {@link onBodyOutcome} does for a stream. */
-  watch(done: (outcome: BodyOutcome, error?: Error) => void): void;
-  /** Drops the body unread: the upstream exchange stops (an `'abandoned'` outcome). */
-  discard(): void;
-}
+export { kLazyBody, type LazyBody } from './lazy-body.js';
 
 /** A response that may carry a {@link LazyBody}. */
 export type MaybeLazy = PendingResponse & { [kLazyBody]?: LazyBody | undefined };
@@ -68,4 +53,26 @@ export function discardBody(response: PendingResponse): void {
   }
   const body = response.body;
   if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+}
+
+/** The streamed body of `response` as the forwarder gave it: its {@link LazyBody}, or its stream. */
+export function streamedBody(response: PendingResponse): Readable | LazyBody | undefined {
+  const lazy = (response as MaybeLazy)[kLazyBody];
+  if (lazy !== undefined) return lazy;
+  const body = response.body;
+  return body === undefined || Buffer.isBuffer(body) ? undefined : body;
+}
+
+/**
+ * The client exchange is over: an upstream body that nothing read to its end
+ * (a middleware replaced `response.body`, or dropped the response) is
+ * destroyed, so its backend connection does not stay busy.
+ */
+export function releaseBody(body: Readable | LazyBody): void {
+  if (typeof (body as LazyBody).release === 'function') {
+    (body as LazyBody).release();
+    return;
+  }
+  const stream = body as Readable;
+  if (!stream.readableEnded && !stream.destroyed) stream.destroy();
 }

@@ -10,6 +10,7 @@ import { hasBody } from '../core/net/has-body.js';
 import { requestAuthority, responseClosed, responseFinished } from '../core/net/http2-compat.js';
 import { resolveTarget } from '../core/net/request-target.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
+import { releaseBody } from '../core/response-body.js';
 import { sendResponse } from '../upstream/forwarder/forwarder.js';
 import { upstreamRequestHeaders } from '../upstream/forwarder/headers.js';
 import { type ErrorHandler, refusalError, renderError } from './error-response.js';
@@ -200,6 +201,8 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     // 'close' comes once: a plain listener, no once-wrapper per response.
     res.on('close', () => {
       inflight--;
+      const upstream = ctx.upstreamBody;
+      if (upstream !== undefined) releaseBody(upstream);
       if (inflight === 0 && onQuiet) onQuiet();
       if (events.has('request')) {
         const complete = responseFinished(res);

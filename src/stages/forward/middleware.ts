@@ -1,8 +1,9 @@
 import type { Backend } from '../../core/backend.js';
 import type { Middleware } from '../../core/compose.js';
+import type { PendingResponse } from '../../core/context.js';
 import type { Events } from '../../core/events.js';
 import { bodyFailure, classifyFailure } from '../../core/fault.js';
-import { isStreamed, onResponseOutcome } from '../../core/response-body.js';
+import { onResponseOutcome, streamedBody } from '../../core/response-body.js';
 import type { Strategy } from '../../core/strategy.js';
 import type { UpstreamError } from '../../core/upstream-error.js';
 import type { UpstreamForwarder } from '../../upstream/forwarder/upstream-forwarder.js';
@@ -63,26 +64,26 @@ export function forward(
     const latencyMs = end - started;
     const response = ctx.response;
     const status = response?.status ?? 502;
-    if (response === undefined || !isStreamed(response)) {
+    const streamed = response === undefined ? undefined : streamedBody(response);
+    if (streamed === undefined) {
       // A trailers-only gRPC failure is judged by its HTTP equivalent (its status is 200).
       const judged = response?.judgedStatus ?? status;
       observer?.response(backend, judged);
       observe?.(backend, { latencyMs, ok: judged < 500, now: end });
-    } else if (observer || observe) {
+    } else {
+      // Dropped when the client exchange ends, should nothing read it (see Context.upstreamBody).
+      ctx.upstreamBody = streamed;
       // Judged when the body is over: headers that come fast followed by a reset are a failure,
       // and a gRPC call's status may come in its trailers (the forwarder sets `judgedStatus`).
-      onResponseOutcome(response, (outcome, error) => {
+      onResponseOutcome(response as PendingResponse, (outcome, error) => {
         if (outcome === 'failed') {
           failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
           return;
         }
+        if (!observer && !observe) return;
         const judged = response?.judgedStatus ?? status;
         observer?.response(backend, judged);
         observe?.(backend, { latencyMs, ok: judged < 500, now: now() });
-      });
-    } else {
-      onResponseOutcome(response, (outcome, error) => {
-        if (outcome === 'failed') failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
       });
     }
     if (events.has('upstream:response')) {

@@ -486,6 +486,13 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody {
     this.finish();
   }
 
+  release(): void {
+    const body = this.body;
+    if (body !== undefined) {
+      if (!body.readableEnded && !body.destroyed) body.destroy();
+    } else if (this.sink === undefined && this.outcome === undefined) this.discard();
+  }
+
   /** The lazy body's outcome is known: tells who waits, once. */
   settleBody(outcome: BodyOutcome, error?: Error): void {
     if (this.outcome !== undefined) return;
