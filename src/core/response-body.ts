@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { PendingResponse } from './context.js';
 import { type BodyOutcome, onBodyOutcome } from './fault.js';
