@@ -8,6 +8,7 @@ import { type Duplex, PassThrough, Readable } from 'node:stream';
 import { Client, type Dispatcher, errors, Pool } from 'undici';
 import type { Backend } from '../../core/backend.js';
 import type { Context, PendingResponse } from '../../core/context.js';
+import { DeadlineList, type Due } from '../../core/deadline-list.js';
 import { type BodyOutcome, classifyFailure, isIdleRace, onBodyOutcome } from '../../core/fault.js';
 import { judgeGrpcTrailers } from '../../core/net/grpc.js';
 import { clientGone, http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
@@ -177,7 +178,7 @@ function onSinkDrain(this: WatchedResponse): void {
 const NO_TRAILERS: readonly string[] = [];
 
 /** One upstream attempt on undici: the dispatch handler and the state the classification needs. */
-class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody {
+class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody, Due {
   readonly ctx: Context;
   readonly backend: Backend;
   readonly forwarder: UndiciForwarder;
@@ -205,7 +206,13 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody {
   watchers: Array<(outcome: BodyOutcome, error?: Error) => void> | undefined;
   /** The lazy body's outcome, once known. */
   outcome: BodyOutcome | undefined;
+  /** A timeout cut short by the request's deadline (the rare case: see `arm`). */
   timer: NodeJS.Timeout | undefined;
+  // The attempt's place in its forwarder's DeadlineList of the armed timeout.
+  dueAt = 0;
+  dueNext: Due | undefined = undefined;
+  duePrev: Due | undefined = undefined;
+  dueList: DeadlineList<UndiciAttempt> | undefined = undefined;
   phase: 'connect' | 'response' = 'connect';
   timedOut: 'connect' | 'response' | 'deadline' | undefined;
   byDeadline = false;
@@ -246,11 +253,19 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody {
         this.byDeadline = true;
       }
     }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(onAttemptTimeout, ms, this);
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    // The configured timeout: one shared timer per duration. One the deadline cut short: its own.
+    if (this.byDeadline) {
+      this.dueList?.remove(this);
+      this.timer = setTimeout(onAttemptTimeout, ms, this);
+    } else this.forwarder.deadlines(ms).add(this);
   }
 
   disarm(): void {
+    this.dueList?.remove(this);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -294,7 +309,9 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody {
 
   onRequestSent(): void {
     // The response timeout counts from the end of the request body.
-    if (!this.settled && this.timer && !this.byDeadline) this.timer.refresh();
+    if (this.settled || this.byDeadline) return;
+    const list = this.dueList as DeadlineList<UndiciAttempt> | undefined;
+    list?.add(this);
   }
 
   onResponseStart(
@@ -580,6 +597,8 @@ export class UndiciForwarder implements UpstreamForwarder {
   readonly now: () => number;
   readonly via: string | false;
   readonly #fallback: Forwarder;
+  /** The attempts waiting on each timeout duration (connect, response), one timer each. */
+  readonly #deadlines = new Map<number, DeadlineList<UndiciAttempt>>();
 
   constructor(options: { timeouts: ResolvedTimeoutsOptions; via: string | false; now: () => number }) {
     this.timeouts = options.timeouts;
@@ -704,6 +723,16 @@ export class UndiciForwarder implements UpstreamForwarder {
     return promise;
   }
 
+  /** The list of attempts that time out after `ms`. */
+  deadlines(ms: number): DeadlineList<UndiciAttempt> {
+    let list = this.#deadlines.get(ms);
+    if (list === undefined) {
+      list = new DeadlineList(ms, onAttemptTimeout);
+      this.#deadlines.set(ms, list);
+    }
+    return list;
+  }
+
   /** Classifies a failure of `attempt` and rejects its promise. */
   failAttempt(attempt: UndiciAttempt, error: Error & { code?: string }): void {
     if (attempt.settled) return;
@@ -754,6 +783,7 @@ export class UndiciForwarder implements UpstreamForwarder {
   }
 
   close(): void {
+    for (const list of this.#deadlines.values()) list.clear();
     this.#fallback.close();
   }
 }

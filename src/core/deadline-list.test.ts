@@ -1,0 +1,122 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DeadlineList, type Due } from './deadline-list.js';
+
+interface Job extends Due {
+  name: string;
+}
+
+function job(name: string): Job {
+  return { name, dueAt: 0, dueNext: undefined, duePrev: undefined, dueList: undefined };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('DeadlineList', () => {
+  it('fires each entry once its ms have passed, in order, never before', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const fired: string[] = [];
+    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    list.add(job('a'));
+    vi.advanceTimersByTime(400);
+    list.add(job('b'));
+    vi.advanceTimersByTime(599);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['a']);
+    vi.advanceTimersByTime(399);
+    expect(fired).toEqual(['a']);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['a', 'b']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('never fires a removed entry, and holds no timer once empty', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const fired: string[] = [];
+    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    const a = job('a');
+    const b = job('b');
+    list.add(a);
+    list.add(b);
+    list.remove(a);
+    expect(vi.getTimerCount()).toBe(1);
+    list.remove(b);
+    expect(vi.getTimerCount()).toBe(0);
+    list.remove(b);
+    vi.advanceTimersByTime(5000);
+    expect(fired).toEqual([]);
+  });
+
+  it('re-adding an entry restarts its wait and puts it behind the others', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const fired: string[] = [];
+    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    const a = job('a');
+    list.add(a);
+    vi.advanceTimersByTime(300);
+    list.add(job('b'));
+    vi.advanceTimersByTime(300);
+    list.add(a);
+    vi.advanceTimersByTime(400);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(300);
+    expect(fired).toEqual(['b']);
+    vi.advanceTimersByTime(300);
+    expect(fired).toEqual(['b', 'a']);
+  });
+
+  it('moves an entry from one list to another', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const fired: string[] = [];
+    const short = new DeadlineList<Job>(100, (j) => fired.push(`short:${j.name}`));
+    const long = new DeadlineList<Job>(1000, (j) => fired.push(`long:${j.name}`));
+    const a = job('a');
+    short.add(a);
+    long.add(a);
+    vi.advanceTimersByTime(999);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['long:a']);
+  });
+
+  it('fires on time by the timer even when performance.now() does not follow it', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const fired: string[] = [];
+    const list = new DeadlineList<Job>(60_000, (j) => fired.push(j.name));
+    list.add(job('a'));
+    list.add(job('b'));
+    vi.advanceTimersByTime(60_000);
+    expect(fired).toContain('a');
+    // b was added a hair after a (by the real clock): due within the next tick.
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['a', 'b']);
+  });
+
+  it('lets an entry be added again from its own onDue', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    let count = 0;
+    const list: DeadlineList<Job> = new DeadlineList<Job>(100, (j) => {
+      if (++count < 3) list.add(j);
+    });
+    list.add(job('a'));
+    vi.advanceTimersByTime(1000);
+    expect(count).toBe(3);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('clear() drops every entry and the timer', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const fired: string[] = [];
+    const list = new DeadlineList<Job>(100, (j) => fired.push(j.name));
+    const a = job('a');
+    list.add(a);
+    list.add(job('b'));
+    list.clear();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(a.dueList).toBeUndefined();
+    vi.advanceTimersByTime(1000);
+    expect(fired).toEqual([]);
+  });
+});
