@@ -59,28 +59,42 @@ function withTrailers(attempt: Attempt, from: Readable): Readable {
  * request: the client's object is never written to (an HTTP/2 compatibility
  * request's `headers` cannot even be), and HTTP/2 pseudo-headers never reach
  * the proxy. The body always comes through `buffer`, so the view is never piped.
+ * It also carries its attempt: the proxy's `proxyReq` and `proxyRes` events
+ * hand the view back, so no listener per request is needed to find it.
  */
-function proxyView(
-  req: IncomingMessage,
-  method: string,
-  url: string,
-  headers: Record<string, string | string[]>,
-): IncomingMessage {
-  const view = {
-    method,
-    url,
-    headers,
-    httpVersionMajor: 1,
-    httpVersionMinor: 1,
-    httpVersion: '1.1',
-    socket: req.socket,
-    connection: req.socket,
-    on(event: string, listener: (...args: unknown[]) => void) {
-      req.on(event, listener);
-      return view;
-    },
-  };
-  return view as unknown as IncomingMessage;
+class ProxyView {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string | string[]>;
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  readonly httpVersion = '1.1';
+  readonly socket: Socket;
+  readonly connection: Socket;
+  readonly attempt: Attempt;
+  readonly #req: IncomingMessage;
+
+  constructor(attempt: Attempt, method: string, url: string, headers: Record<string, string | string[]>) {
+    const req = attempt.ctx.req;
+    this.method = method;
+    this.url = url;
+    this.headers = headers;
+    this.socket = req.socket;
+    this.connection = req.socket;
+    this.attempt = attempt;
+    this.#req = req;
+  }
+
+  /** The proxy's listeners (its `error` one) go on the client's request. */
+  on(event: string, listener: (...args: unknown[]) => void): this {
+    this.#req.on(event, listener);
+    return this;
+  }
+}
+
+/** The attempt a request the proxy hands back belongs to (its {@link ProxyView}). */
+function attemptOf(req: unknown): Attempt | undefined {
+  return req instanceof ProxyView ? req.attempt : undefined;
 }
 
 /** Creates a connection for an agent: TCP/TLS by default, or the backend's own transport. */
@@ -151,7 +165,7 @@ function isRootTarget(target: URL): boolean {
 /** Client requests whose last attempt met the idle-socket race: their next attempt takes a fresh connection. */
 const raced = new WeakSet<IncomingMessage>();
 
-/** Per-attempt state; found again from proxy events through the options object. */
+/** Per-attempt state; found again from proxy events through the request's {@link ProxyView}. */
 class Attempt {
   readonly ctx: Context;
   readonly backend: Backend;
@@ -239,6 +253,31 @@ function onAttemptTimeout(attempt: Attempt): void {
   if (!attempt.proxyReq) attempt.forwarder.failAttempt(attempt, new Error('timed out waiting for a socket'));
 }
 
+/**
+ * The body's idle timeout: the socket's inactivity timer, not a 'data'
+ * listener (reading here would start the body flowing before anyone pipes
+ * it). None for a body already over.
+ */
+function armIdle(proxyRes: IncomingMessage, backend: Backend, idle: number): void {
+  if (proxyRes.complete || proxyRes.destroyed || !proxyRes.socket) return;
+  proxyRes.setTimeout(idle, () => {
+    proxyRes.destroy(
+      new UpstreamError(
+        'ERR_UPSTREAM_TIMEOUT',
+        `backend ${backend.id} stalled for ${idle} ms mid-body`,
+        backend.id,
+        'timeout',
+        false,
+      ),
+    );
+  });
+}
+
+/** Starts the connect timeout of an attempt still waiting for a connection (a new one, or a socket from the agent's queue). */
+function armConnect(attempt: Attempt): void {
+  if (!attempt.settled && attempt.phase === 'connect' && attempt.timer === undefined) attempt.arm('connect');
+}
+
 function onSocketConnect(this: Socket, attempt: Attempt): void {
   attempt.connected = true;
   if (!attempt.settled) attempt.arm('response');
@@ -270,9 +309,14 @@ export class Forwarder implements UpstreamForwarder {
     // Errors arrive through per-call callbacks; this listener only keeps a stray
     // one from being rethrown by the emitter and killing the process.
     proxy.on('error', () => {});
-    proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
-      const attempt = (options as { switchyard?: Attempt }).switchyard;
+    // Each request's view carries its attempt: no 'response' listener per request.
+    proxy.on('proxyReq', (proxyReq, req) => {
+      const attempt = attemptOf(req);
       if (attempt) this.#onProxyReq(attempt, proxyReq);
+    });
+    proxy.on('proxyRes', (proxyRes, req) => {
+      const attempt = attemptOf(req);
+      if (attempt) this.#onResponse(attempt, proxyRes);
     });
     this.#proxy = proxy;
   }
@@ -327,7 +371,6 @@ export class Forwarder implements UpstreamForwarder {
       attempt.reject = reject;
     });
     backend.begin();
-    attempt.arm('connect');
     if (ctx.forked) {
       const signal = ctx.signal;
       if (signal.aborted) {
@@ -340,8 +383,9 @@ export class Forwarder implements UpstreamForwarder {
     // A client body that aborts or fails to parse ends this attempt only: the
     // upstream request is destroyed and the backend is not blamed. Registered
     // before http-proxy-3's own listener, so the cause is known when it fires.
+    // A plain listener, not a once-wrapper: the stream errs once, and a settled attempt ignores it.
     if (!req.readableEnded) {
-      req.once('error', (error: Error) => {
+      req.on('error', (error: Error) => {
         if (attempt.settled) return;
         attempt.clientBodyError = clientParseError(req) ?? error;
         this.failAttempt(attempt, attempt.clientBodyError);
@@ -355,20 +399,23 @@ export class Forwarder implements UpstreamForwarder {
     if (headers['transfer-encoding'] !== undefined) body = withTrailers(attempt, body ?? req);
     try {
       this.#proxy.web(
-        proxyView(req, ctx.method, ctx.path, headers),
+        new ProxyView(attempt, ctx.method, ctx.path, headers) as unknown as IncomingMessage,
         ctx.res,
         {
           target: backend.target,
           prependPath: !isRootTarget(backend.target),
           agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body ?? req,
-          switchyard: attempt,
         } as ServerOptions,
         (error: Error) => this.failAttempt(attempt, error),
       );
     } catch (error) {
       this.failAttempt(attempt, error as Error);
     }
+    // Queued after the agent's hand-over of a socket (its own next tick, queued in web()):
+    // a request given a pooled socket is already in its response phase by then, and never
+    // sets and clears a connect timer it cannot need.
+    process.nextTick(armConnect, attempt);
     return promise;
   }
 
@@ -389,8 +436,9 @@ export class Forwarder implements UpstreamForwarder {
       attempt.connected = true;
       attempt.arm('response');
     }
-    proxyReq.once('response', (proxyRes: IncomingMessage) => this.#onResponse(attempt, proxyRes));
-    proxyReq.once('close', () => {
+    // The response comes through the proxy's 'proxyRes' event (see the constructor).
+    // 'close' comes once: a plain listener, no once-wrapper per request.
+    proxyReq.on('close', () => {
       if (!attempt.settled) this.failAttempt(attempt, new Error('upstream request closed before a response'));
     });
   }
@@ -420,21 +468,9 @@ export class Forwarder implements UpstreamForwarder {
       backend.release();
     });
     const idle = this.timeouts.idle;
-    if (idle > 0 && !proxyRes.complete) {
-      // The socket's inactivity timer, not a 'data' listener: reading here would
-      // start the body flowing before anyone pipes it.
-      proxyRes.setTimeout(idle, () => {
-        proxyRes.destroy(
-          new UpstreamError(
-            'ERR_UPSTREAM_TIMEOUT',
-            `backend ${backend.id} stalled for ${idle} ms mid-body`,
-            backend.id,
-            'timeout',
-            false,
-          ),
-        );
-      });
-    }
+    // Armed once the packet that brought the headers is parsed: a body that came
+    // with them (most small ones) is complete by then, and needs no timer.
+    if (idle > 0 && !proxyRes.complete) queueMicrotask(() => armIdle(proxyRes, backend, idle));
     attempt.ctx.response = response;
     attempt.resolve();
   }

@@ -67,8 +67,13 @@ export interface ForwardingInfo {
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
-    for (const token of (raw[i + 1] as string).split(',')) {
+    const field = raw[i] as string;
+    // Only a 10-character name can be `connection`: the others are not lowercased for nothing.
+    if (field.length !== 10 || field.toLowerCase() !== 'connection') continue;
+    const value = raw[i + 1] as string;
+    // The usual value names only `keep-alive`, a hop-by-hop field dropped anyway: no set to build.
+    if (value === 'keep-alive') continue;
+    for (const token of value.split(',')) {
       const name = token.trim().toLowerCase();
       if (!name) continue;
       tokens ??= new Set();
