@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SwitchyardEvents } from '../src/index.js';
-import { type Fixture, setup } from './fixture.js';
+import { createMemoryBackend } from '../src/testing/index.js';
+import { type Fixture, serve, setup } from './fixture.js';
 import { rawExchange, request } from './helpers.js';
 
 let fx: Fixture | undefined;
@@ -93,6 +94,65 @@ describe('upstream failures', () => {
     // The balancer still serves afterwards.
     await fx.backends[0]?.fail(null);
     expect((await request(fx.front.port)).status).toBe(200);
+  });
+});
+
+describe('timeouts on the way', () => {
+  it('cuts the client connection when the body stalls longer than timeouts.idle after its headers', async () => {
+    // Headers and a first chunk, then silence: the idle timer must be running although the
+    // response's first packet is parsed by the time it would be armed.
+    const stalling = createMemoryBackend({
+      id: 'a',
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('partial');
+      },
+    });
+    fx = await serve([stalling], { retry: false, timeouts: { idle: 50 } });
+    const events: SwitchyardEvents['request'][] = [];
+    fx.lb.on('request', (e) => events.push(e));
+    const started = Date.now();
+    await expect(request(fx.front.port)).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The undici forwarder reports the stall as such; the http-proxy-3 one (already before
+    // this test) as ERR_UPSTREAM_ABORTED, the socket's destruction reaching the body first.
+    expect(events[0]?.error).toMatch(/^ERR_UPSTREAM_(TIMEOUT|ABORTED)$/);
+  });
+
+  it('keeps serving bodies that arrive after their headers, in later packets', async () => {
+    const slow = createMemoryBackend({
+      id: 'a',
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.flushHeaders();
+        setTimeout(() => res.write('one,'), 20);
+        setTimeout(() => res.end('two'), 40);
+      },
+    });
+    fx = await serve([slow], { retry: false, timeouts: { idle: 1_000 } });
+    const reply = await request(fx.front.port);
+    expect(reply.status).toBe(200);
+    expect(reply.text).toBe('one,two');
+  });
+
+  it('answers 504 for a request still waiting for a pooled socket when timeouts.connect is over', async () => {
+    // One socket, held by a request the backend never answers: the next one waits in the agent's queue.
+    const held = createMemoryBackend({ id: 'a', handler: () => {} });
+    fx = await serve([held], {
+      retry: false,
+      connectionPool: { maxSockets: 1 },
+      timeouts: { connect: 50, response: 10_000 },
+    });
+    const first = request(fx.front.port).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = Date.now();
+    const reply = await request(fx.front.port);
+    expect(reply.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await fx.close();
+    fx = undefined;
+    await first;
   });
 });
 
