@@ -297,6 +297,11 @@ export class Forwarder implements UpstreamForwarder {
   readonly now: () => number;
   readonly #via: string | false;
   readonly #proxy: ProxyServer;
+  /** The proxy's per-call error callback, one for every call: the request it gets back is the attempt's view. */
+  readonly #onProxyError = (error: Error, req: unknown): void => {
+    const attempt = attemptOf(req);
+    if (attempt) this.failAttempt(attempt, error);
+  };
 
   constructor(options: { timeouts: ResolvedTimeoutsOptions; via: string | false; now: () => number }) {
     this.timeouts = options.timeouts;
@@ -407,7 +412,7 @@ export class Forwarder implements UpstreamForwarder {
           agent: raced.delete(req) ? freshAgent(backend.agent) : backend.agent,
           buffer: body ?? req,
         } as ServerOptions,
-        (error: Error) => this.failAttempt(attempt, error),
+        this.#onProxyError,
       );
     } catch (error) {
       this.failAttempt(attempt, error as Error);
