@@ -655,10 +655,19 @@ export function sendResponse(
   });
   // Trailer fields of a chunked upstream body go out before the client's last chunk
   // (a body framed by Content-Length, or by the connection's close, has none).
-  if ('rawTrailers' in body && !(body instanceof IncomingMessage && body.headers['transfer-encoding'] === undefined)) {
+  if ('rawTrailers' in body && !(body instanceof IncomingMessage && !chunkedRaw(body.rawHeaders))) {
     body.prependOnceListener('end', () => addTrailers(res, (body as IncomingMessage).rawTrailers));
   }
   body.pipe(res);
+}
+
+/** Whether raw header lines name a transfer coding (read without building `IncomingMessage.headers`). */
+function chunkedRaw(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
 }
 
 function addTrailers(res: ServerResponse, raw: readonly string[]): void {
