@@ -57,6 +57,19 @@ describe('natural configurations', () => {
   });
 });
 
+describe('type errors read as English', () => {
+  it('says "an object" for a backend given as a bare URL string', () => {
+    const error = configError(() => createLoadBalancer({ backends: ['http://127.0.0.1:1'] as never }));
+    expect(error.path).toBe('backends[0]');
+    expect(error.message).toContain('expected an object');
+  });
+
+  it('says "a string" for a backend url given as a number', () => {
+    const error = configError(() => createLoadBalancer({ backends: [{ url: 8080 as never }] }));
+    expect(error.message).toContain('expected a string');
+  });
+});
+
 describe('cross-field errors name the option the user gave', () => {
   it('blames a given health check timeout longer than the interval', () => {
     const error = configError(() => build({ healthCheck: { interval: '1s', timeout: '3s' } }));

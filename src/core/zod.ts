@@ -60,6 +60,11 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/** `an object`, `a string`: the expected type with its article. */
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
 function expectedOf(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'unrecognized_keys':
@@ -68,7 +73,7 @@ function expectedOf(issue: z.core.$ZodIssue): string {
       return issue.message.startsWith('Invalid input') ? 'one of the documented forms' : issue.message;
     case 'invalid_type':
       // zod's own wording ("Invalid input: expected string, received undefined") repeats the value.
-      return issue.message.startsWith('Invalid input') ? `a ${issue.expected}` : issue.message;
+      return issue.message.startsWith('Invalid input') ? article(issue.expected) : issue.message;
     default:
       return issue.message;
   }
