@@ -102,6 +102,8 @@ export class BalancerMetrics {
 
   readonly #requests: Family<Counter<string>>;
   readonly #requestDuration: Family<LeanHistogram>;
+  /** The request-duration series of each status class, looked up once. */
+  readonly #durationOf: Array<LeanSeries | undefined> = [];
   readonly #requestErrors: Family<Counter<string>>;
   readonly #upstreamDuration: Family<LeanHistogram>;
   readonly #upstreamErrors: Family<Counter<string>>;
@@ -589,7 +591,12 @@ export class BalancerMetrics {
         ? this.#requestCounter(record, e.backend as string, method, cls)
         : this.#requests.child(this.#backend(e.backend), method, label)
       ).inc();
-      this.#requestDuration.child(label).observe(e.durationMs / 1000);
+      let duration = this.#durationOf[cls];
+      if (duration === undefined) {
+        duration = this.#requestDuration.child(label);
+        this.#durationOf[cls] = duration;
+      }
+      duration.observe(e.durationMs / 1000);
       this.#total++;
       (this.#classes[cls] as number)++;
       this.#window.record(e.durationMs, this.#source.now());
