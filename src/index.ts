@@ -34,6 +34,7 @@ export { type Duration, type DurationUnit, parseDuration } from './core/duration
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './core/errors.js';
 export type { EventName, Listener, RetryReason, SubscribeOptions, SwitchyardEvents } from './core/events.js';
 export { classifyFailure, type Fault, isIdleRace } from './core/fault.js';
+export type { LazyBody } from './core/lazy-body.js';
 export type { TrustProxy } from './core/net/trust-proxy-options.js';
 export type { RedisClient, RedisSettings } from './core/redis.js';
 export type { Stage, StageEnv, StageHandle, StageOptions, StageSection } from './core/stage.js';
