@@ -33,7 +33,7 @@ export { Context, type PendingResponse, type SwitchyardState } from './core/cont
 export { type Duration, type DurationUnit, parseDuration } from './core/duration.js';
 export { ConfigError, ERROR_STATUS, type ErrorCode, SwitchyardError } from './core/errors.js';
 export type { EventName, Listener, RetryReason, SubscribeOptions, SwitchyardEvents } from './core/events.js';
-export { classifyFailure, type Fault, isIdleRace } from './core/fault.js';
+export { type BodyOutcome, classifyFailure, type Fault, isIdleRace } from './core/fault.js';
 export type { LazyBody } from './core/lazy-body.js';
 export type { TrustProxy } from './core/net/trust-proxy-options.js';
 export type { RedisClient, RedisSettings } from './core/redis.js';

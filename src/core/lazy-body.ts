@@ -10,7 +10,7 @@ import type { BodyOutcome } from './fault.js';
  */
 export const kLazyBody: unique symbol = Symbol('switchyard.lazyBody');
 
-/** A streamed response body not yet made into a `Readable` (see {@link kLazyBody}). */
+/** A streamed response body not yet made into a `Readable`: the balancer's stages send, watch and discard it without one. */
 export interface LazyBody {
   /** Writes the body to `res` as it arrives and ends `res` with it; `onBodyError` hears a failure mid-body. */
   sendTo(res: ServerResponse, onBodyError: (error: Error) => void): void;
