@@ -160,6 +160,46 @@ export const POLICIES = {
   cache: { ttl: '5m', maxEntries: 1000 },
 } as const;
 
+/** A switchyard profile of the benches: `lean`, `default`, `policies`, `cache` (defaults plus the cache). */
+export type Profile = 'lean' | 'default' | 'policies' | 'cache';
+
+/** The balancer options of `profile` over `targets` on `forwarder`, with `extra` merged over them. */
+export function profileOptions(
+  profile: string,
+  forwarder: string,
+  targets: string[],
+  extra: object = {},
+): Record<string, unknown> {
+  const sections: Record<Profile, object> = {
+    lean: LEAN,
+    default: {},
+    policies: POLICIES,
+    cache: { cache: POLICIES.cache },
+  };
+  const own = sections[profile as Profile];
+  if (own === undefined) throw new Error(`unknown profile ${profile} (known: ${Object.keys(sections).join(', ')})`);
+  return { backends: targets.map((url) => ({ url })), forwarder, ...own, ...extra };
+}
+
+/**
+ * A contender's request handler: the minimal undici proxy (`undici-min`),
+ * bare http-proxy-3 (`bare`), or a switchyard {@link Profile} from the built
+ * `dist/` (see {@link loadBuilt}), with `close` for the balancer.
+ */
+export async function contenderHandler(
+  name: string,
+  forwarder: string,
+  targets: string[],
+  extra: object = {},
+): Promise<{ handler: http.RequestListener; close: () => Promise<void> }> {
+  if (name === 'undici-min') return { handler: await minimalUndiciHandler(targets), close: async () => {} };
+  if (name === 'bare') return { handler: await bareHttpProxyHandler(targets), close: async () => {} };
+  const options = profileOptions(name, forwarder, targets, extra);
+  const { createLoadBalancer } = await loadBuilt();
+  const lb = createLoadBalancer(options as Parameters<typeof createLoadBalancer>[0]);
+  return { handler: lb.handler, close: () => lb.close() };
+}
+
 /** The newest modification time of any `.ts` file (tests excepted) under `dir`, in ms. */
 function newestSource(dir: string): number {
   let newest = 0;

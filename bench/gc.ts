@@ -24,12 +24,9 @@ import { fileURLToPath } from 'node:url';
 import {
   ask,
   builtEntry,
+  contenderHandler,
   hasCommand,
-  LEAN,
-  loadBuilt,
   median,
-  minimalUndiciHandler,
-  POLICIES,
   reportRoleErrors,
   runWrk,
   serveBackends,
@@ -49,17 +46,7 @@ if (role === 'backends') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const contender = process.argv[4] ?? 'default';
   const targets = ports.map((port) => `http://127.0.0.1:${port}`);
-  let handler: http.RequestListener;
-  if (contender === 'undici-min') handler = await minimalUndiciHandler(targets);
-  else {
-    const { createLoadBalancer } = await loadBuilt();
-    const lb = createLoadBalancer({
-      backends: targets.map((url) => ({ url })),
-      ...(contender === 'lean' ? LEAN : {}),
-      ...(contender === 'policies' ? POLICIES : {}),
-    } as Parameters<typeof createLoadBalancer>[0]);
-    handler = lb.handler;
-  }
+  const { handler } = await contenderHandler(contender, 'undici', targets);
   let requests = 0;
   const server = http.createServer((req, res) => {
     requests++;

@@ -30,17 +30,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  bareHttpProxyHandler,
-  builtEntry,
-  hasCommand,
-  LEAN,
-  loadBuilt,
-  minimalUndiciHandler,
-  POLICIES,
-  reportRoleErrors,
-  serveBackends,
-} from './common.ts';
+import { builtEntry, contenderHandler, hasCommand, reportRoleErrors, serveBackends } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
@@ -57,27 +47,13 @@ const ALL = [
   'policies@http-proxy-3',
 ];
 
-async function handlerFor(contender: string, targets: string[]): Promise<http.RequestListener> {
-  if (contender === 'undici-min') return minimalUndiciHandler(targets);
-  if (contender === 'bare') return bareHttpProxyHandler(targets);
-  const [profile, forwarder = 'undici'] = contender.split('@') as [string, string | undefined];
-  const extra = profile === 'lean' ? LEAN : profile === 'policies' ? POLICIES : {};
-  if (profile !== 'lean' && profile !== 'default' && profile !== 'policies')
-    throw new Error(`unknown contender ${contender}`);
-  const { createLoadBalancer } = await loadBuilt();
-  const lb = createLoadBalancer({
-    backends: targets.map((url) => ({ url })),
-    ...extra,
-    forwarder: forwarder as 'undici' | 'http-proxy-3',
-  } as Parameters<typeof createLoadBalancer>[0]);
-  return lb.handler;
-}
-
 if (role === 'proxy') {
   const contender = process.argv[3] ?? 'default';
   const ports = JSON.parse(process.argv[4] ?? '[]') as number[];
-  const handler = await handlerFor(
-    contender,
+  const [name, forwarder = 'undici'] = contender.split('@') as [string, string | undefined];
+  const { handler } = await contenderHandler(
+    name,
+    forwarder,
     ports.map((port) => `http://127.0.0.1:${port}`),
   );
   const server = http.createServer(handler);

@@ -30,14 +30,10 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
   ask,
-  bareHttpProxyHandler,
   builtEntry,
   childExit,
+  contenderHandler,
   hasCommand,
-  LEAN,
-  loadBuilt,
-  minimalUndiciHandler,
-  POLICIES,
   reportRoleErrors,
   serveBackends,
   startRole,
@@ -54,28 +50,12 @@ if (role === 'backends') {
   const ports = JSON.parse(process.argv[3] ?? '[]') as number[];
   const profile = process.argv[4] ?? 'default';
   const forwarder = process.argv[5] ?? 'undici';
-  let handler: http.RequestListener;
-  let close: () => Promise<void> = async () => {};
-  if (profile === 'undici-min') {
-    // The reference the issue's ratios are taken against, profiled the same way.
-    handler = await minimalUndiciHandler(ports.map((port) => `http://127.0.0.1:${port}`));
-  } else if (profile === 'bare') {
-    // The http-proxy-3 forwarder's reference.
-    handler = await bareHttpProxyHandler(ports.map((port) => `http://127.0.0.1:${port}`));
-  } else {
-    const { createLoadBalancer } = await loadBuilt();
-    const backends = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
-    const options = {
-      backends,
-      forwarder,
-      ...(profile === 'lean' ? LEAN : {}),
-      ...(profile === 'policies' ? POLICIES : {}),
-      ...(JSON.parse(process.env.PROFILE_OPTIONS ?? '{}') as object),
-    } as Parameters<typeof createLoadBalancer>[0];
-    const lb = createLoadBalancer(options);
-    handler = lb.handler;
-    close = () => lb.close();
-  }
+  const { handler, close } = await contenderHandler(
+    profile,
+    forwarder,
+    ports.map((port) => `http://127.0.0.1:${port}`),
+    JSON.parse(process.env.PROFILE_OPTIONS ?? '{}') as object,
+  );
   let requests = 0;
   let minorGcs = 0;
   let cpu = process.cpuUsage();

@@ -25,23 +25,19 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ask,
-  bareHttpProxyHandler,
   builtEntry,
+  contenderHandler,
   freePort,
   hasCommand,
-  LEAN,
   type LoadResult,
-  loadBuilt,
   median,
-  minimalUndiciHandler,
-  POLICIES,
+  type Profile,
   runLoad,
   serveBackends,
   serveMeasured,
@@ -52,7 +48,6 @@ const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
 
 /** Switchyard profiles: which features are on. */
-type Profile = 'lean' | 'default' | 'policies' | 'cache';
 type ForwarderName = 'undici' | 'http-proxy-3';
 
 interface Contender {
@@ -103,22 +98,6 @@ if (baseline) {
   }
 }
 
-function switchyardOptions(profile: Profile, forwarder: ForwarderName, targets: string[]) {
-  const backends = targets.map((url) => ({ url }));
-  const lean = LEAN;
-  const policies = POLICIES;
-  switch (profile) {
-    case 'lean':
-      return { backends, forwarder, ...lean };
-    case 'default':
-      return { backends, forwarder };
-    case 'policies':
-      return { backends, forwarder, ...policies };
-    case 'cache':
-      return { backends, forwarder, cache: policies.cache };
-  }
-}
-
 if (role === 'backends') {
   process.send?.({ ports: await serveBackends() });
 } else if (role === 'proxy') {
@@ -129,18 +108,9 @@ if (role === 'backends') {
 
 async function serveProxy(contender: Contender, ports: number[]): Promise<void> {
   const targets = ports.map((port) => `http://127.0.0.1:${port}`);
-  let handler: http.RequestListener;
-  if (contender.kind === 'bare') {
-    handler = await bareHttpProxyHandler(targets);
-  } else if (contender.kind === 'undici-min') {
-    handler = await minimalUndiciHandler(targets);
-  } else {
-    if (contender.dist) process.env.BENCH_DIST = contender.dist;
-    const { createLoadBalancer } = await loadBuilt();
-    const options = switchyardOptions(contender.profile ?? 'default', contender.forwarder ?? 'undici', targets);
-    const lb = createLoadBalancer(options as Parameters<typeof createLoadBalancer>[0]);
-    handler = lb.handler;
-  }
+  if (contender.dist) process.env.BENCH_DIST = contender.dist;
+  const name = contender.kind === 'switchyard' ? (contender.profile ?? 'default') : contender.kind;
+  const { handler } = await contenderHandler(name, contender.forwarder ?? 'undici', targets);
   // CPU time per request of this process: a figure a loaded machine disturbs far less than req/s.
   serveMeasured(handler);
 }

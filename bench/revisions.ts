@@ -21,7 +21,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ask, hasCommand, LEAN, median, runLoad, serveBackends, serveMeasured, startRole } from './common.ts';
+import { ask, hasCommand, median, profileOptions, runLoad, serveBackends, serveMeasured, startRole } from './common.ts';
 
 const self = fileURLToPath(import.meta.url);
 const repo = dirname(dirname(self));
@@ -35,10 +35,13 @@ if (role === 'backends') {
   const { createLoadBalancer } = (await import(pathToFileURL(join(dir as string, 'dist', 'index.js')).href)) as {
     createLoadBalancer: (options: Record<string, unknown>) => { handler: http.RequestListener };
   };
-  const lb = createLoadBalancer({
-    backends: ports.map((port) => ({ url: `http://127.0.0.1:${port}` })),
-    ...(profile === 'lean' ? LEAN : {}),
-  });
+  const lb = createLoadBalancer(
+    profileOptions(
+      profile ?? 'default',
+      'undici',
+      ports.map((port) => `http://127.0.0.1:${port}`),
+    ),
+  );
   serveMeasured(lb.handler);
 } else {
   const revisions = process.argv.slice(2);
