@@ -13,15 +13,31 @@ export function lazyBody(response: PendingResponse): LazyBody | undefined {
   return (response as MaybeLazy)[kLazyBody];
 }
 
+/** The streamed body of `response` as the forwarder gave it: its {@link LazyBody}, or its stream. */
+export function streamedBody(response: PendingResponse): Readable | LazyBody | undefined {
+  const lazy = (response as MaybeLazy)[kLazyBody];
+  if (lazy !== undefined) return lazy;
+  const body = response.body;
+  return body === undefined || Buffer.isBuffer(body) ? undefined : body;
+}
+
+function isLazy(body: Readable | LazyBody): body is LazyBody {
+  return typeof (body as LazyBody).watch === 'function';
+}
+
 /**
  * Whether the response's body is streamed (a stream or a {@link LazyBody}),
  * as opposed to bytes the balancer holds or no body: only a streamed body has
  * an outcome to wait for.
  */
 export function isStreamed(response: PendingResponse): boolean {
-  if ((response as MaybeLazy)[kLazyBody] !== undefined) return true;
-  const body = response.body;
-  return body !== undefined && !Buffer.isBuffer(body);
+  return streamedBody(response) !== undefined;
+}
+
+/** Calls `done` once `body` (see {@link streamedBody}) is over, without making a lazy body into a stream. */
+export function watchBody(body: Readable | LazyBody, done: (outcome: BodyOutcome, error?: Error) => void): void {
+  if (isLazy(body)) body.watch(done);
+  else onBodyOutcome(body, done);
 }
 
 /**
@@ -33,33 +49,17 @@ export function onResponseOutcome(
   response: PendingResponse,
   done: (outcome: BodyOutcome, error?: Error) => void,
 ): void {
-  const lazy = (response as MaybeLazy)[kLazyBody];
-  if (lazy !== undefined) {
-    lazy.watch(done);
-    return;
-  }
-  const body = response.body;
-  if (body === undefined || Buffer.isBuffer(body)) done('complete');
-  else onBodyOutcome(body, done);
+  const body = streamedBody(response);
+  if (body === undefined) done('complete');
+  else watchBody(body, done);
 }
 
 /** Drops the streamed body of `response`, if any, stopping its upstream exchange. */
 export function discardBody(response: PendingResponse): void {
-  const lazy = (response as MaybeLazy)[kLazyBody];
-  if (lazy !== undefined) {
-    lazy.discard();
-    return;
-  }
-  const body = response.body;
-  if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
-}
-
-/** The streamed body of `response` as the forwarder gave it: its {@link LazyBody}, or its stream. */
-export function streamedBody(response: PendingResponse): Readable | LazyBody | undefined {
-  const lazy = (response as MaybeLazy)[kLazyBody];
-  if (lazy !== undefined) return lazy;
-  const body = response.body;
-  return body === undefined || Buffer.isBuffer(body) ? undefined : body;
+  const body = streamedBody(response);
+  if (body === undefined) return;
+  if (isLazy(body)) body.discard();
+  else body.destroy();
 }
 
 /**
@@ -68,10 +68,6 @@ export function streamedBody(response: PendingResponse): Readable | LazyBody | u
  * destroyed, so its backend connection does not stay busy.
  */
 export function releaseBody(body: Readable | LazyBody): void {
-  if (typeof (body as LazyBody).release === 'function') {
-    (body as LazyBody).release();
-    return;
-  }
-  const stream = body as Readable;
-  if (!stream.readableEnded && !stream.destroyed) stream.destroy();
+  if (isLazy(body)) body.release();
+  else if (!body.readableEnded && !body.destroyed) body.destroy();
 }

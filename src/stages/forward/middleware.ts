@@ -1,9 +1,8 @@
 import type { Backend } from '../../core/backend.js';
 import type { Middleware } from '../../core/compose.js';
-import type { PendingResponse } from '../../core/context.js';
 import type { Events } from '../../core/events.js';
 import { bodyFailure, classifyFailure } from '../../core/fault.js';
-import { onResponseOutcome, streamedBody } from '../../core/response-body.js';
+import { streamedBody, watchBody } from '../../core/response-body.js';
 import type { Strategy } from '../../core/strategy.js';
 import type { UpstreamError } from '../../core/upstream-error.js';
 import type { UpstreamForwarder } from '../../upstream/forwarder/upstream-forwarder.js';
@@ -75,7 +74,7 @@ export function forward(
       ctx.upstreamBody = streamed;
       // Judged when the body is over: headers that come fast followed by a reset are a failure,
       // and a gRPC call's status may come in its trailers (the forwarder sets `judgedStatus`).
-      onResponseOutcome(response as PendingResponse, (outcome, error) => {
+      watchBody(streamed, (outcome, error) => {
         if (outcome === 'failed') {
           failed(backend, attempt, latencyMs, bodyFailure(backend.id, error));
           return;
