@@ -66,8 +66,6 @@ const LAZY_HIGH_WATER = 64 * 1024;
  * `rawTrailers` mirrors `IncomingMessage`'s, so `sendResponse` forwards them.
  */
 class UpstreamBody extends Readable implements DirectBody {
-  /** Trailer fields as `[name, value, ...]`, set before the end is pushed. */
-  rawTrailers: string[] = [];
   readonly #attempt: UndiciAttempt;
 
   constructor(attempt: UndiciAttempt) {
@@ -91,6 +89,11 @@ class UpstreamBody extends Readable implements DirectBody {
     }
     attempt.finish();
     callback(error);
+  }
+
+  /** Trailer fields as `[name, value, ...]` (the attempt's, known before the end is pushed). */
+  get rawTrailers(): string[] {
+    return this.#attempt.trailers as string[];
   }
 
   /** Writes what is buffered, then every further chunk, straight to `res`. */
@@ -309,9 +312,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody, Due {
 
   onRequestSent(): void {
     // The response timeout counts from the end of the request body.
-    if (this.settled || this.byDeadline) return;
-    const list = this.dueList as DeadlineList<UndiciAttempt> | undefined;
-    list?.add(this);
+    if (!this.settled && !this.byDeadline) this.dueList?.add(this);
   }
 
   onResponseStart(
@@ -372,7 +373,6 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody, Due {
     const sink = this.sink;
     if (body !== undefined) {
       if (!body.destroyed) {
-        body.rawTrailers = this.trailers as string[];
         body.push(null);
         if (sink) {
           endSink(this.trailers, sink);
@@ -439,10 +439,8 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody, Due {
     const watchers = this.watchers;
     this.watchers = undefined;
     if (this.bodyError !== undefined) body.destroy(this.bodyError);
-    else if (this.ended) {
-      body.rawTrailers = this.trailers as string[];
-      body.push(null);
-    } else if (this.outcome !== undefined) {
+    else if (this.ended) body.push(null);
+    else if (this.outcome !== undefined) {
       // Discarded, or its client left: nothing more will come.
       body.destroy();
     }
