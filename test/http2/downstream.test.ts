@@ -151,6 +151,23 @@ describe('HTTP/2 downstream (lb.handler on node:http2)', () => {
     expect(backend.seen[0]?.trailers['x-request-sum']).toBe('42');
   });
 
+  it('carries response trailers to the client of a bodiless request (the undici path)', async () => {
+    const backend = await echoBackend((req, res) => {
+      if (req.url !== '/get-trailers') return false;
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, x-other' });
+      res.write('part');
+      res.addTrailers({ 'x-checksum': 'abc123', 'x-other': '1' });
+      res.end();
+      return true;
+    });
+    const lb = balancer({ backends: [{ url: backend.url }] });
+    const { session } = await h2c(lb);
+    const reply = await h2request(session, { method: 'GET', path: '/get-trailers' });
+    expect(reply.text).toBe('part');
+    expect(reply.trailers['x-checksum']).toBe('abc123');
+    expect(reply.trailers['x-other']).toBe('1');
+  });
+
   it("counts a gRPC failure status in an HTTP/1.1 backend's trailers for the breaker and the stats", async () => {
     // gRPC framing over chunked HTTP/1.1: one message, then grpc-status in the trailers.
     const backend = await echoBackend((req, res) => {

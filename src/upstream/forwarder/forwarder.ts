@@ -670,7 +670,8 @@ function chunkedRaw(raw: readonly string[]): boolean {
   return false;
 }
 
-function addTrailers(res: ServerResponse, raw: readonly string[]): void {
+/** Sets trailer fields given as raw `[name, value, ...]` on `res`, in the form its protocol takes. */
+export function addTrailers(res: ServerResponse, raw: readonly string[]): void {
   if (raw.length === 0) return;
   if (isHttp2(res.req)) {
     // The HTTP/2 compatibility response takes an object only; repeated fields become a list.

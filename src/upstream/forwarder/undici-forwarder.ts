@@ -15,7 +15,7 @@ import { clientGone, http2HasBody, isHttp2 } from '../../core/net/http2-compat.j
 import { kLazyBody, type LazyBody } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
-import { type Connector, Forwarder } from './forwarder.js';
+import { addTrailers, type Connector, Forwarder } from './forwarder.js';
 import { stripResponseHeaders } from './headers.js';
 import type { UpstreamProtocol } from './http2-upstream.js';
 import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
@@ -153,11 +153,7 @@ class UndiciResponse implements PendingResponse {
 }
 
 function endSink(raw: readonly string[], res: ServerResponse): void {
-  if (raw.length > 0) {
-    const trailers: Array<[string, string]> = [];
-    for (let i = 0; i < raw.length; i += 2) trailers.push([raw[i] as string, raw[i + 1] as string]);
-    res.addTrailers(trailers);
-  }
+  addTrailers(res, raw);
   res.end();
 }
 
