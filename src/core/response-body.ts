@@ -25,33 +25,10 @@ function isLazy(body: Readable | LazyBody): body is LazyBody {
   return typeof (body as LazyBody).watch === 'function';
 }
 
-/**
- * Whether the response's body is streamed (a stream or a {@link LazyBody}),
- * as opposed to bytes the balancer holds or no body: only a streamed body has
- * an outcome to wait for.
- */
-export function isStreamed(response: PendingResponse): boolean {
-  return streamedBody(response) !== undefined;
-}
-
 /** Calls `done` once `body` (see {@link streamedBody}) is over, without making a lazy body into a stream. */
 export function watchBody(body: Readable | LazyBody, done: (outcome: BodyOutcome, error?: Error) => void): void {
   if (isLazy(body)) body.watch(done);
   else onBodyOutcome(body, done);
-}
-
-/**
- * Calls `done` once the streamed body of `response` is over (see
- * {@link BodyOutcome}), without making a lazy body into a stream. A response
- * whose body is bytes or absent is complete at once.
- */
-export function onResponseOutcome(
-  response: PendingResponse,
-  done: (outcome: BodyOutcome, error?: Error) => void,
-): void {
-  const body = streamedBody(response);
-  if (body === undefined) done('complete');
-  else watchBody(body, done);
 }
 
 /** Drops the streamed body of `response`, if any, stopping its upstream exchange. */

@@ -5,7 +5,7 @@ import type { Next } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import type { Events } from '../../core/events.js';
 import { type BodyOutcome, bodyFailure, classifyFailure } from '../../core/fault.js';
-import { isStreamed, onResponseOutcome } from '../../core/response-body.js';
+import { streamedBody, watchBody } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { statusMatcher } from '../../upstream/health/status-set.js';
 import type { Pool } from '../../upstream/pool/pool.js';
@@ -37,11 +37,12 @@ async function attempt(ctx: Context, next: Next, isFailure: IsFailure, onHeaders
   const response = ctx.response;
   if (response === undefined) return;
   if (isFailure(response.judgedStatus ?? response.status)) throw FAILURE_STATUS;
-  if (!isStreamed(response)) return;
+  const body = streamedBody(response);
+  if (body === undefined) return;
   const backend = ctx.backend?.id ?? '';
   onHeaders();
   await new Promise<void>((resolve, reject) => {
-    onResponseOutcome(response, (outcome, error) => {
+    watchBody(body, (outcome, error) => {
       if (outcome === 'failed') reject(bodyFailure(backend, error));
       // A gRPC status in the trailers (set before the body's end) is judged like a trailers-only one.
       else if (outcome === 'complete' && isFailure(response.judgedStatus ?? response.status)) reject(FAILURE_STATUS);
@@ -251,9 +252,10 @@ export class BackendBreaker {
         if (response === undefined) return this.#settle(breaker, undefined, started);
         if (this.#isFailure(response.judgedStatus ?? response.status))
           return this.#settle(breaker, FAILURE_STATUS, started);
-        if (!isStreamed(response)) return this.#settle(breaker, undefined, started);
+        const body = streamedBody(response);
+        if (body === undefined) return this.#settle(breaker, undefined, started);
         const backend = ctx.backend?.id ?? '';
-        onResponseOutcome(response, (outcome, error) => {
+        watchBody(body, (outcome, error) => {
           if (outcome === 'failed') this.#settle(breaker, bodyFailure(backend, error), started);
           // A gRPC status in the trailers (set before the body's end) is judged like a trailers-only one.
           else if (outcome === 'complete' && this.#isFailure(response.judgedStatus ?? response.status))
@@ -303,7 +305,8 @@ export class BackendBreaker {
       await next();
       const response = ctx.response;
       outcome = response === undefined || !this.#isFailure(response.judgedStatus ?? response.status);
-      if (outcome && response !== undefined && isStreamed(response)) {
+      const body = outcome && response !== undefined ? streamedBody(response) : undefined;
+      if (body !== undefined) {
         // The probe succeeds only once its body is complete; a client that leaves proves nothing.
         outcome = undefined;
         const done = (result: BodyOutcome) => {
@@ -315,7 +318,7 @@ export class BackendBreaker {
             this.#isFailure(response.judgedStatus ?? response.status);
           this.#probeDone(result === 'complete' ? !failedStatus : result === 'failed' ? false : undefined);
         };
-        onResponseOutcome(response, done);
+        watchBody(body, done);
         return;
       }
     } catch (error) {
