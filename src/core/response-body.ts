@@ -6,7 +6,7 @@ import { kLazyBody, type LazyBody } from './lazy-body.js';
 export { kLazyBody, type LazyBody } from './lazy-body.js';
 
 /** A response that may carry a {@link LazyBody}. */
-export type MaybeLazy = PendingResponse & { [kLazyBody]?: LazyBody | undefined };
+type MaybeLazy = PendingResponse & { [kLazyBody]?: LazyBody | undefined };
 
 /** The response's body still as a {@link LazyBody} (nothing has read `response.body`), if it is one. */
 export function lazyBody(response: PendingResponse): LazyBody | undefined {
