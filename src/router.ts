@@ -1,6 +1,8 @@
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { createLoadBalancer, type ExpressMiddleware, type KoaMiddleware, type LoadBalancer } from './balancer.js';
 import { ConfigError, makeError, type SwitchyardError } from './core/errors.js';

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import process from 'node:process';
 import { createStream, type RotatingFileStream } from 'rotating-file-stream';
 import type { RouterEvents } from '../router.js';
 import type { CliSettings } from './config-file.js';

@@ -3,6 +3,7 @@ import { readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.js';
 import { optionsSchema } from '../options/options.js';

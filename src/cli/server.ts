@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';

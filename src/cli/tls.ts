@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import type https from 'node:https';
 import path from 'node:path';

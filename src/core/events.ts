@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import process from 'node:process';
 import type { BackendSnapshot } from './backend.js';
 import type { ErrorCode } from './errors.js';
 

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import type { PendingResponse } from './context.js';
 import { type BodyOutcome, onBodyOutcome } from './fault.js';

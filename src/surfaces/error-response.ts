@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PendingResponse } from '../core/context.js';
 import { type ErrorCode, SwitchyardError } from '../core/errors.js';

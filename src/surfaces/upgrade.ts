@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../core/backend.js';

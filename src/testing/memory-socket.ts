@@ -1,4 +1,6 @@
+import type { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
+import process from 'node:process';
 import { Duplex } from 'node:stream';
 
 /**

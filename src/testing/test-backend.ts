@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type { Agent, AgentOptions, IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duration } from '../core/duration.js';
 

@@ -7,6 +7,8 @@
  *
  * @module
  */
+
+import { Buffer } from 'node:buffer';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { PendingResponse } from '../context.js';
 

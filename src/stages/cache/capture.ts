@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 
 /**

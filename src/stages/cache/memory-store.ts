@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { LRU } from 'tiny-lru';
 
 /** A stored response. */

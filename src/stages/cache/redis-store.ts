@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Cluster, Redis } from 'ioredis';
 import type { SharedRedis } from '../../core/redis.js';
 import type { CachedEntry, CacheRecord } from './memory-store.js';

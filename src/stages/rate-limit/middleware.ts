@@ -1,4 +1,6 @@
+import { Buffer } from 'node:buffer';
 import type { OutgoingHttpHeaders } from 'node:http';
+import process from 'node:process';
 import type { Middleware } from '../../core/compose.js';
 import type { Context } from '../../core/context.js';
 import { makeError } from '../../core/errors.js';

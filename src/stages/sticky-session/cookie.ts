@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { type CookieSpan, MAX_COOKIE_SCAN, scanCookie } from '../../core/net/cookie-scan.js';
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import process from 'node:process';
 import type { TLSSocket } from 'node:tls';
 import type { Backend } from '../../core/backend.js';
 import type { Middleware } from '../../core/compose.js';

@@ -7,6 +7,7 @@
  * `GET /stats` and `GET /events`. The page itself only calls the admin JSON
  * API, so any admin handler offering the same routes can serve it.
  */
+import type { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';

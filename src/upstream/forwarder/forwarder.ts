@@ -1,7 +1,9 @@
+import { Buffer } from 'node:buffer';
 import http, { type ClientRequest, IncomingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import process from 'node:process';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { Backend } from '../../core/backend.js';

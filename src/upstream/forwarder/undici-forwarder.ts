@@ -1,9 +1,11 @@
+import type { Buffer } from 'node:buffer';
 import diagnostics from 'node:diagnostics_channel';
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type https from 'node:https';
 import type { Socket } from 'node:net';
+import process from 'node:process';
 import { type Duplex, PassThrough, Readable } from 'node:stream';
 import { Client, type Dispatcher, errors, Pool } from 'undici';
 import type { Backend } from '../../core/backend.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import http, { type IncomingMessage, STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';

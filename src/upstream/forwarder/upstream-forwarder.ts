@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';

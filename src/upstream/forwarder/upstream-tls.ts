@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
 import { ConfigError } from '../../core/errors.js';
