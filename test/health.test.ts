@@ -138,7 +138,15 @@ describe('active health checks', () => {
 
   it('spreads the first checks of many backends started together over the whole interval; one added later keeps the jitter window', async () => {
     const ids = Array.from({ length: 100 }, (_, i) => `b${i}`);
-    fx = await setup(ids, { healthCheck: { interval: 1000, timeout: 100, jitter: 0.1 } });
+    // A seeded random source (mulberry32): the spread is asserted on one known draw, not on luck.
+    let seed = 0x5eed;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    fx = await setup(ids, { healthCheck: { interval: 1000, timeout: 100, jitter: 0.1 }, random });
     const start = Date.now();
     const firsts = new Map<string, number>();
     fx.lb.on('health:check', (e) => {

@@ -32,7 +32,7 @@ describe('DeadlineList', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('never fires a removed entry, and holds no timer once empty', () => {
+  it('never fires a removed entry; once empty, its one timer fires finding nothing and is gone', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const fired: string[] = [];
     const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
@@ -43,10 +43,43 @@ describe('DeadlineList', () => {
     list.remove(a);
     expect(vi.getTimerCount()).toBe(1);
     list.remove(b);
-    expect(vi.getTimerCount()).toBe(0);
     list.remove(b);
+    // Kept for the next entry rather than cleared and made again.
+    expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(5000);
     expect(fired).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("lets an empty list's timer hold the process open no longer, and an entry added later re-arms it", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const fired: string[] = [];
+    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    const a = job('a');
+    list.add(a);
+    vi.advanceTimersByTime(600);
+    list.remove(a);
+    list.add(job('b'));
+    // The timer set for a's due time fires first, finds b not yet due, and waits on for it.
+    vi.advanceTimersByTime(400);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(599);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['b']);
+    vi.useRealTimers();
+    // Real timers: an empty list leaves nothing that keeps the event loop alive.
+    const real = new DeadlineList<Job>(60_000, () => {});
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const c = job('c');
+    real.add(c);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before + 1);
+    real.remove(c);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+    real.add(c);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before + 1);
+    real.clear();
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
   });
 
   it('re-adding an entry restarts its wait and puts it behind the others', () => {

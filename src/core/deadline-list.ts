@@ -20,8 +20,12 @@ function onTimer(list: DeadlineList<Due>): void {
  * connect or response timeout), in the order they were added, which is the
  * order they fall due: one timer for the whole list instead of one
  * `setTimeout` per entry. Adding and removing are O(1) and allocate nothing.
- * The timer runs while the list holds an entry, and fires `onDue` for each
- * entry once its `ms` have passed (not before; at most a timer tick later).
+ * The timer fires `onDue` for each entry once its `ms` have passed (not
+ * before; at most a timer tick later). It holds the process open only while
+ * the list holds an entry: a list that empties keeps its timer, unreferenced,
+ * which fires once more and finds nothing, rather than clearing it and
+ * making a new one for the next entry (the common case under load, where a
+ * list empties and fills again every few requests). {@link clear} drops it.
  *
  * @example
  * ```ts
@@ -42,6 +46,8 @@ export class DeadlineList<T extends Due> {
   #timer: NodeJS.Timeout | undefined;
   /** The due time the timer was set for. */
   #timerAt = 0;
+  /** The timer holds the process open (the list is not empty). */
+  #refed = false;
 
   constructor(ms: number, onDue: (entry: T) => void) {
     this.ms = ms;
@@ -59,6 +65,11 @@ export class DeadlineList<T extends Due> {
     else this.#tail.dueNext = entry;
     this.#tail = entry;
     if (this.#timer === undefined) this.#arm(this.ms, entry.dueAt);
+    else if (!this.#refed) {
+      // Left from when the list emptied: it fires by the time this entry is due, and re-arms for it.
+      this.#timer.ref();
+      this.#refed = true;
+    }
   }
 
   /** Takes `entry` out of the list (it is then never due); nothing when it is not in it. */
@@ -73,10 +84,10 @@ export class DeadlineList<T extends Due> {
     entry.dueList = undefined;
     entry.dueNext = undefined;
     entry.duePrev = undefined;
-    if (this.#head === undefined && this.#timer !== undefined) {
-      // Nothing waits: no timer holds the process.
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+    if (this.#head === undefined && this.#refed) {
+      // Nothing waits: the timer no longer holds the process (and is kept for the next entry).
+      this.#timer?.unref();
+      this.#refed = false;
     }
   }
 
@@ -97,10 +108,15 @@ export class DeadlineList<T extends Due> {
   /** Drops every entry and the timer (none fires). */
   clear(): void {
     for (let entry = this.#head; entry !== undefined; entry = this.#head) this.remove(entry);
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
   }
 
   #arm(delay: number, at: number): void {
     this.#timerAt = at;
     this.#timer = setTimeout(onTimer, delay, this as unknown as DeadlineList<Due>);
+    this.#refed = true;
   }
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { Context, type PendingResponse } from '../core/context.js';
 import { makeError, SwitchyardError } from '../core/errors.js';
-import type { Events } from '../core/events.js';
+import type { Events, SwitchyardEvents } from '../core/events.js';
 import { clientParseError } from '../core/net/client-error.js';
 import { consumedBody } from '../core/net/consumed-body.js';
 import { grpcMessage, httpToGrpcStatus, isGrpc, parseGrpcTimeout } from '../core/net/grpc.js';
@@ -210,7 +210,7 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
         const query = ctx.path.indexOf('?');
         // A body Node's parser rejected: the client got Node's own 400, not an abort.
         const malformed = !complete && clientParseError(req) !== undefined;
-        events.emit('request', {
+        const event: SwitchyardEvents['request'] = {
           method: ctx.method,
           host: ctx.authority,
           path: query === -1 ? ctx.path : ctx.path.slice(0, query),
@@ -220,11 +220,14 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
           status: complete ? res.statusCode : malformed ? 400 : 499,
           durationMs: now() - start,
           attempts: ctx.attempt,
-          ...(errorCode === undefined && ctx.code === undefined && complete
-            ? {}
-            : { error: errorCode ?? ctx.code ?? (malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED') }),
-          ...(ctx.response?.grpcStatus === undefined ? {} : { grpcStatus: ctx.response.grpcStatus }),
-        });
+        };
+        // Set only when there is one (no object spread per request to leave them out).
+        const error =
+          errorCode ?? ctx.code ?? (complete ? undefined : malformed ? 'ERR_BAD_REQUEST' : 'ERR_CLIENT_ABORTED');
+        if (error !== undefined) event.error = error;
+        const grpcStatus = ctx.response?.grpcStatus;
+        if (grpcStatus !== undefined) event.grpcStatus = grpcStatus;
+        events.emit('request', event);
       }
       resolve();
     });

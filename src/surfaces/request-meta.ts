@@ -52,7 +52,7 @@ export class RequestMeta {
     if (trace) {
       headers.traceparent = trace.header;
       // W3C Trace Context: a new trace does not carry the old vendor state.
-      if (!trace.continued) delete headers.tracestate;
+      if (!trace.continued && headers.tracestate !== undefined) delete headers.tracestate;
     }
   }
 

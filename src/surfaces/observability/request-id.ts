@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from './random-hex.js';
 
 /** Up to 128 characters that are safe in a header, a log line and a URL path. */
 const SAFE_ID = /^[A-Za-z0-9._~:@+=/-]{1,128}$/;
@@ -15,5 +15,5 @@ const SAFE_ID = /^[A-Za-z0-9._~:@+=/-]{1,128}$/;
  * ```
  */
 export function requestId(incoming: string | string[] | undefined): string {
-  return typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
+  return typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUuid();
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { randomHex } from './random-hex.js';
 import { parseTraceparent, proxyTrace } from './traceparent.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -71,14 +70,5 @@ describe('proxyTrace', () => {
       ids.add(trace.spanId);
     }
     expect(ids.size).toBe(2000);
-  });
-});
-
-describe('randomHex', () => {
-  it('returns lowercase hex of the asked length across pool refills', () => {
-    for (let i = 0; i < 2000; i++) {
-      const hex = randomHex(i % 2 === 0 ? 8 : 16);
-      expect(hex).toMatch(i % 2 === 0 ? /^[0-9a-f]{16}$/ : /^[0-9a-f]{32}$/);
-    }
   });
 });

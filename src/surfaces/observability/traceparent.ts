@@ -1,4 +1,4 @@
-import { randomHex } from './random-hex.js';
+import { randomTraceparent } from './random-hex.js';
 
 /** The fields of a W3C `traceparent` header. */
 export interface TraceParent {
@@ -63,20 +63,7 @@ export function parseTraceparent(value: string | string[] | undefined): TracePar
  */
 export function proxyTrace(incoming: string | string[] | undefined): ProxyTrace {
   const parent = parseTraceparent(incoming);
-  if (parent) {
-    const spanId = randomHex(8);
-    return {
-      traceId: parent.traceId,
-      spanId,
-      header: `00-${parent.traceId}-${spanId}-${parent.flags}`,
-      continued: true,
-    };
-  }
-  // One draw for both ids; either one all zeros (2^-64) draws again.
-  let hex: string;
-  do hex = randomHex(24);
-  while (hex.startsWith(ZERO_TRACE) || hex.endsWith(ZERO_SPAN));
-  const traceId = hex.slice(0, 32);
-  const spanId = hex.slice(32);
-  return { traceId, spanId, header: `00-${traceId}-${spanId}-01`, continued: false };
+  // The header is spelled out once; the ids are slices of it.
+  const header = randomTraceparent(parent?.traceId, parent?.flags ?? '01');
+  return { traceId: header.slice(3, 35), spanId: header.slice(36, 52), header, continued: parent !== undefined };
 }

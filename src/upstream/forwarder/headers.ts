@@ -133,6 +133,25 @@ let lastHost = '';
 let lastHostValue = '';
 
 /**
+ * This hop's `Forwarded` element. The last one is kept: a keep-alive
+ * connection's requests share a peer and mostly name the same host, and a
+ * string built once is already flat when undici checks and writes it.
+ */
+function forwardedElement(peer: string, proto: 'http' | 'https', host: string): string {
+  if (peer !== lastElementPeer || proto !== lastElementProto || host !== lastElementHost) {
+    lastElement = `for=${forwardedNode(peer)};proto=${proto}${host ? `;host=${forwardedHost(host)}` : ''}`;
+    lastElementPeer = peer;
+    lastElementProto = proto;
+    lastElementHost = host;
+  }
+  return lastElement;
+}
+let lastElementPeer = '';
+let lastElementProto = '';
+let lastElementHost = '';
+let lastElement = '';
+
+/**
  * Why an HTTP/2 request cannot be forwarded (RFC 9113 §8.2.2, §8.3.1), or
  * undefined. nghttp2 already resets most such streams; this is the check that
  * holds whatever the HTTP/2 implementation in front lets through.
@@ -224,7 +243,7 @@ export function upstreamRequestHeaders(
   if (!info.trusted || headers['x-forwarded-host'] === undefined) {
     if (host) headers['x-forwarded-host'] = host;
   }
-  const element = `for=${forwardedNode(peer)};proto=${info.proto}${host ? `;host=${forwardedHost(host)}` : ''}`;
+  const element = forwardedElement(peer, info.proto, host);
   const priorForwarded = info.trusted ? joined(headers.forwarded) : undefined;
   headers.forwarded = priorForwarded ? `${priorForwarded}, ${element}` : element;
   if (info.via) {
