@@ -152,6 +152,23 @@ let lastElementHost = '';
 let lastElement = '';
 
 /**
+ * This hop's `Via` entry (RFC 9110 §7.6.3), `<version> <pseudonym>`. The last
+ * one is kept: a version and pseudonym rarely change between requests, and a
+ * string built once is already flat when it is checked and written.
+ */
+function viaEntry(version: string, pseudonym: string): string {
+  if (version !== lastViaVersion || pseudonym !== lastViaPseudonym) {
+    lastVia = `${version} ${pseudonym}`;
+    lastViaVersion = version;
+    lastViaPseudonym = pseudonym;
+  }
+  return lastVia;
+}
+let lastViaVersion = '';
+let lastViaPseudonym = '';
+let lastVia = '';
+
+/**
  * Why an HTTP/2 request cannot be forwarded (RFC 9113 §8.2.2, §8.3.1), or
  * undefined. nghttp2 already resets most such streams; this is the check that
  * holds whatever the HTTP/2 implementation in front lets through.
@@ -247,7 +264,7 @@ export function upstreamRequestHeaders(
   const priorForwarded = info.trusted ? joined(headers.forwarded) : undefined;
   headers.forwarded = priorForwarded ? `${priorForwarded}, ${element}` : element;
   if (info.via) {
-    const via = `${h2 ? '2' : req.httpVersion} ${info.via}`;
+    const via = viaEntry(h2 ? '2' : req.httpVersion, info.via);
     const prior = joined(headers.via);
     headers.via = prior ? `${prior}, ${via}` : via;
   }
@@ -276,7 +293,7 @@ export function clientResponseHeaders(res: IncomingMessage, via: string | false)
     add(headers, name, raw[i + 1] as string);
   }
   if (via) {
-    const value = `${res.httpVersion} ${via}`;
+    const value = viaEntry(res.httpVersion, via);
     const prior = joined(headers.via);
     headers.via = prior ? `${prior}, ${value}` : value;
   }
@@ -340,7 +357,7 @@ export function stripResponseHeaders(
     out[name] = value;
   }
   if (via) {
-    const value = `${httpVersion} ${via}`;
+    const value = viaEntry(httpVersion, via);
     const prior = joined(out.via);
     out.via = prior ? `${prior}, ${value}` : value;
   }
