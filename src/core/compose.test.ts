@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compose, type Middleware, trustStage } from './compose.js';
+import { chainEnded, compose, type Middleware, trustStage } from './compose.js';
 import type { Context } from './context.js';
 import { SwitchyardError } from './errors.js';
 
@@ -25,6 +25,31 @@ describe('compose', () => {
       log.push('end');
     });
     expect(log).toEqual(['a>', 'b>', 'end', '<b', '<a']);
+  });
+
+  it('tells the end of the chain from a next() that runs more stages, trusted or not', async () => {
+    const seen: Record<string, boolean> = {};
+    const probe =
+      (name: string): Middleware =>
+      async (_c, next) => {
+        const rest = next();
+        seen[name] = chainEnded(rest);
+        await rest;
+      };
+    await compose([named('first', trustStage(probe('first'))), named('last', trustStage(probe('last')))])(ctx);
+    await compose([
+      named('untrusted-first', probe('untrusted-first')),
+      named('untrusted-last', probe('untrusted-last')),
+    ])(ctx);
+    // With a `last` handler the chain goes on after the final stage.
+    await compose([named('before-last', trustStage(probe('before-last')))])(ctx, async () => {});
+    expect(seen).toEqual({
+      first: false,
+      last: true,
+      'untrusted-first': false,
+      'untrusted-last': true,
+      'before-last': false,
+    });
   });
 
   it('rejects with ERR_NEXT_CALLED_TWICE when next() is called twice', async () => {

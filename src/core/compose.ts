@@ -29,6 +29,24 @@ function noop(): void {}
 
 const DONE: Promise<void> = Promise.resolve();
 
+/**
+ * True when `pending` is what `next()` returns at the end of the chain, an
+ * already-settled promise: a stage whose last step is `await next()` may
+ * skip that await (and the microtask hop it costs) then.
+ *
+ * @example
+ * ```ts
+ * import { chainEnded, type Middleware } from './compose.js';
+ * const last: Middleware = async (ctx, next) => {
+ *   const rest = next();
+ *   if (!chainEnded(rest)) await rest;
+ * };
+ * ```
+ */
+export function chainEnded(pending: Promise<void>): boolean {
+  return pending === DONE;
+}
+
 /** Middleware known to await the next() they call: the built-in stages. */
 const TRUSTED = new WeakSet<Middleware>();
 

@@ -1,5 +1,5 @@
 import type { Backend } from '../../core/backend.js';
-import type { Middleware } from '../../core/compose.js';
+import { chainEnded, type Middleware } from '../../core/compose.js';
 import type { Events } from '../../core/events.js';
 import { bodyFailure, classifyFailure } from '../../core/fault.js';
 import { streamedBody, watchBody } from '../../core/response-body.js';
@@ -88,6 +88,8 @@ export function forward(
     if (events.has('upstream:response')) {
       events.emit('upstream:response', { backend: backend.id, attempt, status, durationMs: latencyMs });
     }
-    await next();
+    // Usually the last stage: the chain's end needs no await (one microtask hop less).
+    const rest = next();
+    if (!chainEnded(rest)) await rest;
   };
 }
