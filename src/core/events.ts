@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import process from 'node:process';
 import type { BackendSnapshot } from './backend.js';
 import type { ErrorCode } from './errors.js';
@@ -172,17 +171,27 @@ export interface SubscribeOptions {
 /** A listener for event `E`. */
 export type Listener<E extends EventName> = (payload: SwitchyardEvents[E]) => void;
 
+/** One subscription: the listener, and whether it goes after its first call. */
+interface Subscription {
+  readonly listener: (payload: unknown) => void;
+  readonly once: boolean;
+}
+
+const NONE: readonly Subscription[] = [];
+
 /**
  * The balancer's event emitter. Listener errors are caught and reported on
- * `process.emitWarning` so that a faulty listener cannot break a request.
+ * `process.emitWarning` so that a faulty listener cannot break a request,
+ * and the event's other listeners still run.
+ *
+ * Each event keeps its listeners in an array that subscribing and
+ * unsubscribing replace rather than change: `emit` walks the array it finds
+ * without copying it, a listener added during an emit is first called by
+ * the next one, and one removed during an emit is still called by it (as
+ * with Node's `EventEmitter`). `has` and `emit` cost one `Map` lookup.
  */
 export class Events {
-  readonly #emitter = new EventEmitter({ captureRejections: false });
-
-  constructor() {
-    // Many dashboards may listen; a leak warning here would be noise.
-    this.#emitter.setMaxListeners(0);
-  }
+  readonly #listeners = new Map<EventName, readonly Subscription[]>();
 
   /**
    * Subscribes `listener`; returns the function that unsubscribes it. With
@@ -209,37 +218,57 @@ export class Events {
 
   #subscribe(event: EventName, listener: (payload: unknown) => void, once: boolean, signal?: AbortSignal): () => void {
     if (signal?.aborted) return () => {};
-    const emitter = this.#emitter;
+    const subscription: Subscription = { listener, once };
+    this.#listeners.set(event, [...(this.#listeners.get(event) ?? NONE), subscription]);
     const off = () => {
-      // EventEmitter's off() finds a once() wrapper by the listener it wraps.
-      emitter.off(event, listener);
+      this.#drop(event, (s) => s === subscription);
       signal?.removeEventListener('abort', off);
     };
-    if (once) emitter.once(event, listener);
-    else emitter.on(event, listener);
     signal?.addEventListener('abort', off, { once: true });
     return off;
   }
 
+  /** Removes the last subscription of `event` that `matches`, if any. */
+  #drop(event: EventName, matches: (subscription: Subscription) => boolean): void {
+    const list = this.#listeners.get(event);
+    if (list === undefined) return;
+    for (let i = list.length - 1; i >= 0; i--) {
+      if (!matches(list[i] as Subscription)) continue;
+      if (list.length === 1) this.#listeners.delete(event);
+      else this.#listeners.set(event, [...list.slice(0, i), ...list.slice(i + 1)]);
+      return;
+    }
+  }
+
+  /** Unsubscribes `listener` from `event` (its latest subscription, by `on` or `once`). */
   off<E extends EventName>(event: E, listener: Listener<E>): void {
-    this.#emitter.off(event, listener as (payload: unknown) => void);
+    this.#drop(event, (s) => s.listener === listener);
   }
 
   /** True when someone listens, so callers can skip building a payload. */
   has(event: EventName): boolean {
-    return this.#emitter.listenerCount(event) > 0;
+    return this.#listeners.has(event);
   }
 
   emit<E extends EventName>(event: E, payload: SwitchyardEvents[E]): void {
-    if (this.#emitter.listenerCount(event) === 0) return;
-    try {
-      this.#emitter.emit(event, payload);
-    } catch (error) {
-      process.emitWarning(`switchyard: a '${event}' listener threw: ${String(error)}`, 'SwitchyardWarning');
+    const list = this.#listeners.get(event);
+    if (list === undefined) return;
+    for (let i = 0; i < list.length; i++) {
+      const subscription = list[i] as Subscription;
+      if (subscription.once) {
+        // Called once only: gone before it runs, however it ends (and if it emits the same event).
+        if (!this.#listeners.get(event)?.includes(subscription)) continue;
+        this.#drop(event, (s) => s === subscription);
+      }
+      try {
+        subscription.listener(payload);
+      } catch (error) {
+        process.emitWarning(`switchyard: a '${event}' listener threw: ${String(error)}`, 'SwitchyardWarning');
+      }
     }
   }
 
   removeAll(): void {
-    this.#emitter.removeAllListeners();
+    this.#listeners.clear();
   }
 }
