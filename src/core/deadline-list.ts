@@ -46,8 +46,6 @@ export class DeadlineList<T extends Due> {
   #timer: NodeJS.Timeout | undefined;
   /** The due time the timer was set for. */
   #timerAt = 0;
-  /** The timer holds the process open (the list is not empty). */
-  #refed = false;
 
   constructor(ms: number, onDue: (entry: T) => void) {
     this.ms = ms;
@@ -64,12 +62,9 @@ export class DeadlineList<T extends Due> {
     if (this.#tail === undefined) this.#head = entry;
     else this.#tail.dueNext = entry;
     this.#tail = entry;
+    // A timer left from when the list emptied fires by the time this entry is due, and re-arms for it.
     if (this.#timer === undefined) this.#arm(this.ms, entry.dueAt);
-    else if (!this.#refed) {
-      // Left from when the list emptied: it fires by the time this entry is due, and re-arms for it.
-      this.#timer.ref();
-      this.#refed = true;
-    }
+    else this.#timer.ref();
   }
 
   /** Takes `entry` out of the list (it is then never due); nothing when it is not in it. */
@@ -84,11 +79,8 @@ export class DeadlineList<T extends Due> {
     entry.dueList = undefined;
     entry.dueNext = undefined;
     entry.duePrev = undefined;
-    if (this.#head === undefined && this.#refed) {
-      // Nothing waits: the timer no longer holds the process (and is kept for the next entry).
-      this.#timer?.unref();
-      this.#refed = false;
-    }
+    // Nothing waits: the timer no longer holds the process (and is kept for the next entry).
+    if (this.#head === undefined) this.#timer?.unref();
   }
 
   /** Fires the entries that are due, then sets the timer for the next one. Called by the timer. */
@@ -117,6 +109,5 @@ export class DeadlineList<T extends Due> {
   #arm(delay: number, at: number): void {
     this.#timerAt = at;
     this.#timer = setTimeout(onTimer, delay, this as unknown as DeadlineList<Due>);
-    this.#refed = true;
   }
 }

@@ -228,16 +228,17 @@ export class Events {
     return off;
   }
 
-  /** Removes the last subscription of `event` that `matches`, if any. */
-  #drop(event: EventName, matches: (subscription: Subscription) => boolean): void {
+  /** Removes the last subscription of `event` that `matches`; false when there is none. */
+  #drop(event: EventName, matches: (subscription: Subscription) => boolean): boolean {
     const list = this.#listeners.get(event);
-    if (list === undefined) return;
+    if (list === undefined) return false;
     for (let i = list.length - 1; i >= 0; i--) {
       if (!matches(list[i] as Subscription)) continue;
       if (list.length === 1) this.#listeners.delete(event);
       else this.#listeners.set(event, [...list.slice(0, i), ...list.slice(i + 1)]);
-      return;
+      return true;
     }
+    return false;
   }
 
   /** Unsubscribes `listener` from `event` (its latest subscription, by `on` or `once`). */
@@ -255,11 +256,8 @@ export class Events {
     if (list === undefined) return;
     for (let i = 0; i < list.length; i++) {
       const subscription = list[i] as Subscription;
-      if (subscription.once) {
-        // Called once only: gone before it runs, however it ends (and if it emits the same event).
-        if (!this.#listeners.get(event)?.includes(subscription)) continue;
-        this.#drop(event, (s) => s === subscription);
-      }
+      // Called once only: gone before it runs, however it ends (and if it emits the same event).
+      if (subscription.once && !this.#drop(event, (s) => s === subscription)) continue;
       try {
         subscription.listener(payload);
       } catch (error) {

@@ -21,10 +21,12 @@ function draw(bytes: number): number {
   return start;
 }
 
-/** True when `bytes` bytes of the pool from `start` are all zero. */
-function allZero(start: number, bytes: number): boolean {
-  for (let i = start; i < start + bytes; i++) if (pool[i] !== 0) return false;
-  return true;
+/** {@link draw}, drawing again while the bytes are all zero (W3C Trace Context's invalid id). */
+function drawNonZero(bytes: number): number {
+  for (;;) {
+    const start = draw(bytes);
+    for (let i = start; i < start + bytes; i++) if (pool[i] !== 0) return start;
+  }
 }
 
 /** Spells `bytes` pool bytes from `from` as lowercase hex into the scratch buffer at `at`; returns the end. */
@@ -36,6 +38,10 @@ function spell(from: number, bytes: number, at: number): number {
   }
   return at;
 }
+
+const DASH = 45;
+/** A UUID's hex groups, in bytes. */
+const UUID_GROUPS = [4, 2, 2, 2, 6] as const;
 
 /** Copies the ASCII `text` into the scratch buffer at `at`; returns the end. */
 function put(text: string, at: number): number {
@@ -59,15 +65,13 @@ export function randomUuid(): string {
   // RFC 9562 §5.4: version 4 in the high nibble of byte 6, variant 10 in the top bits of byte 8.
   pool[start + 6] = ((pool[start + 6] as number) & 0x0f) | 0x40;
   pool[start + 8] = ((pool[start + 8] as number) & 0x3f) | 0x80;
-  let at = spell(start, 4, 0);
-  scratch[at++] = 45; // -
-  at = spell(start + 4, 2, at);
-  scratch[at++] = 45;
-  at = spell(start + 6, 2, at);
-  scratch[at++] = 45;
-  at = spell(start + 8, 2, at);
-  scratch[at++] = 45;
-  at = spell(start + 10, 6, at);
+  let at = 0;
+  let from = start;
+  for (const bytes of UUID_GROUPS) {
+    if (at > 0) scratch[at++] = DASH;
+    at = spell(from, bytes, at);
+    from += bytes;
+  }
   return scratch.toString('latin1', 0, at);
 }
 
@@ -86,18 +90,10 @@ export function randomUuid(): string {
  */
 export function randomTraceparent(traceId: string | undefined, flags: string): string {
   let at = put('00-', 0);
-  if (traceId === undefined) {
-    let start = draw(16);
-    while (allZero(start, 16)) start = draw(16);
-    at = spell(start, 16, at);
-  } else {
-    at = put(traceId, at);
-  }
-  scratch[at++] = 45;
-  let span = draw(8);
-  while (allZero(span, 8)) span = draw(8);
-  at = spell(span, 8, at);
-  scratch[at++] = 45;
+  at = traceId === undefined ? spell(drawNonZero(16), 16, at) : put(traceId, at);
+  scratch[at++] = DASH;
+  at = spell(drawNonZero(8), 8, at);
+  scratch[at++] = DASH;
   at = put(flags, at);
   return scratch.toString('latin1', 0, at);
 }

@@ -107,30 +107,10 @@ function forwardedValue(value: string): string {
   return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
 }
 
-/**
- * A node for `Forwarded` (RFC 7239 §6: IPv6 in brackets, then quoted). The
- * last answer is kept: a keep-alive connection's requests share one peer.
- */
+/** A node for `Forwarded` (RFC 7239 §6: IPv6 in brackets, then quoted). */
 function forwardedNode(address: string): string {
-  if (address !== lastPeer) {
-    lastPeerNode = forwardedValue(isIP(address) === 6 ? `[${address}]` : address);
-    lastPeer = address;
-  }
-  return lastPeerNode;
+  return forwardedValue(isIP(address) === 6 ? `[${address}]` : address);
 }
-let lastPeer = '';
-let lastPeerNode = '';
-
-/** {@link forwardedValue} of a host, the last answer kept (requests mostly name the same host). */
-function forwardedHost(host: string): string {
-  if (host !== lastHost) {
-    lastHostValue = forwardedValue(host);
-    lastHost = host;
-  }
-  return lastHostValue;
-}
-let lastHost = '';
-let lastHostValue = '';
 
 /**
  * This hop's `Forwarded` element. The last one is kept: a keep-alive
@@ -139,7 +119,7 @@ let lastHostValue = '';
  */
 function forwardedElement(peer: string, proto: 'http' | 'https', host: string): string {
   if (peer !== lastElementPeer || proto !== lastElementProto || host !== lastElementHost) {
-    lastElement = `for=${forwardedNode(peer)};proto=${proto}${host ? `;host=${forwardedHost(host)}` : ''}`;
+    lastElement = `for=${forwardedNode(peer)};proto=${proto}${host ? `;host=${forwardedValue(host)}` : ''}`;
     lastElementPeer = peer;
     lastElementProto = proto;
     lastElementHost = host;
