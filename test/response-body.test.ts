@@ -22,6 +22,32 @@ function activeOf(f: Fixture): number[] {
   return f.lb.stats().backends.map((b) => b.active);
 }
 
+/**
+ * A balancer in front of `backend` (by default one answering {@link BIG})
+ * with a middleware named `name` that runs `then` on the context once the
+ * forward stage is done.
+ */
+function afterForward(
+  name: string,
+  then: (ctx: Context) => Promise<void> | void,
+  backend = createMemoryBackend({ id: 'a', handler: (_req, res) => res.end(BIG) }),
+  options: { retry?: false } = {},
+): Promise<Fixture> {
+  return serve([backend], {
+    ...options,
+    middleware: [
+      {
+        name,
+        after: 'forward',
+        handle: async (ctx: Context, next) => {
+          await next();
+          await then(ctx);
+        },
+      },
+    ],
+  });
+}
+
 async function collect(body: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
@@ -31,23 +57,14 @@ async function collect(body: NodeJS.ReadableStream): Promise<Buffer> {
 describe('ctx.response.body in user middleware', () => {
   it('reads as a stream of the whole upstream body, which the middleware may then replace', async () => {
     const seen: number[] = [];
-    fx = await serve([createMemoryBackend({ id: 'a', handler: (_req, res) => res.end(BIG) })], {
-      middleware: [
-        {
-          name: 'rewrite',
-          after: 'forward',
-          handle: async (ctx: Context, next) => {
-            await next();
-            const response = ctx.response;
-            if (!response || response.body === undefined || Buffer.isBuffer(response.body)) return;
-            const bytes = await collect(response.body);
-            seen.push(bytes.length);
-            const out = Buffer.from(`${bytes.length}:${bytes.equals(BIG)}`);
-            response.body = out;
-            response.headers = { ...response.headers, 'content-length': String(out.length) };
-          },
-        },
-      ],
+    fx = await afterForward('rewrite', async (ctx) => {
+      const response = ctx.response;
+      if (!response || response.body === undefined || Buffer.isBuffer(response.body)) return;
+      const bytes = await collect(response.body);
+      seen.push(bytes.length);
+      const out = Buffer.from(`${bytes.length}:${bytes.equals(BIG)}`);
+      response.body = out;
+      response.headers = { ...response.headers, 'content-length': String(out.length) };
     });
     const reply = await request(fx.front.port);
     expect(reply.status).toBe(200);
@@ -57,20 +74,11 @@ describe('ctx.response.body in user middleware', () => {
   });
 
   it('replaced unread, drops the upstream body and frees the backend', async () => {
-    fx = await serve([createMemoryBackend({ id: 'a', handler: (_req, res) => res.end(BIG) })], {
-      middleware: [
-        {
-          name: 'replace',
-          after: 'forward',
-          handle: async (ctx: Context, next) => {
-            await next();
-            const response = ctx.response;
-            if (!response) return;
-            response.body = Buffer.from('replaced');
-            response.headers = { 'content-type': 'text/plain', 'content-length': '8' };
-          },
-        },
-      ],
+    fx = await afterForward('replace', (ctx) => {
+      const response = ctx.response;
+      if (!response) return;
+      response.body = Buffer.from('replaced');
+      response.headers = { 'content-type': 'text/plain', 'content-length': '8' };
     });
     for (let i = 0; i < 3; i++) {
       const reply = await request(fx.front.port);
@@ -84,19 +92,8 @@ describe('ctx.response.body in user middleware', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    fx = await serve([createMemoryBackend({ id: 'a', handler: (_req, res) => res.end(BIG) })], {
-      middleware: [
-        {
-          name: 'hold',
-          after: 'forward',
-          handle: async (_ctx: Context, next) => {
-            await next();
-            // The whole body is upstream by now (the backend ended it at once); the client gets it after.
-            await held;
-          },
-        },
-      ],
-    });
+    // The whole body is upstream by the time it is held (the backend ended it at once); the client gets it after.
+    fx = await afterForward('hold', () => held);
     const reply = request(fx.front.port);
     setImmediate(release);
     const got = await reply;
@@ -111,19 +108,7 @@ describe('ctx.response.body in user middleware', () => {
       failed = resolve;
     });
     const backend = createMemoryBackend({ id: 'a' });
-    fx = await serve([backend], {
-      retry: false,
-      middleware: [
-        {
-          name: 'wait-for-the-failure',
-          after: 'forward',
-          handle: async (_ctx: Context, next) => {
-            await next();
-            await upstreamFailed;
-          },
-        },
-      ],
-    });
+    fx = await afterForward('wait-for-the-failure', () => upstreamFailed, backend, { retry: false });
     fx.lb.on('upstream:error', (e) => {
       errors.push(e.code);
       failed();

@@ -9,15 +9,25 @@ function job(name: string): Job {
   return { name, dueAt: 0, dueNext: undefined, duePrev: undefined, dueList: undefined };
 }
 
+/** Fake timers (the clock too, unless `clock` is false) and a list of `ms` that records what fires. */
+function recording(ms: number, clock = true): { fired: string[]; list: DeadlineList<Job> } {
+  vi.useFakeTimers({ toFake: clock ? ['setTimeout', 'clearTimeout', 'performance'] : ['setTimeout', 'clearTimeout'] });
+  const fired: string[] = [];
+  return { fired, list: new DeadlineList<Job>(ms, (j) => fired.push(j.name)) };
+}
+
+/** The timers that keep the event loop alive. */
+function liveTimeouts(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
 
 describe('DeadlineList', () => {
   it('fires each entry once its ms have passed, in order, never before', () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const fired: string[] = [];
-    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    const { fired, list } = recording(1000);
     list.add(job('a'));
     vi.advanceTimersByTime(400);
     list.add(job('b'));
@@ -33,9 +43,7 @@ describe('DeadlineList', () => {
   });
 
   it('never fires a removed entry; once empty, its one timer fires finding nothing and is gone', () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const fired: string[] = [];
-    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    const { fired, list } = recording(1000);
     const a = job('a');
     const b = job('b');
     list.add(a);
@@ -52,9 +60,7 @@ describe('DeadlineList', () => {
   });
 
   it("lets an empty list's timer hold the process open no longer, and an entry added later re-arms it", async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const fired: string[] = [];
-    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    const { fired, list } = recording(1000);
     const a = job('a');
     list.add(a);
     vi.advanceTimersByTime(600);
@@ -70,22 +76,20 @@ describe('DeadlineList', () => {
     vi.useRealTimers();
     // Real timers: an empty list leaves nothing that keeps the event loop alive.
     const real = new DeadlineList<Job>(60_000, () => {});
-    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = liveTimeouts();
     const c = job('c');
     real.add(c);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before + 1);
+    expect(liveTimeouts()).toBe(before + 1);
     real.remove(c);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+    expect(liveTimeouts()).toBe(before);
     real.add(c);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before + 1);
+    expect(liveTimeouts()).toBe(before + 1);
     real.clear();
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+    expect(liveTimeouts()).toBe(before);
   });
 
   it('re-adding an entry restarts its wait and puts it behind the others', () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const fired: string[] = [];
-    const list = new DeadlineList<Job>(1000, (j) => fired.push(j.name));
+    const { fired, list } = recording(1000);
     const a = job('a');
     list.add(a);
     vi.advanceTimersByTime(300);
@@ -115,9 +119,7 @@ describe('DeadlineList', () => {
   });
 
   it('fires on time by the timer even when performance.now() does not follow it', () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const fired: string[] = [];
-    const list = new DeadlineList<Job>(60_000, (j) => fired.push(j.name));
+    const { fired, list } = recording(60_000, false);
     list.add(job('a'));
     list.add(job('b'));
     vi.advanceTimersByTime(60_000);
@@ -140,9 +142,7 @@ describe('DeadlineList', () => {
   });
 
   it('clear() drops every entry and the timer', () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const fired: string[] = [];
-    const list = new DeadlineList<Job>(100, (j) => fired.push(j.name));
+    const { fired, list } = recording(100);
     const a = job('a');
     list.add(a);
     list.add(job('b'));
