@@ -182,8 +182,10 @@ export function profileOptions(
 }
 
 /**
- * A contender's request handler: the minimal undici proxy (`undici-min`),
- * bare http-proxy-3 (`bare`), or a switchyard {@link Profile} from the built
+ * A contender's request handler: the minimal undici proxy (`undici-min`;
+ * `undici-min+default-headers` and `undici-min+policy-headers` add
+ * {@link DEFAULT_HEADERS} or {@link POLICY_HEADERS}), bare http-proxy-3
+ * (`bare`), or a switchyard {@link Profile} from the built
  * `dist/` (see {@link loadBuilt}), with `close` for the balancer.
  */
 export async function contenderHandler(
@@ -193,6 +195,10 @@ export async function contenderHandler(
   extra: object = {},
 ): Promise<{ handler: http.RequestListener; close: () => Promise<void> }> {
   if (name === 'undici-min') return { handler: await minimalUndiciHandler(targets), close: async () => {} };
+  if (name === 'undici-min+default-headers')
+    return { handler: await minimalUndiciHandler(targets, DEFAULT_HEADERS), close: async () => {} };
+  if (name === 'undici-min+policy-headers')
+    return { handler: await minimalUndiciHandler(targets, POLICY_HEADERS), close: async () => {} };
   if (name === 'bare') return { handler: await bareHttpProxyHandler(targets), close: async () => {} };
   const options = profileOptions(name, forwarder, targets, extra);
   const { createLoadBalancer } = await loadBuilt();
@@ -258,33 +264,99 @@ export async function bareHttpProxyHandler(targets: string[]): Promise<http.Requ
 }
 
 /**
+ * Fixed headers the minimal undici proxy can add to each request and
+ * response, the same names and value lengths as switchyard's: what undici
+ * and Node alone charge for them, whoever computes the values (the
+ * `undici-min+...` contenders of `npm run bench:instructions`).
+ */
+export interface HeaderFloor {
+  readonly request?: Readonly<Record<string, string>>;
+  readonly response?: Readonly<Record<string, string>>;
+}
+
+/** The headers the defaults add: `X-Forwarded-*`, `Forwarded`, `Via`, `X-Request-Id`, `traceparent` up, `Via` and `X-Request-Id` down. */
+export const DEFAULT_HEADERS: HeaderFloor = {
+  request: {
+    'x-forwarded-for': '127.0.0.1',
+    'x-forwarded-proto': 'http',
+    'x-forwarded-host': '127.0.0.1:40000',
+    forwarded: 'for=127.0.0.1;host="127.0.0.1:40000";proto=http',
+    via: '1.1 switchyard',
+    'x-request-id': '0cd64f99-f3c5-4a27-aba4-b89f664cb75f',
+    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  },
+  response: { via: '1.1 switchyard', 'x-request-id': '0cd64f99-f3c5-4a27-aba4-b89f664cb75f' },
+};
+
+/** {@link DEFAULT_HEADERS} plus the six response headers the `policies` profile adds (`X-Cache`, `Set-Cookie`, `RateLimit-*`). */
+export const POLICY_HEADERS: HeaderFloor = {
+  request: DEFAULT_HEADERS.request,
+  response: {
+    ...DEFAULT_HEADERS.response,
+    'x-cache': 'MISS',
+    'set-cookie':
+      'switchyard_sticky=MTI3LjAuMC4xOjM2NzU5.tpe1ns.GxV8cYbuZYmmoI0wNX7kc2; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax',
+    'ratelimit-limit': '1000000000',
+    'ratelimit-remaining': '999999999',
+    'ratelimit-reset': '1',
+    'ratelimit-policy': '1000000000;w=1',
+  },
+};
+
+/**
  * The floor for a Node proxy, the `undici-min` contender: an undici Pool per
  * backend, round robin, streaming both ways, no header rules, no timeouts of
  * its own.
  */
-export async function minimalUndiciHandler(targets: string[]): Promise<http.RequestListener> {
+export async function minimalUndiciHandler(targets: string[], extra?: HeaderFloor): Promise<http.RequestListener> {
   const { Pool } = await import('undici');
   const pools = targets.map((url) => new Pool(url, { connections: 256, keepAliveTimeout: 4000 }));
+  const addRequest = extra?.request ?? {};
+  const addResponse = extra?.response ?? {};
   let next = 0;
+  const onError = (res: http.ServerResponse) => (error: Error | null) => {
+    if (error && !res.headersSent) {
+      res.writeHead(502);
+      res.end();
+    } else if (error) res.destroy();
+  };
+  if (extra === undefined) {
+    // The baseline itself: nothing added, not even an empty loop.
+    return (req, res) => {
+      const pool = pools[next++ % pools.length] as InstanceType<typeof Pool>;
+      pool.stream(
+        {
+          path: req.url ?? '/',
+          method: req.method as 'GET',
+          headers: req.headers as Record<string, string>,
+          body: req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null,
+        },
+        ({ statusCode, headers }) => {
+          res.writeHead(statusCode, headers as http.OutgoingHttpHeaders);
+          return res;
+        },
+        onError(res),
+      );
+    };
+  }
   return (req, res) => {
     const pool = pools[next++ % pools.length] as InstanceType<typeof Pool>;
+    const upstream = req.headers as Record<string, string>;
+    for (const name in addRequest) upstream[name] = addRequest[name] as string;
     pool.stream(
       {
         path: req.url ?? '/',
         method: req.method as 'GET',
-        headers: req.headers as Record<string, string>,
+        headers: upstream,
         body: req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null,
       },
       ({ statusCode, headers }) => {
-        res.writeHead(statusCode, headers as http.OutgoingHttpHeaders);
+        const out = headers as http.OutgoingHttpHeaders;
+        for (const name in addResponse) out[name] = addResponse[name];
+        res.writeHead(statusCode, out);
         return res;
       },
-      (error) => {
-        if (error && !res.headersSent) {
-          res.writeHead(502);
-          res.end();
-        } else if (error) res.destroy();
-      },
+      onError(res),
     );
   };
 }

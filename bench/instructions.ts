@@ -19,7 +19,12 @@
  * ratios overstate the req/s ratios of `npm run bench` somewhat.
  * Repeat runs agree within about 3 %. Contenders: `undici-min`, `bare`,
  * `lean`, `default`, `policies`, each switchyard one also as
- * `<profile>@http-proxy-3`. INSTR_PARALLEL (default 2) runs that many at once.
+ * `<profile>@http-proxy-3`. Two more run when INSTR_ONLY names them:
+ * `undici-min+default-headers` and `undici-min+policy-headers`, the minimal
+ * proxy adding fixed headers of the same names and lengths as the defaults
+ * (or the defaults and the policies) add. Their distance from `undici-min`
+ * is what undici and Node charge for those headers alone: a floor no
+ * switchyard code can go under. INSTR_PARALLEL (default 2) runs that many at once.
  * Needs valgrind (`apt-get install valgrind`); without it, says so and exits 0.
  * Results: a table, and bench/results/instructions.json.
  */
@@ -46,6 +51,8 @@ const ALL = [
   'default@http-proxy-3',
   'policies@http-proxy-3',
 ];
+/** Contenders that run only when INSTR_ONLY names them. */
+const FLOORS = ['undici-min+default-headers', 'undici-min+policy-headers'];
 
 if (role === 'proxy') {
   const contender = process.argv[3] ?? 'default';
@@ -145,9 +152,10 @@ async function main(): Promise<void> {
   }
   builtEntry(); // refuses a dist/ older than src/
   const only = process.env.INSTR_ONLY?.split(',').filter(Boolean) ?? ALL;
-  const unknown = only.filter((c) => !ALL.includes(c));
+  const known = [...ALL, ...FLOORS];
+  const unknown = only.filter((c) => !known.includes(c));
   if (unknown.length > 0)
-    throw new Error(`unknown INSTR_ONLY entries: ${unknown.join(', ')} (known: ${ALL.join(', ')})`);
+    throw new Error(`unknown INSTR_ONLY entries: ${unknown.join(', ')} (known: ${known.join(', ')})`);
   const warm = Number(process.env.INSTR_WARM ?? 30_000);
   const n = Number(process.env.INSTR_N ?? 3000);
   const parallel = Math.max(1, Number(process.env.INSTR_PARALLEL ?? 2));
