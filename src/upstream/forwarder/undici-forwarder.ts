@@ -323,6 +323,9 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody, Due {
       controller.abort(new Error('attempt already over'));
       return;
     }
+    // An interim answer (102 Processing, 103 Early Hints): the final one follows on the same
+    // exchange, under the same timeouts. Dropped, as the http-proxy-3 forwarder does.
+    if (statusCode < 200) return;
     this.settled = true;
     this.disarm();
     const backend = this.backend;
