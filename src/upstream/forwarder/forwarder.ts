@@ -241,6 +241,31 @@ function cancelAttempt(attempt: Attempt): void {
   attempt.forwarder.failAttempt(attempt, new Error('attempt cancelled'));
 }
 
+/**
+ * The backend answered before the client's request body had all come. Once
+ * Node has written that response it stops tracking the request, so a client
+ * that then leaves mid-upload (or is cut off by the server's
+ * `requestTimeout`) ends nothing: the upstream request would wait for the
+ * rest of its body forever, holding a pooled socket that can never carry
+ * another request. When the client connection closes first, the upstream
+ * request is destroyed; when the body completes, the watch is dropped.
+ */
+function dropUnfinishedUpload(attempt: Attempt, req: IncomingMessage): void {
+  const socket = req.socket;
+  const onClose = () => {
+    req.off('end', onEnd);
+    const proxyReq = attempt.proxyReq;
+    if (proxyReq !== undefined && !proxyReq.writableFinished) proxyReq.destroy();
+  };
+  const onEnd = () => socket.off('close', onClose);
+  if (socket.destroyed) {
+    onClose();
+    return;
+  }
+  socket.once('close', onClose);
+  req.once('end', onEnd);
+}
+
 /** The HTTP/2 client's stream closed: an attempt still waiting for its response is over. */
 function onClientClose(attempt: Attempt): void {
   if (attempt.settled || !clientGone(attempt.ctx.res)) return;
@@ -393,7 +418,14 @@ export class Forwarder implements UpstreamForwarder {
     // A plain listener, not a once-wrapper: the stream errs once, and a settled attempt ignores it.
     if (!req.readableEnded) {
       req.on('error', (error: Error) => {
-        if (attempt.settled) return;
+        if (attempt.settled) {
+          // The backend answered before the body was all sent (a 401, a 413) and the body then
+          // broke off: the upstream request can never be finished, nor its socket reused.
+          // http-proxy-3 aborts it only while the response is unfinished.
+          const proxyReq = attempt.proxyReq;
+          if (proxyReq !== undefined && !proxyReq.writableFinished) proxyReq.destroy();
+          return;
+        }
         attempt.clientBodyError = clientParseError(req) ?? error;
         this.failAttempt(attempt, attempt.clientBodyError);
       });
@@ -478,6 +510,9 @@ export class Forwarder implements UpstreamForwarder {
     // Armed once the packet that brought the headers is parsed: a body that came
     // with them (most small ones) is complete by then, and needs no timer.
     if (idle > 0 && !proxyRes.complete) queueMicrotask(() => armIdle(proxyRes, backend, idle));
+    // Answered before the client's body has all come (a 401, a 413 to an upload): see dropUnfinishedUpload.
+    const req = attempt.ctx.req;
+    if (!req.complete && !isHttp2(req)) dropUnfinishedUpload(attempt, req);
     attempt.ctx.response = response;
     attempt.resolve();
   }
