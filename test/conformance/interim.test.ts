@@ -36,3 +36,29 @@ describe.each(FORWARDERS)('interim 1xx responses from the backend ($name)', ({ o
     },
   );
 });
+
+const UNRELAYABLE = {
+  'status 099': 'HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok',
+  'status 600': 'HTTP/1.1 600 Big\r\nContent-Length: 2\r\n\r\nok',
+  'status 999': 'HTTP/1.1 999 Big\r\nContent-Length: 2\r\n\r\nok',
+  'a control character in the reason': 'HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok',
+  'DEL in the reason': 'HTTP/1.1 200 O\x7fK\r\nContent-Length: 2\r\n\r\nok',
+};
+
+describe.each(FORWARDERS)('final responses that cannot be relayed ($name)', ({ options }) => {
+  it.each(Object.entries(UNRELAYABLE))(
+    '%s: 502 ERR_UPSTREAM_PROTOCOL with a JSON body, the backend charged',
+    async (_name, answer) => {
+      r = await rig(options, { retry: false }, () => answer);
+      const errors: Array<SwitchyardEvents['upstream:error']> = [];
+      r.lb.on('upstream:error', (e) => errors.push(e));
+      const res = await r.send('GET /odd HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.rest)).toEqual({
+        error: { code: 'ERR_UPSTREAM_PROTOCOL', message: 'the backend sent a malformed response' },
+      });
+      expect(errors).toMatchObject([{ backend: 'raw', code: 'ERR_UPSTREAM_PROTOCOL' }]);
+      expect(r.lb.backends()[0]).toMatchObject({ failures: 1, active: 0 });
+    },
+  );
+});

@@ -188,3 +188,41 @@ export function upstreamFailure(
     error,
   );
 }
+
+/** A character Node refuses in a reason phrase (or a header value): outside tab, 0x20-0x7e and 0x80-0xff. */
+const INVALID_REASON = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * `ERR_UPSTREAM_PROTOCOL` when a backend's final response cannot be relayed
+ * as it came: a status outside 200-599 (RFC 9110 §15: 100-599, and the
+ * interim 1xx never reach here) or a reason phrase with a control character.
+ * Node would refuse to write either, and the client would get a closed
+ * connection instead of a 502; this way the attempt fails where the fault
+ * is, is charged to the backend and may be retried. `undefined` when the
+ * response can be relayed.
+ *
+ * @example
+ * ```ts
+ * import { unrelayableResponse } from './attempt-failure.js';
+ * unrelayableResponse('a', 200, 'OK'); // undefined
+ * unrelayableResponse('a', 99, 'Odd')?.code; // 'ERR_UPSTREAM_PROTOCOL'
+ * ```
+ */
+export function unrelayableResponse(
+  backend: string,
+  status: number,
+  reason: string | undefined,
+): UpstreamError | undefined {
+  let what: string | undefined;
+  if (!(status >= 200 && status <= 599)) what = `status ${status}`;
+  else if (reason !== undefined && reason !== 'OK' && INVALID_REASON.test(reason))
+    what = 'a control character in its reason phrase';
+  if (what === undefined) return undefined;
+  return new UpstreamError(
+    'ERR_UPSTREAM_PROTOCOL',
+    `backend ${backend} answered with ${what}`,
+    backend,
+    'reset',
+    false,
+  );
+}

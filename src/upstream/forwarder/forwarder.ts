@@ -15,7 +15,7 @@ import { clientGone, isHttp2 } from '../../core/net/http2-compat.js';
 import { lazyBody } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import { dropWebPass } from '../../vendor/http-proxy-3.js';
-import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
+import { attemptFailure, type FailedAttempt, unrelayableResponse } from './attempt-failure.js';
 import { clientResponseHeaders } from './headers.js';
 import { attachHttp2, forwardHttp2, Http2Sessions, http2SessionsOf, type UpstreamProtocol } from './http2-upstream.js';
 import type { ResolvedConnectionPoolOptions, ResolvedTimeoutsOptions } from './options.js';
@@ -485,6 +485,13 @@ export class Forwarder implements UpstreamForwarder {
   #onResponse(attempt: Attempt, proxyRes: IncomingMessage): void {
     if (attempt.settled) {
       proxyRes.destroy();
+      return;
+    }
+    const unrelayable = unrelayableResponse(attempt.backend.id, proxyRes.statusCode ?? 0, proxyRes.statusMessage);
+    if (unrelayable !== undefined) {
+      proxyRes.destroy();
+      attempt.proxyReq?.destroy();
+      attempt.fail(unrelayable);
       return;
     }
     attempt.settled = true;

@@ -16,7 +16,7 @@ import { judgeGrpcTrailers } from '../../core/net/grpc.js';
 import { clientGone, http2HasBody, isHttp2 } from '../../core/net/http2-compat.js';
 import { kLazyBody, type LazyBody } from '../../core/response-body.js';
 import { UpstreamError } from '../../core/upstream-error.js';
-import { attemptFailure, type FailedAttempt } from './attempt-failure.js';
+import { attemptFailure, type FailedAttempt, unrelayableResponse } from './attempt-failure.js';
 import { addTrailers, type Connector, Forwarder } from './forwarder.js';
 import { stripResponseHeaders } from './headers.js';
 import type { UpstreamProtocol } from './http2-upstream.js';
@@ -325,7 +325,12 @@ class UndiciAttempt implements Dispatcher.DispatchHandler, LazyBody, Due {
     }
     // An interim answer (102 Processing, 103 Early Hints): the final one follows on the same
     // exchange, under the same timeouts. Dropped, as the http-proxy-3 forwarder does.
-    if (statusCode < 200) return;
+    if (statusCode >= 100 && statusCode < 200) return;
+    const unrelayable = unrelayableResponse(this.backend.id, statusCode, statusMessage);
+    if (unrelayable !== undefined) {
+      this.fail(unrelayable);
+      return;
+    }
     this.settled = true;
     this.disarm();
     const backend = this.backend;
