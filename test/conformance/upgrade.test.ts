@@ -151,3 +151,20 @@ describe.each(FORWARDERS)('upgrades ($name)', ({ options }) => {
     expect(r.backend.connections()).toBe(0);
   });
 });
+
+describe.each(FORWARDERS)('upgrade answers that cannot be relayed ($name)', ({ options }) => {
+  it.each([
+    ['a two-digit status', 'HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n'],
+    ['a control character in the reason', 'HTTP/1.1 404 N\x01F\r\nContent-Length: 0\r\n\r\n'],
+  ])('answers %s with a 502 ERR_UPSTREAM_PROTOCOL, never relayed as it came', async (_name, answer) => {
+    r = await rig(options, {}, () => answer);
+    const upgrades: unknown[] = [];
+    r.lb.on('upgrade', (e) => upgrades.push(e));
+    const res = await r.send(upgrade);
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.rest)).toMatchObject({ error: { code: 'ERR_UPSTREAM_PROTOCOL' } });
+    expect(res.raw).not.toContain('\x01');
+    await until(() => upgrades.length === 1);
+    expect(upgrades).toEqual([{ backend: expect.any(String), ok: false, error: 'ERR_UPSTREAM_PROTOCOL' }]);
+  });
+});

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Backend } from '../../core/backend.js';
 import type { SwitchyardError } from '../../core/errors.js';
 import { UpstreamError } from '../../core/upstream-error.js';
-import { upstreamFailure } from './attempt-failure.js';
+import { unrelayableResponse, upstreamFailure } from './attempt-failure.js';
 import { clientResponseHeaders } from './headers.js';
 
 /** What {@link tunnel} needs beyond the request itself. */
@@ -270,6 +270,14 @@ export function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, optio
     proxySocket.pipe(socket).pipe(proxySocket);
   });
   proxyReq.on('response', (proxyRes: IncomingMessage) => {
+    const unrelayable = unrelayableResponse(backend.id, proxyRes.statusCode ?? 0, proxyRes.statusMessage);
+    if (unrelayable !== undefined) {
+      // Nothing of it reached the client: a 502 as for any malformed answer.
+      proxyRes.destroy();
+      proxyReq.destroy();
+      fail(unrelayable);
+      return;
+    }
     handshake.answered = true;
     handshake.settle();
     // Read again when the response ends (Node recomputes it from the Connection header when the head goes out).
