@@ -8,7 +8,7 @@ import { clientParseError } from '../core/net/client-error.js';
 import { consumedBody } from '../core/net/consumed-body.js';
 import { grpcMessage, httpToGrpcStatus, isGrpc, parseGrpcTimeout } from '../core/net/grpc.js';
 import { hasBody } from '../core/net/has-body.js';
-import { requestAuthority, responseClosed, responseFinished } from '../core/net/http2-compat.js';
+import { isHttp2, requestAuthority, responseClosed, responseFinished } from '../core/net/http2-compat.js';
 import { resolveTarget } from '../core/net/request-target.js';
 import { resolveClientAddress, type TrustFn } from '../core/net/trust-proxy.js';
 import { releaseBody } from '../core/response-body.js';
@@ -170,7 +170,12 @@ export function createRequestEntry(deps: RequestEntryDeps): RequestEntry {
     const clientAddress = resolveClientAddress(req, trust);
     // HTTP/2: `:authority` is the Host (RFC 9113 §8.3.1); a differing Host field is refused.
     const host = requestAuthority(req);
-    const target = host === false ? 'Host differs from :authority' : resolveTarget(url, host);
+    const target =
+      host === false
+        ? 'Host differs from :authority'
+        : req.httpVersionMajor !== 1 && !isHttp2(req)
+          ? `HTTP/${req.httpVersion} is not an HTTP/1 version`
+          : resolveTarget(url, host);
     let path = typeof target === 'string' ? '/' : target.path;
     let rewriteFailure: unknown;
     if (rewrite && typeof target !== 'string') {

@@ -13,6 +13,17 @@ afterEach(async () => {
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 describe.each(FORWARDERS)('framing ($name)', ({ options }) => {
+  it.each(['HTTP/2.0', 'HTTP/3.0'])(
+    'answers a request line claiming %s on an HTTP/1 connection with 400, sending nothing',
+    async (version) => {
+      r = await rig(options);
+      const res = await r.send(`GET /v ${version}\r\nHost: a.example\r\n\r\n`, 500);
+      // Node's parser may refuse the version itself (400 too); either way the backend reads nothing.
+      expect(res.status).toBe(400);
+      expect(r.backend.requests).toEqual([]);
+    },
+  );
+
   it.each(METHODS)('%s: the backend reads a Content-Length body exactly', async (method) => {
     r = await rig(options);
     const res = await r.send(

@@ -52,7 +52,8 @@ export function responseFinished(res: ServerResponse): boolean {
  * ```
  */
 export function isHttp2(req: IncomingMessage): boolean {
-  return req.httpVersionMajor === 2;
+  // The stream too: an HTTP/1 request line may claim `HTTP/2.0`, and Node's parser lets it.
+  return req.httpVersionMajor === 2 && (req as unknown as { stream?: StreamLike }).stream !== undefined;
 }
 
 /**
