@@ -53,13 +53,22 @@ beforeAll(async () => {
   await mkdir(app);
   await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'scratch', private: true }));
   // Dependencies come from npm's cache (filled by `npm ci`); the network is only a fallback.
-  await run(
-    npm,
-    ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--omit=dev', tarball],
-    { cwd: app, timeout: 90_000 },
-  );
+  try {
+    await run(
+      npm,
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--omit=dev', tarball],
+      // Beside the rest of the suite on a slow 2-core machine this took over 90 s once (18 s alone).
+      { cwd: app, timeout: 240_000 },
+    );
+  } catch (error) {
+    // Say why: execFile's message alone does not tell a timeout from npm's own failure.
+    const e = error as { killed?: boolean; signal?: string; stderr?: string };
+    throw new Error(
+      `npm install of the packed tarball failed (${e.killed ? `killed by ${e.signal}, past its timeout` : 'npm failed'}):\n${e.stderr ?? ''}`,
+    );
+  }
   // `npm pack` builds (tsc and the dashboard bundle): a minute of wall time on a loaded 2-core machine.
-}, 240_000);
+}, 420_000);
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
