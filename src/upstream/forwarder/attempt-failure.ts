@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientParseError } from '../../core/net/client-error.js';
+import { FIELD_VALUE } from '../../core/net/field-value.js';
 import { clientGone } from '../../core/net/http2-compat.js';
 import { UpstreamError } from '../../core/upstream-error.js';
 import type { ResolvedTimeoutsOptions } from './options.js';
@@ -189,9 +190,6 @@ export function upstreamFailure(
   );
 }
 
-/** A character Node refuses in a reason phrase (or a header value): outside tab, 0x20-0x7e and 0x80-0xff. */
-const INVALID_REASON = /[^\t\x20-\x7e\x80-\xff]/;
-
 /**
  * `ERR_UPSTREAM_PROTOCOL` when a backend's final response cannot be relayed
  * as it came: a status outside 200-599 (RFC 9110 §15: 100-599, and the
@@ -215,7 +213,7 @@ export function unrelayableResponse(
 ): UpstreamError | undefined {
   let what: string | undefined;
   if (!(status >= 200 && status <= 599)) what = `status ${status}`;
-  else if (reason !== undefined && reason !== 'OK' && INVALID_REASON.test(reason))
+  else if (reason !== undefined && reason !== 'OK' && !FIELD_VALUE.test(reason))
     what = 'a control character in its reason phrase';
   if (what === undefined) return undefined;
   return new UpstreamError(

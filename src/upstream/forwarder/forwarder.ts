@@ -418,14 +418,8 @@ export class Forwarder implements UpstreamForwarder {
     // A plain listener, not a once-wrapper: the stream errs once, and a settled attempt ignores it.
     if (!req.readableEnded) {
       req.on('error', (error: Error) => {
-        if (attempt.settled) {
-          // The backend answered before the body was all sent (a 401, a 413) and the body then
-          // broke off: the upstream request can never be finished, nor its socket reused.
-          // http-proxy-3 aborts it only while the response is unfinished.
-          const proxyReq = attempt.proxyReq;
-          if (proxyReq !== undefined && !proxyReq.writableFinished) proxyReq.destroy();
-          return;
-        }
+        // Settled by an answer that came first, a body that breaks off is dropUnfinishedUpload's.
+        if (attempt.settled) return;
         attempt.clientBodyError = clientParseError(req) ?? error;
         this.failAttempt(attempt, attempt.clientBodyError);
       });

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import type { Duration } from '../../core/duration.js';
+import { FIELD_VALUE } from '../../core/net/field-value.js';
 import { duration, fn, positiveInt } from '../../core/zod.js';
 import type { FailureDetector } from './phi-accrual.js';
 import { type StatusRanges, statusSet } from './status-set.js';
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 const phiAccrualSchema = z.strictObject({
   /** φ above which a backend is marked unhealthy (8: a 1e-8 chance the check is merely late). > 0. @default 8 */
