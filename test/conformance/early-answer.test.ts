@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLoadBalancer, type LoadBalancer } from '../../src/index.js';
 import { type Listening, listen, until } from '../helpers.js';
 import { FORWARDERS } from './forwarders.js';
-import { parseResponse } from './rig.js';
+import { parseResponse, sendRaw } from './rig.js';
 
 let lb: LoadBalancer | undefined;
 let front: Listening | undefined;
@@ -70,18 +70,8 @@ describe.each(FORWARDERS)('a backend that answers before the body has come ($nam
       // A connection with half a request body on it can never carry another request.
       await until(() => server.open() === 0, 200_000);
       // The pool (two sockets) is not used up by them: the backend is still reachable.
-      const next = await new Promise<number>((resolve, reject) => {
-        const socket = net.connect(front?.port ?? 0, '127.0.0.1', () =>
-          socket.write('GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
-        );
-        let seen = '';
-        socket.on('error', reject);
-        socket.on('data', (chunk: Buffer) => {
-          seen += chunk.toString('latin1');
-        });
-        socket.on('close', () => resolve(parseResponse(seen).status));
-      });
-      expect(next).toBe(200);
+      const next = await sendRaw(front.port, 'GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      expect(next.status).toBe(200);
       expect(lb.backends()[0]).toMatchObject({ active: 0, failures: 0, status: 'healthy' });
     },
   );
